@@ -33,6 +33,55 @@ pub enum Packet {
     Noop,
 }
 
+/// An outbound unit ready for a transport, shared by every recipient of a broadcast.
+///
+/// `Text` holds a whole Engine.IO text packet, type digit included (`42["a"]`), so a WebSocket
+/// writer sends it unchanged; `Binary` holds a binary message's raw bytes. Both are
+/// reference-counted: cloning a frame for ten thousand sockets copies no payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// A whole Engine.IO text packet, valid UTF-8, starting with its type digit.
+    Text(Bytes),
+    /// The raw bytes of a binary message.
+    Binary(Bytes),
+}
+
+impl Frame {
+    /// A text MESSAGE frame (`4` + `text`).
+    pub fn message(text: &str) -> Frame {
+        let mut buf = BytesMut::with_capacity(text.len() + 1);
+        buf.put_u8(b'4');
+        buf.extend_from_slice(text.as_bytes());
+        Frame::Text(buf.freeze())
+    }
+
+    /// Appends this frame in its long-polling form (binary as `b` + base64).
+    pub fn write_polling(&self, buf: &mut BytesMut) {
+        match self {
+            Frame::Text(text) => buf.extend_from_slice(text),
+            Frame::Binary(data) => write_base64(data, buf),
+        }
+    }
+}
+
+impl From<&Packet> for Frame {
+    fn from(packet: &Packet) -> Frame {
+        match packet {
+            Packet::Binary(data) => Frame::Binary(data.clone()),
+            other => Frame::Text(other.encode()),
+        }
+    }
+}
+
+/// An inbound message delivered to the layer above Engine.IO.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// A text message's UTF-8 data, without the `4` type digit.
+    Text(Bytes),
+    /// A binary message's raw bytes.
+    Binary(Bytes),
+}
+
 /// The handshake data of an [`Packet::Open`] packet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -152,18 +201,7 @@ impl Packet {
     /// Appends this packet in its long-polling form (binary as `b` + base64).
     pub fn write_polling(&self, buf: &mut BytesMut) {
         match self {
-            Packet::Binary(data) => {
-                buf.put_u8(b'b');
-                let start = buf.len();
-                buf.resize(
-                    start + base64::encoded_len(data.len(), true).unwrap_or(0),
-                    0,
-                );
-                let written = buf
-                    .get_mut(start..)
-                    .map_or(0, |out| BASE64.encode_slice(data, out).unwrap_or(0));
-                buf.truncate(start + written);
-            }
+            Packet::Binary(data) => write_base64(data, buf),
             other => other.write_text(buf),
         }
     }
@@ -189,6 +227,19 @@ impl Packet {
             _ => {}
         }
     }
+}
+
+fn write_base64(data: &[u8], buf: &mut BytesMut) {
+    buf.put_u8(b'b');
+    let start = buf.len();
+    buf.resize(
+        start + base64::encoded_len(data.len(), true).unwrap_or(0),
+        0,
+    );
+    let written = buf
+        .get_mut(start..)
+        .map_or(0, |out| BASE64.encode_slice(data, out).unwrap_or(0));
+    buf.truncate(start + written);
 }
 
 fn check_utf8(data: Bytes) -> Result<Bytes, DecodeError> {
