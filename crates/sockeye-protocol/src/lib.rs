@@ -12,6 +12,10 @@
     clippy::indexing_slicing,
     clippy::panic
 )]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 pub mod engine;
 pub mod socketio;
