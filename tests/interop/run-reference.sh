@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every interop script against the official Node socket.io server implementing the same
+# apps (reference-server.js, reference-conformance-server.js). This proves the scripts assert
+# what the official server does; the cargo tests of examples/interop and examples/conformance
+# run the same scripts against sockeye.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+[ -d tests/node_modules/socket.io ] || { echo "tests/node_modules missing: run npm ci in tests/" >&2; exit 2; }
+[ -x .venv/bin/python ] || { echo ".venv missing: python3 -m venv .venv && .venv/bin/pip install -r tests/requirements.txt" >&2; exit 2; }
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+# Starts a server script on port 0 and prints the port it announced.
+start() {
+  local out
+  out=$(mktemp)
+  node "$1" 0 >"$out" 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 1 100); do
+    if grep -q '^listening on ' "$out"; then
+      sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "$1 did not start within 10 s:" >&2
+  cat "$out" >&2
+  return 1
+}
+
+app=$(start tests/interop/reference-server.js)
+conf=$(start tests/interop/reference-conformance-server.js)
+
+status=0
+run() {
+  echo "--- $*"
+  timeout 180 "$@" || status=1
+}
+run node tests/interop/node-client.js "$app"
+run .venv/bin/python tests/interop/python_client.py "$app"
+run node tests/interop/conformance.js "$conf"
+exit "$status"
