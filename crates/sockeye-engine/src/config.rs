@@ -1,0 +1,352 @@
+//! Engine options and their builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which transports the engine accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transports {
+    /// HTTP long-polling only: WebSocket requests are refused with "Transport unknown".
+    PollingOnly,
+    /// WebSocket only: polling requests are refused with "Transport unknown".
+    WebsocketOnly,
+    /// Both (the default): clients may start on either, and polling sessions may upgrade.
+    #[default]
+    Both,
+}
+
+impl Transports {
+    /// True when long-polling requests are accepted.
+    pub fn polling(self) -> bool {
+        matches!(self, Transports::PollingOnly | Transports::Both)
+    }
+
+    /// True when WebSocket requests are accepted.
+    pub fn websocket(self) -> bool {
+        matches!(self, Transports::WebsocketOnly | Transports::Both)
+    }
+}
+
+/// The `SameSite` attribute of the session cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// `SameSite=Strict`
+    Strict,
+    /// `SameSite=Lax`
+    Lax,
+    /// `SameSite=None` (browsers then require `Secure`)
+    None,
+}
+
+/// A cookie holding the session id, set on the handshake response (for sticky load balancing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookieConfig {
+    /// Cookie name (the Node server uses `io`).
+    pub name: String,
+    /// `Path` attribute; `None` omits it.
+    pub path: Option<String>,
+    /// Adds `HttpOnly`.
+    pub http_only: bool,
+    /// `SameSite` attribute; `None` omits it.
+    pub same_site: Option<SameSite>,
+    /// Adds `Secure`.
+    pub secure: bool,
+    /// `Max-Age` attribute, in seconds; `None` makes a session cookie.
+    pub max_age: Option<u64>,
+}
+
+impl Default for CookieConfig {
+    fn default() -> Self {
+        CookieConfig {
+            name: "io".into(),
+            path: Some("/".into()),
+            http_only: true,
+            same_site: Some(SameSite::Lax),
+            secure: false,
+            max_age: None,
+        }
+    }
+}
+
+impl CookieConfig {
+    /// The `Set-Cookie` header value for a session id.
+    pub(crate) fn header_value(&self, sid: &str) -> String {
+        let mut out = format!("{}={}", self.name, sid);
+        if let Some(path) = &self.path {
+            out.push_str("; Path=");
+            out.push_str(path);
+        }
+        if self.http_only {
+            out.push_str("; HttpOnly");
+        }
+        if let Some(same_site) = self.same_site {
+            out.push_str(match same_site {
+                SameSite::Strict => "; SameSite=Strict",
+                SameSite::Lax => "; SameSite=Lax",
+                SameSite::None => "; SameSite=None",
+            });
+        }
+        if self.secure {
+            out.push_str("; Secure");
+        }
+        if let Some(max_age) = self.max_age {
+            out.push_str(&format!("; Max-Age={max_age}"));
+        }
+        out
+    }
+}
+
+/// A hook deciding whether a handshake request is admitted (origin checks, auth, rate limits).
+///
+/// It sees the request head of the handshake for both transports; returning `false` answers
+/// `403 {"code":4,"message":"Forbidden"}` and opens no session.
+pub type AllowRequest = Arc<dyn Fn(&http::request::Parts) -> bool + Send + Sync>;
+
+/// Engine options. Build with [`EngineConfig::builder`]; `EngineConfig::default()` gives the
+/// reference server's defaults at path `/engine.io/`.
+#[derive(Clone)]
+pub struct EngineConfig {
+    pub(crate) path: String,
+    pub(crate) ping_interval: Duration,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) max_payload: u64,
+    pub(crate) transports: Transports,
+    pub(crate) allow_upgrades: bool,
+    pub(crate) upgrade_timeout: Duration,
+    pub(crate) cookie: Option<CookieConfig>,
+    pub(crate) allow_request: Option<AllowRequest>,
+    pub(crate) max_queued_frames: usize,
+    pub(crate) slow_reader_timeout: Duration,
+    pub(crate) ws_read_buffer_size: usize,
+    pub(crate) ws_write_buffer_size: usize,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("path", &self.path)
+            .field("ping_interval", &self.ping_interval)
+            .field("ping_timeout", &self.ping_timeout)
+            .field("max_payload", &self.max_payload)
+            .field("transports", &self.transports)
+            .field("allow_upgrades", &self.allow_upgrades)
+            .field("upgrade_timeout", &self.upgrade_timeout)
+            .field("cookie", &self.cookie)
+            .field("allow_request", &self.allow_request.is_some())
+            .field("max_queued_frames", &self.max_queued_frames)
+            .field("slow_reader_timeout", &self.slow_reader_timeout)
+            .field("ws_read_buffer_size", &self.ws_read_buffer_size)
+            .field("ws_write_buffer_size", &self.ws_write_buffer_size)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            path: "/engine.io/".into(),
+            ping_interval: Duration::from_millis(25_000),
+            ping_timeout: Duration::from_millis(20_000),
+            max_payload: 1_000_000,
+            transports: Transports::Both,
+            allow_upgrades: true,
+            upgrade_timeout: Duration::from_secs(10),
+            cookie: None,
+            allow_request: None,
+            max_queued_frames: 1024,
+            slow_reader_timeout: Duration::from_secs(20),
+            ws_read_buffer_size: 4096,
+            ws_write_buffer_size: 0,
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Starts a builder from the defaults.
+    pub fn builder() -> EngineConfigBuilder {
+        EngineConfigBuilder {
+            config: EngineConfig::default(),
+        }
+    }
+
+    /// The path the engine answers (always with a trailing slash).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Time between two server pings.
+    pub fn ping_interval(&self) -> Duration {
+        self.ping_interval
+    }
+
+    /// Time the server waits for a pong after a ping.
+    pub fn ping_timeout(&self) -> Duration {
+        self.ping_timeout
+    }
+
+    /// Largest accepted polling body or WebSocket message, in bytes.
+    pub fn max_payload(&self) -> u64 {
+        self.max_payload
+    }
+
+    /// The accepted transports.
+    pub fn transports(&self) -> Transports {
+        self.transports
+    }
+
+    /// The bound of each session's outgoing queue, in frames.
+    pub fn max_queued_frames(&self) -> usize {
+        self.max_queued_frames
+    }
+
+    pub(crate) fn max_payload_usize(&self) -> usize {
+        usize::try_from(self.max_payload).unwrap_or(usize::MAX)
+    }
+}
+
+/// Builder of [`EngineConfig`].
+#[derive(Debug, Clone)]
+pub struct EngineConfigBuilder {
+    config: EngineConfig,
+}
+
+impl EngineConfigBuilder {
+    /// Path under which requests are Engine.IO requests (default `/engine.io/`; `sockeye` uses
+    /// `/socket.io/`). A trailing slash is added when missing; only that exact path matches.
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        let mut path = path.into();
+        if !path.starts_with('/') {
+            path.insert(0, '/');
+        }
+        if !path.ends_with('/') {
+            path.push('/');
+        }
+        self.config.path = path;
+        self
+    }
+
+    /// Time between two server pings (default 25 s). The first ping goes out exactly one
+    /// interval after the handshake.
+    pub fn ping_interval(mut self, interval: Duration) -> Self {
+        self.config.ping_interval = interval;
+        self
+    }
+
+    /// Time the server waits for a pong before it closes the session (default 20 s).
+    pub fn ping_timeout(mut self, timeout: Duration) -> Self {
+        self.config.ping_timeout = timeout;
+        self
+    }
+
+    /// Largest polling POST body and WebSocket message, in bytes (default 1 000 000). It is
+    /// announced in the handshake; over it the session is closed (413 / WebSocket close 1009).
+    pub fn max_payload(mut self, bytes: u64) -> Self {
+        self.config.max_payload = bytes.max(1);
+        self
+    }
+
+    /// Accepted transports (default both).
+    pub fn transports(mut self, transports: Transports) -> Self {
+        self.config.transports = transports;
+        self
+    }
+
+    /// Whether polling sessions may upgrade to WebSocket (default true).
+    pub fn allow_upgrades(mut self, allow: bool) -> Self {
+        self.config.allow_upgrades = allow;
+        self
+    }
+
+    /// Time a WebSocket upgrade may take from its HTTP request to the UPGRADE packet (default
+    /// 10 s); past it the WebSocket is closed and the session stays on polling.
+    pub fn upgrade_timeout(mut self, timeout: Duration) -> Self {
+        self.config.upgrade_timeout = timeout;
+        self
+    }
+
+    /// Sets a session cookie on handshake responses (off by default).
+    pub fn cookie(mut self, cookie: CookieConfig) -> Self {
+        self.config.cookie = Some(cookie);
+        self
+    }
+
+    /// Admission hook run on every handshake request (both transports); `false` refuses it
+    /// with 403 Forbidden.
+    pub fn allow_request<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&http::request::Parts) -> bool + Send + Sync + 'static,
+    {
+        self.config.allow_request = Some(Arc::new(hook));
+        self
+    }
+
+    /// Bound of each session's outgoing queue, in frames (default 1024). See the crate docs
+    /// for what happens when it is reached.
+    pub fn max_queued_frames(mut self, frames: usize) -> Self {
+        self.config.max_queued_frames = frames.max(2);
+        self
+    }
+
+    /// How long inbound reading may stay paused because the client does not read what it is
+    /// sent, before the session is closed as a slow reader (default 20 s).
+    pub fn slow_reader_timeout(mut self, timeout: Duration) -> Self {
+        self.config.slow_reader_timeout = timeout;
+        self
+    }
+
+    /// Initial read buffer of each WebSocket connection, in bytes (default 4 KiB; it grows
+    /// for large messages, up to `max_payload`).
+    pub fn ws_read_buffer_size(mut self, bytes: usize) -> Self {
+        self.config.ws_read_buffer_size = bytes.max(256);
+        self
+    }
+
+    /// Bytes a WebSocket writer gathers before writing to the socket (default 0: write each
+    /// frame at once; every batch is flushed anyway).
+    pub fn ws_write_buffer_size(mut self, bytes: usize) -> Self {
+        self.config.ws_write_buffer_size = bytes;
+        self
+    }
+
+    /// How long [`crate::Engine::close`] waits for sessions to finish (default 5 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// The finished configuration.
+    pub fn build(self) -> EngineConfig {
+        self.config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_is_normalised() {
+        assert_eq!(
+            EngineConfig::builder().path("socket.io").build().path(),
+            "/socket.io/"
+        );
+        assert_eq!(EngineConfig::builder().path("/x/").build().path(), "/x/");
+    }
+
+    #[test]
+    fn cookie_header_has_attributes() {
+        let cookie = CookieConfig {
+            secure: true,
+            max_age: Some(60),
+            ..CookieConfig::default()
+        };
+        assert_eq!(
+            cookie.header_value("abc"),
+            "io=abc; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=60"
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! HTTP long-polling: the handshake GET, the data GET (one pending per session), the POST,
+//! and the per-session driver task that runs the heartbeat while the session polls.
+
+use std::sync::Arc;
+
+use bytes::{BufMut, BytesMut};
+use http::header;
+use http::{Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use sockeye_protocol::engine::{Message, Packet, SEPARATOR, decode_payload};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::close::CloseReason;
+use crate::engine::{BoxError, Inner, new_sid};
+use crate::handler::EngineHandler;
+use crate::http_util::{self, EngineBody, RequestError};
+use crate::session::{Session, Tick, Transport, Upgrade};
+
+/// Opens a polling session: the answer carries the OPEN packet (and whatever `on_open`
+/// queued), and the heartbeat task starts.
+pub(crate) fn handshake<H: EngineHandler>(
+    inner: &Arc<Inner<H>>,
+    parts: http::request::Parts,
+) -> Response<EngineBody> {
+    let sid = new_sid();
+    let session = inner.create_session(sid, parts, Transport::Polling);
+    let mut body = BytesMut::new();
+    inner
+        .handshake_packet(session.sid(), true)
+        .write_polling(&mut body);
+    inner.handler.on_open(&session);
+    {
+        let mut state = session.lock();
+        if Session::<H::Data>::has_output(&state) {
+            body.put_u8(SEPARATOR);
+            Session::<H::Data>::drain_polling(&mut state, &mut body);
+        }
+    }
+    let span = tracing::info_span!("engine.session", sid = %session.sid(), transport = "polling", remote = ?session.remote_addr());
+    let cookie = inner.cookie(session.sid());
+    inner
+        .tracker
+        .spawn(drive(Arc::clone(inner), session).instrument(span));
+    let mut res = http_util::payload(body.freeze());
+    if let Some(cookie) = cookie {
+        res.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    res
+}
+
+/// Heartbeat of a polling session. Ends when the session closes (and finalises it) or when
+/// a WebSocket took over (which then owns the heartbeat).
+async fn drive<H: EngineHandler>(inner: Arc<Inner<H>>, session: Arc<Session<H::Data>>) {
+    loop {
+        let wake = session.wake_driver.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        {
+            let state = session.lock();
+            if state.closing.is_some() {
+                break;
+            }
+            if state.transport == Transport::Websocket {
+                tracing::trace!("upgraded: the WebSocket task owns the heartbeat now");
+                return;
+            }
+        }
+        match session.tick(Instant::now()) {
+            Tick::Timeout => {
+                session.close(CloseReason::PingTimeout);
+                break;
+            }
+            Tick::Sleep(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = &mut wake => {}
+                }
+            }
+        }
+    }
+    inner.finalize(&session);
+}
+
+/// Resets a request flag when the request ends, however it ends.
+struct ActiveGuard<'a, D> {
+    session: &'a Session<D>,
+    post: bool,
+}
+
+impl<D> Drop for ActiveGuard<'_, D> {
+    fn drop(&mut self) {
+        let mut state = self.session.lock();
+        if self.post {
+            state.post_active = false;
+        } else {
+            state.get_active = false;
+        }
+    }
+}
+
+/// Claims the GET or POST slot; a second concurrent request of the same kind breaks the
+/// session, as in the reference server.
+fn claim<'a, D>(session: &'a Session<D>, post: bool) -> Option<ActiveGuard<'a, D>> {
+    let mut state = session.lock();
+    let slot = if post {
+        &mut state.post_active
+    } else {
+        &mut state.get_active
+    };
+    if *slot {
+        drop(state);
+        tracing::debug!(post, "overlapping polling request, closing the session");
+        session.close(CloseReason::TransportError);
+        return None;
+    }
+    *slot = true;
+    Some(ActiveGuard { session, post })
+}
+
+/// A data GET: answers at once with what is queued, or waits for something to send.
+pub(crate) async fn get<H: EngineHandler>(
+    inner: &Arc<Inner<H>>,
+    session: &Arc<Session<H::Data>>,
+) -> Response<EngineBody> {
+    let Some(_guard) = claim(session, false) else {
+        return RequestError::BadRequest.response();
+    };
+    // A ping comes every interval, so this only bounds a GET on a session whose heartbeat
+    // has stopped.
+    let deadline = Instant::now() + inner.config.ping_interval + inner.config.ping_timeout;
+    loop {
+        let wake = session.wake_writer.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        let mut body = BytesMut::new();
+        {
+            let mut state = session.lock();
+            if let Some(reason) = state.closing {
+                match reason {
+                    // The reference server answers a pending poll with NOOP when the client
+                    // closed, and with CLOSE otherwise.
+                    CloseReason::ClientClose => body.put_u8(b'6'),
+                    CloseReason::SlowReader => body.put_u8(b'1'),
+                    _ => {
+                        Session::<H::Data>::drain_polling(&mut state, &mut body);
+                        if !body.is_empty() {
+                            body.put_u8(SEPARATOR);
+                        }
+                        body.put_u8(b'1');
+                    }
+                }
+            } else if state.transport == Transport::Websocket {
+                body.put_u8(b'6');
+            } else if Session::<H::Data>::has_output(&state) {
+                Session::<H::Data>::drain_polling(&mut state, &mut body);
+            } else if state.upgrade == Upgrade::Probed {
+                body.put_u8(b'6');
+            }
+        }
+        if !body.is_empty() {
+            session.drained.notify_waiters();
+            return http_util::payload(body.freeze());
+        }
+        tokio::select! {
+            () = &mut wake => {}
+            () = tokio::time::sleep_until(deadline) => {
+                return http_util::payload(bytes::Bytes::from_static(b"6"));
+            }
+        }
+    }
+}
+
+/// A POST: reads the body up to `max_payload`, decodes every packet first (one bad packet
+/// refuses the whole body and closes the session), then delivers the messages in order.
+pub(crate) async fn post<H, B>(
+    inner: &Arc<Inner<H>>,
+    session: &Arc<Session<H::Data>>,
+    body: B,
+) -> Response<EngineBody>
+where
+    H: EngineHandler,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let Some(_guard) = claim(session, true) else {
+        return RequestError::BadRequest.response();
+    };
+    let config = &inner.config;
+    let limited = Limited::new(body, config.max_payload_usize());
+    let read_timeout = config.ping_interval + config.ping_timeout;
+    let bytes = match tokio::time::timeout(read_timeout, limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            tracing::debug!(limit = config.max_payload, "polling body over max_payload");
+            session.close(CloseReason::PayloadTooLarge);
+            return http_util::status(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        Ok(Err(err)) => {
+            tracing::debug!(error = %err, "polling body could not be read");
+            session.close(CloseReason::TransportError);
+            return RequestError::BadRequest.response();
+        }
+        Err(_) => {
+            tracing::debug!(?read_timeout, "polling body not received in time");
+            session.close(CloseReason::TransportError);
+            return RequestError::BadRequest.response();
+        }
+    };
+    let packets = match decode_payload(bytes).collect::<Result<Vec<_>, _>>() {
+        Ok(packets) => packets,
+        Err(err) => {
+            tracing::debug!(error = %err, "invalid polling payload");
+            session.close(CloseReason::ParseError);
+            return RequestError::BadRequest.response();
+        }
+    };
+    for packet in packets {
+        if session.is_closed() {
+            break;
+        }
+        let message = match packet {
+            Packet::Message(text) => Message::Text(text),
+            Packet::Binary(data) => Message::Binary(data),
+            Packet::Pong(_) => {
+                session.on_pong();
+                continue;
+            }
+            Packet::Close => {
+                session.close(CloseReason::ClientClose);
+                break;
+            }
+            // A v4 client never pings over polling, and OPEN/UPGRADE/NOOP mean nothing here.
+            other => {
+                tracing::trace!(kind = %other.type_char(), "ignored polling packet");
+                continue;
+            }
+        };
+        if !wait_for_room(session, config.slow_reader_timeout).await {
+            break;
+        }
+        inner.handler.on_message(session, message).await;
+    }
+    http_util::ok()
+}
+
+/// Back-pressure: before the next inbound message, wait until the client has read enough
+/// of what it was sent. Returns false (and closes the session) after `timeout`.
+pub(crate) async fn wait_for_room<D>(session: &Session<D>, timeout: std::time::Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let drained = session.drained.notified();
+        tokio::pin!(drained);
+        drained.as_mut().enable();
+        if session.is_closed() {
+            return false;
+        }
+        if !session.above_low_watermark() {
+            return true;
+        }
+        if tokio::time::timeout_at(deadline, drained).await.is_err() {
+            tracing::debug!("client kept its queue full, closing it as a slow reader");
+            session.close(CloseReason::SlowReader);
+            return false;
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! One Engine.IO session: its identity, its bounded outgoing queue and its heartbeat state.
+//!
+//! The state lives behind one short-lived `std::sync::Mutex` (never held across an await).
+//! Exactly one task owns the session's I/O at a time — the polling driver (heartbeat only) or
+//! the WebSocket connection task — and that owner finalises the session when it closes.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+#[cfg(test)]
+use bytes::Bytes;
+use bytes::{BufMut, BytesMut};
+use sockeye_protocol::engine::{Frame, SEPARATOR};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::close::{CloseReason, SendError};
+
+/// The transport a session currently uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    Websocket,
+}
+
+impl Transport {
+    /// The name used in the `transport` query parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Polling => "polling",
+            Transport::Websocket => "websocket",
+        }
+    }
+}
+
+/// Where a polling session stands in its switch to WebSocket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Upgrade {
+    /// No WebSocket is attached.
+    None,
+    /// A WebSocket is open for this sid but has not probed yet.
+    Pending,
+    /// The probe succeeded: pending and new GETs are answered with NOOP.
+    Probed,
+}
+
+pub(crate) struct State {
+    queue: VecDeque<Frame>,
+    pub(crate) transport: Transport,
+    pub(crate) upgrade: Upgrade,
+    pub(crate) closing: Option<CloseReason>,
+    /// A PING must be written before any queued data.
+    pub(crate) ping_due: bool,
+    pub(crate) next_ping: Instant,
+    pub(crate) pong_deadline: Option<Instant>,
+    pub(crate) get_active: bool,
+    pub(crate) post_active: bool,
+}
+
+/// What the heartbeat timer decided.
+pub(crate) enum Tick {
+    /// Nothing to do before this instant.
+    Sleep(Instant),
+    /// No pong in time: close.
+    Timeout,
+}
+
+/// One Engine.IO session, shared by the engine and the layer above (`Arc<Session<D>>`).
+///
+/// `D` is the layer above's per-session state ([`crate::EngineHandler::Data`]).
+pub struct Session<D> {
+    sid: Box<str>,
+    request: http::request::Parts,
+    remote_addr: Option<SocketAddr>,
+    max_queued: usize,
+    ping_interval: Duration,
+    ping_timeout: Duration,
+    state: Mutex<State>,
+    /// Wakes whoever writes to the client (the pending GET or the WebSocket task).
+    pub(crate) wake_writer: Notify,
+    /// Wakes the polling driver (heartbeat change, close, upgrade).
+    pub(crate) wake_driver: Notify,
+    /// Wakes readers paused because the outgoing queue was above its low watermark.
+    pub(crate) drained: Notify,
+    finalized: AtomicBool,
+    /// The layer above's per-session state.
+    pub data: D,
+}
+
+impl<D> std::fmt::Debug for Session<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("sid", &self.sid)
+            .field("transport", &self.transport())
+            .field("remote_addr", &self.remote_addr)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct SessionInit {
+    pub(crate) sid: Box<str>,
+    pub(crate) request: http::request::Parts,
+    pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) transport: Transport,
+    pub(crate) max_queued: usize,
+    pub(crate) ping_interval: Duration,
+    pub(crate) ping_timeout: Duration,
+}
+
+impl<D: Default> Session<D> {
+    pub(crate) fn new(init: SessionInit) -> Session<D> {
+        Session {
+            sid: init.sid,
+            request: init.request,
+            remote_addr: init.remote_addr,
+            max_queued: init.max_queued,
+            ping_interval: init.ping_interval,
+            ping_timeout: init.ping_timeout,
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                transport: init.transport,
+                upgrade: Upgrade::None,
+                closing: None,
+                ping_due: false,
+                // The first ping goes out exactly one interval after the handshake.
+                next_ping: Instant::now() + init.ping_interval,
+                pong_deadline: None,
+                get_active: false,
+                post_active: false,
+            }),
+            wake_writer: Notify::new(),
+            wake_driver: Notify::new(),
+            drained: Notify::new(),
+            finalized: AtomicBool::new(false),
+            data: D::default(),
+        }
+    }
+}
+
+impl<D> Session<D> {
+    /// The Engine.IO session id. It authorises the session's polling requests: never show it
+    /// to other clients.
+    pub fn sid(&self) -> &str {
+        &self.sid
+    }
+
+    /// The transport in use now (it changes from polling to WebSocket on upgrade).
+    pub fn transport(&self) -> Transport {
+        self.lock().transport
+    }
+
+    /// The head of the handshake request (headers, URI with its query, extensions).
+    pub fn request(&self) -> &http::request::Parts {
+        &self.request
+    }
+
+    /// The peer address, when the server put it in the request extensions (as a
+    /// [`crate::RemoteAddr`] or a plain `SocketAddr`).
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote_addr
+    }
+
+    /// Queues one frame for the client. Never blocks.
+    ///
+    /// When the queue already holds `max_queued_frames` frames the frame is refused with
+    /// [`SendError::QueueFull`] and the session is closed with [`CloseReason::SlowReader`]
+    /// (see the crate docs: the slow-reader policy).
+    pub fn send(&self, frame: Frame) -> Result<(), SendError> {
+        self.send_batch(std::iter::once(frame))
+    }
+
+    /// Queues several frames (a packet and its binary attachments) together: either all of
+    /// them are queued, or none is and the same errors as [`Session::send`] apply.
+    pub fn send_batch(&self, frames: impl IntoIterator<Item = Frame>) -> Result<(), SendError> {
+        let mut state = self.lock();
+        if let Some(reason) = state.closing {
+            return Err(SendError::Closed(reason));
+        }
+        let before = state.queue.len();
+        for frame in frames {
+            if state.queue.len() >= self.max_queued {
+                state.queue.truncate(before);
+                state.closing = Some(CloseReason::SlowReader);
+                drop(state);
+                tracing::warn!(sid = %self.sid, limit = self.max_queued, "outgoing queue full, closing slow reader");
+                self.wake_all();
+                return Err(SendError::QueueFull(self.max_queued));
+            }
+            state.queue.push_back(frame);
+        }
+        let queued = state.queue.len() > before;
+        drop(state);
+        if queued {
+            self.wake_writer.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// Closes the session: the client is told (polling: CLOSE packet; WebSocket: close
+    /// frame) after the frames already queued, and `on_close` runs once. Idempotent; the
+    /// first reason wins.
+    pub fn close(&self, reason: CloseReason) {
+        let mut state = self.lock();
+        if state.closing.is_none() {
+            state.closing = Some(reason);
+            drop(state);
+            tracing::debug!(sid = %self.sid, %reason, "session closing");
+            self.wake_all();
+        }
+    }
+
+    /// True once the session is closing or closed: sends are refused.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closing.is_some()
+    }
+
+    /// Number of frames waiting in the outgoing queue.
+    pub fn queued_frames(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means a panic elsewhere while holding it; the state itself
+        // is always consistent between statements, so keep going.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn wake_all(&self) {
+        self.wake_writer.notify_waiters();
+        self.wake_driver.notify_waiters();
+        self.drained.notify_waiters();
+    }
+
+    /// Marks the session finalised; true only for the first caller.
+    pub(crate) fn claim_finalize(&self) -> bool {
+        !self.finalized.swap(true, Ordering::AcqRel)
+    }
+
+    /// True while inbound reading should pause: the queue is above half its bound.
+    pub(crate) fn above_low_watermark(&self) -> bool {
+        self.lock().queue.len() > self.max_queued / 2
+    }
+
+    pub(crate) fn pop_frame(state: &mut State) -> Option<Frame> {
+        state.queue.pop_front()
+    }
+
+    /// Drains the ping (first) and every queued frame into one polling payload.
+    pub(crate) fn drain_polling(state: &mut State, buf: &mut BytesMut) {
+        let mut first = true;
+        if state.ping_due {
+            state.ping_due = false;
+            buf.put_u8(b'2');
+            first = false;
+        }
+        for frame in state.queue.drain(..) {
+            if !first {
+                buf.put_u8(SEPARATOR);
+            }
+            first = false;
+            frame.write_polling(buf);
+        }
+    }
+
+    pub(crate) fn has_output(state: &State) -> bool {
+        state.ping_due || !state.queue.is_empty()
+    }
+
+    /// Advances the heartbeat; schedules a ping when one is due.
+    pub(crate) fn tick(&self, now: Instant) -> Tick {
+        let mut state = self.lock();
+        if let Some(deadline) = state.pong_deadline {
+            if now >= deadline {
+                return Tick::Timeout;
+            }
+            return Tick::Sleep(deadline);
+        }
+        if now >= state.next_ping {
+            state.ping_due = true;
+            let deadline = now + self.ping_timeout;
+            state.pong_deadline = Some(deadline);
+            drop(state);
+            self.wake_writer.notify_waiters();
+            return Tick::Sleep(deadline);
+        }
+        Tick::Sleep(state.next_ping)
+    }
+
+    /// A PONG arrived. Unsolicited pongs are ignored, so a flood of them changes nothing.
+    pub(crate) fn on_pong(&self) {
+        let mut state = self.lock();
+        if state.pong_deadline.take().is_some() {
+            state.next_ping = Instant::now() + self.ping_interval;
+            drop(state);
+            self.wake_driver.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn polling_payload(state: &mut State) -> Bytes {
+        let mut buf = BytesMut::new();
+        Session::<()>::drain_polling(state, &mut buf);
+        buf.freeze()
+    }
+
+    fn session(max: usize) -> Session<()> {
+        let (parts, ()) = http::Request::new(()).into_parts();
+        Session::new(SessionInit {
+            sid: "abc".into(),
+            request: parts,
+            remote_addr: None,
+            transport: Transport::Polling,
+            max_queued: max,
+            ping_interval: Duration::from_millis(300),
+            ping_timeout: Duration::from_millis(200),
+        })
+    }
+
+    #[test]
+    fn full_queue_refuses_and_closes() {
+        let s = session(2);
+        s.send(Frame::message("a")).unwrap();
+        s.send(Frame::message("b")).unwrap();
+        assert_eq!(s.send(Frame::message("c")), Err(SendError::QueueFull(2)));
+        assert!(s.is_closed());
+        assert_eq!(
+            s.send(Frame::message("d")),
+            Err(SendError::Closed(CloseReason::SlowReader))
+        );
+    }
+
+    #[test]
+    fn batch_is_all_or_nothing() {
+        let s = session(3);
+        s.send(Frame::message("a")).unwrap();
+        let batch = [
+            Frame::message("b"),
+            Frame::message("c"),
+            Frame::message("d"),
+        ];
+        assert!(s.send_batch(batch).is_err());
+        assert_eq!(
+            s.queued_frames(),
+            1,
+            "a refused batch leaves nothing behind"
+        );
+    }
+
+    #[test]
+    fn ping_goes_before_data_in_a_payload() {
+        let s = session(8);
+        s.send(Frame::message("x")).unwrap();
+        s.send(Frame::Binary(Bytes::from_static(&[1, 2]))).unwrap();
+        let mut state = s.lock();
+        state.ping_due = true;
+        assert_eq!(
+            polling_payload(&mut state),
+            Bytes::from_static(b"2\x1e4x\x1ebAQI=")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_ping_one_interval_after_handshake_and_timeout_after_it() {
+        let s = session(8);
+        let start = Instant::now();
+        match s.tick(start) {
+            Tick::Sleep(at) => assert_eq!(at - start, Duration::from_millis(300)),
+            Tick::Timeout => panic!("no timeout before the first ping"),
+        }
+        assert!(!s.lock().ping_due);
+        let at_ping = start + Duration::from_millis(300);
+        assert!(matches!(s.tick(at_ping), Tick::Sleep(_)));
+        assert!(s.lock().ping_due);
+        assert!(matches!(
+            s.tick(at_ping + Duration::from_millis(200)),
+            Tick::Timeout
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unsolicited_pongs_do_not_move_the_next_ping() {
+        let s = session(8);
+        let before = s.lock().next_ping;
+        for _ in 0..1000 {
+            s.on_pong();
+        }
+        assert_eq!(s.lock().next_ping, before);
+    }
+}

@@ -1,0 +1,428 @@
+//! WebSocket: the HTTP upgrade, the probe of a polling session's upgrade, and the one task
+//! per connection that reads, writes and runs the heartbeat.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use sockeye_protocol::engine::{Frame, Message, Packet};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tracing::Instrument;
+
+use crate::close::CloseReason;
+use crate::engine::{Inner, new_sid};
+use crate::handler::EngineHandler;
+use crate::http_util::{EngineBody, RequestError};
+use crate::session::{Session, Tick, Transport, Upgrade};
+
+type Ws = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Longest time spent closing a WebSocket politely.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the WebSocket is for.
+pub(crate) enum Mode<D> {
+    /// A new session that starts on WebSocket.
+    Handshake,
+    /// The upgrade of an existing polling session (its state is already `Upgrade::Pending`).
+    Upgrade(Arc<Session<D>>),
+}
+
+/// Answers the HTTP upgrade (101) and spawns the connection task.
+pub(crate) fn accept<H: EngineHandler, B>(
+    inner: &Arc<Inner<H>>,
+    mut req: Request<B>,
+    mode: Mode<H::Data>,
+) -> Response<EngineBody> {
+    let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
+    let version_ok = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes() == b"13");
+    let Some(key) = key.filter(|_| version_ok) else {
+        if let Mode::Upgrade(session) = &mode {
+            session.lock().upgrade = Upgrade::None;
+        }
+        return RequestError::BadRequest.response();
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let (parts, _) = req.into_parts();
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = res.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    let config = WebSocketConfig::default()
+        .read_buffer_size(inner.config.ws_read_buffer_size)
+        .write_buffer_size(inner.config.ws_write_buffer_size)
+        .max_write_buffer_size(usize::MAX)
+        .max_message_size(Some(inner.config.max_payload_usize()))
+        .max_frame_size(Some(inner.config.max_payload_usize()));
+    let upgrade_timeout = inner.config.upgrade_timeout;
+    let task_inner = Arc::clone(inner);
+    match mode {
+        Mode::Handshake => {
+            let sid = new_sid();
+            if let Some(cookie) = inner.cookie(&sid) {
+                res.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            let span = tracing::info_span!("engine.session", sid = %sid, transport = "websocket", remote = ?remote(&parts));
+            inner.tracker.spawn(
+                async move {
+                    let Ok(Ok(upgraded)) = tokio::time::timeout(upgrade_timeout, on_upgrade).await
+                    else {
+                        tracing::debug!("WebSocket upgrade did not complete");
+                        return;
+                    };
+                    let ws = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(config),
+                    )
+                    .await;
+                    open_on_websocket(task_inner, ws, sid, parts).await;
+                }
+                .instrument(span),
+            );
+        }
+        Mode::Upgrade(session) => {
+            let span = tracing::info_span!("engine.upgrade", sid = %session.sid(), remote = ?session.remote_addr());
+            inner.tracker.spawn(
+                async move {
+                    let deadline = Instant::now() + upgrade_timeout;
+                    let upgraded = tokio::time::timeout_at(deadline, on_upgrade).await;
+                    let Ok(Ok(upgraded)) = upgraded else {
+                        tracing::debug!("WebSocket upgrade did not complete");
+                        abandon_upgrade(&session);
+                        return;
+                    };
+                    let mut ws = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(config),
+                    )
+                    .await;
+                    if probe(&mut ws, &session, deadline).await {
+                        tracing::debug!("upgraded to WebSocket");
+                        run(&task_inner, &mut ws, &session).await;
+                    } else {
+                        abandon_upgrade(&session);
+                        close_ws(&mut ws, CloseCode::Normal).await;
+                    }
+                }
+                .instrument(span),
+            );
+        }
+    }
+    res
+}
+
+fn remote(parts: &http::request::Parts) -> Option<std::net::SocketAddr> {
+    parts
+        .extensions
+        .get::<crate::RemoteAddr>()
+        .map(|r| r.0)
+        .or_else(|| parts.extensions.get::<std::net::SocketAddr>().copied())
+}
+
+fn abandon_upgrade<D>(session: &Session<D>) {
+    let mut state = session.lock();
+    if state.transport == Transport::Polling {
+        state.upgrade = Upgrade::None;
+    }
+}
+
+async fn open_on_websocket<H: EngineHandler>(
+    inner: Arc<Inner<H>>,
+    mut ws: Ws,
+    sid: Box<str>,
+    parts: http::request::Parts,
+) {
+    let open = inner.handshake_packet(&sid, false).encode();
+    let Ok(open) = Utf8Bytes::try_from(open) else {
+        return;
+    };
+    let sent = tokio::time::timeout(
+        inner.config.slow_reader_timeout,
+        ws.send(WsMessage::Text(open)),
+    );
+    if !matches!(sent.await, Ok(Ok(()))) {
+        tracing::debug!("client left before the OPEN packet");
+        return;
+    }
+    let session = inner.create_session(sid, parts, Transport::Websocket);
+    inner.handler.on_open(&session);
+    run(&inner, &mut ws, &session).await;
+}
+
+/// The probe of an upgrade: `2probe` → `3probe`, then `5`. Anything else, a close of the
+/// session or the deadline abandons the upgrade (the session stays on polling).
+async fn probe<D>(ws: &mut Ws, session: &Session<D>, deadline: Instant) -> bool {
+    loop {
+        let wake = session.wake_driver.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        if session.is_closed() {
+            return false;
+        }
+        let next = tokio::select! {
+            msg = ws.next() => msg,
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::debug!("upgrade not completed in time");
+                return false;
+            }
+            () = &mut wake => continue,
+        };
+        let text = match next {
+            Some(Ok(WsMessage::Text(text))) => text,
+            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+            _ => return false,
+        };
+        match text.as_str() {
+            "2probe" => {
+                let pong = ws.send(WsMessage::Text(Utf8Bytes::from_static("3probe")));
+                if !matches!(tokio::time::timeout_at(deadline, pong).await, Ok(Ok(()))) {
+                    return false;
+                }
+                session.lock().upgrade = Upgrade::Probed;
+                // A pending GET now ends with NOOP so the client can pause polling.
+                session.wake_writer.notify_waiters();
+            }
+            "5" => {
+                let mut state = session.lock();
+                if state.upgrade != Upgrade::Probed || state.closing.is_some() {
+                    return false;
+                }
+                state.transport = Transport::Websocket;
+                state.upgrade = Upgrade::None;
+                drop(state);
+                session.wake_writer.notify_waiters();
+                session.wake_driver.notify_waiters();
+                return true;
+            }
+            other => {
+                tracing::debug!(packet = %other.chars().take(16).collect::<String>(), "unexpected packet during upgrade");
+                return false;
+            }
+        }
+    }
+}
+
+/// The connection loop of a WebSocket session: writes what is queued (ping first), reads
+/// the next packet once the previous message was handled, and runs the heartbeat.
+async fn run<H: EngineHandler>(
+    inner: &Arc<Inner<H>>,
+    ws: &mut Ws,
+    session: &Arc<Session<H::Data>>,
+) {
+    let config = &inner.config;
+    let mut inflight = InflightSlot { fut: None };
+    let mut paused_since: Option<Instant> = None;
+    let mut close_code = CloseCode::Normal;
+    loop {
+        let wake = session.wake_writer.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        let closing = session.lock().closing;
+        if let Some(reason) = closing {
+            if reason != CloseReason::SlowReader {
+                let flush_deadline = Instant::now() + CLOSE_TIMEOUT;
+                let _ = write_queued(ws, session, flush_deadline).await;
+            }
+            if reason == CloseReason::PayloadTooLarge {
+                close_code = CloseCode::Size;
+            }
+            break;
+        }
+        let write_deadline = Instant::now() + config.slow_reader_timeout;
+        if let Err(reason) = write_queued(ws, session, write_deadline).await {
+            session.close(reason);
+            continue;
+        }
+        let now = Instant::now();
+        let timer = match session.tick(now) {
+            Tick::Sleep(at) => at,
+            Tick::Timeout => {
+                session.close(CloseReason::PingTimeout);
+                continue;
+            }
+        };
+        let backpressured = session.above_low_watermark();
+        let timer = if backpressured {
+            let since = *paused_since.get_or_insert(now);
+            if now.duration_since(since) >= config.slow_reader_timeout {
+                session.close(CloseReason::SlowReader);
+                continue;
+            }
+            timer.min(since + config.slow_reader_timeout)
+        } else {
+            paused_since = None;
+            timer
+        };
+        let can_read = inflight.is_idle() && !backpressured;
+        tokio::select! {
+            () = &mut wake => {}
+            () = tokio::time::sleep_until(timer) => {}
+            () = inflight.finish() => {}
+            msg = ws.next(), if can_read => {
+                match incoming(msg) {
+                    Incoming::Message(message) => {
+                        inflight.start(inner.handler.on_message(session, message));
+                    }
+                    Incoming::Pong => session.on_pong(),
+                    Incoming::Ignore => {}
+                    Incoming::Close(reason, code) => {
+                        close_code = code;
+                        session.close(reason);
+                    }
+                }
+            }
+        }
+    }
+    close_ws(ws, close_code).await;
+    inner.finalize(session);
+}
+
+enum Incoming {
+    Message(Message),
+    Pong,
+    Ignore,
+    Close(CloseReason, CloseCode),
+}
+
+fn incoming(msg: Option<Result<WsMessage, WsError>>) -> Incoming {
+    match msg {
+        None => Incoming::Close(CloseReason::TransportClose, CloseCode::Normal),
+        Some(Ok(WsMessage::Text(text))) => match Packet::decode_text(Bytes::from(text)) {
+            Ok(Packet::Message(data)) => Incoming::Message(Message::Text(data)),
+            Ok(Packet::Pong(_)) => Incoming::Pong,
+            Ok(Packet::Close) => Incoming::Close(CloseReason::ClientClose, CloseCode::Normal),
+            Ok(other) => {
+                tracing::trace!(kind = %other.type_char(), "ignored WebSocket packet");
+                Incoming::Ignore
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "invalid WebSocket packet");
+                Incoming::Close(CloseReason::ParseError, CloseCode::Policy)
+            }
+        },
+        Some(Ok(WsMessage::Binary(data))) => Incoming::Message(Message::Binary(data)),
+        Some(Ok(WsMessage::Close(_))) => {
+            Incoming::Close(CloseReason::TransportClose, CloseCode::Normal)
+        }
+        Some(Ok(_)) => Incoming::Ignore,
+        Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+            tracing::debug!(size, max_size, "WebSocket message over max_payload");
+            Incoming::Close(CloseReason::PayloadTooLarge, CloseCode::Size)
+        }
+        Some(Err(WsError::Utf8(_))) => {
+            tracing::debug!("WebSocket text frame is not UTF-8");
+            Incoming::Close(CloseReason::TransportError, CloseCode::Invalid)
+        }
+        Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_))) => {
+            Incoming::Close(CloseReason::TransportClose, CloseCode::Normal)
+        }
+        Some(Err(err)) => {
+            tracing::debug!(error = %err, "WebSocket protocol error");
+            Incoming::Close(CloseReason::TransportError, CloseCode::Protocol)
+        }
+    }
+}
+
+/// Writes the due ping, then every queued frame, before `deadline`.
+async fn write_queued<D>(
+    ws: &mut Ws,
+    session: &Session<D>,
+    deadline: Instant,
+) -> Result<(), CloseReason> {
+    let mut wrote = false;
+    loop {
+        let next = {
+            let mut state = session.lock();
+            if state.ping_due {
+                state.ping_due = false;
+                Some(WsMessage::Text(Utf8Bytes::from_static("2")))
+            } else {
+                match Session::<D>::pop_frame(&mut state) {
+                    None => None,
+                    Some(Frame::Binary(data)) => Some(WsMessage::Binary(data)),
+                    Some(Frame::Text(text)) => match Utf8Bytes::try_from(text) {
+                        Ok(text) => Some(WsMessage::Text(text)),
+                        Err(_) => {
+                            tracing::warn!(
+                                "dropped a text frame that is not UTF-8 (a bug in the sender)"
+                            );
+                            continue;
+                        }
+                    },
+                }
+            }
+        };
+        let Some(message) = next else { break };
+        match tokio::time::timeout_at(deadline, ws.feed(message)).await {
+            Ok(Ok(())) => wrote = true,
+            Ok(Err(_)) => return Err(CloseReason::TransportClose),
+            Err(_) => return Err(CloseReason::SlowReader),
+        }
+    }
+    if wrote {
+        match tokio::time::timeout_at(deadline, ws.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(CloseReason::TransportClose),
+            Err(_) => return Err(CloseReason::SlowReader),
+        }
+        session.drained.notify_waiters();
+    }
+    Ok(())
+}
+
+async fn close_ws(ws: &mut Ws, code: CloseCode) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::default(),
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(Some(frame))).await;
+}
+
+/// The message being handled: at most one per session, polled beside the I/O so writes and
+/// pings go on while a handler runs.
+struct InflightSlot<F> {
+    fut: Option<Pin<Box<F>>>,
+}
+
+impl<F: std::future::Future<Output = ()>> InflightSlot<F> {
+    fn is_idle(&self) -> bool {
+        self.fut.is_none()
+    }
+
+    fn start(&mut self, fut: F) {
+        self.fut = Some(Box::pin(fut));
+    }
+
+    /// Resolves when the handler finished; pending forever while idle.
+    async fn finish(&mut self) {
+        match self.fut.as_mut() {
+            Some(fut) => {
+                fut.await;
+                self.fut = None;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
