@@ -82,10 +82,10 @@ impl<'de> Deserialize<'de> for J {
                 while let Some(e) = m.next_entry()? {
                     v.push(e);
                 }
-                if let [(k, J::Str(b64))] = v.as_slice() {
-                    if k == "$bin" {
-                        return Ok(J::Bin(BASE64.decode(b64).map_err(de::Error::custom)?));
-                    }
+                if let [(k, J::Str(b64))] = v.as_slice()
+                    && k == "$bin"
+                {
+                    return Ok(J::Bin(BASE64.decode(b64).map_err(de::Error::custom)?));
                 }
                 Ok(J::Obj(v))
             }
@@ -463,8 +463,8 @@ fn sockeye_encodings_decode_in_the_official_parsers() {
         })
         .collect();
     let request = json!({
-        "engine": [{ "payload": String::from_utf8(payload.to_vec()).unwrap(), "frames": serde_json::to_value(&J::Arr(frames)).unwrap() }],
-        "sio": serde_json::to_value(&J::Arr(requests)).unwrap(),
+        "engine": [{ "payload": String::from_utf8(payload.to_vec()).unwrap(), "frames": serde_json::to_value(J::Arr(frames)).unwrap() }],
+        "sio": serde_json::to_value(J::Arr(requests)).unwrap(),
     });
     let answer: J = serde_json::from_str(&node("decode", &request.to_string())).unwrap();
 
