@@ -1,0 +1,291 @@
+//! One Engine.IO session seen from Socket.IO: its decoder and its sockets, one per namespace.
+//! [`SocketIoHandler`] is the [`EngineHandler`] that routes each packet.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use sockeye_engine::{CloseReason, EngineHandler, Message, Session};
+use sockeye_protocol::socketio::{Decoder, Packet, PacketData, Str};
+
+use crate::config::Config;
+use crate::conn::Conn;
+use crate::error::ConnectionRefusedError;
+use crate::event::Event;
+use crate::id::SocketId;
+use crate::io::ServerInner;
+use crate::packet;
+use crate::reason::DisconnectReason;
+use crate::registry;
+use crate::socket::SocketRef;
+
+/// The per-session state the Socket.IO layer keeps in each Engine.IO session.
+#[derive(Default)]
+pub struct ClientState {
+    inner: Mutex<ClientInner>,
+}
+
+impl std::fmt::Debug for ClientState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientState")
+            .field("namespaces", &self.lock().sockets.len())
+            .finish()
+    }
+}
+
+#[derive(Default)]
+struct ClientInner {
+    sockets: HashMap<Str, SocketRef>,
+    decoder: Decoder,
+    /// Set by `on_close`: no socket may be attached any more.
+    closed: bool,
+}
+
+impl ClientState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClientInner> {
+        // Each critical section is one map operation or one decode: poisoning leaves it valid.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn socket(&self, ns: &str) -> Option<SocketRef> {
+        self.lock().sockets.get(ns).cloned()
+    }
+
+    /// Removes the socket of `ns` if it is still the one with `id`.
+    pub(crate) fn detach(&self, ns: &Str, id: &SocketId) {
+        let mut inner = self.lock();
+        if inner.sockets.get(ns.as_str()).is_some_and(|s| s.id() == id) {
+            inner.sockets.remove(ns.as_str());
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().sockets.is_empty()
+    }
+}
+
+/// The Socket.IO layer on top of the engine. Built by [`crate::SocketIoBuilder`]; it appears
+/// in the layer and service types only.
+#[derive(Clone)]
+pub struct SocketIoHandler {
+    pub(crate) server: Arc<ServerInner>,
+}
+
+impl std::fmt::Debug for SocketIoHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketIoHandler").finish_non_exhaustive()
+    }
+}
+
+impl EngineHandler for SocketIoHandler {
+    type Data = ClientState;
+
+    fn on_open(&self, session: &Arc<Session<ClientState>>) {
+        let config = &self.server.config;
+        session.data.lock().decoder = Decoder::new(config.parser, config.limits);
+        let timeout = config.connect_timeout;
+        let weak = Arc::downgrade(session);
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            tracing::error!("no tokio runtime: the connect timeout cannot be armed");
+            return;
+        };
+        rt.spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if let Some(session) = weak.upgrade()
+                && session.data.is_empty()
+                && !session.is_closed()
+            {
+                tracing::debug!(sid = %session.sid(), "no namespace connected in time: closing");
+                session.close(CloseReason::ServerClose);
+            }
+        });
+    }
+
+    async fn on_message(&self, session: &Arc<Session<ClientState>>, message: Message) {
+        let decoded = session.data.lock().decoder.decode(message);
+        match decoded {
+            Ok(Some(packet)) => self.on_packet(session, packet).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(sid = %session.sid(), error = %e, "invalid socket.io packet: closing the session");
+                session.close(CloseReason::ParseError);
+            }
+        }
+    }
+
+    fn on_close(&self, session: &Arc<Session<ClientState>>, reason: CloseReason) {
+        let sockets: Vec<SocketRef> = {
+            let mut inner = session.data.lock();
+            inner.closed = true;
+            inner.decoder = Decoder::default();
+            inner.sockets.drain().map(|(_, s)| s).collect()
+        };
+        let reason = disconnect_reason(reason);
+        for socket in sockets {
+            socket.disconnect_with(reason, false);
+        }
+    }
+}
+
+fn disconnect_reason(reason: CloseReason) -> DisconnectReason {
+    match reason {
+        CloseReason::PingTimeout => DisconnectReason::PingTimeout,
+        CloseReason::ServerClose => DisconnectReason::ServerDisconnect,
+        CloseReason::ServerShutdown => DisconnectReason::ServerShutdown,
+        CloseReason::ParseError => DisconnectReason::ParseError,
+        CloseReason::TransportClose | CloseReason::ClientClose => DisconnectReason::TransportClose,
+        _ => DisconnectReason::TransportError,
+    }
+}
+
+impl SocketIoHandler {
+    async fn on_packet(&self, session: &Arc<Session<ClientState>>, packet: Packet) {
+        let Packet { ns, data } = packet;
+        match data {
+            PacketData::Connect(payload) => self.connect(session, ns, payload).await,
+            PacketData::Disconnect => match session.data.socket(&ns) {
+                Some(socket) => socket.disconnect_with(DisconnectReason::ClientDisconnect, false),
+                None => {
+                    tracing::debug!(ns = %ns.as_str(), "DISCONNECT for a namespace not connected: ignored")
+                }
+            },
+            PacketData::Event { name, args, ack } => {
+                let Some(socket) = session.data.socket(&ns) else {
+                    // Like the JavaScript server: the client may not have seen our DISCONNECT
+                    // yet, so this is not worth closing the session over.
+                    tracing::debug!(ns = %ns.as_str(), "event for a namespace not connected: ignored");
+                    return;
+                };
+                let ack = ack.map(|id| socket.ack_sender(id));
+                if let Err(e) = socket.push_event(Event::new(name, args, ack)).await {
+                    tracing::warn!(sid = %session.sid(), socket = %socket.id(), error = %e, "closing the client");
+                    session.close(CloseReason::ServerClose);
+                }
+            }
+            PacketData::Ack { id, args } => match session.data.socket(&ns) {
+                Some(socket) => socket.resolve_ack(id, args),
+                None => {
+                    tracing::debug!(ns = %ns.as_str(), "ACK for a namespace not connected: ignored")
+                }
+            },
+            PacketData::ConnectError(_) => {
+                tracing::debug!(sid = %session.sid(), "client sent CONNECT_ERROR: closing the session");
+                session.close(CloseReason::ParseError);
+            }
+        }
+    }
+
+    async fn connect(
+        &self,
+        session: &Arc<Session<ClientState>>,
+        name: Str,
+        payload: Option<bytes::Bytes>,
+    ) {
+        let config = &self.server.config;
+        if session.data.socket(&name).is_some() {
+            tracing::debug!(sid = %session.sid(), ns = %name.as_str(), "second CONNECT to the same namespace: closing the session");
+            session.close(CloseReason::ParseError);
+            return;
+        }
+        let auth = match payload.as_deref().map(serde_json::from_slice::<Value>) {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(e)) => {
+                // The decoder already checked it is a JSON object; be safe anyway.
+                tracing::debug!(error = %e, "CONNECT payload is not JSON: closing the session");
+                session.close(CloseReason::ParseError);
+                return;
+            }
+        };
+        let Some(ns) = registry::join(
+            &self.server.registry,
+            name.as_str(),
+            config,
+            self.server.factory.as_ref(),
+        ) else {
+            send_refusal(
+                session,
+                config,
+                &name,
+                &ConnectionRefusedError::new("Invalid namespace"),
+            );
+            return;
+        };
+        let conn: Arc<dyn Conn> = session.clone();
+        let socket = SocketRef::new(ns.clone(), conn, config.clone(), auth.clone());
+        {
+            let mut inner = session.data.lock();
+            if inner.closed {
+                drop(inner);
+                socket.abort_connect();
+                return;
+            }
+            inner.sockets.insert(name.clone(), socket.clone());
+        }
+        ns.insert(socket.clone());
+        ns.adapter()
+            .add_all(socket.id(), &[socket.id().as_str().to_owned()]);
+
+        let step = run_connect_step(&socket, auth);
+        let outcome = match tokio::time::timeout(config.connect_timeout, step).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ConnectionRefusedError::new("connect handler timed out")),
+        };
+        match outcome {
+            Ok(()) => {
+                if let Err(e) = socket.finish_connect() {
+                    tracing::debug!(socket = %socket.id(), error = %e, "client left during its connect step");
+                    socket.abort_connect();
+                }
+            }
+            Err(refusal) => {
+                tracing::debug!(socket = %socket.id(), ns = %name.as_str(), message = %refusal.message, "connection refused");
+                socket.abort_connect();
+                send_refusal(session, config, &name, &refusal);
+            }
+        }
+    }
+}
+
+/// Connect middlewares in order, then the connect handler; a panic refuses the connection.
+async fn run_connect_step(
+    socket: &SocketRef,
+    auth: Option<Value>,
+) -> Result<(), ConnectionRefusedError> {
+    use futures_util::FutureExt as _;
+    let (middlewares, handler) = {
+        let h = socket.namespace().handlers.read();
+        (h.connect_mw.clone(), h.connect.clone())
+    };
+    let run = async move {
+        for mw in middlewares {
+            mw.call(socket.clone()).await?;
+        }
+        match handler {
+            Some(handler) => handler.call(socket.clone(), auth).await,
+            None => Ok(()),
+        }
+    };
+    match std::panic::AssertUnwindSafe(run).catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::error!(socket = %socket.id(), "connect handler panicked: refusing");
+            Err(ConnectionRefusedError::new("internal server error"))
+        }
+    }
+}
+
+fn send_refusal(
+    session: &Session<ClientState>,
+    config: &Config,
+    ns: &Str,
+    refusal: &ConnectionRefusedError,
+) {
+    let sent = packet::connect_error(config.parser, ns, refusal)
+        .and_then(|frames| Conn::send_batch(session, frames.frames()));
+    if let Err(e) = sent {
+        tracing::debug!(error = %e, "CONNECT_ERROR not sent");
+    }
+}

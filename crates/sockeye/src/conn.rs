@@ -1,0 +1,64 @@
+//! The Engine.IO session as seen by a socket.
+//!
+//! Sockets talk to their session through this trait rather than `Session<ClientState>`
+//! directly, which keeps the socket logic testable without a network.
+
+use std::net::SocketAddr;
+
+use sockeye_engine::{CloseReason, Frame, SendError, Session, Transport};
+use sockeye_protocol::socketio::Str;
+
+use crate::client::ClientState;
+use crate::error::EmitError;
+use crate::id::SocketId;
+
+/// What a socket needs from its Engine.IO session.
+pub(crate) trait Conn: Send + Sync + 'static {
+    /// Queues a packet's frames atomically.
+    fn send_batch(&self, frames: &[Frame]) -> Result<(), EmitError>;
+    /// Frames waiting to be written.
+    fn queued_frames(&self) -> usize;
+    /// Closes the whole session.
+    fn close(&self, reason: CloseReason);
+    /// The current transport.
+    fn transport(&self) -> Transport;
+    /// The handshake request head.
+    fn request(&self) -> &http::request::Parts;
+    /// The peer address.
+    fn remote_addr(&self) -> Option<SocketAddr>;
+    /// Forgets the socket of namespace `ns` with id `id` (it left the namespace).
+    fn detach(&self, ns: &Str, id: &SocketId);
+}
+
+impl Conn for Session<ClientState> {
+    fn send_batch(&self, frames: &[Frame]) -> Result<(), EmitError> {
+        Session::send_batch(self, frames.iter().cloned()).map_err(|e| match e {
+            SendError::QueueFull(_) => EmitError::QueueFull(e.to_string()),
+            _ => EmitError::Disconnected,
+        })
+    }
+
+    fn queued_frames(&self) -> usize {
+        Session::queued_frames(self)
+    }
+
+    fn close(&self, reason: CloseReason) {
+        Session::close(self, reason);
+    }
+
+    fn transport(&self) -> Transport {
+        Session::transport(self)
+    }
+
+    fn request(&self) -> &http::request::Parts {
+        Session::request(self)
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        Session::remote_addr(self)
+    }
+
+    fn detach(&self, ns: &Str, id: &SocketId) {
+        self.data.detach(ns, id);
+    }
+}

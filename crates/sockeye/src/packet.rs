@@ -1,0 +1,74 @@
+//! Glue to `sockeye_protocol::socketio`: the packets this server sends, each encoded once.
+
+pub use sockeye_protocol::socketio::Args;
+pub(crate) use sockeye_protocol::socketio::Encoded;
+use sockeye_protocol::socketio::{Packet, ParserKind, Str};
+
+use crate::error::{ConnectionRefusedError, EmitError};
+
+/// An event to broadcast: what an adapter forwards to other nodes and encodes for local
+/// sockets.
+#[derive(Debug, Clone)]
+pub struct BroadcastPacket {
+    /// The namespace name.
+    pub ns: Str,
+    /// The event name.
+    pub event: Str,
+    /// The event's arguments (binary attachments included).
+    pub args: Args,
+}
+
+impl BroadcastPacket {
+    /// The Socket.IO packet, as a cluster adapter serialises it for other nodes.
+    pub fn to_packet(&self, ack: Option<u64>) -> Packet {
+        match ack {
+            Some(id) => {
+                Packet::event_with_ack(self.ns.clone(), self.event.clone(), self.args.clone(), id)
+            }
+            None => Packet::event(self.ns.clone(), self.event.clone(), self.args.clone()),
+        }
+    }
+}
+
+fn encode(packet: &Packet, parser: ParserKind) -> Result<Encoded, EmitError> {
+    packet
+        .encode(parser)
+        .map_err(|e| EmitError::Serialize(e.to_string()))
+}
+
+pub(crate) fn event(
+    parser: ParserKind,
+    ns: &Str,
+    name: &Str,
+    args: &Args,
+    ack: Option<u64>,
+) -> Result<Encoded, EmitError> {
+    let packet = match ack {
+        Some(id) => Packet::event_with_ack(ns.clone(), name.clone(), args.clone(), id),
+        None => Packet::event(ns.clone(), name.clone(), args.clone()),
+    };
+    encode(&packet, parser)
+}
+
+pub(crate) fn ack(parser: ParserKind, ns: &Str, id: u64, args: Args) -> Result<Encoded, EmitError> {
+    encode(&Packet::ack(ns.clone(), id, args), parser)
+}
+
+pub(crate) fn connect(parser: ParserKind, ns: &Str, sid: &str) -> Result<Encoded, EmitError> {
+    encode(&Packet::connect_ok(ns.clone(), sid), parser)
+}
+
+pub(crate) fn connect_error(
+    parser: ParserKind,
+    ns: &Str,
+    err: &ConnectionRefusedError,
+) -> Result<Encoded, EmitError> {
+    encode(
+        &Packet::connect_error(ns.clone(), &err.message, err.data.as_ref()),
+        parser,
+    )
+}
+
+pub(crate) fn disconnect(parser: ParserKind, ns: &Str) -> Result<Encoded, EmitError> {
+    encode(&Packet::disconnect(ns.clone()), parser)
+}

@@ -1,0 +1,175 @@
+//! The namespace registry: static names, dynamic patterns and predicates, their children.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, Weak};
+
+use sockeye_protocol::socketio::Str;
+
+use crate::adapter::AdapterFactory;
+use crate::config::Config;
+use crate::ns::{Namespace, SharedHandlers};
+use crate::pattern::{NsParams, NsPattern};
+
+/// Decides whether a namespace name belongs to a dynamic registration.
+pub(crate) enum Matcher {
+    Pattern(NsPattern),
+    Predicate(Arc<dyn Fn(&str) -> bool + Send + Sync>),
+}
+
+impl Matcher {
+    fn matches(&self, name: &str) -> Option<NsParams> {
+        match self {
+            Matcher::Pattern(p) => p.matches(name),
+            Matcher::Predicate(f) => f(name).then(NsParams::default),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Matcher::Pattern(p) => p.source().to_owned(),
+            Matcher::Predicate(_) => "<predicate>".to_owned(),
+        }
+    }
+}
+
+struct Dynamic {
+    matcher: Matcher,
+    handlers: Arc<SharedHandlers>,
+}
+
+/// Every namespace of a server.
+#[derive(Default)]
+pub(crate) struct Registry {
+    fixed: HashMap<String, Arc<Namespace>>,
+    dynamic: Vec<Dynamic>,
+    /// Namespaces created on demand by a dynamic registration; removed once empty.
+    children: HashMap<String, Arc<Namespace>>,
+}
+
+/// The registry behind its lock, shared by the server and the dynamic namespaces it creates.
+pub(crate) type SharedRegistry = Arc<RwLock<Registry>>;
+
+pub(crate) fn read(reg: &RwLock<Registry>) -> std::sync::RwLockReadGuard<'_, Registry> {
+    // Each write is a single map insertion or removal: a poisoned registry is consistent.
+    reg.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn write(reg: &RwLock<Registry>) -> std::sync::RwLockWriteGuard<'_, Registry> {
+    reg.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Registry {
+    /// The handlers of static namespace `name`, creating the namespace if needed.
+    pub(crate) fn fixed_handlers(
+        &mut self,
+        name: &str,
+        config: &Arc<Config>,
+        factory: &dyn AdapterFactory,
+    ) -> Arc<SharedHandlers> {
+        if let Some(ns) = self.fixed.get(name) {
+            return ns.handlers.clone();
+        }
+        let handlers = Arc::new(SharedHandlers::default());
+        let ns = Namespace::new(
+            Str::from(name),
+            handlers.clone(),
+            NsParams::default(),
+            None,
+            config.clone(),
+            factory,
+        );
+        self.fixed.insert(name.to_owned(), ns);
+        handlers
+    }
+
+    /// Adds a dynamic registration; later registrations are tried after earlier ones.
+    pub(crate) fn add_dynamic(&mut self, matcher: Matcher) -> Arc<SharedHandlers> {
+        let handlers = Arc::new(SharedHandlers::default());
+        tracing::debug!(matcher = %matcher.describe(), "dynamic namespace registered");
+        self.dynamic.push(Dynamic {
+            matcher,
+            handlers: handlers.clone(),
+        });
+        handlers
+    }
+
+    /// An existing namespace (static, or a live dynamic child).
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<Namespace>> {
+        self.fixed
+            .get(name)
+            .or_else(|| self.children.get(name))
+            .cloned()
+    }
+
+    /// Every existing namespace.
+    pub(crate) fn all(&self) -> Vec<Arc<Namespace>> {
+        self.fixed
+            .values()
+            .chain(self.children.values())
+            .cloned()
+            .collect()
+    }
+}
+
+/// The namespace a client may connect to as `name`, counted as joined (so a dynamic child is
+/// not removed under the connecting socket). `None`: no such namespace.
+pub(crate) fn join(
+    reg: &SharedRegistry,
+    name: &str,
+    config: &Arc<Config>,
+    factory: &dyn AdapterFactory,
+) -> Option<Arc<Namespace>> {
+    {
+        let r = read(reg);
+        if let Some(ns) = r.get(name) {
+            ns.member_joined();
+            return Some(ns);
+        }
+        if !r.dynamic.iter().any(|d| d.matcher.matches(name).is_some()) {
+            return None;
+        }
+    }
+    let mut r = write(reg);
+    if let Some(ns) = r.get(name) {
+        ns.member_joined();
+        return Some(ns);
+    }
+    let (handlers, params) = r
+        .dynamic
+        .iter()
+        .find_map(|d| d.matcher.matches(name).map(|p| (d.handlers.clone(), p)))?;
+    let ns = Namespace::new(
+        Str::from(name),
+        handlers,
+        params,
+        Some(Arc::downgrade(reg)),
+        config.clone(),
+        factory,
+    );
+    ns.member_joined();
+    r.children.insert(name.to_owned(), ns.clone());
+    tracing::debug!(ns = name, "dynamic namespace created");
+    Some(ns)
+}
+
+/// A socket of `ns` is gone; a dynamic namespace left empty is removed.
+pub(crate) fn member_left(ns: &Arc<Namespace>) {
+    if !ns.member_left() {
+        return;
+    }
+    let Some(reg) = ns.registry.as_ref().and_then(Weak::upgrade) else {
+        return;
+    };
+    let mut r = write(&reg);
+    // Re-checked under the write lock: `join` counts new members under the read lock.
+    if ns.members() == 0
+        && r.children
+            .get(ns.name.as_str())
+            .is_some_and(|c| Arc::ptr_eq(c, ns))
+    {
+        r.children.remove(ns.name.as_str());
+        tracing::debug!(ns = %ns.name.as_str(), "empty dynamic namespace removed");
+    }
+}

@@ -1,0 +1,508 @@
+//! A socket: one client connected to one namespace.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::FutureExt as _;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sockeye_engine::{CloseReason, Transport};
+use sockeye_protocol::socketio::Str;
+
+use crate::ack::{AckMap, PendingAck};
+use crate::adapter::Room;
+use crate::config::Config;
+use crate::conn::Conn;
+use crate::error::{AckError, EmitError};
+use crate::event::{AckSender, Event};
+use crate::inbox::{Inbox, Job, PushError};
+use crate::ns::Namespace;
+use crate::operators::BroadcastOperator;
+use crate::packet::{self, Args, Encoded};
+use crate::pattern::NsParams;
+use crate::reason::DisconnectReason;
+use crate::state::{Extensions, SessionSlot};
+use crate::{SocketId, reserved};
+
+/// A handle to a socket; cheap to clone, usable from any task.
+///
+/// Once the socket has disconnected, emits return [`EmitError::Disconnected`] and its
+/// session and extensions are empty.
+#[derive(Clone)]
+pub struct SocketRef(Arc<Inner>);
+
+pub(crate) struct Inner {
+    id: SocketId,
+    ns: Arc<Namespace>,
+    conn: Arc<dyn Conn>,
+    config: Arc<Config>,
+    auth: Option<Value>,
+    phase: Mutex<Phase>,
+    acks: Arc<AckMap<Args>>,
+    session: SessionSlot,
+    extensions: Extensions,
+    inbox: Inbox,
+}
+
+/// Where the socket is in its life.
+enum Phase {
+    /// The connect step runs; packets sent meanwhile wait here for the CONNECT reply.
+    Connecting(Vec<Encoded>),
+    Connected,
+    Disconnected,
+}
+
+impl std::fmt::Debug for SocketRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SocketRef")
+            .field("id", &self.0.id)
+            .field("ns", &self.0.ns.name.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SocketRef {
+    pub(crate) fn new(
+        ns: Arc<Namespace>,
+        conn: Arc<dyn Conn>,
+        config: Arc<Config>,
+        auth: Option<Value>,
+    ) -> SocketRef {
+        let inbox = Inbox::new(config.inbox_capacity);
+        SocketRef(Arc::new(Inner {
+            id: SocketId::random(),
+            ns,
+            conn,
+            config,
+            auth,
+            phase: Mutex::new(Phase::Connecting(Vec::new())),
+            acks: Arc::new(AckMap::default()),
+            session: SessionSlot::default(),
+            extensions: Extensions::default(),
+            inbox,
+        }))
+    }
+
+    /// The socket id (fresh per namespace connection; not the Engine.IO session id).
+    pub fn id(&self) -> &SocketId {
+        &self.0.id
+    }
+
+    /// The namespace name.
+    pub fn ns(&self) -> &str {
+        self.0.ns.name.as_str()
+    }
+
+    pub(crate) fn ns_str(&self) -> &Str {
+        &self.0.ns.name
+    }
+
+    pub(crate) fn namespace(&self) -> &Arc<Namespace> {
+        &self.0.ns
+    }
+
+    /// The values captured by the dynamic namespace pattern this namespace matched (empty for
+    /// a static namespace).
+    pub fn ns_params(&self) -> &NsParams {
+        &self.0.ns.params
+    }
+
+    /// The CONNECT payload (the client's `auth`), `None` when it sent none.
+    pub fn auth(&self) -> Option<&Value> {
+        self.0.auth.as_ref()
+    }
+
+    /// The head of the HTTP request that opened the Engine.IO session: headers, URI with its
+    /// query, extensions.
+    pub fn request(&self) -> &http::request::Parts {
+        self.0.conn.request()
+    }
+
+    /// The peer address, when the server recorded it.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.0.conn.remote_addr()
+    }
+
+    /// The transport in use now (`polling` until an upgrade, then `websocket`).
+    pub fn transport(&self) -> Transport {
+        self.0.conn.transport()
+    }
+
+    /// True until the socket disconnects.
+    pub fn connected(&self) -> bool {
+        !matches!(*self.phase(), Phase::Disconnected)
+    }
+
+    /// Emits `event` with one argument, `data` (binary parts become attachments).
+    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
+        self.emit_args(event, to_args(data)?)
+    }
+
+    /// Emits `event` with the given arguments (any number, e.g. received ones echoed back).
+    pub fn emit_args(&self, event: &str, args: Args) -> Result<(), EmitError> {
+        reserved::check(event)?;
+        let frames = packet::event(self.parser(), self.ns_str(), &Str::from(event), &args, None)?;
+        self.send_encoded(&frames, false)
+    }
+
+    /// Emits `event` with one argument and waits for the client's ack, at most `timeout`;
+    /// returns the ack's first argument as `T` (use [`SocketRef::call_args`] for all of them).
+    pub async fn call<T: DeserializeOwned, D: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &D,
+        timeout: Duration,
+    ) -> Result<T, AckError> {
+        let args = self.call_args(event, to_args(data)?, timeout).await?;
+        args.first::<T>()
+            .map_err(|e| AckError::Decode(e.to_string()))
+    }
+
+    /// Emits `event` with `args`, asking for an ack, and waits for it at most `timeout`.
+    ///
+    /// The pending ack is removed when this returns, whatever the outcome, so a late ack
+    /// finds nothing and is ignored.
+    pub async fn call_args(
+        &self,
+        event: &str,
+        args: Args,
+        timeout: Duration,
+    ) -> Result<Args, AckError> {
+        reserved::check(event)?;
+        let id = self.0.ns.next_ack_id();
+        let pending = self.register_ack(id);
+        let frames = packet::event(
+            self.parser(),
+            self.ns_str(),
+            &Str::from(event),
+            &args,
+            Some(id),
+        )?;
+        self.send_encoded(&frames, false)?;
+        match tokio::time::timeout(timeout, pending.wait()).await {
+            Ok(Some(args)) => Ok(args),
+            Ok(None) => Err(AckError::Disconnected),
+            Err(_) => Err(AckError::Timeout(timeout)),
+        }
+    }
+
+    /// Like [`SocketRef::call`] with the server's default ack timeout.
+    pub async fn call_default<T: DeserializeOwned, D: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &D,
+    ) -> Result<T, AckError> {
+        self.call(event, data, self.0.config.ack_timeout).await
+    }
+
+    /// Joins `room` (several calls for several rooms). Rooms are per namespace.
+    pub fn join(&self, room: impl Into<Room>) {
+        self.join_all([room.into()]);
+    }
+
+    /// Joins every room of `rooms`.
+    pub fn join_all(&self, rooms: impl IntoIterator<Item = Room>) {
+        if !self.connected() {
+            return;
+        }
+        let rooms: Vec<Room> = rooms.into_iter().collect();
+        self.0.ns.adapter().add_all(&self.0.id, &rooms);
+    }
+
+    /// Leaves `room`. The socket's own id room cannot be left while it is connected.
+    pub fn leave(&self, room: &str) {
+        if room != self.0.id.as_str() {
+            self.0.ns.adapter().del(&self.0.id, room);
+        }
+    }
+
+    /// Leaves every room but its own id room.
+    pub fn leave_all(&self) {
+        for room in self.rooms() {
+            self.leave(&room);
+        }
+    }
+
+    /// The socket's rooms, sorted, its own id room included. Still readable in the
+    /// disconnect handler.
+    pub fn rooms(&self) -> Vec<Room> {
+        self.0.ns.adapter().socket_rooms(&self.0.id)
+    }
+
+    /// An operator targeting `rooms` of this namespace, excluding this socket.
+    pub fn to(&self, rooms: impl crate::operators::IntoRooms) -> BroadcastOperator {
+        self.broadcast().to(rooms)
+    }
+
+    /// An operator targeting every socket of the namespace except this one and those in
+    /// `rooms`.
+    pub fn except(&self, rooms: impl crate::operators::IntoRooms) -> BroadcastOperator {
+        self.broadcast().except(rooms)
+    }
+
+    /// An operator targeting every other socket of the namespace (JS `socket.broadcast`).
+    pub fn broadcast(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.0.ns.clone(), self.0.config.ack_timeout)
+            .except(self.0.id.as_str())
+    }
+
+    /// A clone of the typed session value, if one of type `T` was saved.
+    pub fn get_session<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.0.session.get()
+    }
+
+    /// Saves the typed session value, replacing the previous one.
+    pub fn save_session<T: Send + Sync + 'static>(&self, value: T) {
+        if self.connected() {
+            self.0.session.save(value);
+        }
+    }
+
+    /// Updates the session value of type `T` in place; `None` if there is none.
+    pub fn update_session<T: Send + Sync + 'static, R>(
+        &self,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Option<R> {
+        self.0.session.update(f)
+    }
+
+    /// The socket's extensions: one value per type, cleared on disconnect.
+    pub fn extensions(&self) -> &Extensions {
+        &self.0.extensions
+    }
+
+    /// Disconnects this socket from its namespace: the client gets a DISCONNECT packet and
+    /// the disconnect handler runs with [`DisconnectReason::ServerDisconnect`]. The Engine.IO
+    /// session stays open for the client's other namespaces.
+    pub fn disconnect(&self) {
+        self.disconnect_with(DisconnectReason::ServerDisconnect, true);
+    }
+
+    /// Closes the client's whole Engine.IO session (every namespace of this client).
+    pub fn close_session(&self) {
+        self.0.conn.close(CloseReason::ServerClose);
+    }
+
+    /// Number of acks this socket is waiting for (for tests and metrics).
+    pub fn pending_acks(&self) -> usize {
+        self.0.acks.len()
+    }
+
+    // ---- crate internals ---------------------------------------------------------------
+
+    fn phase(&self) -> std::sync::MutexGuard<'_, Phase> {
+        // Every critical section leaves a valid phase: poisoning cannot break it.
+        self.0
+            .phase
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn parser(&self) -> sockeye_protocol::socketio::ParserKind {
+        self.0.config.parser
+    }
+
+    pub(crate) fn register_ack(&self, id: u64) -> PendingAck<Args> {
+        self.0.acks.register(id)
+    }
+
+    pub(crate) fn resolve_ack(&self, id: u64, args: Args) {
+        if !self.0.acks.resolve(id, args) {
+            tracing::debug!(socket = %self.0.id, id, "ack for no pending request (late or unknown): ignored");
+        }
+    }
+
+    /// Queues an encoded packet for the client, honouring the socket's phase.
+    pub(crate) fn send_encoded(&self, frames: &Encoded, volatile: bool) -> Result<(), EmitError> {
+        let mut phase = self.phase();
+        match &mut *phase {
+            Phase::Disconnected => Err(EmitError::Disconnected),
+            Phase::Connecting(held) => {
+                if volatile {
+                    return Ok(());
+                }
+                if held.len() >= self.0.config.connecting_buffer {
+                    return Err(EmitError::QueueFull(format!(
+                        "{} packets already wait for the connect step to finish",
+                        held.len()
+                    )));
+                }
+                held.push(frames.clone());
+                Ok(())
+            }
+            Phase::Connected => {
+                if volatile && self.0.conn.queued_frames() > 0 {
+                    return Ok(());
+                }
+                self.0.conn.send_batch(frames.frames())
+            }
+        }
+    }
+
+    /// The connect step accepted: sends the CONNECT reply, then what was held back.
+    pub(crate) fn finish_connect(&self) -> Result<(), EmitError> {
+        let reply = packet::connect(self.parser(), self.ns_str(), self.0.id.as_str())?;
+        let mut phase = self.phase();
+        let Phase::Connecting(held) = &mut *phase else {
+            return Err(EmitError::Disconnected);
+        };
+        let held = std::mem::take(held);
+        self.0.conn.send_batch(reply.frames())?;
+        for frames in &held {
+            self.0.conn.send_batch(frames.frames())?;
+        }
+        *phase = Phase::Connected;
+        Ok(())
+    }
+
+    /// The connect step refused (or failed): forget everything without a disconnect handler.
+    pub(crate) fn abort_connect(&self) {
+        *self.phase() = Phase::Disconnected;
+        self.forget();
+        self.free_state();
+    }
+
+    /// Leaves the namespace for `reason`; `notify` sends a DISCONNECT packet first. The
+    /// disconnect handler runs after the events already queued. Idempotent.
+    pub(crate) fn disconnect_with(&self, reason: DisconnectReason, notify: bool) {
+        {
+            let mut phase = self.phase();
+            match &*phase {
+                Phase::Disconnected => return,
+                Phase::Connecting(_) => {
+                    // Not connected yet: the connect step sees the phase and aborts.
+                    *phase = Phase::Disconnected;
+                    return;
+                }
+                Phase::Connected => {
+                    if notify {
+                        let sent = packet::disconnect(self.parser(), self.ns_str())
+                            .and_then(|frames| self.0.conn.send_batch(frames.frames()));
+                        if let Err(e) = sent {
+                            tracing::debug!(socket = %self.0.id, error = %e, "DISCONNECT not sent");
+                        }
+                    }
+                    *phase = Phase::Disconnected;
+                }
+            }
+        }
+        tracing::debug!(socket = %self.0.id, ns = %self.ns(), %reason, "socket disconnected");
+        self.forget();
+        self.0.acks.clear();
+        if self.0.inbox.enqueue(Job::Disconnect(reason)) {
+            self.spawn_drain();
+        }
+    }
+
+    /// Removes the socket from its client and namespace (its rooms stay until the disconnect
+    /// handler has run).
+    fn forget(&self) {
+        self.0.conn.detach(self.ns_str(), &self.0.id);
+        self.0.ns.remove(&self.0.id);
+    }
+
+    /// Drops rooms, session, extensions and the namespace membership.
+    fn free_state(&self) {
+        self.0.ns.adapter().del_all(&self.0.id);
+        self.0.session.clear();
+        self.0.extensions.clear();
+        self.0.acks.clear();
+        crate::registry::member_left(&self.0.ns);
+    }
+
+    /// Hands an inbound event to the inbox (waiting for room at most the configured time).
+    pub(crate) async fn push_event(&self, event: Event) -> Result<(), PushError> {
+        let permit = self.0.inbox.reserve(self.0.config.inbox_timeout).await?;
+        let concurrent = self
+            .0
+            .ns
+            .handlers
+            .route(&event.name)
+            .is_some_and(|r| r.concurrent);
+        if concurrent {
+            let socket = self.clone();
+            tokio::spawn(async move {
+                socket.dispatch(event).await;
+                drop(permit);
+            });
+        } else if self.0.inbox.enqueue(Job::Event(event, permit)) {
+            self.spawn_drain();
+        }
+        Ok(())
+    }
+
+    fn spawn_drain(&self) {
+        let socket = self.clone();
+        tokio::spawn(async move {
+            while let Some(job) = socket.0.inbox.next() {
+                match job {
+                    Job::Event(event, permit) => {
+                        socket.dispatch(event).await;
+                        drop(permit);
+                    }
+                    Job::Disconnect(reason) => socket.run_disconnect(reason).await,
+                }
+            }
+        });
+    }
+
+    async fn run_disconnect(&self, reason: DisconnectReason) {
+        let handler = self.0.ns.handlers.read().disconnect.clone();
+        if let Some(handler) = handler {
+            let fut = std::panic::AssertUnwindSafe(handler.call(self.clone(), reason));
+            if fut.catch_unwind().await.is_err() {
+                tracing::error!(socket = %self.0.id, "disconnect handler panicked");
+            }
+        }
+        self.free_state();
+    }
+
+    /// Runs the event middlewares, then the handler, then sends the ack if one is due.
+    async fn dispatch(&self, mut event: Event) {
+        let middlewares = self.0.ns.handlers.read().event_mw.clone();
+        for mw in middlewares {
+            let fut = std::panic::AssertUnwindSafe(mw.call(self.clone(), event));
+            match fut.catch_unwind().await {
+                Ok(Ok(next)) => event = next,
+                Ok(Err(rejected)) => {
+                    tracing::debug!(socket = %self.0.id, %rejected, "event dropped by middleware");
+                    return;
+                }
+                Err(_) => {
+                    tracing::error!(socket = %self.0.id, "event middleware panicked");
+                    return;
+                }
+            }
+        }
+        let Some(route) = self.0.ns.handlers.route(&event.name) else {
+            // Like python-socketio: an unhandled event gets no ack, even if one was asked.
+            tracing::debug!(socket = %self.0.id, event = %event.name.as_str(), "no handler for event");
+            return;
+        };
+        let ack = event.ack_handle();
+        let fut = std::panic::AssertUnwindSafe(route.handler.call(self.clone(), event));
+        let reply = match fut.catch_unwind().await {
+            Ok(reply) => reply,
+            Err(_) => {
+                tracing::error!(socket = %self.0.id, "event handler panicked: no ack sent");
+                return;
+            }
+        };
+        if let Some(ack) = ack
+            && !ack.was_taken()
+            && let Err(e) = ack.send_reply(reply)
+        {
+            tracing::debug!(socket = %self.0.id, error = %e, "ack not sent");
+        }
+    }
+
+    pub(crate) fn ack_sender(&self, id: u64) -> AckSender {
+        AckSender::new(self.clone(), id)
+    }
+}
+
+fn to_args<T: Serialize + ?Sized>(data: &T) -> Result<Args, EmitError> {
+    Args::from_value(data).map_err(|e| EmitError::Serialize(e.to_string()))
+}

@@ -1,0 +1,152 @@
+//! Per-socket application state: a typed session and a type-keyed extensions map.
+//!
+//! Both live inside the socket and are cleared when it disconnects, so a handle kept by a
+//! background task cannot keep application data alive after the disconnect handler ran.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+type AnyValue = Box<dyn Any + Send + Sync>;
+
+/// A map holding at most one value of each type.
+///
+/// Interior mutability makes it usable through a shared [`crate::SocketRef`]. The lock is held
+/// only for the map operation itself, never across an `.await`.
+#[derive(Default)]
+pub struct Extensions {
+    map: Mutex<HashMap<TypeId, AnyValue>>,
+}
+
+impl Extensions {
+    /// Stores `value`, returning the previous value of the same type.
+    pub fn insert<T: Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        self.lock()
+            .insert(TypeId::of::<T>(), Box::new(value))
+            .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
+    }
+
+    /// A clone of the value of type `T`, if one is stored.
+    pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.lock()
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
+            .cloned()
+    }
+
+    /// Removes and returns the value of type `T`.
+    pub fn remove<T: Send + Sync + 'static>(&self) -> Option<T> {
+        self.lock()
+            .remove(&TypeId::of::<T>())
+            .and_then(|old| old.downcast::<T>().ok().map(|b| *b))
+    }
+
+    /// True when a value of type `T` is stored.
+    pub fn contains<T: Send + Sync + 'static>(&self) -> bool {
+        self.lock().contains_key(&TypeId::of::<T>())
+    }
+
+    /// Runs `f` on the stored `T` and returns its result (`None` when there is no `T`).
+    pub fn update<T: Send + Sync + 'static, R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        self.lock()
+            .get_mut(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_mut::<T>())
+            .map(f)
+    }
+
+    /// Drops every value.
+    pub(crate) fn clear(&self) {
+        // Take the values out first so their destructors run without the lock held.
+        let old = std::mem::take(&mut *self.lock());
+        drop(old);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TypeId, AnyValue>> {
+        // A panic while holding this lock cannot leave the map half-updated (every operation
+        // is a single HashMap call), so a poisoned lock is still safe to use.
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for Extensions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extensions")
+            .field("len", &self.lock().len())
+            .finish()
+    }
+}
+
+/// The typed per-socket session: one value of the application's choosing.
+#[derive(Default)]
+pub(crate) struct SessionSlot {
+    value: Mutex<Option<AnyValue>>,
+}
+
+impl SessionSlot {
+    pub(crate) fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.lock()
+            .as_ref()
+            .and_then(|v| v.downcast_ref::<T>())
+            .cloned()
+    }
+
+    pub(crate) fn save<T: Send + Sync + 'static>(&self, value: T) {
+        let old = self.lock().replace(Box::new(value));
+        drop(old);
+    }
+
+    pub(crate) fn update<T: Send + Sync + 'static, R>(
+        &self,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Option<R> {
+        self.lock()
+            .as_mut()
+            .and_then(|v| v.downcast_mut::<T>())
+            .map(f)
+    }
+
+    pub(crate) fn clear(&self) {
+        let old = self.lock().take();
+        drop(old);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<AnyValue>> {
+        self.value
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_keep_one_value_per_type() {
+        let ext = Extensions::default();
+        assert_eq!(ext.insert(5u32), None);
+        assert_eq!(ext.insert(7u32), Some(5));
+        ext.insert(String::from("a"));
+        assert_eq!(ext.get::<u32>(), Some(7));
+        assert_eq!(ext.update::<String, _>(|s| s.push('b')), Some(()));
+        assert_eq!(ext.get::<String>().as_deref(), Some("ab"));
+        assert_eq!(ext.remove::<u32>(), Some(7));
+        assert!(!ext.contains::<u32>());
+        ext.clear();
+        assert!(!ext.contains::<String>());
+    }
+
+    #[test]
+    fn session_is_typed_and_cleared() {
+        let s = SessionSlot::default();
+        assert_eq!(s.get::<u8>(), None);
+        s.save(3u8);
+        assert_eq!(s.get::<u16>(), None, "a different type is not the session");
+        assert_eq!(s.update::<u8, _>(|v| *v += 1), Some(()));
+        assert_eq!(s.get::<u8>(), Some(4));
+        s.clear();
+        assert_eq!(s.get::<u8>(), None);
+    }
+}
