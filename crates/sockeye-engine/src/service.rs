@@ -233,3 +233,12 @@ impl<B> Service<Request<B>> for NotFound {
         std::future::ready(Ok(res))
     }
 }
+
+impl<B> Default for ResponseBody<B> {
+    /// An empty body (what `tower-http`'s CORS layer answers preflights with).
+    fn default() -> Self {
+        ResponseBody::Engine {
+            body: Full::default(),
+        }
+    }
+}
