@@ -22,7 +22,9 @@ fuzz_target!(|data: &[u8]| {
             let _ = args.deserialize::<serde_json::Value>();
             let _ = args.first::<serde_json::Value>();
         }
-        let encoded = packet.encode(ParserKind::Json).expect("decoded packet must encode");
+        let encoded = packet
+            .encode(ParserKind::Json)
+            .expect("decoded packet must encode");
         let mut again = Decoder::default();
         let mut last = None;
         for frame in encoded.frames() {

@@ -15,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
     if let PacketData::Event { args, .. } | PacketData::Ack { args, .. } = &packet.data {
         let _ = args.deserialize::<serde_json::Value>();
     }
-    let encoded = packet.encode(ParserKind::MsgPack).expect("decoded packet must encode");
+    let encoded = packet
+        .encode(ParserKind::MsgPack)
+        .expect("decoded packet must encode");
     let [Frame::Binary(bytes)] = encoded.frames() else {
         panic!("msgpack packets are one binary frame");
     };

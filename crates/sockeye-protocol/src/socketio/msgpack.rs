@@ -160,7 +160,7 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.take(len)?).map_err(|_| DecodeError::InvalidUtf8)
     }
 
-    /// An integer value; `None` for non-integers (which are skipped).
+    /// An integer value; `None` (nothing consumed) for anything else.
     fn int(&mut self) -> Result<Option<i128>, DecodeError> {
         let start = self.pos;
         let n = match self.byte()? {
@@ -188,9 +188,9 @@ impl<'a> Reader<'a> {
                 a.copy_from_slice(self.take(8)?);
                 i128::from(i64::from_be_bytes(a))
             }
+            // Not an integer: the caller rejects the packet, so nothing needs skipping.
             _ => {
                 self.pos = start;
-                self.skip(usize::MAX)?;
                 return Ok(None);
             }
         };
