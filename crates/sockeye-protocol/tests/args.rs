@@ -141,3 +141,39 @@ fn json_and_msgpack_args_convert_both_ways() {
         serde_json::json!({"k": [1, "v", null, true, -2.5]})
     );
 }
+
+#[test]
+fn from_json_array_validates() {
+    let one = vec![Bytes::from_static(b"\x01")];
+    let args = Args::from_json_array(
+        Bytes::from_static(br#"["x",{"_placeholder":true,"num":0}]"#),
+        one.clone(),
+        32,
+    )
+    .unwrap();
+    assert_eq!(args.len(), 2);
+    assert_eq!(args.nth::<Bytes>(1).unwrap(), Bytes::from_static(b"\x01"));
+    assert!(Args::from_json_array(Bytes::from_static(br#"["x"]"#), one.clone(), 32).is_err());
+    assert!(Args::from_json_array(Bytes::from_static(b"[[[1]]]"), Vec::new(), 2).is_err());
+    assert!(Args::from_json_array(Bytes::from_static(b"{}"), Vec::new(), 32).is_err());
+}
+
+#[test]
+fn connect_error_forms() {
+    let p = Packet::connect_error("/a", "nope", Some(&serde_json::json!({"code": 1})));
+    assert_eq!(
+        p.encode(ParserKind::Json).unwrap().frames(),
+        &[Frame::Text(Bytes::from_static(
+            br#"44/a,{"message":"nope","data":{"code":1}}"#
+        ))]
+    );
+    // The legacy string form is accepted like the official decoder does.
+    let legacy = Decoder::default()
+        .decode(Message::Text(Bytes::from_static(br#"4"refused""#)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        legacy.data,
+        PacketData::ConnectError(Bytes::from_static(br#""refused""#))
+    );
+}

@@ -145,13 +145,18 @@ impl Packet {
         message: &str,
         data: Option<&serde_json::Value>,
     ) -> Packet {
-        let json = match data {
-            Some(data) => serde_json::json!({ "message": message, "data": data }),
-            None => serde_json::json!({ "message": message }),
-        };
+        // A struct, not `json!`: the official server writes `message` before `data`.
+        #[derive(serde::Serialize)]
+        struct ConnectError<'a> {
+            message: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            data: Option<&'a serde_json::Value>,
+        }
+        // Serialising strings and a JSON value into memory cannot fail.
+        let json = serde_json::to_vec(&ConnectError { message, data }).unwrap_or_default();
         Packet {
             ns: ns.into(),
-            data: PacketData::ConnectError(Bytes::from(json.to_string())),
+            data: PacketData::ConnectError(Bytes::from(json)),
         }
     }
 
