@@ -1,0 +1,632 @@
+//! The connection task: it owns the Engine.IO connection and every namespace on it, answers
+//! the public handles over a bounded channel, dispatches events to handlers and reconnects.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Deserialize;
+use sockeye_protocol::engine::Frame;
+use sockeye_protocol::socketio::{Args, Decoder, Packet, PacketData, ParserKind};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::engine::{self, CloseCause, Command, Engine, EngineEvent, Transport};
+use crate::error::{ConnectionError, Result, SocketIoError};
+use crate::event::{AckSender, DisconnectReason, Event};
+use crate::options::{Handlers, Options};
+
+/// Capacity of the channel from the public handles to the task.
+pub(crate) const COMMAND_QUEUE: usize = 256;
+/// How often answered-by-nobody ack entries (their caller timed out) are dropped.
+const ACK_SWEEP: Duration = Duration::from_secs(1);
+
+/// A request from a public handle.
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    /// Emit `name` on `namespace`; `reply` receives the ack when one is wanted. `accepted`
+    /// says whether the emit was sent or buffered.
+    Emit {
+        namespace: String,
+        name: String,
+        args: Args,
+        reply: Option<oneshot::Sender<Args>>,
+        accepted: oneshot::Sender<Result<()>>,
+    },
+    /// Answer the server's event `id`.
+    Ack {
+        namespace: String,
+        id: u64,
+        args: Args,
+    },
+    /// Leave every namespace and close; `done` fires once the connection is closed.
+    Disconnect { done: oneshot::Sender<()> },
+}
+
+/// The lifecycle of a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The first connection is being made.
+    Connecting,
+    /// The Engine.IO connection is up.
+    Connected,
+    /// The connection was lost and the client is trying again.
+    Reconnecting,
+    /// The client is done: disconnected by either side, or it gave up reconnecting.
+    Closed,
+}
+
+/// State the handles read without asking the task.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) engine_sid: Option<String>,
+    pub(crate) transport: Option<watch::Receiver<Transport>>,
+    /// Connected namespaces and their Socket.IO sid.
+    pub(crate) namespaces: HashMap<String, String>,
+}
+
+/// What the task shares with the handles.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) snapshot: Mutex<Snapshot>,
+    pub(crate) status: watch::Sender<Status>,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Shared {
+        Shared {
+            snapshot: Mutex::new(Snapshot::default()),
+            status: watch::Sender::new(Status::Connecting),
+        }
+    }
+
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Snapshot) -> T) -> T {
+        // A panic while holding this lock cannot leave the snapshot half-written in a way that
+        // matters (it is a cache), so a poisoned lock is used as is.
+        let mut guard = self.snapshot.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum NsState {
+    /// CONNECT sent, no answer yet.
+    Pending,
+    Connected,
+    /// The server answered CONNECT_ERROR.
+    Refused,
+    /// The server sent DISCONNECT: never reconnected.
+    Kicked,
+}
+
+/// An emit kept while reconnecting.
+struct Buffered {
+    namespace: String,
+    name: String,
+    args: Args,
+    reply: Option<oneshot::Sender<Args>>,
+}
+
+/// Why a session (one Engine.IO connection) ended.
+enum End {
+    /// `disconnect` was called or every handle is gone.
+    Client(Option<oneshot::Sender<()>>),
+    /// The server disconnected every namespace.
+    Server,
+    /// The connection dropped; reconnect if enabled.
+    Lost(DisconnectReason),
+}
+
+/// The connection task.
+pub(crate) struct Conn {
+    options: Arc<Options>,
+    handlers: Arc<Handlers>,
+    shared: Arc<Shared>,
+    commands: mpsc::Receiver<Cmd>,
+    /// Weak, so that the channel closes when every handle is dropped.
+    command_tx: mpsc::WeakSender<Cmd>,
+    namespaces: Vec<(String, NsState)>,
+    pending_acks: HashMap<u64, oneshot::Sender<Args>>,
+    next_ack: u64,
+    buffer: VecDeque<Buffered>,
+    /// The last CONNECT_ERROR of each refused namespace.
+    refusals: HashMap<String, SocketIoError>,
+    decoder: Decoder,
+    /// Reports the outcome of the first connect to `connect`.
+    first: Option<oneshot::Sender<Result<()>>>,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        options: Arc<Options>,
+        handlers: Arc<Handlers>,
+        shared: Arc<Shared>,
+        commands: mpsc::Receiver<Cmd>,
+        command_tx: mpsc::WeakSender<Cmd>,
+        first: oneshot::Sender<Result<()>>,
+    ) -> Conn {
+        let namespaces = options
+            .namespace_list()
+            .into_iter()
+            .map(|ns| (ns, NsState::Pending))
+            .collect();
+        Conn {
+            options,
+            handlers,
+            shared,
+            commands,
+            command_tx,
+            namespaces,
+            pending_acks: HashMap::new(),
+            next_ack: 0,
+            buffer: VecDeque::new(),
+            refusals: HashMap::new(),
+            decoder: Decoder::default(),
+            first: Some(first),
+        }
+    }
+
+    /// Runs until the client is closed for good.
+    pub(crate) async fn run(mut self, mut engine: Engine) {
+        let mut done = None;
+        loop {
+            match self.session(&mut engine).await {
+                End::Client(ack) => {
+                    done = ack;
+                    break;
+                }
+                End::Server => break,
+                End::Lost(reason) => {
+                    tracing::info!(?reason, "connection lost");
+                    self.lost(&reason);
+                    if let Some(first) = self.first.take() {
+                        let _ =
+                            first.send(Err(SocketIoError::Connection(ConnectionError::Transport(
+                                format!("the connection dropped while connecting: {reason:?}"),
+                            ))));
+                        break;
+                    }
+                    if !self.options.reconnect.enabled {
+                        break;
+                    }
+                    match self.reconnect().await {
+                        Ok(next) => engine = next,
+                        Err(ack) => {
+                            done = ack;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.shared.with(|s| {
+            s.namespaces.clear();
+            s.transport = None;
+        });
+        if !self.buffer.is_empty() {
+            tracing::warn!(
+                count = self.buffer.len(),
+                "client closed with buffered emits; they are dropped"
+            );
+        }
+        self.shared.status.send_replace(Status::Closed);
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    /// One Engine.IO connection: connect the namespaces, then serve until it ends.
+    async fn session(&mut self, engine: &mut Engine) -> End {
+        self.decoder = Decoder::default();
+        self.shared.with(|s| {
+            s.engine_sid = Some(engine.sid.clone());
+            s.transport = Some(engine.transport.clone());
+        });
+        self.shared.status.send_replace(Status::Connected);
+        let names: Vec<String> = self
+            .namespaces
+            .iter()
+            .filter(|(_, state)| *state != NsState::Kicked)
+            .map(|(ns, _)| ns.clone())
+            .collect();
+        for ns in names {
+            self.set_state(&ns, NsState::Pending);
+            let payload = self.options.auth.payload().await;
+            send(engine, &Packet::connect(ns.as_str(), payload)).await;
+        }
+        let mut sweep = tokio::time::interval(ACK_SWEEP);
+        loop {
+            tokio::select! {
+                event = engine.events.recv() => match event {
+                    Some(EngineEvent::Message(message)) => match self.decoder.decode(message) {
+                        Ok(Some(packet)) => {
+                            if let Some(end) = self.on_packet(engine, packet).await {
+                                return end;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(error) => {
+                            tracing::warn!(%error, "invalid packet from the server; closing");
+                            let _ = engine.commands.send(Command::Close).await;
+                            return End::Lost(DisconnectReason::TransportError(error.to_string()));
+                        }
+                    },
+                    Some(EngineEvent::Closed(cause)) => return End::Lost(reason_of(cause)),
+                    None => return End::Lost(DisconnectReason::TransportClose),
+                },
+                command = self.commands.recv() => match command {
+                    None => {
+                        self.leave(engine).await;
+                        return End::Client(None);
+                    }
+                    Some(Cmd::Disconnect { done }) => {
+                        self.leave(engine).await;
+                        return End::Client(Some(done));
+                    }
+                    Some(Cmd::Emit { namespace, name, args, reply, accepted }) => {
+                        let result = self.emit(engine, namespace, name, args, reply).await;
+                        let _ = accepted.send(result);
+                    }
+                    Some(Cmd::Ack { namespace, id, args }) => {
+                        if self.state(&namespace) == Some(&NsState::Connected) {
+                            send(engine, &Packet::ack(namespace, id, args)).await;
+                        }
+                    }
+                },
+                _ = sweep.tick() => self.pending_acks.retain(|_, tx| !tx.is_closed()),
+            }
+        }
+    }
+
+    /// Leaves every connected namespace and closes the Engine.IO connection.
+    async fn leave(&mut self, engine: &mut Engine) {
+        let connected: Vec<String> = self
+            .namespaces
+            .iter()
+            .filter(|(_, state)| *state == NsState::Connected)
+            .map(|(ns, _)| ns.clone())
+            .collect();
+        for ns in &connected {
+            send(engine, &Packet::disconnect(ns.as_str())).await;
+        }
+        let _ = engine.commands.send(Command::Close).await;
+        // Let the transport task flush the DISCONNECTs and CLOSE before the task ends.
+        let drain = async {
+            while let Some(event) = engine.events.recv().await {
+                if matches!(event, EngineEvent::Closed(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(self.options.request_timeout, drain).await;
+        for ns in connected {
+            self.set_state(&ns, NsState::Kicked);
+            self.fire_disconnect(ns, DisconnectReason::ClientDisconnect);
+        }
+        if let Some(first) = self.first.take() {
+            let _ = first.send(Err(SocketIoError::Disconnected));
+        }
+    }
+
+    /// The connection dropped: every connected namespace is disconnected, pending acks fail.
+    fn lost(&mut self, reason: &DisconnectReason) {
+        let connected: Vec<String> = self
+            .namespaces
+            .iter()
+            .filter(|(_, state)| *state == NsState::Connected)
+            .map(|(ns, _)| ns.clone())
+            .collect();
+        for ns in connected {
+            self.set_state(&ns, NsState::Pending);
+            self.fire_disconnect(ns, reason.clone());
+        }
+        // Dropping the senders makes every waiting `call` fail at once instead of timing out.
+        self.pending_acks.clear();
+        self.shared.with(|s| s.namespaces.clear());
+    }
+
+    async fn on_packet(&mut self, engine: &mut Engine, packet: Packet) -> Option<End> {
+        let ns = packet.ns.to_string();
+        match packet.data {
+            PacketData::Connect(payload) => {
+                let sid = payload
+                    .and_then(|p| serde_json::from_slice::<ConnectOk>(&p).ok())
+                    .map(|ok| ok.sid)
+                    .unwrap_or_default();
+                if self.state(&ns).is_none() {
+                    tracing::debug!(namespace = %ns, "CONNECT for a namespace never requested");
+                    return None;
+                }
+                self.set_state(&ns, NsState::Connected);
+                self.shared.with(|s| s.namespaces.insert(ns.clone(), sid));
+                if let Some(callback) = &self.handlers.connect {
+                    tokio::spawn(callback(ns.clone()));
+                }
+                self.flush_buffer(engine, &ns).await;
+                self.first_round_done();
+            }
+            PacketData::ConnectError(payload) => {
+                let refused: RefusedPayload = serde_json::from_slice(&payload).unwrap_or_default();
+                let error = SocketIoError::ConnectionRefused {
+                    namespace: ns.clone(),
+                    message: refused.message,
+                    data: refused.data,
+                };
+                tracing::info!(%error, "namespace refused");
+                self.set_state(&ns, NsState::Refused);
+                self.refusals.insert(ns.clone(), error.clone());
+                self.fire_connect_error(ns, error);
+                self.first_round_done();
+            }
+            PacketData::Disconnect => {
+                if self.state(&ns) != Some(&NsState::Connected) {
+                    return None;
+                }
+                self.set_state(&ns, NsState::Kicked);
+                self.shared.with(|s| s.namespaces.remove(&ns));
+                self.fire_disconnect(ns, DisconnectReason::ServerDisconnect);
+                let any_left = self
+                    .namespaces
+                    .iter()
+                    .any(|(_, s)| matches!(s, NsState::Connected | NsState::Pending));
+                if !any_left {
+                    let _ = engine.commands.send(Command::Close).await;
+                    return Some(End::Server);
+                }
+            }
+            PacketData::Event { name, args, ack } => {
+                self.dispatch(ns, name.to_string(), args, ack);
+            }
+            PacketData::Ack { id, args } => {
+                if let Some(reply) = self.pending_acks.remove(&id) {
+                    let _ = reply.send(args);
+                }
+            }
+        }
+        None
+    }
+
+    /// Reports the first connect once every namespace answered.
+    fn first_round_done(&mut self) {
+        if self.first.is_none() || self.namespaces.iter().any(|(_, s)| *s == NsState::Pending) {
+            return;
+        }
+        let refused = self
+            .namespaces
+            .iter()
+            .find(|(_, s)| *s == NsState::Refused)
+            .map(|(ns, _)| ns.clone());
+        if let Some(first) = self.first.take() {
+            let result = match refused {
+                None => Ok(()),
+                // The details went to `on_connect_error`; repeat them for the caller.
+                Some(ns) => Err(self.last_refusal(&ns)),
+            };
+            let _ = first.send(result);
+        }
+    }
+
+    fn last_refusal(&self, ns: &str) -> SocketIoError {
+        self.refusals
+            .get(ns)
+            .cloned()
+            .unwrap_or_else(|| SocketIoError::BadNamespace(ns.to_owned()))
+    }
+
+    fn dispatch(&self, namespace: String, name: String, args: Args, ack: Option<u64>) {
+        let handler = self
+            .handlers
+            .events
+            .get(&(namespace.clone(), name.clone()))
+            .or(self.handlers.any.as_ref())
+            .cloned();
+        let ack = ack.and_then(|id| {
+            self.command_tx.upgrade().map(|commands| AckSender {
+                namespace: namespace.clone(),
+                id,
+                commands,
+                sent: Arc::new(AtomicBool::new(false)),
+            })
+        });
+        let fallback = ack.clone();
+        let event = Event {
+            namespace,
+            name,
+            args,
+            ack,
+        };
+        tokio::spawn(async move {
+            let reply = match handler {
+                Some(handler) => handler(event).await,
+                None => {
+                    tracing::debug!(event = %event.name, namespace = %event.namespace, "no handler");
+                    None
+                }
+            };
+            // The server always gets an answer when it asked; a no-op if the handler sent one.
+            if let Some(ack) = fallback {
+                let _ = ack.send(reply.unwrap_or_else(Args::empty)).await;
+            }
+        });
+    }
+
+    async fn emit(
+        &mut self,
+        engine: &mut Engine,
+        namespace: String,
+        name: String,
+        args: Args,
+        reply: Option<oneshot::Sender<Args>>,
+    ) -> Result<()> {
+        match self.state(&namespace) {
+            Some(NsState::Connected) => {
+                let packet = match reply {
+                    Some(reply) => {
+                        let id = self.next_ack;
+                        self.next_ack = self.next_ack.wrapping_add(1);
+                        self.pending_acks.insert(id, reply);
+                        Packet::event_with_ack(namespace.as_str(), name.as_str(), args, id)
+                    }
+                    None => Packet::event(namespace.as_str(), name.as_str(), args),
+                };
+                send(engine, &packet).await;
+                Ok(())
+            }
+            Some(NsState::Pending) => self.buffer_emit(namespace, name, args, reply),
+            None | Some(NsState::Refused | NsState::Kicked) => {
+                Err(SocketIoError::BadNamespace(namespace))
+            }
+        }
+    }
+
+    fn buffer_emit(
+        &mut self,
+        namespace: String,
+        name: String,
+        args: Args,
+        reply: Option<oneshot::Sender<Args>>,
+    ) -> Result<()> {
+        if self.buffer.len() >= self.options.buffer {
+            return Err(SocketIoError::Disconnected);
+        }
+        self.buffer.push_back(Buffered {
+            namespace,
+            name,
+            args,
+            reply,
+        });
+        Ok(())
+    }
+
+    async fn flush_buffer(&mut self, engine: &mut Engine, ns: &str) {
+        let (ready, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.buffer)
+            .into_iter()
+            .partition(|b| b.namespace == ns);
+        self.buffer = kept;
+        for b in ready {
+            let _ = self
+                .emit(engine, b.namespace, b.name, b.args, b.reply)
+                .await;
+        }
+    }
+
+    /// Waits and retries with back-off; `Err` when the client is closed meanwhile or gives up.
+    async fn reconnect(&mut self) -> Result<Engine, Option<oneshot::Sender<()>>> {
+        self.shared.status.send_replace(Status::Reconnecting);
+        self.shared.with(|s| s.transport = None);
+        let engine_options = match self.options.engine_options() {
+            Ok(o) => o,
+            Err(_) => return Err(None),
+        };
+        let mut attempt: u32 = 0;
+        loop {
+            attempt = attempt.saturating_add(1);
+            let max = self.options.reconnect.attempts;
+            if max > 0 && attempt > max {
+                tracing::warn!(attempts = max, "giving up reconnecting");
+                return Err(None);
+            }
+            let delay = self.options.reconnect.backoff(attempt);
+            tracing::debug!(attempt, ?delay, "reconnecting");
+            self.idle(delay).await?;
+            match engine::open(engine_options.clone()).await {
+                Ok(engine) => return Ok(engine),
+                Err(error) => {
+                    tracing::debug!(%error, attempt, "reconnect attempt failed");
+                    let names: Vec<String> = self
+                        .namespaces
+                        .iter()
+                        .filter(|(_, s)| *s != NsState::Kicked)
+                        .map(|(ns, _)| ns.clone())
+                        .collect();
+                    for ns in names {
+                        self.fire_connect_error(ns, SocketIoError::Connection(error.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Serves commands while no connection exists, for `delay`.
+    async fn idle(&mut self, delay: Duration) -> Result<(), Option<oneshot::Sender<()>>> {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => return Ok(()),
+                command = self.commands.recv() => match command {
+                    None => return Err(None),
+                    Some(Cmd::Disconnect { done }) => return Err(Some(done)),
+                    Some(Cmd::Emit { namespace, name, args, reply, accepted }) => {
+                        let result = match self.state(&namespace) {
+                            Some(NsState::Pending) => self.buffer_emit(namespace, name, args, reply),
+                            _ => Err(SocketIoError::BadNamespace(namespace)),
+                        };
+                        let _ = accepted.send(result);
+                    }
+                    // The server forgot the event with the old connection.
+                    Some(Cmd::Ack { .. }) => {}
+                },
+            }
+        }
+    }
+
+    fn state(&self, ns: &str) -> Option<&NsState> {
+        self.namespaces
+            .iter()
+            .find(|(name, _)| name == ns)
+            .map(|(_, state)| state)
+    }
+
+    fn set_state(&mut self, ns: &str, state: NsState) {
+        if let Some(entry) = self.namespaces.iter_mut().find(|(name, _)| name == ns) {
+            entry.1 = state;
+        }
+    }
+
+    fn fire_disconnect(&self, ns: String, reason: DisconnectReason) {
+        if let Some(callback) = &self.handlers.disconnect {
+            tokio::spawn(callback(ns, reason));
+        }
+    }
+
+    fn fire_connect_error(&self, ns: String, error: SocketIoError) {
+        if let Some(callback) = &self.handlers.connect_error {
+            tokio::spawn(callback(ns, error));
+        }
+    }
+}
+
+/// Encodes and hands a packet to the transport task. A failure means the transport task is
+/// gone; its `Closed` event ends the session, so nothing else is done here.
+async fn send(engine: &Engine, packet: &Packet) {
+    let frames: Vec<Frame> = match packet.encode(ParserKind::Json) {
+        Ok(encoded) => encoded.into_vec(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot encode packet; dropped");
+            return;
+        }
+    };
+    let _ = engine.commands.send(Command::Send(frames)).await;
+}
+
+fn reason_of(cause: CloseCause) -> DisconnectReason {
+    match cause {
+        CloseCause::Client | CloseCause::Server => DisconnectReason::TransportClose,
+        CloseCause::Error(ConnectionError::PingTimeout) => DisconnectReason::PingTimeout,
+        CloseCause::Error(error) => DisconnectReason::TransportError(error.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct ConnectOk {
+    sid: String,
+}
+
+#[derive(Deserialize, Default)]
+struct RefusedPayload {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+}

@@ -1,0 +1,86 @@
+//! Spawns the official Node socket.io test server (tests/client/server.js) for the client
+//! tests, and kills it by PID when dropped.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A running Node socket.io server.
+pub struct NodeServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl NodeServer {
+    /// Starts the server on an ephemeral port.
+    pub fn start() -> NodeServer {
+        NodeServer::start_on(0)
+    }
+
+    /// Starts the server on `port` (0 for ephemeral) and waits for it to listen.
+    pub fn start_on(port: u16) -> NodeServer {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let script = root.join("tests/client/server.js");
+        let modules = root.join("tests/node_modules/socket.io");
+        assert!(script.exists(), "missing test server {}", script.display());
+        assert!(
+            modules.exists(),
+            "missing {}: run `npm ci` in tests/ (scripts/test does it)",
+            modules.display()
+        );
+        let mut child = Command::new("node")
+            .arg(&script)
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `node` (is Node.js installed?): {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = lines.next() {
+                if let Some(port) = line.strip_prefix("PORT ") {
+                    let _ = tx.send(port.trim().parse::<u16>().expect("port number"));
+                }
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(port) => port,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the Node test server did not print its port within 20 s");
+            }
+        };
+        NodeServer { child, port }
+    }
+
+    /// The URL to give the client.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (as a crash would) and waits for it to exit.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Generous bound for anything a test waits on.
+pub const WAIT: Duration = Duration::from_secs(15);
