@@ -1,0 +1,26 @@
+//! The interop app against the official clients: `socket.io-client` (Node) and
+//! `python-socketio`, each driven by its script in `tests/interop/`.
+
+#[path = "../../../tests/interop/harness.rs"]
+mod harness;
+
+use std::time::Duration;
+
+use harness::{Server, assert_script, require_node, require_python};
+
+/// A whole script run, 200-client case included, on a loaded 2-core machine.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(150);
+
+#[test]
+fn official_node_client() {
+    let node = require_node();
+    let server = Server::start(env!("CARGO_BIN_EXE_interop"));
+    assert_script(&node, "node-client.js", &server, SCRIPT_TIMEOUT);
+}
+
+#[test]
+fn official_python_client() {
+    let python = require_python();
+    let server = Server::start(env!("CARGO_BIN_EXE_interop"));
+    assert_script(&python, "python_client.py", &server, SCRIPT_TIMEOUT);
+}
