@@ -1,0 +1,213 @@
+//! Test server: an engine with a recording echo handler, served by hyper on 127.0.0.1:0.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use sockeye_engine::{
+    CloseReason, Engine, EngineConfig, EngineHandler, Frame, Message, SendError, Session,
+};
+use tokio::net::TcpListener;
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// What the handler saw.
+#[derive(Default)]
+pub struct Recorder {
+    pub opened: AtomicUsize,
+    pub messages: AtomicUsize,
+    pub closes: Mutex<Vec<(String, CloseReason)>>,
+    pub send_errors: Mutex<Vec<SendError>>,
+    pub closed: tokio::sync::Notify,
+}
+
+impl Recorder {
+    pub fn closes(&self) -> Vec<(String, CloseReason)> {
+        self.closes.lock().unwrap().clone()
+    }
+
+    /// Waits until `sid` was closed, and returns its reason.
+    pub async fn wait_close(&self, sid: &str) -> CloseReason {
+        let wait = async {
+            loop {
+                let notified = self.closed.notified();
+                if let Some((_, r)) = self.closes().into_iter().find(|(s, _)| s == sid) {
+                    return r;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(WAIT, wait)
+            .await
+            .unwrap_or_else(|_| panic!("session {sid} not closed within {WAIT:?}"))
+    }
+}
+
+/// Echoes messages; `flood:N` makes it send N frames at once instead.
+pub struct Echo {
+    pub rec: Arc<Recorder>,
+}
+
+impl EngineHandler for Echo {
+    type Data = ();
+
+    fn on_open(&self, _session: &Arc<Session<()>>) {
+        self.rec.opened.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn on_message(&self, session: &Arc<Session<()>>, message: Message) {
+        self.rec.messages.fetch_add(1, Ordering::SeqCst);
+        let frame = match message {
+            Message::Text(text) => {
+                let text = std::str::from_utf8(&text).unwrap().to_owned();
+                if let Some(n) = text.strip_prefix("flood:") {
+                    for i in 0..n.parse::<usize>().unwrap() {
+                        if let Err(e) = session.send(Frame::message(&format!("f{i}"))) {
+                            self.rec.send_errors.lock().unwrap().push(e);
+                            break;
+                        }
+                    }
+                    return;
+                }
+                Frame::message(&text)
+            }
+            Message::Binary(data) => Frame::Binary(data),
+        };
+        if let Err(e) = session.send(frame) {
+            self.rec.send_errors.lock().unwrap().push(e);
+        }
+    }
+
+    fn on_close(&self, session: &Arc<Session<()>>, reason: CloseReason) {
+        self.rec
+            .closes
+            .lock()
+            .unwrap()
+            .push((session.sid().to_owned(), reason));
+        self.rec.closed.notify_waiters();
+    }
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub engine: Engine<Echo>,
+    pub rec: Arc<Recorder>,
+}
+
+impl TestServer {
+    pub fn url(&self, query: &str) -> String {
+        format!("http://{}{}?{query}", self.addr, self.engine.config().path())
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}{}?{query}", self.addr, self.engine.config().path())
+    }
+}
+
+/// The suite's timings, at `/engine.io/`.
+pub fn fast_config() -> sockeye_engine::EngineConfigBuilder {
+    EngineConfig::builder()
+        .ping_interval(Duration::from_millis(300))
+        .ping_timeout(Duration::from_millis(200))
+}
+
+/// Serves an engine with `config` on an ephemeral port (standalone service on hyper).
+pub async fn serve(config: EngineConfig) -> TestServer {
+    let rec = Arc::new(Recorder::default());
+    let engine = Engine::new(Echo { rec: rec.clone() }, config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = engine.service();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, peer)) = listener.accept().await else {
+                continue;
+            };
+            tcp.set_nodelay(true).unwrap();
+            let mut service = service.clone();
+            let service = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(sockeye_engine::RemoteAddr(peer));
+                tower::Service::call(&mut service, req)
+            });
+            tokio::spawn(async move {
+                let _ = Builder::new(TokioExecutor::new())
+                    .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service))
+                    .await;
+            });
+        }
+    });
+    TestServer { addr, engine, rec }
+}
+
+/// A plain HTTP client with a timeout on every request.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(WAIT).build().unwrap()
+}
+
+pub async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
+    let res = client.get(url).send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+pub async fn post(client: &reqwest::Client, url: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
+    let res = client.post(url).body(body).send().await.unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// Opens a polling session; returns its sid.
+pub async fn handshake(server: &TestServer, client: &reqwest::Client) -> String {
+    let (status, body) = get(client, &server.url("EIO=4&transport=polling")).await;
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body[1..]).unwrap();
+    json["sid"].as_str().unwrap().to_owned()
+}
+
+pub type WsClient =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn ws_connect(url: &str) -> WsClient {
+    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("WebSocket connect timed out")
+        .unwrap();
+    ws
+}
+
+/// Next text frame, skipping WebSocket-level ping/pong.
+pub async fn next_text(ws: &mut WsClient) -> String {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.expect("no frame in time") {
+            Some(Ok(Ws::Text(t))) => return t.to_string(),
+            Some(Ok(Ws::Ping(_) | Ws::Pong(_))) => {}
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Reads until the socket closes; returns the close code if a close frame came.
+pub async fn wait_ws_close(ws: &mut WsClient) -> Option<u16> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    loop {
+        match tokio::time::timeout(WAIT, ws.next()).await.expect("socket not closed in time") {
+            Some(Ok(Ws::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            None | Some(Err(_)) => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// A WebSocket session opened directly; returns the client and its sid.
+pub async fn ws_session(server: &TestServer) -> (WsClient, String) {
+    let mut ws = ws_connect(&server.ws_url("EIO=4&transport=websocket")).await;
+    let open = next_text(&mut ws).await;
+    let json: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
+    (ws, json["sid"].as_str().unwrap().to_owned())
+}
