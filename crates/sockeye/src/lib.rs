@@ -51,6 +51,7 @@ mod conn;
 mod error;
 mod event;
 mod handler;
+mod handshake;
 mod id;
 mod inbox;
 mod io;

@@ -140,6 +140,14 @@ impl LocalNamespace {
         }
     }
 
+    /// The handshake of local socket `id`, shaped like the JavaScript server's
+    /// `socket.handshake` (`headers`, `address`, `xdomain`, `secure`, `url`, `query`, `auth`)
+    /// so other nodes of a cluster (including Node ones) can read it; `None` if it is gone.
+    pub fn handshake(&self, id: &SocketId) -> Option<serde_json::Value> {
+        let socket = self.ns.upgrade()?.get(id)?;
+        Some(crate::handshake::describe(&socket))
+    }
+
     /// Makes each local socket of `ids` join `rooms`.
     pub fn join(&self, ids: &[SocketId], rooms: &[String]) {
         let Some(ns) = self.ns.upgrade() else { return };

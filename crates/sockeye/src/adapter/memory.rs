@@ -182,6 +182,7 @@ impl Adapter for MemoryAdapter {
             .into_iter()
             .map(|id| SocketInfo {
                 rooms: self.socket_rooms(&id),
+                handshake: self.local.handshake(&id),
                 id,
                 ns: ns.clone(),
                 local: true,

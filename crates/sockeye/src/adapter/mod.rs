@@ -83,6 +83,10 @@ pub struct SocketInfo {
     pub rooms: Vec<Room>,
     /// True when the socket is connected to this node.
     pub local: bool,
+    /// The handshake as the JavaScript server describes it (`headers`, `address`, `xdomain`,
+    /// `secure`, `url`, `query`, `auth`), so a cluster adapter can answer fetch requests from
+    /// other nodes; `None` when the node that owns the socket sent none.
+    pub handshake: Option<serde_json::Value>,
 }
 
 /// One recipient's answer to a broadcast with ack: its id and the ack's arguments, or why
