@@ -21,7 +21,11 @@ async fn bystander_still_echoes(server: &TestServer, client: &reqwest::Client, s
     assert!(body.contains("4still-here"), "{body}");
 }
 
-async fn error_json(client: &reqwest::Client, method: reqwest::Method, url: &str) -> (u16, serde_json::Value) {
+async fn error_json(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+) -> (u16, serde_json::Value) {
     let res = client.request(method, url).send().await.unwrap();
     let status = res.status().as_u16();
     assert_eq!(res.headers()["content-type"], "application/json");
@@ -30,20 +34,59 @@ async fn error_json(client: &reqwest::Client, method: reqwest::Method, url: &str
 
 #[tokio::test]
 async fn every_error_code_is_worded_like_the_reference_server() {
-    let server = serve(fast_config().allow_request(|p| p.headers.get("x-deny").is_none()).build()).await;
+    let server = serve(
+        fast_config()
+            .allow_request(|p| p.headers.get("x-deny").is_none())
+            .build(),
+    )
+    .await;
     let client = http();
     let get = reqwest::Method::GET;
     let cases = [
-        ("EIO=4&transport=carrier-pigeon", reqwest::Method::GET, 400, 0, "Transport unknown"),
-        ("EIO=4&transport=polling&sid=forged", get.clone(), 400, 1, "Session ID unknown"),
-        ("EIO=4&transport=polling", reqwest::Method::POST, 400, 2, "Bad handshake method"),
-        ("EIO=4&transport=websocket", get.clone(), 400, 3, "Bad request"),
-        ("EIO=3&transport=polling", get.clone(), 400, 5, "Unsupported protocol version"),
+        (
+            "EIO=4&transport=carrier-pigeon",
+            reqwest::Method::GET,
+            400,
+            0,
+            "Transport unknown",
+        ),
+        (
+            "EIO=4&transport=polling&sid=forged",
+            get.clone(),
+            400,
+            1,
+            "Session ID unknown",
+        ),
+        (
+            "EIO=4&transport=polling",
+            reqwest::Method::POST,
+            400,
+            2,
+            "Bad handshake method",
+        ),
+        (
+            "EIO=4&transport=websocket",
+            get.clone(),
+            400,
+            3,
+            "Bad request",
+        ),
+        (
+            "EIO=3&transport=polling",
+            get.clone(),
+            400,
+            5,
+            "Unsupported protocol version",
+        ),
     ];
     for (query, method, status, code, message) in cases {
         let (s, json) = error_json(&client, method, &server.url(query)).await;
         assert_eq!(s, status, "{query}");
-        assert_eq!(json, serde_json::json!({"code": code, "message": message}), "{query}");
+        assert_eq!(
+            json,
+            serde_json::json!({"code": code, "message": message}),
+            "{query}"
+        );
     }
     let res = client
         .get(server.url("EIO=4&transport=polling"))
@@ -52,21 +95,36 @@ async fn every_error_code_is_worded_like_the_reference_server() {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 403);
-    assert_eq!(res.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"code": 4, "message": "Forbidden"}));
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"code": 4, "message": "Forbidden"})
+    );
 }
 
 #[tokio::test]
 async fn malformed_query_strings_are_refused() {
     let server = serve(fast_config().build()).await;
     let client = http();
-    for query in ["", "&&&", "==", "EIO", "EIO=4&transport", "EIO=4&transport=", "EIO=4&transport=POLLING"] {
+    for query in [
+        "",
+        "&&&",
+        "==",
+        "EIO",
+        "EIO=4&transport",
+        "EIO=4&transport=",
+        "EIO=4&transport=POLLING",
+    ] {
         let (status, _) = get(&client, &server.url(query)).await;
         assert_eq!(status, 400, "{query:?}");
     }
     // An empty or oversized forged sid is just unknown.
     let long = "a".repeat(4000);
     for sid in ["", "%00", long.as_str()] {
-        let (status, body) = get(&client, &server.url(&format!("EIO=4&transport=polling&sid={sid}"))).await;
+        let (status, body) = get(
+            &client,
+            &server.url(&format!("EIO=4&transport=polling&sid={sid}")),
+        )
+        .await;
         assert_eq!(status, 400);
         assert!(body.contains("\"code\":1"), "{body}");
     }
@@ -79,7 +137,11 @@ async fn wrong_methods_on_a_session_are_refused() {
     let client = http();
     let sid = handshake(&server, &client).await;
     let q = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
-    for method in [reqwest::Method::PUT, reqwest::Method::DELETE, reqwest::Method::PATCH] {
+    for method in [
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+        reqwest::Method::PATCH,
+    ] {
         let res = client.request(method.clone(), &q).send().await.unwrap();
         assert_eq!(res.status().as_u16(), 400, "{method}");
     }
@@ -91,14 +153,31 @@ async fn garbage_and_truncated_payloads_close_only_their_session() {
     let server = serve(fast_config().build()).await;
     let client = http();
     let bystander = handshake(&server, &client).await;
-    let bodies: [&[u8]; 8] = [b"", b"abc", b"4hello\x1e", b"b!!!", b"bAQ", b"4\xff\xfe", b"\x1e\x1e", b"1junk"];
+    let bodies: [&[u8]; 8] = [
+        b"",
+        b"abc",
+        b"4hello\x1e",
+        b"b!!!",
+        b"bAQ",
+        b"4\xff\xfe",
+        b"\x1e\x1e",
+        b"1junk",
+    ];
     for body in bodies {
         let sid = handshake(&server, &client).await;
         let q = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
         let (status, _) = post(&client, &q, body.to_vec()).await;
         assert_eq!(status, 400, "body {body:?}");
-        assert_eq!(server.rec.wait_close(&sid).await, CloseReason::ParseError, "body {body:?}");
-        assert_eq!(get(&client, &q).await.0, 400, "session must be gone after {body:?}");
+        assert_eq!(
+            server.rec.wait_close(&sid).await,
+            CloseReason::ParseError,
+            "body {body:?}"
+        );
+        assert_eq!(
+            get(&client, &q).await.0,
+            400,
+            "session must be gone after {body:?}"
+        );
     }
     bystander_still_echoes(&server, &client, &bystander).await;
 }
@@ -119,7 +198,10 @@ async fn non_utf8_text_frame_closes_the_websocket_with_1007() {
     );
     ws.send(Ws::Frame(frame)).await.unwrap();
     assert_eq!(wait_ws_close(&mut ws).await, Some(1007));
-    assert_eq!(server.rec.wait_close(&sid).await, CloseReason::TransportError);
+    assert_eq!(
+        server.rec.wait_close(&sid).await,
+        CloseReason::TransportError
+    );
     bystander_still_echoes(&server, &client, &bystander).await;
 }
 
@@ -158,7 +240,10 @@ async fn oversized_post_is_413_and_closes_only_that_session() {
     let q = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
     let body = format!("4{}", "x".repeat(1000));
     assert_eq!(post(&client, &q, body).await.0, 413);
-    assert_eq!(server.rec.wait_close(&sid).await, CloseReason::PayloadTooLarge);
+    assert_eq!(
+        server.rec.wait_close(&sid).await,
+        CloseReason::PayloadTooLarge
+    );
     // Exactly at the limit is fine.
     let body = format!("4{}", "x".repeat(999));
     bystander_still_echoes(&server, &client, &bystander).await;
@@ -188,10 +273,16 @@ async fn oversized_chunked_post_is_cut_while_streaming() {
     };
     let _ = tokio::time::timeout(Duration::from_millis(500), writer).await;
     let mut buf = vec![0u8; 512];
-    let n = tokio::time::timeout(WAIT, tcp.read(&mut buf)).await.unwrap().unwrap();
+    let n = tokio::time::timeout(WAIT, tcp.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     let answer = String::from_utf8_lossy(&buf[..n]);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert_eq!(server.rec.wait_close(&sid).await, CloseReason::PayloadTooLarge);
+    assert_eq!(
+        server.rec.wait_close(&sid).await,
+        CloseReason::PayloadTooLarge
+    );
 }
 
 #[tokio::test]
@@ -200,9 +291,14 @@ async fn oversized_websocket_message_closes_with_1009() {
     let client = http();
     let bystander = handshake(&server, &client).await;
     let (mut ws, sid) = ws_session(&server).await;
-    ws.send(Ws::text(format!("4{}", "y".repeat(2000)))).await.unwrap();
+    ws.send(Ws::text(format!("4{}", "y".repeat(2000))))
+        .await
+        .unwrap();
     assert_eq!(wait_ws_close(&mut ws).await, Some(1009));
-    assert_eq!(server.rec.wait_close(&sid).await, CloseReason::PayloadTooLarge);
+    assert_eq!(
+        server.rec.wait_close(&sid).await,
+        CloseReason::PayloadTooLarge
+    );
     let (mut ws, _) = ws_session(&server).await;
     ws.send(Ws::binary(vec![0u8; 1001])).await.unwrap();
     assert_eq!(wait_ws_close(&mut ws).await, Some(1009));
@@ -232,7 +328,13 @@ async fn polling_and_websocket_at_once_on_one_sid() {
     assert_eq!(post(&client, &q, "4sneaky").await.0, 400);
     ws.send(Ws::text("4again")).await.unwrap();
     assert_eq!(next_text(&mut ws).await, "4again");
-    assert_eq!(server.rec.messages.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(
+        server
+            .rec
+            .messages
+            .load(std::sync::atomic::Ordering::SeqCst),
+        3
+    );
 }
 
 #[tokio::test]
@@ -272,7 +374,13 @@ async fn ping_and_pong_floods_change_nothing() {
 
 #[tokio::test]
 async fn thousands_of_concurrent_gets_on_one_sid() {
-    let server = serve(fast_config().ping_interval(Duration::from_secs(20)).ping_timeout(Duration::from_secs(20)).build()).await;
+    let server = serve(
+        fast_config()
+            .ping_interval(Duration::from_secs(20))
+            .ping_timeout(Duration::from_secs(20))
+            .build(),
+    )
+    .await;
     let client = http();
     let bystander = handshake(&server, &client).await;
     let sid = handshake(&server, &client).await;
@@ -285,7 +393,10 @@ async fn thousands_of_concurrent_gets_on_one_sid() {
     }
     let mut ok = 0;
     let mut refused = 0;
-    while let Some(res) = tokio::time::timeout(Duration::from_secs(60), tasks.join_next()).await.expect("GETs hung") {
+    while let Some(res) = tokio::time::timeout(Duration::from_secs(60), tasks.join_next())
+        .await
+        .expect("GETs hung")
+    {
         match res.unwrap() {
             Ok(200) => ok += 1,
             Ok(400) => refused += 1,
@@ -296,7 +407,10 @@ async fn thousands_of_concurrent_gets_on_one_sid() {
     }
     assert!(ok <= 1, "at most the first GET is answered 200 (got {ok})");
     assert!(refused >= 900, "the rest are refused (got {refused})");
-    assert_eq!(server.rec.wait_close(&sid).await, CloseReason::TransportError);
+    assert_eq!(
+        server.rec.wait_close(&sid).await,
+        CloseReason::TransportError
+    );
     bystander_still_echoes(&server, &client, &bystander).await;
 }
 
@@ -313,12 +427,21 @@ async fn concurrent_post_is_refused_and_closes() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let q = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
     assert_eq!(post(&http(), &q, "4second").await.0, 400);
-    assert_eq!(server.rec.wait_close(&sid).await, CloseReason::TransportError);
+    assert_eq!(
+        server.rec.wait_close(&sid).await,
+        CloseReason::TransportError
+    );
 }
 
 #[tokio::test]
 async fn slow_reader_overflow_closes_with_a_reason() {
-    let server = serve(fast_config().max_queued_frames(16).ping_interval(Duration::from_secs(20)).build()).await;
+    let server = serve(
+        fast_config()
+            .max_queued_frames(16)
+            .ping_interval(Duration::from_secs(20))
+            .build(),
+    )
+    .await;
     let client = http();
     let sid = handshake(&server, &client).await;
     let q = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
@@ -374,6 +497,12 @@ async fn abandoned_sessions_are_freed_by_the_heartbeat() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(server.engine.session_count(), 0);
-    assert!(server.rec.closes().iter().all(|(_, r)| *r == CloseReason::PingTimeout));
+    assert!(
+        server
+            .rec
+            .closes()
+            .iter()
+            .all(|(_, r)| *r == CloseReason::PingTimeout)
+    );
     let _ = EngineConfig::default();
 }

@@ -1,5 +1,10 @@
 //! Test server: an engine with a recording echo handler, served by hyper on 127.0.0.1:0.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,7 +106,11 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn url(&self, query: &str) -> String {
-        format!("http://{}{}?{query}", self.addr, self.engine.config().path())
+        format!(
+            "http://{}{}?{query}",
+            self.addr,
+            self.engine.config().path()
+        )
     }
 
     pub fn ws_url(&self, query: &str) -> String {
@@ -130,13 +139,18 @@ pub async fn serve(config: EngineConfig) -> TestServer {
             };
             tcp.set_nodelay(true).unwrap();
             let mut service = service.clone();
-            let service = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(sockeye_engine::RemoteAddr(peer));
-                tower::Service::call(&mut service, req)
-            });
+            let service =
+                tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(sockeye_engine::RemoteAddr(peer));
+                    tower::Service::call(&mut service, req)
+                });
             tokio::spawn(async move {
                 let _ = Builder::new(TokioExecutor::new())
-                    .serve_connection_with_upgrades(TokioIo::new(tcp), TowerToHyperService::new(service))
+                    .serve_connection_with_upgrades(
+                        TokioIo::new(tcp),
+                        TowerToHyperService::new(service),
+                    )
                     .await;
             });
         }
@@ -154,7 +168,11 @@ pub async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
-pub async fn post(client: &reqwest::Client, url: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, String) {
     let res = client.post(url).body(body).send().await.unwrap();
     (res.status().as_u16(), res.text().await.unwrap())
 }
@@ -183,7 +201,10 @@ pub async fn next_text(ws: &mut WsClient) -> String {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message as Ws;
     loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.expect("no frame in time") {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("no frame in time")
+        {
             Some(Ok(Ws::Text(t))) => return t.to_string(),
             Some(Ok(Ws::Ping(_) | Ws::Pong(_))) => {}
             other => panic!("expected a text frame, got {other:?}"),
@@ -196,7 +217,10 @@ pub async fn wait_ws_close(ws: &mut WsClient) -> Option<u16> {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message as Ws;
     loop {
-        match tokio::time::timeout(WAIT, ws.next()).await.expect("socket not closed in time") {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("socket not closed in time")
+        {
             Some(Ok(Ws::Close(frame))) => return frame.map(|f| u16::from(f.code)),
             None | Some(Err(_)) => return None,
             Some(Ok(_)) => {}
