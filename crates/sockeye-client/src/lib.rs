@@ -7,6 +7,7 @@
 //!
 //! Transports: HTTP long-polling with an upgrade to WebSocket (the default), or either alone.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod blocking;
 mod client;

@@ -131,7 +131,7 @@ pub(crate) async fn open(options: EngineOptions) -> Result<Engine, ConnectionErr
         )
         .await?;
         match tokio::time::timeout(options.request_timeout, websocket::next_packet(&mut ws)).await {
-            Ok(Some(Ok(Packet::Open(handshake)))) => (handshake, Start::Websocket(ws)),
+            Ok(Some(Ok(Packet::Open(handshake)))) => (handshake, Start::Websocket(Box::new(ws))),
             Ok(Some(Err(e))) => return Err(e),
             Ok(other) => {
                 return Err(ConnectionError::Protocol(format!(
@@ -175,13 +175,13 @@ pub(crate) async fn open(options: EngineOptions) -> Result<Engine, ConnectionErr
 enum Start {
     /// Polling, with any packets that came in the handshake response after OPEN.
     Polling(Vec<Packet>),
-    Websocket(Ws),
+    Websocket(Box<Ws>),
 }
 
 /// What a transport loop ended with.
 enum Outcome {
     Closed(CloseCause),
-    Upgraded(Ws),
+    Upgraded(Box<Ws>),
 }
 
 /// What to do after one inbound packet.
@@ -207,10 +207,10 @@ impl Task {
     async fn run(mut self, start: Start) {
         self.reset_heartbeat();
         let cause = match start {
-            Start::Websocket(ws) => self.websocket(ws).await,
+            Start::Websocket(ws) => self.websocket(*ws).await,
             Start::Polling(pending) => match self.polling(pending).await {
                 Outcome::Closed(cause) => cause,
-                Outcome::Upgraded(ws) => self.websocket(ws).await,
+                Outcome::Upgraded(ws) => self.websocket(*ws).await,
             },
         };
         tracing::debug!(sid = %self.handshake.sid, ?cause, "engine.io connection closed");
@@ -374,7 +374,7 @@ impl Task {
                                 return Outcome::Closed(CloseCause::Error(e));
                             }
                             tracing::debug!(sid = %self.handshake.sid, "upgraded to websocket");
-                            return Outcome::Upgraded(ws);
+                            return Outcome::Upgraded(Box::new(ws));
                         }
                         Err(e) => {
                             tracing::debug!(sid = %self.handshake.sid, error = %e, "websocket upgrade failed; staying on polling");
