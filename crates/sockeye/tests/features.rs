@@ -1,0 +1,566 @@
+//! Server behaviour through raw frames: connect step, ordering, acks, rooms, broadcasts,
+//! dynamic namespaces, sessions, disconnects.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{F, WAIT, Ws, builder, eventually, serve};
+use serde_json::{Value, json};
+use sockeye::{
+    AckError, Args, ConnectionRefusedError, DisconnectReason, EmitError, Event, EventRejected,
+    NoAck, SocketIo, SocketRef,
+};
+use tokio::sync::mpsc;
+
+fn no_auth() -> impl Fn(SocketRef, Option<Value>) -> std::future::Ready<()> + Send + Sync {
+    |_s, _a| std::future::ready(())
+}
+
+#[tokio::test]
+async fn refusal_carries_message_and_data() {
+    let io = builder().build();
+    io.ns("/", |_s: SocketRef, auth: Option<Value>| async move {
+        if auth.as_ref().and_then(|a| a.get("reject")) == Some(&json!(true)) {
+            return Err(ConnectionRefusedError::with_data(
+                "rejected by server",
+                json!({"code": 4001, "reason": "auth.reject was set"}),
+            ));
+        }
+        Ok(())
+    });
+    let addr = serve(&io).await;
+    let mut ws = Ws::open(addr).await;
+    ws.send(r#"40{"reject":true}"#).await;
+    ws.expect(
+        r#"44{"message":"rejected by server","data":{"code":4001,"reason":"auth.reject was set"}}"#,
+    )
+    .await;
+    // The session stays usable: a later CONNECT without the flag succeeds.
+    ws.send("40").await;
+    ws.expect_connect("/").await;
+}
+
+#[tokio::test]
+async fn connect_middlewares_run_in_order_and_can_refuse() {
+    let io = builder().build();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let (o1, o2) = (order.clone(), order.clone());
+    io.ns("/", no_auth())
+        .use_connect(move |_s: SocketRef| {
+            o1.lock().unwrap().push("first");
+            async { Ok::<(), ConnectionRefusedError>(()) }
+        })
+        .use_connect(move |s: SocketRef| {
+            o2.lock().unwrap().push("second");
+            let refuse = s.auth().is_some_and(|a| a.get("bad").is_some());
+            async move {
+                if refuse {
+                    Err(ConnectionRefusedError::new("bad auth"))
+                } else {
+                    Ok(())
+                }
+            }
+        });
+    let addr = serve(&io).await;
+    let mut ws = Ws::open(addr).await;
+    ws.send(r#"40{"bad":1}"#).await;
+    ws.expect(r#"44{"message":"bad auth"}"#).await;
+    assert_eq!(*order.lock().unwrap(), ["first", "second"]);
+    assert!(
+        io.of("/").unwrap().sockets().is_empty(),
+        "a refused socket is not kept"
+    );
+}
+
+#[tokio::test]
+async fn event_sent_right_after_connect_sees_the_connect_handler_finished() {
+    let io = builder().build();
+    io.ns("/", |socket: SocketRef, _a: Option<Value>| async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        socket.extensions().insert(String::from("ready"));
+    })
+    .on("check", |socket: SocketRef, _e: Event| async move {
+        Args::from_value(&socket.extensions().get::<String>()).unwrap()
+    });
+    let addr = serve(&io).await;
+    let mut ws = Ws::open(addr).await;
+    // No wait between CONNECT and the event.
+    ws.send("40").await;
+    ws.send(r#"421["check"]"#).await;
+    ws.expect_connect("/").await;
+    ws.expect(r#"431["ready"]"#).await;
+}
+
+#[tokio::test]
+async fn events_of_one_socket_run_in_arrival_order() {
+    let io = builder().build();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    io.ns("/", no_auth())
+        .on("seq", move |_s: SocketRef, e: Event| {
+            let seen = s2.clone();
+            async move {
+                let n: u64 = e.args.first().unwrap();
+                // Earlier events sleep longer: only sequential handling keeps the order.
+                tokio::time::sleep(Duration::from_millis(20u64.saturating_sub(n))).await;
+                seen.lock().unwrap().push(n);
+            }
+        });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    for n in 0..20 {
+        ws.send(&format!(r#"42["seq",{n}]"#)).await;
+    }
+    eventually("20 events handled", || seen.lock().unwrap().len() == 20).await;
+    assert_eq!(*seen.lock().unwrap(), (0..20).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
+async fn concurrent_route_does_not_wait_for_a_slow_event() {
+    let io = builder().build();
+    io.ns("/", no_auth())
+        .on_concurrent("slow", |_s: SocketRef, _e: Event| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            NoAck
+        })
+        .on("fast", |_s: SocketRef, _e: Event| async {});
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    ws.send(r#"421["slow"]"#).await;
+    ws.send(r#"422["fast"]"#).await;
+    assert_eq!(
+        ws.recv_within(Duration::from_secs(3)).await,
+        Some(F::T("432[]".into()))
+    );
+}
+
+#[tokio::test]
+async fn ack_rules_empty_none_unhandled_and_explicit() {
+    let io = builder().build();
+    io.ns("/", no_auth())
+        .on("nothing", |_s: SocketRef, _e: Event| async {})
+        .on("noack", |_s: SocketRef, _e: Event| async { NoAck })
+        .on("later", |_s: SocketRef, mut e: Event| async move {
+            let ack = e.take_ack().unwrap();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                ack.send(Args::from_value(&"late").unwrap()).unwrap();
+            });
+            // Ignored: the handle was taken.
+            Args::from_value(&"ignored").unwrap()
+        });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    ws.send(r#"421["nothing"]"#).await;
+    ws.expect("431[]").await;
+    ws.send(r#"422["noack"]"#).await;
+    ws.send(r#"423["unhandled"]"#).await;
+    ws.send(r#"424["later"]"#).await;
+    ws.expect(r#"434["late"]"#).await;
+    ws.expect_silence(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn escaped_event_name_is_decoded_before_lookup() {
+    let io = builder().build();
+    io.ns("/", no_auth())
+        .on("ünïcødé-✓-🚀", |_s: SocketRef, e: Event| async move {
+            e.args
+        });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    ws.send(r#"427["\u00fcn\u00efc\u00f8d\u00e9-\u2713-\ud83d\ude80",1]"#)
+        .await;
+    ws.expect("437[1]").await;
+}
+
+#[tokio::test]
+async fn catch_all_and_event_middleware() {
+    let io = builder().build();
+    io.ns("/", no_auth())
+        .use_event(|_s: SocketRef, e: Event| async move {
+            if e.name.as_str() == "forbidden" {
+                Err(EventRejected("not allowed".into()))
+            } else {
+                Ok(e)
+            }
+        })
+        .on_any(
+            |_s: SocketRef, e: Event| async move { Args::from_value(&e.name.as_str()).unwrap() },
+        );
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    ws.send(r#"421["forbidden"]"#).await;
+    ws.send(r#"422["whatever"]"#).await;
+    ws.expect(r#"432["whatever"]"#).await;
+}
+
+#[tokio::test]
+async fn call_yields_the_ack_or_a_timeout_without_leaking() {
+    let io = builder().build();
+    let (tx, mut rx) = mpsc::channel(4);
+    io.ns("/", move |socket: SocketRef, _a: Option<Value>| {
+        let tx = tx.clone();
+        async move {
+            tokio::spawn(async move {
+                let answered: Result<String, AckError> =
+                    socket.call("ask", &1, Duration::from_secs(5)).await;
+                let timed_out: Result<Value, AckError> =
+                    socket.call("ask", &2, Duration::from_millis(200)).await;
+                tx.send((answered.unwrap(), timed_out, socket.pending_acks()))
+                    .await
+                    .unwrap();
+            });
+        }
+    });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    let first = match ws.recv().await {
+        F::T(t) => t,
+        other => panic!("{other:?}"),
+    };
+    let id: String = first[2..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    assert_eq!(first, format!(r#"42{id}["ask",1]"#));
+    ws.send(&format!(r#"43{id}["yes"]"#)).await;
+    let second = match ws.recv().await {
+        F::T(t) => t,
+        other => panic!("{other:?}"),
+    };
+    let (answered, timed_out, pending) = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answered, "yes");
+    assert!(matches!(timed_out, Err(AckError::Timeout(_))));
+    assert_eq!(pending, 0, "the timed-out ack was removed");
+    // A late ack for the timed-out request is ignored; the socket keeps working.
+    let id2: String = second[2..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    ws.send(&format!(r#"43{id2}["late"]"#)).await;
+    assert_eq!(io.of("/").unwrap().sockets().len(), 1);
+}
+
+#[tokio::test]
+async fn handler_awaiting_a_call_to_its_own_client_does_not_deadlock() {
+    let io = builder().build();
+    io.ns("/", no_auth())
+        .on("relay", |socket: SocketRef, _e: Event| async move {
+            let reply: Result<String, _> = socket.call("ping", &(), Duration::from_secs(5)).await;
+            Args::from_value(&reply.unwrap_or_else(|e| e.to_string())).unwrap()
+        });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    ws.send(r#"429["relay"]"#).await;
+    let ask = match ws.recv().await {
+        F::T(t) => t,
+        other => panic!("{other:?}"),
+    };
+    let id: String = ask[2..].chars().take_while(char::is_ascii_digit).collect();
+    ws.send(&format!(r#"43{id}["pong"]"#)).await;
+    ws.expect(r#"439["pong"]"#).await;
+}
+
+#[tokio::test]
+async fn rooms_broadcast_once_except_and_sender_exclusion() {
+    let io = builder().build();
+    io.ns("/", no_auth())
+        .on("join", |socket: SocketRef, e: Event| async move {
+            let rooms: Vec<String> = e.args.deserialize().unwrap();
+            for r in rooms {
+                socket.join(r);
+            }
+            let mut rooms = socket.rooms();
+            rooms.retain(|r| r != socket.id().as_str());
+            Args::from_value(&rooms).unwrap()
+        })
+        .on("to-ab", |socket: SocketRef, _e: Event| async move {
+            socket.to(["a", "b"]).emit("msg", "ab").unwrap();
+        })
+        .on("all-but-b", |socket: SocketRef, _e: Event| async move {
+            socket.broadcast().except("b").emit("msg", "not-b").unwrap();
+        });
+    let addr = serve(&io).await;
+    let (mut s1, _) = Ws::open_connected(addr).await;
+    let (mut s2, _) = Ws::open_connected(addr).await;
+    let (mut s3, _) = Ws::open_connected(addr).await;
+    s1.send(r#"421["join","a","b"]"#).await;
+    s1.expect(r#"431[["a","b"]]"#).await;
+    s2.send(r#"421["join","a","b"]"#).await;
+    s2.expect(r#"431[["a","b"]]"#).await;
+    s3.send(r#"421["join","b"]"#).await;
+    s3.expect(r#"431[["b"]]"#).await;
+
+    // s2 is in both rooms: it gets the message once; the sender gets nothing.
+    s1.send(r#"42["to-ab"]"#).await;
+    s2.expect(r#"42["msg","ab"]"#).await;
+    s3.expect(r#"42["msg","ab"]"#).await;
+    s2.expect_silence(Duration::from_millis(150)).await;
+    s1.expect_silence(Duration::from_millis(50)).await;
+
+    // Whole namespace from the server handle, then room exclusion.
+    io.emit("hello", "everyone").unwrap();
+    for s in [&mut s1, &mut s2, &mut s3] {
+        s.expect(r#"42["hello","everyone"]"#).await;
+    }
+    let (mut s4, _) = Ws::open_connected(addr).await;
+    s4.send(r#"42["all-but-b"]"#).await;
+    s1.expect_silence(Duration::from_millis(100)).await;
+    s4.expect_silence(Duration::from_millis(50)).await;
+
+    // Leave all and close a room through operators.
+    io.of("/").unwrap().to("a").leave("a").await.unwrap();
+    assert!(io.of("/").unwrap().to("a").sockets().is_empty());
+    assert_eq!(io.of("/").unwrap().to("b").sockets().len(), 3);
+}
+
+#[tokio::test]
+async fn broadcast_with_ack_yields_each_result() {
+    let io = builder().build();
+    io.ns("/", no_auth());
+    let addr = serve(&io).await;
+    let (mut s1, id1) = Ws::open_connected(addr).await;
+    let (mut s2, _id2) = Ws::open_connected(addr).await;
+    let io2 = io.clone();
+    let task = tokio::spawn(async move {
+        io2.of("/")
+            .unwrap()
+            .timeout(Duration::from_millis(500))
+            .emit_with_ack("q", &1)
+            .await
+            .unwrap()
+            .collect_all()
+            .await
+    });
+    let f1 = match s1.recv().await {
+        F::T(t) => t,
+        other => panic!("{other:?}"),
+    };
+    let f2 = match s2.recv().await {
+        F::T(t) => t,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(f1, f2, "one packet, one ack id, same bytes for both");
+    let id: String = f1[2..].chars().take_while(char::is_ascii_digit).collect();
+    s1.send(&format!(r#"43{id}["a"]"#)).await;
+    // s2 never answers: it times out.
+    let results = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
+    assert_eq!(results.len(), 2);
+    for (sid, r) in results {
+        if sid.as_str() == id1 {
+            assert_eq!(r.unwrap().first::<String>().unwrap(), "a");
+        } else {
+            assert!(matches!(r, Err(AckError::Timeout(_))));
+        }
+    }
+    for s in io.of("/").unwrap().sockets() {
+        assert_eq!(s.pending_acks(), 0);
+    }
+}
+
+#[tokio::test]
+async fn dynamic_namespaces_by_pattern_predicate_and_catch_all() {
+    let io = builder().build();
+    io.dyn_ns(
+        "/room-{id}",
+        |socket: SocketRef, _a: Option<Value>| async move {
+            let id = socket.ns_params().get("id").unwrap_or("").to_owned();
+            socket.emit("id", &id).unwrap();
+        },
+    )
+    .unwrap();
+    io.dyn_ns_fn(
+        |name| name.starts_with("/pred-"),
+        |socket: SocketRef, _a: Option<Value>| async move {
+            socket.emit("pred", socket.ns()).unwrap();
+        },
+    );
+    let addr = serve(&io).await;
+    let mut ws = Ws::open(addr).await;
+    ws.send("40/room-42,").await;
+    let sid = ws.expect_connect("/room-42").await;
+    ws.expect(r#"42/room-42,["id","42"]"#).await;
+    ws.send("40/pred-x,").await;
+    ws.expect_connect("/pred-x").await;
+    ws.expect(r#"42/pred-x,["pred","/pred-x"]"#).await;
+    ws.send("40/other,").await;
+    ws.expect(r#"44/other,{"message":"Invalid namespace"}"#)
+        .await;
+    assert!(io.namespaces().contains(&"/room-42".to_owned()));
+    assert!(io.get_socket("/room-42", &sid.as_str().into()).is_some());
+    // The child namespace goes away with its last socket.
+    ws.send("41/room-42,").await;
+    eventually("empty dynamic namespace removed", || {
+        !io.namespaces().contains(&"/room-42".to_owned())
+    })
+    .await;
+    assert!(io.of("/room-42").is_err());
+
+    io.ns_any(|_s: SocketRef, _a: Option<Value>| async {});
+    ws.send("40/anything,").await;
+    ws.expect_connect("/anything").await;
+}
+
+#[tokio::test]
+async fn unregistered_namespace_is_an_error() {
+    let io = builder().build();
+    assert!(io.of("/nope").is_err());
+    assert!(io.of("/").is_ok(), "the main namespace always exists");
+    io.emit("x", &1).unwrap();
+}
+
+#[tokio::test]
+async fn disconnect_handler_sees_rooms_and_session_then_they_are_dropped() {
+    let io = builder().build();
+    let (tx, mut rx) = mpsc::channel(4);
+    let kept: Arc<Mutex<Option<SocketRef>>> = Arc::default();
+    let kept2 = kept.clone();
+    io.ns("/", move |socket: SocketRef, _a: Option<Value>| {
+        let kept = kept2.clone();
+        async move {
+            socket.join("r1");
+            socket.save_session(7u32);
+            socket.extensions().insert("ext");
+            *kept.lock().unwrap() = Some(socket);
+        }
+    })
+    .on_disconnect(move |socket: SocketRef, reason: DisconnectReason| {
+        let tx = tx.clone();
+        async move {
+            let rooms = socket.rooms();
+            let session = socket.get_session::<u32>();
+            tx.send((reason, rooms.len(), session)).await.unwrap();
+        }
+    });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    ws.send("41").await;
+    let (reason, rooms, session) = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reason, DisconnectReason::ClientDisconnect);
+    assert_eq!(rooms, 2, "own id room and r1");
+    assert_eq!(session, Some(7));
+    let socket = kept.lock().unwrap().clone().unwrap();
+    eventually("state dropped", || socket.get_session::<u32>().is_none()).await;
+    assert!(!socket.extensions().contains::<&str>());
+    assert!(socket.rooms().is_empty());
+    assert!(matches!(socket.emit("x", &1), Err(EmitError::Disconnected)));
+}
+
+#[tokio::test]
+async fn transport_close_reaches_the_disconnect_handler() {
+    let io = builder().build();
+    let (tx, mut rx) = mpsc::channel(4);
+    io.ns("/", no_auth())
+        .on_disconnect(move |_s: SocketRef, reason: DisconnectReason| {
+            let tx = tx.clone();
+            async move {
+                tx.send(reason).await.unwrap();
+            }
+        });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    ws.ws.close(None).await.unwrap();
+    let reason = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reason, DisconnectReason::TransportClose);
+}
+
+#[tokio::test]
+async fn server_disconnect_sends_disconnect_and_keeps_other_namespaces() {
+    let io = builder().build();
+    io.ns("/", no_auth())
+        .on("bye", |socket: SocketRef, _e: Event| async move {
+            socket.disconnect();
+        });
+    io.ns("/custom", no_auth())
+        .on("ping", |_s: SocketRef, _e: Event| async {});
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    ws.send("40/custom,").await;
+    ws.expect_connect("/custom").await;
+    ws.send(r#"42["bye"]"#).await;
+    ws.expect("41").await;
+    ws.send(r#"42/custom,1["ping"]"#).await;
+    ws.expect("43/custom,1[]").await;
+}
+
+#[tokio::test]
+async fn disconnect_all_disconnects_every_socket() {
+    let io = builder().build();
+    io.ns("/", no_auth());
+    let addr = serve(&io).await;
+    let (mut s1, _) = Ws::open_connected(addr).await;
+    let (mut s2, _) = Ws::open_connected(addr).await;
+    io.disconnect_all();
+    s1.expect("41").await;
+    s2.expect("41").await;
+    assert!(io.of("/").unwrap().sockets().is_empty());
+}
+
+#[tokio::test]
+async fn full_inbox_closes_the_client_after_the_timeout() {
+    let io = SocketIo::builder()
+        .inbox_capacity(1)
+        .inbox_timeout(Duration::from_millis(200))
+        .build();
+    io.ns("/", no_auth())
+        .on("stuck", |_s: SocketRef, _e: Event| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    for _ in 0..3 {
+        ws.send(r#"42["stuck"]"#).await;
+    }
+    ws.expect_closed().await;
+}
+
+#[tokio::test]
+async fn reserved_event_names_are_refused() {
+    let io = builder().build();
+    io.ns("/", |socket: SocketRef, _a: Option<Value>| async move {
+        assert!(matches!(
+            socket.emit("connect", &1),
+            Err(EmitError::ReservedEvent(_))
+        ));
+        socket.emit("ok", &1).unwrap();
+    });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    ws.expect(r#"42["ok",1]"#).await;
+}
+
+#[tokio::test]
+async fn handshake_parts_are_visible_to_the_connect_step() {
+    let io = builder().build();
+    let (tx, mut rx) = mpsc::channel(1);
+    io.ns("/", move |socket: SocketRef, _a: Option<Value>| {
+        let tx = tx.clone();
+        async move {
+            let query = socket.request().uri.query().unwrap_or("").to_owned();
+            tx.send((query, socket.remote_addr().is_some()))
+                .await
+                .unwrap();
+        }
+    });
+    let addr = serve(&io).await;
+    let _ws = Ws::open_connected(addr).await;
+    let (query, has_addr) = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(query.contains("EIO=4"), "{query}");
+    assert!(has_addr);
+}
