@@ -53,18 +53,30 @@ pub(crate) fn handshake<H: EngineHandler>(
 /// Heartbeat of a polling session. Ends when the session closes (and finalises it) or when
 /// a WebSocket took over (which then owns the heartbeat).
 async fn drive<H: EngineHandler>(inner: Arc<Inner<H>>, session: Arc<Session<H::Data>>) {
+    let mut close_deadline = None;
     loop {
         let wake = session.wake_driver.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
-        {
+        let (closing, transport, delivered) = {
             let state = session.lock();
-            if state.closing.is_some() {
+            (state.closing, state.transport, state.close_delivered)
+        };
+        if transport == Transport::Websocket {
+            tracing::trace!("upgraded: the WebSocket task owns the heartbeat now");
+            return;
+        }
+        if let Some(reason) = closing {
+            if delivered || !tells_client(reason) {
                 break;
             }
-            if state.transport == Transport::Websocket {
-                tracing::trace!("upgraded: the WebSocket task owns the heartbeat now");
-                return;
+            // As the reference server does, keep the session until the next poll carries
+            // the CLOSE packet (and what was queued before it), for a bounded time.
+            let deadline =
+                *close_deadline.get_or_insert_with(|| Instant::now() + inner.config.ping_timeout);
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => break,
+                () = &mut wake => continue,
             }
         }
         match session.tick(Instant::now()) {
@@ -81,6 +93,14 @@ async fn drive<H: EngineHandler>(inner: Arc<Inner<H>>, session: Arc<Session<H::D
         }
     }
     inner.finalize(&session);
+}
+
+/// Closes the server decided on, which a polling client should hear about from its next GET.
+fn tells_client(reason: CloseReason) -> bool {
+    matches!(
+        reason,
+        CloseReason::ServerClose | CloseReason::ServerShutdown | CloseReason::SlowReader
+    )
 }
 
 /// Resets a request flag when the request ends, however it ends.
@@ -138,6 +158,8 @@ pub(crate) async fn get<H: EngineHandler>(
         {
             let mut state = session.lock();
             if let Some(reason) = state.closing {
+                state.close_delivered = true;
+                session.wake_driver.notify_waiters();
                 match reason {
                     // The reference server answers a pending poll with NOOP when the client
                     // closed, and with CLOSE otherwise.

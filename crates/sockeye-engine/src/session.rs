@@ -60,6 +60,8 @@ pub(crate) struct State {
     pub(crate) pong_deadline: Option<Instant>,
     pub(crate) get_active: bool,
     pub(crate) post_active: bool,
+    /// A polling GET carried the CLOSE packet to the client.
+    pub(crate) close_delivered: bool,
 }
 
 /// What the heartbeat timer decided.
@@ -133,6 +135,7 @@ impl<D: Default> Session<D> {
                 pong_deadline: None,
                 get_active: false,
                 post_active: false,
+                close_delivered: false,
             }),
             wake_writer: Notify::new(),
             wake_driver: Notify::new(),
