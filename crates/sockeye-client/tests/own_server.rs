@@ -1,0 +1,140 @@
+//! The client against our own server (`crates/sockeye`), served by axum on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use sockeye::{ConnectionRefusedError, SocketIo, SocketRef};
+use sockeye_client::{Args, Client, Event, SocketIoError, Transport};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn serve() -> String {
+    let (layer, io) = SocketIo::builder().build_layer();
+    for ns in ["/", "/a", "/b", "/c"] {
+        let _ = io
+            .ns(ns, |_socket: SocketRef, _auth: Option<Value>| async move {})
+            // The arguments come back as the ack.
+            .on(
+                "echo",
+                |_socket: SocketRef, event: sockeye::Event| async move { event.args },
+            )
+            // Asks the client, then reports its answer as "answer".
+            .on(
+                "ask",
+                |socket: SocketRef, event: sockeye::Event| async move {
+                    let reply = socket
+                        .call_args("question", event.args, Duration::from_secs(5))
+                        .await;
+                    let _ = match reply {
+                        Ok(args) => socket.emit_args("answer", args),
+                        Err(e) => socket.emit("answer", &json!({"error": e.to_string()})),
+                    };
+                },
+            );
+    }
+    let _ = io.ns(
+        "/refuse",
+        |_socket: SocketRef, _auth: Option<Value>| async move {
+            Err::<(), _>(ConnectionRefusedError::with_data(
+                "not authorized",
+                json!({"code": 7}),
+            ))
+        },
+    );
+    let app = axum::Router::new().layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn echo_on_each_transport_and_three_namespaces() {
+    let url = serve().await;
+    for transports in [
+        vec![Transport::Polling],
+        vec![Transport::Websocket],
+        vec![Transport::Polling, Transport::Websocket],
+    ] {
+        let client = Client::builder(&url)
+            .transports(transports.clone())
+            .namespaces(["/a", "/b", "/c"])
+            .connect()
+            .await
+            .unwrap();
+        for ns in ["/a", "/b", "/c"] {
+            let reply = client
+                .of(ns)
+                .call("echo", &json!({"ns": ns}), WAIT)
+                .await
+                .unwrap();
+            assert_eq!(reply.first::<Value>().unwrap(), json!({"ns": ns}));
+        }
+        if transports.len() == 2 {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while client.transport() != Some(Transport::Websocket) {
+                assert!(tokio::time::Instant::now() < deadline, "no upgrade");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let reply = client.of("/b").call("echo", &1, WAIT).await.unwrap();
+            assert_eq!(reply.first::<i64>().unwrap(), 1);
+        }
+        client.disconnect().await;
+    }
+}
+
+#[tokio::test]
+async fn binary_and_acks_both_ways() {
+    let url = serve().await;
+    let (tx, mut answers) = mpsc::channel(4);
+    let client = Client::builder(&url)
+        .on("question", |event: Event| async move {
+            let data: Bytes = event.data().unwrap();
+            let mut args = Args::builder();
+            args.push_binary(Bytes::from(data.iter().rev().copied().collect::<Vec<u8>>()));
+            args.build()
+        })
+        .on("answer", move |event: Event| {
+            let tx = tx.clone();
+            async move {
+                tx.send(event.data::<Bytes>().unwrap()).await.unwrap();
+            }
+        })
+        .connect()
+        .await
+        .unwrap();
+    let mut args = Args::builder();
+    args.push_binary(Bytes::from_static(&[9, 8, 7]));
+    let reply = client.call_args("echo", args.build(), WAIT).await.unwrap();
+    assert_eq!(&reply.first::<Bytes>().unwrap()[..], &[9, 8, 7]);
+
+    let mut args = Args::builder();
+    args.push_binary(Bytes::from_static(&[1, 2, 3]));
+    client.emit_args("ask", args.build()).await.unwrap();
+    let answer = timeout(WAIT, answers.recv()).await.unwrap().unwrap();
+    assert_eq!(&answer[..], &[3, 2, 1]);
+    client.disconnect().await;
+}
+
+#[tokio::test]
+async fn refusal_with_data() {
+    let url = serve().await;
+    let err = Client::builder(&url)
+        .namespaces(["/refuse"])
+        .connect()
+        .await
+        .unwrap_err();
+    match err {
+        SocketIoError::ConnectionRefused { message, data, .. } => {
+            assert_eq!(message, "not authorized");
+            assert_eq!(data, Some(json!({"code": 7})));
+        }
+        other => panic!("expected ConnectionRefused, got {other:?}"),
+    }
+}
