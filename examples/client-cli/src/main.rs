@@ -54,12 +54,20 @@ async fn run() -> Result<(), String> {
     if namespaces.is_empty() {
         namespaces.push("/".to_owned());
     }
-    let default_ns = namespaces.first().cloned().unwrap_or_else(|| "/".to_owned());
+    let default_ns = namespaces
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "/".to_owned());
     let client = Client::builder(url)
         .namespaces(namespaces)
         .transports(transports)
         .on_any(|event: Event| async move {
-            println!("[{}] {} {}", event.namespace(), event.name(), show(event.args()));
+            println!(
+                "[{}] {} {}",
+                event.namespace(),
+                event.name(),
+                show(event.args())
+            );
         })
         .on_connect(|ns| async move { println!("* connected to {ns}") })
         .on_disconnect(|ns, reason| async move { println!("* {ns} disconnected: {reason:?}") })
@@ -118,7 +126,10 @@ async fn send(client: &Client, default_ns: &str, line: &str) -> Result<(), Strin
             .map_err(|e| e.to_string())?;
         println!("< ack {}", show(&reply));
     } else {
-        namespace.emit_args(event, args).await.map_err(|e| e.to_string())?;
+        namespace
+            .emit_args(event, args)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
