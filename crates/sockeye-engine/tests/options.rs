@@ -177,7 +177,7 @@ async fn allow_request_refuses_both_transports() {
         .insert("origin", "https://evil.example".parse().unwrap());
     match tokio_tungstenite::connect_async(req).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
-            assert_eq!(res.status().as_u16(), 403)
+            assert_eq!(res.status().as_u16(), 403);
         }
         other => panic!("expected 403, got {other:?}"),
     }
