@@ -26,6 +26,10 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
   process.exit(2);
 }
 const only = new Set(process.argv.slice(3));
+// Known server bugs (comma-separated case names): such a case must still fail, and is then
+// reported as `xfail` instead of failing the run; once it passes, the run fails until the
+// name is removed from the list.
+const xfail = new Set((process.env.INTEROP_XFAIL ?? "").split(",").filter(Boolean));
 const HTTP = `http://127.0.0.1:${port}/socket.io/`;
 const WS = `ws://127.0.0.1:${port}/socket.io/`;
 const WAIT_MS = 5000;
@@ -472,6 +476,18 @@ const cases = {
   },
 };
 
+function applyXfail(entry) {
+  if (!xfail.has(entry.name)) return;
+  if (entry.ok) {
+    entry.ok = false;
+    entry.error = "listed in INTEROP_XFAIL but passed: remove it from the known-failures list";
+  } else {
+    entry.ok = true;
+    entry.xfail = entry.error;
+    delete entry.error;
+  }
+}
+
 async function main() {
   const results = [];
   for (const [name, run] of Object.entries(cases)) {
@@ -484,11 +500,12 @@ async function main() {
     } catch (e) {
       entry.ok = false;
       entry.error = e && e.stack ? e.stack.split("\n").slice(0, 6).join("\n") : String(e);
-      console.error(`FAIL ${name}: ${entry.error}`);
+      console.error(`${xfail.has(name) ? "XFAIL" : "FAIL"} ${name}: ${entry.error}`);
     } finally {
       for (const c of opened.splice(0)) c.close();
     }
     entry.ms = Date.now() - started;
+    applyXfail(entry);
     results.push(entry);
   }
   const failed = results.filter((r) => !r.ok).length;

@@ -62,7 +62,9 @@ impl Server {
                 Err(e) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    panic!("{bin} did not print `listening on 127.0.0.1:PORT` within {START_TIMEOUT:?} ({e})");
+                    panic!(
+                        "{bin} did not print `listening on 127.0.0.1:PORT` within {START_TIMEOUT:?} ({e})"
+                    );
                 }
             };
             if let Some(port) = line
@@ -74,7 +76,10 @@ impl Server {
         };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         while TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
-            assert!(Instant::now() < deadline, "{bin} announced port {port} but does not accept connections");
+            assert!(
+                Instant::now() < deadline,
+                "{bin} announced port {port} but does not accept connections"
+            );
             thread::sleep(Duration::from_millis(50));
         }
         Server {
@@ -102,11 +107,13 @@ pub struct Outcome {
     pub stderr: String,
 }
 
-/// Runs `program args...` from the workspace root, killing it after `timeout`.
-pub fn run(program: &Path, args: &[&str], timeout: Duration) -> Outcome {
+/// Runs `program args...` from the workspace root with extra environment `env`, killing it
+/// after `timeout`.
+pub fn run(program: &Path, args: &[&str], env: &[(&str, String)], timeout: Duration) -> Outcome {
     let root = workspace_root();
     let mut child = Command::new(program)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(&root)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -160,7 +167,10 @@ pub fn require_node() -> PathBuf {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(ok, "`node` is not on PATH: install Node.js 18+ to run the interop tests");
+    assert!(
+        ok,
+        "`node` is not on PATH: install Node.js 18+ to run the interop tests"
+    );
     PathBuf::from("node")
 }
 
@@ -176,17 +186,43 @@ pub fn require_python() -> PathBuf {
         .args(["-c", "import socketio"])
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(ok, "python-socketio is not installed in .venv: .venv/bin/pip install -r tests/requirements.txt");
+    assert!(
+        ok,
+        "python-socketio is not installed in .venv: .venv/bin/pip install -r tests/requirements.txt"
+    );
     python
 }
 
 /// Runs a peer script against `server` and asserts it passed every case.
-pub fn assert_script(program: &Path, script: &str, server: &Server, timeout: Duration) {
+///
+/// `known_failures` names cases that fail because of a known, reported server bug: the script
+/// checks that each of them still fails (and fails the run once one passes, so the list
+/// shrinks as bugs are fixed) and lists them as `xfail` in its summary.
+pub fn assert_script(
+    program: &Path,
+    script: &str,
+    server: &Server,
+    known_failures: &[&str],
+    timeout: Duration,
+) {
     let script_path = workspace_root().join("tests/interop").join(script);
-    assert!(script_path.is_file(), "missing peer script {}", script_path.display());
+    assert!(
+        script_path.is_file(),
+        "missing peer script {}",
+        script_path.display()
+    );
     let port = server.port.to_string();
     let script_arg = script_path.to_string_lossy().into_owned();
-    let out = run(program, &[script_arg.as_str(), port.as_str()], timeout);
+    let env = [("INTEROP_XFAIL", known_failures.join(","))];
+    let out = run(
+        program,
+        &[script_arg.as_str(), port.as_str()],
+        &env,
+        timeout,
+    );
+    if !known_failures.is_empty() {
+        eprintln!("{script}: known server bugs, still failing as expected: {known_failures:?}");
+    }
     assert!(
         out.status.success(),
         "{script} failed ({}) against port {port}\n--- stderr:\n{}\n--- summary:\n{}",

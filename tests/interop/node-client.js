@@ -26,6 +26,10 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
   process.exit(2);
 }
 const only = new Set(process.argv.slice(3));
+// Known server bugs (comma-separated case names): such a case must still fail, and is then
+// reported as `xfail` instead of failing the run; once it passes, the run fails until the
+// name is removed from the list.
+const xfail = new Set((process.env.INTEROP_XFAIL ?? "").split(",").filter(Boolean));
 const base = `http://127.0.0.1:${port}`;
 
 /** Generous bound for any single wait: the machine is small and shared. */
@@ -488,6 +492,18 @@ const cases = {
   },
 };
 
+function applyXfail(entry) {
+  if (!xfail.has(entry.name)) return;
+  if (entry.ok) {
+    entry.ok = false;
+    entry.error = "listed in INTEROP_XFAIL but passed: remove it from the known-failures list";
+  } else {
+    entry.ok = true;
+    entry.xfail = entry.error;
+    delete entry.error;
+  }
+}
+
 async function main() {
   const results = [];
   for (const [name, run] of Object.entries(cases)) {
@@ -506,8 +522,10 @@ async function main() {
       scope.close();
     }
     entry.ms = Date.now() - started;
+    applyXfail(entry);
     results.push(entry);
     if (!entry.ok) console.error(`FAIL ${name}: ${entry.error}`);
+    else if (entry.xfail) console.error(`XFAIL ${name} (known server bug): ${entry.xfail}`);
   }
   const failed = results.filter((r) => !r.ok).length;
   console.log(

@@ -9,6 +9,7 @@ stdout and exits 1 if any case failed (2 on bad usage or a missing dependency).
 import concurrent.futures
 import json
 import logging
+import os
 import queue
 import sys
 import threading
@@ -404,12 +405,26 @@ CASES = [(name[len("case_"):].replace("_", "-"), fn)
          for name, fn in list(globals().items()) if name.startswith("case_")]
 
 
+def apply_xfail(entry, xfail):
+    if entry["name"] not in xfail:
+        return
+    if entry["ok"]:
+        entry["ok"] = False
+        entry["error"] = "listed in INTEROP_XFAIL but passed: remove it from the known-failures list"
+    else:
+        entry["ok"] = True
+        entry["xfail"] = entry.pop("error")
+
+
 def main():
     if len(sys.argv) < 2 or not sys.argv[1].isdigit():
         print("usage: python_client.py PORT [case ...]", file=sys.stderr)
         return 2
     port = int(sys.argv[1])
     only = set(sys.argv[2:])
+    # Known server bugs (comma-separated case names): such a case must still fail, and is then
+    # reported as `xfail`; once it passes, the run fails until the name is removed.
+    xfail = {n for n in os.environ.get("INTEROP_XFAIL", "").split(",") if n}
     results = []
     for name, fn in CASES:
         if only and name not in only:
@@ -430,6 +445,7 @@ def main():
         finally:
             scope.close()
         entry["ms"] = round((time.monotonic() - started) * 1000)
+        apply_xfail(entry, xfail)
         results.append(entry)
     failed = sum(1 for r in results if not r["ok"])
     print(json.dumps({"client": "python-socketio", "version": _version("python-socketio"),

@@ -68,10 +68,13 @@ fn register(io: &SocketIo, ns: &str) {
             async move { broadcast(&io, &socket, &event) }
         })
         .on("make-payload", make_payload)
-        .on("disconnect-me", |socket: SocketRef, _event: Event| async move {
-            socket.disconnect();
-            NoAck
-        });
+        .on(
+            "disconnect-me",
+            |socket: SocketRef, _event: Event| async move {
+                socket.disconnect();
+                NoAck
+            },
+        );
 }
 
 /// Refuses `auth.reject === true`; otherwise emits `auth` with the CONNECT payload (`{}` if

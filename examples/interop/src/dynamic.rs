@@ -149,10 +149,16 @@ impl<'de> Visitor<'de> for DynamicVisitor {
 
 /// Builds an object from `(key, value)` pairs, in that order.
 pub fn object<const N: usize>(entries: [(&str, Dynamic); N]) -> Dynamic {
-    Dynamic::Map(entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    Dynamic::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -26,7 +26,10 @@ fn main() -> ExitCode {
         eprintln!("usage: interop PORT (a TCP port number; 0 picks a free one)");
         return ExitCode::from(2);
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start the tokio runtime: {e}");

@@ -11,16 +11,32 @@ use harness::{Server, assert_script, require_node, require_python};
 /// A whole script run, 200-client case included, on a loaded 2-core machine.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(150);
 
+/// Cases that fail because of a known sockeye bug, reported to its owner. Each must still
+/// fail: the script fails the run once one passes, so that it is removed from here.
+///
+/// - `max-payload-polling`: on a polling POST over maxPayload the engine answers 413 *and*
+///   answers the pending GET with `1` (CLOSE) at the same moment; socket.io-client reads the
+///   CLOSE first and reports `transport close`. The Node server answers 413 and keeps the
+///   pending GET open, so the client reports `transport error` (conformance-notes, "What
+///   official clients report").
+const NODE_KNOWN_FAILURES: &[&str] = &["max-payload-polling"];
+
 #[test]
 fn official_node_client() {
     let node = require_node();
     let server = Server::start(env!("CARGO_BIN_EXE_interop"));
-    assert_script(&node, "node-client.js", &server, SCRIPT_TIMEOUT);
+    assert_script(
+        &node,
+        "node-client.js",
+        &server,
+        NODE_KNOWN_FAILURES,
+        SCRIPT_TIMEOUT,
+    );
 }
 
 #[test]
 fn official_python_client() {
     let python = require_python();
     let server = Server::start(env!("CARGO_BIN_EXE_interop"));
-    assert_script(&python, "python_client.py", &server, SCRIPT_TIMEOUT);
+    assert_script(&python, "python_client.py", &server, &[], SCRIPT_TIMEOUT);
 }
