@@ -72,8 +72,12 @@ async fn drive<H: EngineHandler>(inner: Arc<Inner<H>>, session: Arc<Session<H::D
             }
             // As the reference server does, keep the session until the next poll carries
             // the CLOSE packet (and what was queued before it), for a bounded time.
-            let deadline =
-                *close_deadline.get_or_insert_with(|| Instant::now() + inner.config.ping_timeout);
+            let wait = if reason == CloseReason::ServerShutdown {
+                inner.config.ping_timeout.min(inner.config.shutdown_timeout)
+            } else {
+                inner.config.ping_timeout
+            };
+            let deadline = *close_deadline.get_or_insert_with(|| Instant::now() + wait);
             tokio::select! {
                 () = tokio::time::sleep_until(deadline) => break,
                 () = &mut wake => continue,
