@@ -145,12 +145,14 @@ impl SocketIoHandler {
         let Packet { ns, data } = packet;
         match data {
             PacketData::Connect(payload) => self.connect(session, ns, payload).await,
-            PacketData::Disconnect => match session.data.socket(&ns) {
-                Some(socket) => socket.disconnect_with(DisconnectReason::ClientDisconnect, false),
-                None => {
-                    tracing::debug!(ns = %ns.as_str(), "DISCONNECT for a namespace not connected: ignored")
+            PacketData::Disconnect => {
+                if let Some(socket) = session.data.socket(&ns) {
+                    socket.disconnect_with(DisconnectReason::ClientDisconnect, false);
+                } else {
+                    let ns = ns.as_str();
+                    tracing::debug!(ns, "DISCONNECT for a namespace not connected: ignored");
                 }
-            },
+            }
             PacketData::Event { name, args, ack } => {
                 let Some(socket) = session.data.socket(&ns) else {
                     // Like the JavaScript server: the client may not have seen our DISCONNECT
@@ -164,12 +166,14 @@ impl SocketIoHandler {
                     session.close(CloseReason::ServerClose);
                 }
             }
-            PacketData::Ack { id, args } => match session.data.socket(&ns) {
-                Some(socket) => socket.resolve_ack(id, args),
-                None => {
-                    tracing::debug!(ns = %ns.as_str(), "ACK for a namespace not connected: ignored")
+            PacketData::Ack { id, args } => {
+                if let Some(socket) = session.data.socket(&ns) {
+                    socket.resolve_ack(id, args);
+                } else {
+                    let ns = ns.as_str();
+                    tracing::debug!(ns, "ACK for a namespace not connected: ignored");
                 }
-            },
+            }
             PacketData::ConnectError(_) => {
                 tracing::debug!(sid = %session.sid(), "client sent CONNECT_ERROR: closing the session");
                 session.close(CloseReason::ParseError);

@@ -154,6 +154,19 @@ impl SocketIo {
         }
     }
 
+    /// Graceful shutdown: refuses new sessions, closes every session (disconnect handlers run
+    /// with [`crate::DisconnectReason::ServerShutdown`]), waits for them up to the engine's
+    /// `shutdown_timeout`, then closes every namespace's adapter.
+    pub async fn close(&self) {
+        self.engine.close().await;
+        let namespaces = registry::read(&self.inner.registry).all();
+        for ns in namespaces {
+            if let Err(e) = ns.adapter().close().await {
+                tracing::warn!(ns = %ns.name.as_str(), error = %e, "adapter did not close cleanly");
+            }
+        }
+    }
+
     /// The underlying Engine.IO server (session count, config).
     pub fn engine(&self) -> &Engine<SocketIoHandler> {
         &self.engine
@@ -181,7 +194,6 @@ fn normalize(name: &str) -> String {
 /// Registers the handlers of a namespace (or of a dynamic registration). Handlers are stored
 /// once, as `Arc<dyn ...>`, and shared by every socket.
 #[derive(Clone)]
-#[must_use = "register handlers on the handle, or drop it if the connect handler is enough"]
 pub struct NsHandle {
     handlers: Arc<SharedHandlers>,
 }

@@ -156,3 +156,153 @@ impl LocalNamespace {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use sockeye_engine::{CloseReason, Frame, Transport};
+    use sockeye_protocol::socketio::Str;
+
+    use crate::adapter::{BroadcastOptions, BroadcastPacket, MemoryAdapterFactory};
+    use crate::config::Config;
+    use crate::conn::Conn;
+    use crate::error::EmitError;
+    use crate::id::SocketId;
+    use crate::ns::{Namespace, SharedHandlers};
+    use crate::packet::Args;
+    use crate::pattern::NsParams;
+    use crate::socket::SocketRef;
+
+    struct FakeConn {
+        frames: Mutex<Vec<Frame>>,
+        parts: http::request::Parts,
+        queued: usize,
+    }
+
+    impl FakeConn {
+        fn new(queued: usize) -> Arc<FakeConn> {
+            Arc::new(FakeConn {
+                frames: Mutex::default(),
+                parts: http::Request::new(()).into_parts().0,
+                queued,
+            })
+        }
+    }
+
+    impl Conn for FakeConn {
+        fn send_batch(&self, frames: &[Frame]) -> Result<(), EmitError> {
+            self.frames.lock().unwrap().extend_from_slice(frames);
+            Ok(())
+        }
+        fn queued_frames(&self) -> usize {
+            self.queued
+        }
+        fn close(&self, _reason: CloseReason) {}
+        fn transport(&self) -> Transport {
+            Transport::Websocket
+        }
+        fn request(&self) -> &http::request::Parts {
+            &self.parts
+        }
+        fn remote_addr(&self) -> Option<SocketAddr> {
+            None
+        }
+        fn detach(&self, _ns: &Str, _id: &SocketId) {}
+    }
+
+    fn connected(ns: &Arc<Namespace>, conn: Arc<FakeConn>) -> SocketRef {
+        let socket = SocketRef::new(ns.clone(), conn, ns.config.clone(), None);
+        ns.member_joined();
+        ns.insert(socket.clone());
+        ns.adapter()
+            .add_all(socket.id(), &[socket.id().as_str().to_owned()]);
+        socket.finish_connect().unwrap();
+        socket
+    }
+
+    fn text(frame: &Frame) -> &[u8] {
+        match frame {
+            Frame::Text(b) | Frame::Binary(b) => b,
+        }
+    }
+
+    #[tokio::test]
+    async fn broadcast_is_encoded_once_and_shared() {
+        let ns = Namespace::new(
+            Str::from("/"),
+            Arc::new(SharedHandlers::default()),
+            NsParams::default(),
+            None,
+            Arc::new(Config::default()),
+            &MemoryAdapterFactory,
+        );
+        let (c1, c2) = (FakeConn::new(0), FakeConn::new(0));
+        let s1 = connected(&ns, c1.clone());
+        let s2 = connected(&ns, c2.clone());
+        ns.adapter().add_all(s1.id(), &["r".into()]);
+        ns.adapter().add_all(s2.id(), &["r".into()]);
+        let packet = BroadcastPacket {
+            ns: Str::from("/"),
+            event: Str::from("ev"),
+            args: Args::from_value(&bytes::Bytes::from_static(b"\x01\x02")).unwrap(),
+        };
+        let opts = BroadcastOptions {
+            rooms: vec!["r".into(), s1.id().as_str().to_owned()],
+            ..BroadcastOptions::default()
+        };
+        ns.adapter().broadcast(packet, opts).await.unwrap();
+        let f1 = c1.frames.lock().unwrap();
+        let f2 = c2.frames.lock().unwrap();
+        // CONNECT reply, then the packet and its attachment, once each.
+        assert_eq!(f1.len(), 3, "{f1:?}");
+        assert_eq!(f2.len(), 3, "{f2:?}");
+        assert_eq!(
+            text(&f1[1]),
+            br#"451-["ev",{"_placeholder":true,"num":0}]"#.as_slice()
+        );
+        for i in 1..3 {
+            assert_eq!(
+                text(&f1[i]).as_ptr(),
+                text(&f2[i]).as_ptr(),
+                "the same bytes, not a copy"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn volatile_skips_busy_and_connecting_sockets() {
+        let ns = Namespace::new(
+            Str::from("/"),
+            Arc::new(SharedHandlers::default()),
+            NsParams::default(),
+            None,
+            Arc::new(Config::default()),
+            &MemoryAdapterFactory,
+        );
+        let idle = FakeConn::new(0);
+        let busy = FakeConn::new(3);
+        connected(&ns, idle.clone());
+        connected(&ns, busy.clone());
+        let connecting = FakeConn::new(0);
+        let pending = SocketRef::new(ns.clone(), connecting.clone(), ns.config.clone(), None);
+        ns.insert(pending.clone());
+        let mut opts = BroadcastOptions::default();
+        opts.flags.volatile = true;
+        let packet = BroadcastPacket {
+            ns: Str::from("/"),
+            event: Str::from("tick"),
+            args: Args::empty(),
+        };
+        ns.adapter().broadcast(packet, opts).await.unwrap();
+        assert_eq!(idle.frames.lock().unwrap().len(), 2, "CONNECT + tick");
+        assert_eq!(busy.frames.lock().unwrap().len(), 1, "CONNECT only");
+        pending.finish_connect().unwrap();
+        assert_eq!(
+            connecting.frames.lock().unwrap().len(),
+            1,
+            "held packets exclude volatile ones"
+        );
+    }
+}

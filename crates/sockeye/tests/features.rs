@@ -564,3 +564,25 @@ async fn handshake_parts_are_visible_to_the_connect_step() {
     assert!(query.contains("EIO=4"), "{query}");
     assert!(has_addr);
 }
+
+#[tokio::test]
+async fn close_shuts_every_session_with_server_shutdown() {
+    let io = builder().build();
+    let (tx, mut rx) = mpsc::channel(4);
+    io.ns("/", no_auth())
+        .on_disconnect(move |_s: SocketRef, reason: DisconnectReason| {
+            let tx = tx.clone();
+            async move {
+                tx.send(reason).await.unwrap();
+            }
+        });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    tokio::time::timeout(WAIT, io.close()).await.unwrap();
+    let reason = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reason, DisconnectReason::ServerShutdown);
+    ws.expect_closed().await;
+}
