@@ -1,0 +1,837 @@
+//! [`RedisAdapter`]: one namespace's adapter. Local rooms and delivery are the embedded
+//! [`MemoryAdapter`]'s; this type adds the broker messages of `@socket.io/redis-adapter`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures_util::FutureExt as _;
+use futures_util::StreamExt as _;
+use rmpv::Value;
+use serde_json::json;
+use sockeye::adapter::{
+    AckResult, AckStream, Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, BroadcastPacket,
+    LocalNamespace, MemoryAdapter, Room, SocketInfo,
+};
+use sockeye::{AckError, AdapterError, Args, SocketId};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::broker::{Broker, Outgoing};
+use crate::server_event::{ServerAck, ServerEvent, ServerHandlers};
+use crate::stats::Stats;
+use crate::wire::{self, Channels, Opts, WireError, kind};
+
+/// The Redis adapter of one namespace (built by [`crate::RedisAdapterFactory`]).
+pub struct RedisAdapter {
+    me: Weak<RedisAdapter>,
+    broker: Arc<Broker>,
+    local: LocalNamespace,
+    mem: MemoryAdapter,
+    uid: String,
+    channels: Channels,
+    pending: Mutex<HashMap<String, mpsc::Sender<Value>>>,
+    handlers: Arc<ServerHandlers>,
+}
+
+impl std::fmt::Debug for RedisAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAdapter")
+            .field("ns", &self.local.name())
+            .field("uid", &self.uid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Removes a pending request when the wait for its answers ends (or is dropped).
+struct PendingGuard {
+    adapter: Weak<RedisAdapter>,
+    id: String,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        if let Some(a) = self.adapter.upgrade() {
+            a.pending_map().remove(&self.id);
+        }
+    }
+}
+
+fn adapter_err(what: &str, e: impl std::fmt::Display) -> AdapterError {
+    AdapterError::new(format!("{what}: {e}"))
+}
+
+/// Remote acknowledgements carry no socket id in the official format.
+fn remote_id() -> SocketId {
+    SocketId::from("")
+}
+
+impl RedisAdapter {
+    pub(crate) fn new(
+        broker: Arc<Broker>,
+        local: LocalNamespace,
+        uid: String,
+        handlers: Arc<ServerHandlers>,
+    ) -> Arc<RedisAdapter> {
+        let channels = Channels::new(&broker.config.key, local.name(), &uid);
+        Arc::new_cyclic(|me| RedisAdapter {
+            me: me.clone(),
+            broker,
+            mem: MemoryAdapter::new(local.clone()),
+            local,
+            uid,
+            channels,
+            pending: Mutex::new(HashMap::new()),
+            handlers,
+        })
+    }
+
+    pub(crate) fn channels(&self) -> &Channels {
+        &self.channels
+    }
+
+    fn pending_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Value>>> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn open_request(&self) -> Result<(String, mpsc::Receiver<Value>, PendingGuard), AdapterError> {
+        let mut map = self.pending_map();
+        if map.len() >= self.broker.config.max_pending_requests {
+            return Err(AdapterError::new(format!(
+                "{} requests to other nodes are already in flight in namespace {}; retry later",
+                map.len(),
+                self.local.name()
+            )));
+        }
+        let id = wire::random_id(16);
+        let (tx, rx) = mpsc::channel(self.broker.config.max_responses);
+        map.insert(id.clone(), tx);
+        let guard = PendingGuard {
+            adapter: self.me.clone(),
+            id: id.clone(),
+        };
+        Ok((id, rx, guard))
+    }
+
+    fn publish(
+        &self,
+        channel: String,
+        payload: Vec<u8>,
+        what: &'static str,
+    ) -> Result<(), AdapterError> {
+        self.broker.publish(Outgoing {
+            channel,
+            payload,
+            what,
+        })
+    }
+
+    /// Other nodes subscribed to this namespace (0 if Redis cannot tell now).
+    async fn other_nodes(&self) -> usize {
+        match self.broker.numsub(&self.channels.request).await {
+            Ok(n) => n.saturating_sub(1),
+            Err(e) => {
+                tracing::warn!(ns = %self.local.name(), error = %e, "cannot count the other nodes; assuming none");
+                0
+            }
+        }
+    }
+
+    fn opts_of(opts: &BroadcastOptions) -> Opts {
+        Opts {
+            rooms: opts.rooms.clone(),
+            except: opts.except.clone(),
+            volatile: opts.flags.volatile,
+            timeout_ms: None,
+        }
+    }
+
+    fn options(opts: Opts) -> BroadcastOptions {
+        BroadcastOptions {
+            rooms: opts.rooms,
+            except: opts.except,
+            flags: BroadcastFlags {
+                volatile: opts.volatile,
+                ..BroadcastFlags::default()
+            },
+        }
+    }
+
+    fn respond(&self, fields: Vec<(&str, serde_json::Value)>, what: &'static str) {
+        let _ = self.publish(
+            self.channels.response.clone(),
+            wire::encode_json(fields),
+            what,
+        );
+    }
+
+    /// A broadcast from another node or an emitter.
+    pub(crate) fn on_broadcast(&self, room: Option<&str>, payload: &[u8]) -> Result<(), WireError> {
+        let cfg = &self.broker.config;
+        let value = wire::decode_msgpack(payload, cfg.max_message_size, cfg.max_depth)?;
+        let msg = wire::parse_broadcast(&value)?;
+        if msg.uid == self.uid || msg.packet.nsp != self.local.name() {
+            return Ok(());
+        }
+        if let Some(room) = room
+            && !msg.opts.rooms.iter().any(|r| r == room)
+        {
+            return Err(WireError::Schema(
+                "room channel does not match the target rooms",
+            ));
+        }
+        let packet = BroadcastPacket {
+            ns: sockeye::Str::from(msg.packet.nsp.as_str()),
+            event: sockeye::Str::from(msg.packet.event.as_str()),
+            args: msg.packet.args,
+        };
+        let volatile = msg.opts.volatile;
+        let targets = self.mem.local_sockets(&Self::options(msg.opts));
+        self.local.deliver(&targets, &packet, volatile);
+        Ok(())
+    }
+
+    /// A request from another node or an emitter.
+    pub(crate) fn on_request(&self, payload: &[u8]) -> Result<(), WireError> {
+        let cfg = &self.broker.config;
+        let req = wire::decode(payload, cfg.max_message_size, cfg.max_depth)?;
+        if wire::field_str(&req, "uid") == Some(self.uid.as_str()) {
+            return Ok(());
+        }
+        let ty = wire::field_u64(&req, "type").ok_or(WireError::Schema("request without type"))?;
+        let request_id = wire::field_str(&req, "requestId").map(str::to_owned);
+        let need_id = || {
+            request_id
+                .clone()
+                .ok_or(WireError::Schema("request without requestId"))
+        };
+        match ty {
+            kind::SOCKETS => {
+                let opts = Opts {
+                    rooms: wire::rooms(wire::field(&req, "rooms"))?,
+                    ..Opts::default()
+                };
+                let ids: Vec<String> = self
+                    .mem
+                    .local_sockets(&Self::options(opts))
+                    .iter()
+                    .map(|id| id.as_str().to_owned())
+                    .collect();
+                self.respond(
+                    vec![("requestId", json!(need_id()?)), ("sockets", json!(ids))],
+                    "SOCKETS response",
+                );
+            }
+            kind::ALL_ROOMS => {
+                self.respond(
+                    vec![
+                        ("requestId", json!(need_id()?)),
+                        ("rooms", json!(self.mem.local_rooms())),
+                    ],
+                    "ALL_ROOMS response",
+                );
+            }
+            kind::REMOTE_JOIN | kind::REMOTE_LEAVE => {
+                let join = ty == kind::REMOTE_JOIN;
+                if let Some(opts) = wire::field(&req, "opts") {
+                    let opts = Self::options(Opts::parse(Some(opts))?);
+                    let rooms = wire::rooms(wire::field(&req, "rooms"))?;
+                    let fut = if join {
+                        self.mem.add_sockets(opts, rooms)
+                    } else {
+                        self.mem.del_sockets(opts, rooms)
+                    };
+                    let _ = fut.now_or_never();
+                } else {
+                    let sid = wire::field_str(&req, "sid").ok_or(WireError::Schema("no sid"))?;
+                    let room = wire::field_str(&req, "room").ok_or(WireError::Schema("no room"))?;
+                    let id = SocketId::from(sid);
+                    if !self.local.socket_ids().contains(&id) {
+                        return Ok(());
+                    }
+                    if join {
+                        self.mem.add_all(&id, &[room.to_owned()]);
+                    } else if room != sid {
+                        self.mem.del(&id, room);
+                    }
+                    self.respond(
+                        vec![("requestId", json!(need_id()?))],
+                        "join/leave response",
+                    );
+                }
+            }
+            kind::REMOTE_DISCONNECT => {
+                let close = wire::field(&req, "close")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                if let Some(opts) = wire::field(&req, "opts") {
+                    let targets = self
+                        .mem
+                        .local_sockets(&Self::options(Opts::parse(Some(opts))?));
+                    self.local.disconnect(&targets, close);
+                } else {
+                    let sid = wire::field_str(&req, "sid").ok_or(WireError::Schema("no sid"))?;
+                    let id = SocketId::from(sid);
+                    if !self.local.socket_ids().contains(&id) {
+                        return Ok(());
+                    }
+                    self.local.disconnect(&[id], close);
+                    self.respond(
+                        vec![("requestId", json!(need_id()?))],
+                        "disconnect response",
+                    );
+                }
+            }
+            kind::REMOTE_FETCH => {
+                let request_id = need_id()?;
+                let opts = Self::options(Opts::parse(wire::field(&req, "opts"))?);
+                let infos = self
+                    .mem
+                    .fetch_sockets(opts)
+                    .now_or_never()
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
+                let sockets: Vec<serde_json::Value> = infos
+                    .into_iter()
+                    .map(|s| {
+                        json!({
+                            "id": s.id.as_str(),
+                            "handshake": s.handshake.unwrap_or_else(|| json!({})),
+                            "rooms": s.rooms,
+                            "data": serde_json::Value::Null,
+                        })
+                    })
+                    .collect();
+                self.respond(
+                    vec![
+                        ("requestId", json!(request_id)),
+                        ("sockets", json!(sockets)),
+                    ],
+                    "REMOTE_FETCH response",
+                );
+            }
+            kind::SERVER_SIDE_EMIT => {
+                let (event, args) = wire::event_data(wire::field(&req, "data"))?;
+                let ack = request_id.map(|id| {
+                    ServerAck::new(
+                        Arc::downgrade(&self.broker),
+                        self.channels.response.clone(),
+                        id,
+                    )
+                });
+                self.handlers.dispatch(
+                    self.local.name(),
+                    ServerEvent {
+                        ns: self.local.name().to_owned(),
+                        event,
+                        args,
+                        ack,
+                    },
+                );
+            }
+            kind::BROADCAST => self.on_broadcast_request(&req, need_id()?)?,
+            _ => return Err(WireError::Schema("unknown request type")),
+        }
+        Ok(())
+    }
+
+    /// A broadcast with ack from another node: deliver, report the client count, then forward
+    /// each acknowledgement as it arrives.
+    fn on_broadcast_request(&self, req: &Value, request_id: String) -> Result<(), WireError> {
+        let packet =
+            wire::parse_packet(wire::field(req, "packet").ok_or(WireError::Schema("no packet"))?)?;
+        if packet.nsp != self.local.name() {
+            return Ok(());
+        }
+        let opts = Opts::parse(wire::field(req, "opts"))?;
+        let timeout = Duration::from_millis(
+            opts.timeout_ms
+                .unwrap_or(
+                    self.broker
+                        .config
+                        .request_timeout
+                        .as_millis()
+                        .try_into()
+                        .unwrap_or(5000),
+                )
+                .min(3_600_000),
+        );
+        let packet = BroadcastPacket {
+            ns: sockeye::Str::from(packet.nsp.as_str()),
+            event: sockeye::Str::from(packet.event.as_str()),
+            args: packet.args,
+        };
+        let stream = self
+            .mem
+            .broadcast_with_ack(packet, Self::options(opts), timeout)
+            .now_or_never()
+            .and_then(Result::ok)
+            .unwrap_or_else(AckStream::empty);
+        self.respond(
+            vec![
+                ("type", json!(kind::BROADCAST_CLIENT_COUNT)),
+                ("requestId", json!(request_id)),
+                ("clientCount", json!(stream.expected())),
+            ],
+            "BROADCAST_CLIENT_COUNT response",
+        );
+        let broker = Arc::downgrade(&self.broker);
+        let channel = self.channels.response.clone();
+        tokio::spawn(async move {
+            let mut stream = stream;
+            while let Some((_, result)) = stream.next().await {
+                let Ok(args) = result else { continue };
+                let Some(broker) = broker.upgrade() else {
+                    return;
+                };
+                let mut fields = vec![
+                    (Value::from("type"), Value::from(kind::BROADCAST_ACK)),
+                    (Value::from("requestId"), Value::from(request_id.as_str())),
+                ];
+                match wire::args_to_values(&args) {
+                    Ok(values) => {
+                        if let Some(first) = values.into_iter().next() {
+                            fields.push((Value::from("packet"), first));
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "acknowledgement cannot be forwarded"),
+                }
+                if let Ok(payload) = wire::encode_msgpack(&Value::Map(fields)) {
+                    let _ = broker.publish(Outgoing {
+                        channel: channel.clone(),
+                        payload,
+                        what: "BROADCAST_ACK response",
+                    });
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// A response to one of this node's requests.
+    pub(crate) fn on_response(&self, payload: &[u8]) -> Result<(), WireError> {
+        let cfg = &self.broker.config;
+        let resp = wire::decode(payload, cfg.max_message_size, cfg.max_depth)?;
+        let Some(id) = wire::field_str(&resp, "requestId") else {
+            return Err(WireError::Schema("response without requestId"));
+        };
+        let tx = self.pending_map().get(id).cloned();
+        match tx {
+            Some(tx) if tx.try_send(resp).is_ok() => {}
+            _ => Stats::bump(&self.broker.stats.late_responses),
+        }
+        Ok(())
+    }
+
+    /// Sends a server-side event to the other nodes; see [`crate::RedisAdapterFactory`].
+    pub(crate) fn emit_to_servers(&self, event: &str, args: &Args) -> Result<(), AdapterError> {
+        let data = server_data(event, args)?;
+        self.publish(
+            self.channels.request.clone(),
+            wire::encode_json(vec![
+                ("uid", json!(self.uid)),
+                ("type", json!(kind::SERVER_SIDE_EMIT)),
+                ("data", data),
+            ]),
+            "SERVER_SIDE_EMIT request",
+        )
+    }
+
+    async fn emit_to_servers_with_ack(
+        &self,
+        event: &str,
+        args: &Args,
+        timeout: Duration,
+    ) -> Result<AckStream, AdapterError> {
+        let others = self.other_nodes().await;
+        if others == 0 {
+            return Ok(AckStream::empty());
+        }
+        let data = server_data(event, args)?;
+        let (id, rx, guard) = self.open_request()?;
+        self.publish(
+            self.channels.request.clone(),
+            wire::encode_json(vec![
+                ("uid", json!(self.uid)),
+                ("requestId", json!(id)),
+                ("type", json!(kind::SERVER_SIDE_EMIT)),
+                ("data", data),
+            ]),
+            "SERVER_SIDE_EMIT request",
+        )?;
+        Ok(remote_acks(
+            rx,
+            guard,
+            VecDeque::new(),
+            others,
+            Instant::now() + timeout,
+            timeout,
+            kind::SERVER_SIDE_EMIT,
+        ))
+    }
+}
+
+fn server_data(event: &str, args: &Args) -> Result<serde_json::Value, AdapterError> {
+    let mut data = vec![json!(event)];
+    data.extend(
+        args.deserialize::<Vec<serde_json::Value>>()
+            .map_err(|e| adapter_err("server-side emit arguments are not JSON", e))?,
+    );
+    Ok(serde_json::Value::Array(data))
+}
+
+/// The arguments an answer carries: the `data` of a server-side emit answer or the `packet` of
+/// a broadcast ack (one value each in the official format).
+fn answer_args(resp: &Value, ty: u64) -> Option<Args> {
+    let name = if ty == kind::SERVER_SIDE_EMIT {
+        "data"
+    } else {
+        "packet"
+    };
+    match wire::field(resp, name) {
+        None => Some(Args::empty()),
+        Some(v) => wire::values_to_args(vec![v.clone()]).ok(),
+    }
+}
+
+/// A stream of `expected` remote answers of type `ty`; whatever has not arrived by `deadline`
+/// yields a timeout.
+fn remote_acks(
+    rx: mpsc::Receiver<Value>,
+    guard: PendingGuard,
+    buffered: VecDeque<Args>,
+    expected: usize,
+    deadline: Instant,
+    timeout: Duration,
+    ty: u64,
+) -> AckStream {
+    struct State {
+        rx: mpsc::Receiver<Value>,
+        _guard: PendingGuard,
+        buffered: VecDeque<Args>,
+        left: usize,
+    }
+    let state = State {
+        rx,
+        _guard: guard,
+        buffered,
+        left: expected,
+    };
+    let stream = futures_util::stream::unfold(state, move |mut s| async move {
+        if s.left == 0 {
+            return None;
+        }
+        s.left -= 1;
+        if let Some(args) = s.buffered.pop_front() {
+            return Some(((remote_id(), Ok(args)), s));
+        }
+        loop {
+            match tokio::time::timeout_at(deadline, s.rx.recv()).await {
+                Ok(Some(resp)) => {
+                    if wire::field_u64(&resp, "type") != Some(ty) {
+                        continue;
+                    }
+                    match answer_args(&resp, ty) {
+                        Some(args) => return Some(((remote_id(), Ok(args)), s)),
+                        None => continue,
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    let r: AckResult = (remote_id(), Err(AckError::Timeout(timeout)));
+                    return Some((r, s));
+                }
+            }
+        }
+    });
+    AckStream::new(stream, expected)
+}
+
+impl Drop for RedisAdapter {
+    fn drop(&mut self) {
+        self.broker.unregister(self.local.name(), self);
+    }
+}
+
+impl Adapter for RedisAdapter {
+    fn add_all(&self, id: &SocketId, rooms: &[Room]) {
+        self.mem.add_all(id, rooms);
+    }
+
+    fn del(&self, id: &SocketId, room: &str) {
+        self.mem.del(id, room);
+    }
+
+    fn del_all(&self, id: &SocketId) {
+        self.mem.del_all(id);
+    }
+
+    fn socket_rooms(&self, id: &SocketId) -> Vec<Room> {
+        self.mem.socket_rooms(id)
+    }
+
+    fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
+        self.mem.local_sockets(opts)
+    }
+
+    fn local_rooms(&self) -> Vec<Room> {
+        self.mem.local_rooms()
+    }
+
+    fn broadcast(
+        &self,
+        packet: BroadcastPacket,
+        opts: BroadcastOptions,
+    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        let remote = if opts.flags.local {
+            Ok(())
+        } else {
+            wire::packet_value(self.local.name(), &packet.event, &packet.args)
+                .and_then(|p| wire::encode_broadcast(&self.uid, p, &Self::opts_of(&opts)))
+                .map_err(|e| adapter_err("broadcast cannot be encoded for Redis", e))
+                .and_then(|payload| {
+                    self.publish(
+                        self.channels.broadcast_for(&opts.rooms),
+                        payload,
+                        "broadcast",
+                    )
+                })
+        };
+        let targets = self.mem.local_sockets(&opts);
+        self.local.deliver(&targets, &packet, opts.flags.volatile);
+        Box::pin(std::future::ready(remote))
+    }
+
+    fn broadcast_with_ack(
+        &self,
+        packet: BroadcastPacket,
+        opts: BroadcastOptions,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<AckStream, AdapterError>> {
+        Box::pin(async move {
+            let start = Instant::now();
+            let remote = if opts.flags.local {
+                None
+            } else {
+                let (id, rx, guard) = self.open_request()?;
+                let mut wire_opts = Self::opts_of(&opts);
+                wire_opts.timeout_ms = Some(timeout.as_millis().try_into().unwrap_or(u64::MAX));
+                let packet_v =
+                    wire::packet_value(self.local.name(), &packet.event, &packet.args)
+                        .map_err(|e| adapter_err("broadcast cannot be encoded for Redis", e))?;
+                let request = Value::Map(vec![
+                    (Value::from("uid"), Value::from(self.uid.as_str())),
+                    (Value::from("requestId"), Value::from(id.as_str())),
+                    (Value::from("type"), Value::from(kind::BROADCAST)),
+                    (Value::from("packet"), packet_v),
+                    (Value::from("opts"), wire_opts.to_value(true)),
+                ]);
+                let payload = wire::encode_msgpack(&request)
+                    .map_err(|e| adapter_err("broadcast cannot be encoded", e))?;
+                self.publish(self.channels.request.clone(), payload, "BROADCAST request")?;
+                Some((rx, guard))
+            };
+            let local = self.mem.broadcast_with_ack(packet, opts, timeout).await?;
+            let Some((mut rx, guard)) = remote else {
+                return Ok(local);
+            };
+            // Each node first reports how many clients it reached; the stream's length is known
+            // once every node did (or the wait for them ran out).
+            let others = self.other_nodes().await;
+            let counts_deadline = start + timeout.min(self.broker.config.request_timeout);
+            let (mut servers, mut clients, mut buffered) = (0usize, 0usize, VecDeque::new());
+            while servers < others {
+                match tokio::time::timeout_at(counts_deadline, rx.recv()).await {
+                    Ok(Some(resp)) => match wire::field_u64(&resp, "type") {
+                        Some(kind::BROADCAST_CLIENT_COUNT) => {
+                            servers += 1;
+                            let n = wire::field_u64(&resp, "clientCount").unwrap_or(0);
+                            clients =
+                                clients.saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
+                        }
+                        Some(kind::BROADCAST_ACK) => {
+                            if let Some(args) = answer_args(&resp, kind::BROADCAST_ACK) {
+                                buffered.push_back(args);
+                            }
+                        }
+                        _ => {}
+                    },
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            if servers < others {
+                tracing::warn!(ns = %self.local.name(), servers, others, "not every node reported its client count for a broadcast with ack; their clients are not waited for");
+            }
+            let clients = clients.min(self.broker.config.max_responses);
+            let remote = remote_acks(
+                rx,
+                guard,
+                buffered,
+                clients,
+                start + timeout,
+                timeout,
+                kind::BROADCAST_ACK,
+            );
+            Ok(local.chain(remote))
+        })
+    }
+
+    fn fetch_sockets(
+        &self,
+        opts: BroadcastOptions,
+    ) -> BoxFuture<'_, Result<Vec<SocketInfo>, AdapterError>> {
+        Box::pin(async move {
+            let mut sockets = self.mem.fetch_sockets(opts.clone()).await?;
+            if opts.flags.local {
+                return Ok(sockets);
+            }
+            let others = self.other_nodes().await;
+            if others == 0 {
+                return Ok(sockets);
+            }
+            let (id, mut rx, _guard) = self.open_request()?;
+            self.publish(
+                self.channels.request.clone(),
+                wire::encode_json(vec![
+                    ("uid", json!(self.uid)),
+                    ("requestId", json!(id)),
+                    ("type", json!(kind::REMOTE_FETCH)),
+                    ("opts", json!({"rooms": opts.rooms, "except": opts.except})),
+                ]),
+                "REMOTE_FETCH request",
+            )?;
+            let timeout = self.broker.config.request_timeout;
+            let deadline = Instant::now() + timeout;
+            let mut answered = 0;
+            while answered < others {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(resp)) => {
+                        let Some(Value::Array(list)) = wire::field(&resp, "sockets") else {
+                            continue;
+                        };
+                        answered += 1;
+                        for s in list {
+                            let Some(sid) = wire::field_str(s, "id") else {
+                                continue;
+                            };
+                            let Ok(rooms) = wire::rooms(wire::field(s, "rooms")) else {
+                                continue;
+                            };
+                            sockets.push(SocketInfo {
+                                id: SocketId::from(sid),
+                                ns: self.local.name().to_owned(),
+                                rooms,
+                                local: false,
+                                handshake: wire::field(s, "handshake").map(wire::value_to_json),
+                            });
+                        }
+                    }
+                    Ok(None) | Err(_) => {
+                        return Err(AdapterError::new(format!(
+                            "fetch_sockets timed out after {timeout:?}: {answered} of {others} other nodes answered; a node may have died or be overloaded"
+                        )));
+                    }
+                }
+            }
+            Ok(sockets)
+        })
+    }
+
+    fn add_sockets(
+        &self,
+        opts: BroadcastOptions,
+        rooms: Vec<Room>,
+    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        Box::pin(async move {
+            if !opts.flags.local {
+                self.publish(
+                    self.channels.request.clone(),
+                    wire::encode_json(vec![
+                        ("uid", json!(self.uid)),
+                        ("type", json!(kind::REMOTE_JOIN)),
+                        ("opts", json!({"rooms": opts.rooms, "except": opts.except})),
+                        ("rooms", json!(rooms)),
+                    ]),
+                    "REMOTE_JOIN request",
+                )?;
+            }
+            self.mem.add_sockets(opts, rooms).await
+        })
+    }
+
+    fn del_sockets(
+        &self,
+        opts: BroadcastOptions,
+        rooms: Vec<Room>,
+    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        Box::pin(async move {
+            if !opts.flags.local {
+                self.publish(
+                    self.channels.request.clone(),
+                    wire::encode_json(vec![
+                        ("uid", json!(self.uid)),
+                        ("type", json!(kind::REMOTE_LEAVE)),
+                        ("opts", json!({"rooms": opts.rooms, "except": opts.except})),
+                        ("rooms", json!(rooms)),
+                    ]),
+                    "REMOTE_LEAVE request",
+                )?;
+            }
+            self.mem.del_sockets(opts, rooms).await
+        })
+    }
+
+    fn disconnect_sockets(
+        &self,
+        opts: BroadcastOptions,
+        close: bool,
+    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        Box::pin(async move {
+            if !opts.flags.local {
+                self.publish(
+                    self.channels.request.clone(),
+                    wire::encode_json(vec![
+                        ("uid", json!(self.uid)),
+                        ("type", json!(kind::REMOTE_DISCONNECT)),
+                        ("opts", json!({"rooms": opts.rooms, "except": opts.except})),
+                        ("close", json!(close)),
+                    ]),
+                    "REMOTE_DISCONNECT request",
+                )?;
+            }
+            self.mem.disconnect_sockets(opts, close).await
+        })
+    }
+
+    fn server_side_emit(&self, packet: BroadcastPacket) -> BoxFuture<'_, Result<(), AdapterError>> {
+        Box::pin(std::future::ready(
+            self.emit_to_servers(&packet.event, &packet.args),
+        ))
+    }
+
+    fn server_side_emit_with_ack(
+        &self,
+        packet: BroadcastPacket,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<AckStream, AdapterError>> {
+        Box::pin(async move {
+            self.emit_to_servers_with_ack(&packet.event, &packet.args, timeout)
+                .await
+        })
+    }
+
+    fn server_count(&self) -> BoxFuture<'_, Result<usize, AdapterError>> {
+        Box::pin(async move {
+            self.broker
+                .numsub(&self.channels.request)
+                .await
+                .map_err(|e| AdapterError::with_source("cannot count the nodes", e))
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), AdapterError>> {
+        self.broker.unregister(self.local.name(), self);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}

@@ -1,0 +1,446 @@
+//! The node's two Redis connections, shared by every namespace: a multiplexed publisher fed by
+//! one bounded queue (so publishes keep the order they were made in) and a dedicated
+//! subscriber that reconnects with backoff and resubscribes to every channel still wanted.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use redis::aio::ConnectionManager;
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::adapter::RedisAdapter;
+use crate::config::RedisConfig;
+use crate::error::RedisError;
+use crate::stats::Stats;
+
+/// One message to publish; `what` says what it was, for the log line if it is lost.
+pub(crate) struct Outgoing {
+    pub(crate) channel: String,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) what: &'static str,
+}
+
+#[derive(Default, Clone, PartialEq, Eq)]
+struct Subscriptions {
+    patterns: BTreeSet<String>,
+    channels: BTreeSet<String>,
+}
+
+pub(crate) struct Broker {
+    pub(crate) config: Arc<RedisConfig>,
+    pub(crate) publisher: ConnectionManager,
+    pub(crate) stats: Stats,
+    out: mpsc::Sender<Outgoing>,
+    routes: Mutex<HashMap<String, Weak<RedisAdapter>>>,
+    wanted: Mutex<Subscriptions>,
+    changed: Notify,
+    active: watch::Sender<Subscriptions>,
+    stop: watch::Sender<bool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section below leaves its map consistent, so a poisoned lock is usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Opens a client for `config`'s URL.
+pub(crate) fn client(config: &RedisConfig) -> Result<redis::Client, RedisError> {
+    redis::Client::open(config.url.as_str()).map_err(|source| RedisError::InvalidUrl {
+        url: config.redacted_url(),
+        source,
+    })
+}
+
+/// A publisher connection that reconnects on its own.
+pub(crate) async fn publisher(
+    client: redis::Client,
+    config: &RedisConfig,
+) -> Result<ConnectionManager, RedisError> {
+    let manager_config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(config.command_timeout))
+        .set_response_timeout(Some(config.command_timeout))
+        .set_number_of_retries(1)
+        .set_min_delay(config.reconnect_min)
+        .set_max_delay(config.reconnect_max);
+    match tokio::time::timeout(
+        config.command_timeout * 2,
+        client.get_connection_manager_with_config(manager_config),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(source)) => Err(RedisError::Connect {
+            url: config.redacted_url(),
+            source,
+        }),
+        Err(_) => Err(RedisError::ConnectTimeout {
+            url: config.redacted_url(),
+        }),
+    }
+}
+
+impl Broker {
+    /// Connects both connections (failing if Redis is unreachable now) and starts their tasks.
+    pub(crate) async fn connect(config: RedisConfig) -> Result<Arc<Broker>, RedisError> {
+        let config = Arc::new(config);
+        let client = client(&config)?;
+        let publisher = publisher(client.clone(), &config).await?;
+        let first =
+            match tokio::time::timeout(config.command_timeout * 2, client.get_async_pubsub()).await
+            {
+                Ok(Ok(pubsub)) => pubsub,
+                Ok(Err(source)) => {
+                    return Err(RedisError::Connect {
+                        url: config.redacted_url(),
+                        source,
+                    });
+                }
+                Err(_) => {
+                    return Err(RedisError::ConnectTimeout {
+                        url: config.redacted_url(),
+                    });
+                }
+            };
+        let (out, rx) = mpsc::channel(config.publish_queue);
+        let broker = Arc::new(Broker {
+            config,
+            publisher,
+            stats: Stats::default(),
+            out,
+            routes: Mutex::new(HashMap::new()),
+            wanted: Mutex::new(Subscriptions::default()),
+            changed: Notify::new(),
+            active: watch::channel(Subscriptions::default()).0,
+            stop: watch::channel(false).0,
+        });
+        tokio::spawn(publish_loop(
+            Arc::downgrade(&broker),
+            rx,
+            broker.stop.subscribe(),
+        ));
+        tokio::spawn(subscribe_loop(
+            Arc::downgrade(&broker),
+            client,
+            first,
+            broker.stop.subscribe(),
+        ));
+        Ok(broker)
+    }
+
+    /// Queues a message; refused (logged and counted) when the queue is full.
+    pub(crate) fn publish(&self, msg: Outgoing) -> Result<(), sockeye::AdapterError> {
+        match self.out.try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                Stats::bump(&self.stats.queue_full);
+                let msg = match &e {
+                    mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m) => m,
+                };
+                tracing::warn!(channel = %msg.channel, what = msg.what, "Redis publish queue full or closed: message lost");
+                Err(sockeye::AdapterError::new(format!(
+                    "the Redis publish queue is full ({} messages): {} not sent; Redis is slow or unreachable",
+                    self.config.publish_queue, msg.what
+                )))
+            }
+        }
+    }
+
+    /// `PUBSUB NUMSUB channel`: how many connections (nodes) subscribe to it.
+    pub(crate) async fn numsub(&self, channel: &str) -> Result<usize, RedisError> {
+        let mut conn = self.publisher.clone();
+        let mut cmd = redis::cmd("PUBSUB");
+        cmd.arg("NUMSUB").arg(channel);
+        let fut = cmd.query_async::<(String, usize)>(&mut conn);
+        match tokio::time::timeout(self.config.command_timeout, fut).await {
+            Ok(Ok((_, n))) => Ok(n),
+            Ok(Err(source)) => Err(RedisError::Command {
+                command: "PUBSUB NUMSUB",
+                source,
+            }),
+            Err(_) => Err(RedisError::Timeout {
+                command: "PUBSUB NUMSUB",
+            }),
+        }
+    }
+
+    /// Routes the channels of namespace `ns` to `adapter` and subscribes to them.
+    pub(crate) fn register(&self, ns: &str, adapter: &Arc<RedisAdapter>) {
+        lock(&self.routes).insert(ns.to_owned(), Arc::downgrade(adapter));
+        let ch = adapter.channels();
+        {
+            let mut wanted = lock(&self.wanted);
+            wanted.patterns.insert(ch.broadcast_pattern());
+            wanted.channels.insert(ch.request.clone());
+            wanted.channels.insert(ch.response.clone());
+            wanted.channels.insert(ch.specific_response.clone());
+        }
+        self.changed.notify_one();
+    }
+
+    /// Forgets namespace `ns` (if `adapter` still owns its route) and unsubscribes.
+    pub(crate) fn unregister(&self, ns: &str, adapter: &RedisAdapter) {
+        let mut routes = lock(&self.routes);
+        let owned = routes
+            .get(ns)
+            .is_some_and(|w| std::ptr::eq(w.as_ptr(), adapter as *const RedisAdapter));
+        if !owned {
+            return;
+        }
+        routes.remove(ns);
+        drop(routes);
+        let ch = adapter.channels();
+        {
+            let mut wanted = lock(&self.wanted);
+            wanted.patterns.remove(&ch.broadcast_pattern());
+            wanted.channels.remove(&ch.request);
+            wanted.channels.remove(&ch.response);
+            wanted.channels.remove(&ch.specific_response);
+        }
+        self.changed.notify_one();
+    }
+
+    /// The adapter of namespace `ns`, if it is alive.
+    pub(crate) fn adapter(&self, ns: &str) -> Option<Arc<RedisAdapter>> {
+        lock(&self.routes).get(ns).and_then(Weak::upgrade)
+    }
+
+    /// Waits until every wanted channel is subscribed.
+    pub(crate) async fn ready(&self, timeout: Duration) -> bool {
+        let mut rx = self.active.subscribe();
+        let wait = async {
+            loop {
+                let wanted = lock(&self.wanted).clone();
+                let done = {
+                    let active = rx.borrow_and_update();
+                    wanted.patterns.is_subset(&active.patterns)
+                        && wanted.channels.is_subset(&active.channels)
+                };
+                if done {
+                    return true;
+                }
+                if rx.changed().await.is_err() {
+                    return false;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+    }
+
+    /// Stops both tasks.
+    pub(crate) fn shutdown(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// One message from the subscriber connection.
+    fn dispatch(&self, channel: &str, payload: &[u8]) {
+        Stats::bump(&self.stats.received);
+        if payload.len() > self.config.max_message_size {
+            Stats::bump(&self.stats.oversized);
+            tracing::warn!(%channel, bytes = payload.len(), "dropped an oversized broker message");
+            return;
+        }
+        let key = &self.config.key;
+        let Some(rest) = channel.strip_prefix(key.as_str()) else {
+            return;
+        };
+        let (kind, rest) = if let Some(r) = rest.strip_prefix("-request#") {
+            (Kind::Request, r)
+        } else if let Some(r) = rest.strip_prefix("-response#") {
+            (Kind::Response, r)
+        } else if let Some(r) = rest.strip_prefix('#') {
+            (Kind::Broadcast, r)
+        } else {
+            return;
+        };
+        // `ns#` then, for a room channel, `room#`. Namespace names never contain `#` (the
+        // Socket.IO parser ends a namespace at `,`; `#` would be ambiguous in the JS adapter too).
+        let Some((ns, tail)) = rest.split_once('#') else {
+            return;
+        };
+        let Some(adapter) = self.adapter(ns) else {
+            return;
+        };
+        let result = match kind {
+            Kind::Broadcast => {
+                let room = tail.strip_suffix('#').filter(|r| !r.is_empty());
+                adapter.on_broadcast(room, payload)
+            }
+            Kind::Request => adapter.on_request(payload),
+            Kind::Response => adapter.on_response(payload),
+        };
+        if let Err(e) = result {
+            Stats::bump(&self.stats.malformed);
+            tracing::warn!(%channel, error = %e, "dropped a malformed broker message");
+        }
+    }
+}
+
+enum Kind {
+    Broadcast,
+    Request,
+    Response,
+}
+
+async fn publish_loop(
+    broker: Weak<Broker>,
+    mut rx: mpsc::Receiver<Outgoing>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let msg = tokio::select! {
+            msg = rx.recv() => msg,
+            _ = stop.changed() => None,
+        };
+        let Some(msg) = msg else { return };
+        let Some(b) = broker.upgrade() else { return };
+        let mut conn = b.publisher.clone();
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(&msg.channel).arg(&msg.payload);
+        let fut = cmd.query_async::<i64>(&mut conn);
+        match tokio::time::timeout(b.config.command_timeout, fut).await {
+            Ok(Ok(_)) => Stats::bump(&b.stats.published),
+            Ok(Err(e)) => {
+                Stats::bump(&b.stats.publish_failed);
+                tracing::warn!(channel = %msg.channel, what = msg.what, error = %e, "Redis publish failed: message lost");
+            }
+            Err(_) => {
+                Stats::bump(&b.stats.publish_failed);
+                tracing::warn!(channel = %msg.channel, what = msg.what, "Redis publish timed out: message lost");
+            }
+        }
+    }
+}
+
+async fn subscribe_loop(
+    broker: Weak<Broker>,
+    client: redis::Client,
+    first: redis::aio::PubSub,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut next = Some(first);
+    let mut delay = Duration::ZERO;
+    let mut reconnecting = false;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let Some(b) = broker.upgrade() else { return };
+        let (min, max, timeout) = (
+            b.config.reconnect_min,
+            b.config.reconnect_max,
+            b.config.command_timeout,
+        );
+        let pubsub = match next.take() {
+            Some(p) => Some(p),
+            None => match tokio::time::timeout(timeout, client.get_async_pubsub()).await {
+                Ok(Ok(p)) => Some(p),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, retry_in = ?delay.max(min), "Redis subscriber cannot reconnect");
+                    None
+                }
+                Err(_) => {
+                    tracing::warn!(retry_in = ?delay.max(min), "Redis subscriber reconnect timed out");
+                    None
+                }
+            },
+        };
+        if let Some(pubsub) = pubsub {
+            if reconnecting {
+                Stats::bump(&b.stats.reconnects);
+                tracing::info!("Redis subscriber reconnected; resubscribing");
+            }
+            delay = Duration::ZERO;
+            session(&b, pubsub, &mut stop).await;
+            b.active.send_replace(Subscriptions::default());
+            if *stop.borrow() {
+                return;
+            }
+            tracing::warn!(
+                "Redis subscriber connection lost: broadcasts and requests from other nodes are missed until it is back"
+            );
+            reconnecting = true;
+        }
+        drop(b);
+        delay = (delay * 2).clamp(min, max);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Runs one subscriber connection until it fails or the broker stops.
+async fn session(b: &Broker, pubsub: redis::aio::PubSub, stop: &mut watch::Receiver<bool>) {
+    let (mut sink, mut stream) = pubsub.split();
+    let mut active = Subscriptions::default();
+    let mut ping = tokio::time::interval(Duration::from_secs(5));
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Subscribes to whatever is wanted now; `changed` may already hold a permit.
+    b.changed.notify_one();
+    loop {
+        tokio::select! {
+            msg = stream.next() => {
+                let Some(msg) = msg else { return };
+                b.dispatch(msg.get_channel_name(), msg.get_payload_bytes());
+            }
+            () = b.changed.notified() => {
+                let wanted = lock(&b.wanted).clone();
+                if reconcile(b, &mut sink, &mut active, &wanted).await.is_err() {
+                    return;
+                }
+                b.active.send_replace(active.clone());
+            }
+            _ = ping.tick() => {
+                let alive = tokio::time::timeout(b.config.command_timeout, sink.ping::<String>()).await;
+                if !matches!(alive, Ok(Ok(_))) {
+                    tracing::warn!("Redis subscriber did not answer a ping");
+                    return;
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn reconcile(
+    b: &Broker,
+    sink: &mut redis::aio::PubSubSink,
+    active: &mut Subscriptions,
+    wanted: &Subscriptions,
+) -> Result<(), ()> {
+    let t = b.config.command_timeout;
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        tracing::warn!(%what, error = %e, "Redis (un)subscribe failed");
+    };
+    for p in wanted.patterns.difference(&active.patterns.clone()) {
+        match tokio::time::timeout(t, sink.psubscribe(p)).await {
+            Ok(Ok(())) => {
+                active.patterns.insert(p.clone());
+            }
+            Ok(Err(e)) => return Err(fail(p, &e)),
+            Err(e) => return Err(fail(p, &e)),
+        }
+    }
+    for c in wanted.channels.difference(&active.channels.clone()) {
+        match tokio::time::timeout(t, sink.subscribe(c)).await {
+            Ok(Ok(())) => {
+                active.channels.insert(c.clone());
+            }
+            Ok(Err(e)) => return Err(fail(c, &e)),
+            Err(e) => return Err(fail(c, &e)),
+        }
+    }
+    for p in active.patterns.clone().difference(&wanted.patterns) {
+        if let Ok(Ok(())) = tokio::time::timeout(t, sink.punsubscribe(p)).await {
+            active.patterns.remove(p);
+        }
+    }
+    for c in active.channels.clone().difference(&wanted.channels) {
+        if let Ok(Ok(())) = tokio::time::timeout(t, sink.unsubscribe(c)).await {
+            active.channels.remove(c);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! [`RedisAdapterFactory`]: connects once per node and builds each namespace's adapter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sockeye::adapter::{AckStream, Adapter, AdapterFactory, LocalNamespace};
+use sockeye::{AdapterError, Args};
+
+use crate::adapter::RedisAdapter;
+use crate::broker::Broker;
+use crate::config::RedisConfig;
+use crate::error::RedisError;
+use crate::server_event::{ServerEvent, ServerHandlers};
+use crate::stats::StatsSnapshot;
+use crate::wire;
+
+/// The Redis adapter factory of one node: give it to `SocketIo::builder().adapter(..)`.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use sockeye_redis::{RedisAdapterFactory, RedisConfig};
+/// let redis = RedisAdapterFactory::connect(RedisConfig::new("redis://127.0.0.1:6379")).await?;
+/// let (layer, io) = sockeye::SocketIo::builder().adapter(redis.clone()).build_layer();
+/// redis.ready(std::time::Duration::from_secs(5)).await;
+/// # let _ = (layer, io); Ok(()) }
+/// ```
+///
+/// It holds two connections for every namespace of the node: one publisher and one
+/// subscriber, as the JS adapter's `pubClient` and `subClient`.
+#[derive(Clone)]
+pub struct RedisAdapterFactory {
+    broker: Arc<Broker>,
+    uid: Arc<str>,
+    handlers: Arc<ServerHandlers>,
+}
+
+impl std::fmt::Debug for RedisAdapterFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisAdapterFactory")
+            .field("uid", &self.uid)
+            .field("url", &self.broker.config.redacted_url())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisAdapterFactory {
+    /// Connects to Redis. Fails when Redis cannot be reached now; later outages are survived
+    /// (see the crate documentation).
+    pub async fn connect(config: RedisConfig) -> Result<RedisAdapterFactory, RedisError> {
+        let broker = Broker::connect(config).await?;
+        Ok(RedisAdapterFactory {
+            broker,
+            uid: Arc::from(wire::random_id(6)),
+            handlers: Arc::new(ServerHandlers::default()),
+        })
+    }
+
+    /// This node's id in broker messages (it ignores its own messages by it).
+    pub fn uid(&self) -> &str {
+        &self.uid
+    }
+
+    /// Waits until the channels of every namespace created so far are subscribed; false if
+    /// that did not happen within `timeout`. Messages published before are not received.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        self.broker.ready(timeout).await
+    }
+
+    /// The counters: received, dropped, published, lost.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.broker.stats.snapshot()
+    }
+
+    /// Handles the server-side events other nodes send in namespace `ns` (replaces the
+    /// previous handler of `ns`).
+    pub fn on_server_event<F>(&self, ns: &str, handler: F)
+    where
+        F: Fn(ServerEvent) + Send + Sync + 'static,
+    {
+        self.handlers.set(ns, Arc::new(handler));
+    }
+
+    fn adapter(&self, ns: &str) -> Result<Arc<RedisAdapter>, AdapterError> {
+        self.broker.adapter(ns).ok_or_else(|| {
+            AdapterError::new(format!(
+                "namespace {ns} has no Redis adapter on this node; register it first"
+            ))
+        })
+    }
+
+    /// Sends `event` to the other nodes' server-side handlers of namespace `ns`.
+    pub fn server_side_emit(&self, ns: &str, event: &str, args: &Args) -> Result<(), AdapterError> {
+        self.adapter(ns)?.emit_to_servers(event, args)
+    }
+
+    /// Like [`RedisAdapterFactory::server_side_emit`], yielding each other node's answer; a
+    /// node that does not answer within `timeout` yields [`sockeye::AckError::Timeout`].
+    pub async fn server_side_emit_with_ack(
+        &self,
+        ns: &str,
+        event: &str,
+        args: Args,
+        timeout: Duration,
+    ) -> Result<AckStream, AdapterError> {
+        let adapter = self.adapter(ns)?;
+        let packet = sockeye::BroadcastPacket {
+            ns: sockeye::Str::from(ns),
+            event: sockeye::Str::from(event),
+            args,
+        };
+        adapter.server_side_emit_with_ack(packet, timeout).await
+    }
+
+    /// How many nodes share namespace `ns` (`PUBSUB NUMSUB` of its request channel).
+    pub async fn server_count(&self, ns: &str) -> Result<usize, AdapterError> {
+        self.adapter(ns)?.server_count().await
+    }
+
+    /// Stops the connections' tasks; adapters built before stop receiving and publishing.
+    pub fn close(&self) {
+        self.broker.shutdown();
+    }
+}
+
+impl AdapterFactory for RedisAdapterFactory {
+    fn create(&self, local: LocalNamespace) -> Arc<dyn Adapter> {
+        let ns = local.name().to_owned();
+        let adapter = RedisAdapter::new(
+            self.broker.clone(),
+            local,
+            self.uid.to_string(),
+            self.handlers.clone(),
+        );
+        self.broker.register(&ns, &adapter);
+        adapter
+    }
+}

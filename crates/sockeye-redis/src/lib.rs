@@ -1,0 +1,53 @@
+//! Redis adapter and emitter for sockeye, wire-compatible with the official
+//! `@socket.io/redis-adapter` **8.3** (classic `createAdapter`, not `createShardedAdapter`)
+//! and `@socket.io/redis-emitter` **5.1**: sockeye nodes, Node `socket.io` nodes using that
+//! adapter, and emitters form one cluster.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use sockeye_redis::{RedisAdapterFactory, RedisConfig};
+//!
+//! let redis = RedisAdapterFactory::connect(RedisConfig::new("redis://127.0.0.1:6379")).await?;
+//! let (layer, io) = sockeye::SocketIo::builder().adapter(redis.clone()).build_layer();
+//! redis.ready(Duration::from_secs(5)).await;
+//! io.emit("hello", "every client of every node")?;
+//! # let _ = layer; Ok(()) }
+//! ```
+//!
+//! What crosses nodes: broadcasts with every operator (`to`, `except`; `local` stays local),
+//! `join`/`leave`/`disconnect` by operator, `fetch_sockets` (id, rooms, handshake), broadcasts
+//! with acks (collected from every node within the timeout), server-side events with acks
+//! ([`RedisAdapterFactory::server_side_emit`], [`RedisAdapterFactory::on_server_event`]).
+//!
+//! Outages: when Redis goes away, each node keeps serving its own clients (local delivery never
+//! waits for Redis); the subscriber reconnects with exponential backoff and resubscribes. Redis
+//! pub/sub stores nothing, so messages published while a node is disconnected are lost for it,
+//! and messages a node could not publish are dropped, logged and counted
+//! ([`RedisAdapterFactory::stats`]). See `docs/redis.md`.
+//!
+//! Broker input is untrusted: size-limited, depth-limited, schema-checked; malformed messages
+//! are dropped and counted, never a panic.
+//!
+//! Feature `tls`: `rediss://` URLs.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod adapter;
+mod broker;
+mod config;
+mod emitter;
+mod error;
+mod factory;
+mod server_event;
+mod stats;
+mod wire;
+
+pub use adapter::RedisAdapter;
+pub use config::RedisConfig;
+pub use emitter::{Emitter, EmitterOperator};
+pub use error::RedisError;
+pub use factory::RedisAdapterFactory;
+pub use server_event::{ServerAck, ServerEvent, ServerEventHandler};
+pub use stats::StatsSnapshot;
