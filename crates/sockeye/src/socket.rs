@@ -148,7 +148,8 @@ impl SocketRef {
     }
 
     /// Emits `event` with one argument and waits for the client's ack, at most `timeout`;
-    /// returns the ack's first argument as `T` (use [`SocketRef::call_args`] for all of them).
+    /// returns the ack's first argument as `T` (an ack with no argument reads as `null`, so
+    /// `()` and `Option<_>` accept it). Use [`SocketRef::call_args`] for every argument.
     pub async fn call<T: DeserializeOwned, D: Serialize + ?Sized>(
         &self,
         event: &str,
@@ -156,6 +157,11 @@ impl SocketRef {
         timeout: Duration,
     ) -> Result<T, AckError> {
         let args = self.call_args(event, to_args(data)?, timeout).await?;
+        if args.is_empty() {
+            // An ack without arguments reads as `null`: fine for `()` and `Option<_>`.
+            return serde_json::from_value(Value::Null)
+                .map_err(|e| AckError::Decode(e.to_string()));
+        }
         args.first::<T>()
             .map_err(|e| AckError::Decode(e.to_string()))
     }

@@ -586,3 +586,74 @@ async fn close_shuts_every_session_with_server_shutdown() {
     assert_eq!(reason, DisconnectReason::ServerShutdown);
     ws.expect_closed().await;
 }
+
+#[tokio::test]
+async fn no_event_lost_right_after_connect_over_many_connections() {
+    // Pitfall 6 of the conformance notes: handlers must be in place before CONNECT goes out.
+    let io = builder().build();
+    io.ns("/", |socket: SocketRef, _a: Option<Value>| async move {
+        tokio::task::yield_now().await;
+        socket.emit("auth", &json!({})).unwrap();
+    })
+    .on("hi", |_s: SocketRef, e: Event| async move { e.args });
+    let addr = serve(&io).await;
+    for i in 0..100 {
+        let mut ws = Ws::open(addr).await;
+        ws.send("40").await;
+        ws.send(&format!(r#"42{i}["hi",{i}]"#)).await;
+        ws.expect_connect("/").await;
+        ws.expect(r#"42["auth",{}]"#).await;
+        ws.expect(&format!("43{i}[{i}]")).await;
+    }
+}
+
+#[tokio::test]
+async fn call_accepts_an_ack_without_arguments() {
+    let io = builder().build();
+    let (tx, mut rx) = mpsc::channel(1);
+    io.ns("/", move |socket: SocketRef, _a: Option<Value>| {
+        let tx = tx.clone();
+        async move {
+            tokio::spawn(async move {
+                let r: Result<Option<u32>, AckError> =
+                    socket.call("q", &1, Duration::from_secs(5)).await;
+                tx.send(r.unwrap()).await.unwrap();
+            });
+        }
+    });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    let ask = match ws.recv().await {
+        F::T(t) => t,
+        other => panic!("{other:?}"),
+    };
+    let id: String = ask[2..].chars().take_while(char::is_ascii_digit).collect();
+    ws.send(&format!("43{id}[]")).await;
+    assert_eq!(
+        tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn polling_carries_binary_events_both_ways() {
+    let io = builder().build();
+    io.ns("/", no_auth())
+        .on("bin", |_s: SocketRef, e: Event| async move { e.args });
+    let addr = serve(&io).await;
+    let p = common::Polling::open(addr).await;
+    assert_eq!(p.post("40").await, 200);
+    let (_, body) = p.get().await;
+    assert!(body.starts_with("40{"), "{body}");
+    // 451-5["bin",<placeholder>] + attachment 01 02 03 (b + base64)
+    let post = "451-5[\"bin\",{\"_placeholder\":true,\"num\":0}]\x1ebAQID";
+    assert_eq!(p.post(post).await, 200);
+    let (_, body) = p.get().await;
+    assert_eq!(
+        body, "461-5[{\"_placeholder\":true,\"num\":0}]\x1ebAQID",
+        "binary ack over polling"
+    );
+}
