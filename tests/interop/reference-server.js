@@ -107,7 +107,8 @@ function setup(nsp) {
 
     socket.on("make-payload", (req, ack) => {
       if (typeof ack !== "function") return;
-      const size = req && Number.isInteger(req.size) ? req.size : 0;
+      // Anything but a non-negative integer counts as 0 (as in examples/interop).
+      const size = req && Number.isInteger(req.size) && req.size >= 0 ? req.size : 0;
       ack(req && req.binary ? Buffer.alloc(size, 0x2a) : "x".repeat(size));
     });
 
