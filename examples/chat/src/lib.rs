@@ -1,0 +1,217 @@
+//! The chat example: rooms, nicknames in the session, typing indicators, broadcasts that skip
+//! the sender. The page and the official browser client are served by the same axum app.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::response::Html;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use sockeye_axum::prelude::*;
+
+/// The page.
+const INDEX: &str = include_str!("../static/index.html");
+/// socket.io-client 4.8.4's browser bundle (MIT, see the README), copied so the example runs
+/// without npm.
+const CLIENT_JS: &str = include_str!("../static/socket.io.min.js");
+
+/// Where new users start.
+pub const DEFAULT_ROOM: &str = "general";
+const MAX_NICK: usize = 32;
+const MAX_ROOM: usize = 32;
+const MAX_TEXT: usize = 2000;
+
+/// What the client sends when it connects (`io({ auth: { nickname } })`).
+#[derive(Deserialize)]
+struct Hello {
+    nickname: String,
+}
+
+/// The session: who the socket is and where it talks.
+#[derive(Clone, Debug)]
+struct User {
+    nick: String,
+    room: String,
+}
+
+#[derive(Deserialize)]
+struct ChatIn {
+    text: String,
+}
+
+#[derive(Serialize)]
+struct ChatOut<'a> {
+    nick: &'a str,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+struct Presence<'a> {
+    nick: &'a str,
+    room: &'a str,
+}
+
+#[derive(Serialize)]
+struct Typing<'a> {
+    nick: &'a str,
+    typing: bool,
+}
+
+/// An ack telling the client whether its request was applied.
+#[derive(Serialize)]
+struct Done {
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+}
+
+impl Done {
+    fn ok() -> Json<Done> {
+        Json(Done {
+            ok: true,
+            error: None,
+        })
+    }
+    fn err(error: &'static str) -> Json<Done> {
+        Json(Done {
+            ok: false,
+            error: Some(error),
+        })
+    }
+}
+
+async fn on_connect(
+    socket: SocketRef,
+    Auth(hello): Auth<Hello>,
+) -> Result<(), ConnectionRefusedError> {
+    let nick = hello.nickname.trim();
+    if nick.is_empty() || nick.chars().count() > MAX_NICK {
+        return Err(ConnectionRefusedError::with_data(
+            "choose a nickname of 1 to 32 characters",
+            serde_json::json!({ "field": "nickname" }),
+        ));
+    }
+    let user = User {
+        nick: nick.to_owned(),
+        room: DEFAULT_ROOM.to_owned(),
+    };
+    socket.join(DEFAULT_ROOM);
+    announce(&socket, "joined", &user);
+    tracing::info!(id = %socket.id(), nick = %user.nick, "connected");
+    socket.save_session(user);
+    Ok(())
+}
+
+fn announce(socket: &SocketRef, event: &str, user: &User) {
+    let presence = Presence {
+        nick: &user.nick,
+        room: &user.room,
+    };
+    if let Err(e) = socket.to(user.room.as_str()).emit(event, &presence) {
+        tracing::warn!(error = %e, event, "presence not broadcast");
+    }
+}
+
+async fn on_chat(socket: SocketRef, Data(msg): Data<ChatIn>, user: Session<User>) -> Json<Done> {
+    let text = msg.text.trim();
+    if text.is_empty() || text.chars().count() > MAX_TEXT {
+        return Done::err("a message has 1 to 2000 characters");
+    }
+    let out = ChatOut {
+        nick: &user.nick,
+        text,
+    };
+    match socket.to(user.room.as_str()).emit("message", &out) {
+        Ok(()) => Done::ok(),
+        Err(e) => {
+            tracing::warn!(error = %e, "message not broadcast");
+            Done::err("the message could not be delivered")
+        }
+    }
+}
+
+fn on_typing(socket: SocketRef, Data(typing): Data<bool>, user: Session<User>) {
+    let out = Typing {
+        nick: &user.nick,
+        typing,
+    };
+    // Volatile: a lost typing indicator is better than a queue of stale ones.
+    let _ = socket.to(user.room.as_str()).volatile().emit("typing", &out);
+}
+
+fn on_join(socket: SocketRef, Data(room): Data<String>, mut user: Session<User>) -> Json<Done> {
+    let room = room.trim().to_owned();
+    if room.is_empty() || room.chars().count() > MAX_ROOM {
+        return Done::err("a room name has 1 to 32 characters");
+    }
+    if room == user.room {
+        return Done::ok();
+    }
+    announce(&socket, "left", &user);
+    socket.leave(&user.room);
+    socket.join(room.clone());
+    user.room = room;
+    announce(&socket, "joined", &user);
+    user.save();
+    Done::ok()
+}
+
+async fn on_leave(socket: SocketRef, user: Option<Session<User>>, reason: DisconnectReason) {
+    if let Some(user) = user {
+        announce(&socket, "left", &user);
+        tracing::info!(nick = %user.nick, %reason, "disconnected");
+    }
+}
+
+/// The whole app: the page, the client bundle and the Socket.IO server.
+pub fn app() -> (Router, SocketIo) {
+    let (layer, io) = SocketIo::builder().build_layer();
+    let _ = io
+        .ns("/", on_connect)
+        .on("chat", on_chat)
+        .on("typing", on_typing)
+        .on("join", on_join)
+        .on_disconnect(on_leave);
+    let router = Router::new()
+        .route("/", get(|| async { Html(INDEX) }))
+        .route(
+            "/socket.io.min.js",
+            get(|| async { ([("content-type", "application/javascript")], CLIENT_JS) }),
+        )
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
+        .layer(layer);
+    (router, io)
+}
+
+/// The port from the first argument, else `PORT`, else 3000.
+pub fn port_from_env() -> Result<u16, String> {
+    let raw = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("PORT").ok());
+    match raw {
+        None => Ok(3000),
+        Some(p) => p
+            .parse()
+            .map_err(|e| format!("invalid port {p:?}: {e}; pass a number (0 picks a free one)")),
+    }
+}
+
+/// Serves the app on `addr` with TCP_NODELAY on every accepted socket (chat messages are
+/// small: Nagle's algorithm would only add latency).
+pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let (app, _io) = app();
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "TCP_NODELAY not set");
+        }
+    });
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
