@@ -1,0 +1,73 @@
+//! The sio-bench bench app on sockeye (see `shared/sio-bench/README.md`, "Bench app
+//! contract"): `echo` acks its arguments, `broadcast` re-emits them to every socket of `/`
+//! then acks with no arguments; binary attachments travel unchanged.
+//!
+//! `bench-app [PORT]` (or `PORT`; default 4004; 0 picks a free port) listens on 127.0.0.1 and
+//! prints `listening on 127.0.0.1:<port>` on stdout once it accepts connections.
+//! Optional environment overrides: `PING_INTERVAL`, `PING_TIMEOUT`, `CONNECT_TIMEOUT`
+//! (milliseconds) and `MAX_PAYLOAD` (bytes, default 10 MB like the anchors). Logs go to
+//! stderr (`RUST_LOG`, default `warn`).
+//!
+//! The tokio runtime is multi-threaded with the default worker count, which follows the CPU
+//! affinity mask: one worker under `taskset -c 0`, like the socketioxide anchor.
+
+mod app;
+mod config;
+mod serve;
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let settings =
+        match Settings::from_sources(std::env::args().nth(1), |name| std::env::var(name).ok()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("bench-app: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench-app: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port));
+        let listener = match TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("bench-app: cannot listen on {addr}: {e} (is the port free?)");
+                return ExitCode::FAILURE;
+            }
+        };
+        let bound = listener.local_addr().unwrap_or(addr);
+        let io = app::build(&settings);
+        println!("listening on {bound}");
+        // Whoever reads the line (a test, a script) must see it now, not at exit.
+        let _ = std::io::stdout().flush();
+        tokio::select! {
+            () = serve::serve(listener, io.clone()) => {}
+            _ = tokio::signal::ctrl_c() => io.close().await,
+        }
+        ExitCode::SUCCESS
+    })
+}
