@@ -393,7 +393,7 @@ async fn session(b: &Broker, pubsub: redis::aio::PubSub, stop: &mut watch::Recei
                 b.active.send_replace(active.clone());
             }
             _ = ping.tick() => {
-                let alive = tokio::time::timeout(b.config.command_timeout, sink.ping::<String>()).await;
+                let alive = tokio::time::timeout(b.config.command_timeout, sink.ping::<redis::Value>()).await;
                 if !matches!(alive, Ok(Ok(_))) {
                     tracing::warn!("Redis subscriber did not answer a ping");
                     return;
