@@ -42,9 +42,7 @@ async fn echo_ack_round_trips() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 #[ignore = "benchmark: run explicitly in release"]
 async fn broadcast_fan_out() {
-    let io = builder()
-        .engine(|e| e.max_queued_frames(100_000))
-        .build();
+    let io = builder().engine(|e| e.max_queued_frames(100_000)).build();
     io.ns("/", |_s: SocketRef, _a: Option<serde_json::Value>| async {});
     let addr = serve(&io).await;
     let mut clients = Vec::new();

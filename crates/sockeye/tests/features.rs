@@ -657,3 +657,38 @@ async fn polling_carries_binary_events_both_ways() {
         "binary ack over polling"
     );
 }
+
+#[tokio::test]
+async fn nested_binary_both_ways() {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Chunk {
+        name: String,
+        parts: Vec<bytes::Bytes>,
+    }
+    let io = builder().build();
+    io.ns("/", |socket: SocketRef, _a: Option<Value>| async move {
+        let file = json!({ "deep": [ { "x": 1 } ] });
+        let chunk = Chunk {
+            name: "f".into(),
+            parts: vec![bytes::Bytes::from_static(&[9, 8])],
+        };
+        socket.emit("meta", &file).unwrap();
+        socket.emit("file", &chunk).unwrap();
+    })
+    .on("upload", |_s: SocketRef, e: Event| async move {
+        let chunk: Chunk = e.args.first().unwrap();
+        let sizes: Vec<usize> = chunk.parts.iter().map(bytes::Bytes::len).collect();
+        sockeye::AckValue(json!({ "name": chunk.name, "sizes": sizes }))
+    });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    ws.expect(r#"42["meta",{"deep":[{"x":1}]}]"#).await;
+    ws.expect(r#"451-["file",{"name":"f","parts":[{"_placeholder":true,"num":0}]}]"#)
+        .await;
+    assert_eq!(ws.recv().await, F::B(vec![9, 8]));
+    ws.send(r#"452-3["upload",{"name":"u","parts":[{"_placeholder":true,"num":1},{"_placeholder":true,"num":0}]}]"#)
+        .await;
+    ws.send_bin(&[1]).await;
+    ws.send_bin(&[2, 2, 2]).await;
+    ws.expect(r#"433[{"name":"u","sizes":[3,1]}]"#).await;
+}
