@@ -29,7 +29,9 @@ fn two_tabs_chat_in_headless_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let Some(chromium) = chromium() else {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("chromium is missing: install it with `apt-get install -y chromium` (scripts/test does)");
+            panic!(
+                "chromium is missing: install it with `apt-get install -y chromium` (scripts/test does)"
+            );
         }
         eprintln!("SKIPPED: chromium is missing (apt-get install -y chromium)");
         return;

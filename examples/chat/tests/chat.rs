@@ -7,7 +7,15 @@ mod sio;
 use std::time::Duration;
 
 use serde_json::json;
-use sio::{Sio, serve};
+use sio::Sio;
+
+/// Serves `app` on an ephemeral loopback port.
+async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
 
 async fn join(addr: std::net::SocketAddr, nick: &str) -> Sio {
     let (c, reply) = Sio::connect(addr, &json!({ "nickname": nick }).to_string()).await;
@@ -77,7 +85,10 @@ async fn bad_nicknames_are_refused_and_bad_messages_get_an_error_ack() {
     let mut alice = join(addr, "alice").await;
     alice.send(r#"421["chat","not an object"]"#).await;
     let ack = alice.recv().await;
-    assert!(ack.starts_with(r#"431[{"error":{"code":"invalid_data""#), "{ack}");
+    assert!(
+        ack.starts_with(r#"431[{"error":{"code":"invalid_data""#),
+        "{ack}"
+    );
     alice.send(r#"422["chat",{"text":""}]"#).await;
     assert_eq!(
         alice.recv().await,

@@ -1,5 +1,5 @@
-//! A raw Socket.IO-over-WebSocket test client (shared by the example crates' tests through
-//! `#[path]`), and a helper serving a router on 127.0.0.1:0.
+//! A raw Socket.IO-over-WebSocket test client, shared by the example crates' tests through
+//! `#[path]`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
@@ -72,14 +72,4 @@ impl Sio {
             );
         }
     }
-}
-
-/// Serves `app` on an ephemeral loopback port.
-pub async fn serve(app: axum::Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    addr
 }
