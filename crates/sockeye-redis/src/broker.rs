@@ -149,19 +149,34 @@ impl Broker {
 
     /// `PUBSUB NUMSUB channel`: how many connections (nodes) subscribe to it.
     pub(crate) async fn numsub(&self, channel: &str) -> Result<usize, RedisError> {
-        let mut conn = self.publisher.clone();
         let mut cmd = redis::cmd("PUBSUB");
         cmd.arg("NUMSUB").arg(channel);
-        let fut = cmd.query_async::<(String, usize)>(&mut conn);
-        match tokio::time::timeout(self.config.command_timeout, fut).await {
-            Ok(Ok((_, n))) => Ok(n),
-            Ok(Err(source)) => Err(RedisError::Command {
-                command: "PUBSUB NUMSUB",
-                source,
-            }),
-            Err(_) => Err(RedisError::Timeout {
-                command: "PUBSUB NUMSUB",
-            }),
+        self.query::<(String, usize)>(&cmd, "PUBSUB NUMSUB")
+            .await
+            .map(|(_, n)| n)
+    }
+
+    /// Runs `cmd` on the publisher connection. The connection manager reconnects after a
+    /// failure but fails the command that found the connection broken, so a command that
+    /// failed on a dropped connection is tried once more.
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+        command: &'static str,
+    ) -> Result<T, RedisError> {
+        let mut retried = false;
+        loop {
+            let mut conn = self.publisher.clone();
+            match tokio::time::timeout(self.config.command_timeout, cmd.query_async::<T>(&mut conn))
+                .await
+            {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) if !retried && (e.is_connection_dropped() || e.is_io_error()) => {
+                    retried = true;
+                }
+                Ok(Err(source)) => return Err(RedisError::Command { command, source }),
+                Err(_) => return Err(RedisError::Timeout { command }),
+            }
         }
     }
 
@@ -295,19 +310,13 @@ async fn publish_loop(
         };
         let Some(msg) = msg else { return };
         let Some(b) = broker.upgrade() else { return };
-        let mut conn = b.publisher.clone();
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(&msg.channel).arg(&msg.payload);
-        let fut = cmd.query_async::<i64>(&mut conn);
-        match tokio::time::timeout(b.config.command_timeout, fut).await {
-            Ok(Ok(_)) => Stats::bump(&b.stats.published),
-            Ok(Err(e)) => {
+        match b.query::<i64>(&cmd, "PUBLISH").await {
+            Ok(_) => Stats::bump(&b.stats.published),
+            Err(e) => {
                 Stats::bump(&b.stats.publish_failed);
                 tracing::warn!(channel = %msg.channel, what = msg.what, error = %e, "Redis publish failed: message lost");
-            }
-            Err(_) => {
-                Stats::bump(&b.stats.publish_failed);
-                tracing::warn!(channel = %msg.channel, what = msg.what, "Redis publish timed out: message lost");
             }
         }
     }
