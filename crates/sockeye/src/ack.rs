@@ -62,10 +62,7 @@ impl<A> AckMap<A> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<A>>> {
-        // Every critical section is one HashMap call: a poisoned map is still consistent.
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.pending)
     }
 }
 

@@ -43,10 +43,7 @@ struct ClientInner {
 
 impl ClientState {
     fn lock(&self) -> std::sync::MutexGuard<'_, ClientInner> {
-        // Each critical section is one map operation or one decode: poisoning leaves it valid.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.inner)
     }
 
     fn socket(&self, ns: &str) -> Option<SocketRef> {

@@ -65,6 +65,7 @@ mod registry;
 mod reserved;
 mod socket;
 mod state;
+mod sync;
 
 pub use client::{ClientState, SocketIoHandler};
 pub use error::{

@@ -66,11 +66,9 @@ impl LocalNamespace {
                 return;
             }
         };
-        for id in ids {
-            if let Some(socket) = ns.get(id)
-                && let Err(e) = socket.send_encoded(&frames, volatile)
-            {
-                tracing::debug!(socket = %id, error = %e, "broadcast not delivered");
+        for socket in ns.get_many(ids) {
+            if let Err(e) = socket.send_encoded(&frames, volatile) {
+                tracing::debug!(socket = %socket.id(), error = %e, "broadcast not delivered");
             }
         }
     }
@@ -102,10 +100,9 @@ impl LocalNamespace {
             }
         };
         let waits = futures_util::stream::FuturesUnordered::new();
-        for id in ids {
-            let Some(socket) = ns.get(id) else { continue };
+        for socket in ns.get_many(ids) {
             let pending = socket.register_ack(ack_id);
-            let id = id.clone();
+            let id = socket.id().clone();
             match socket.send_encoded(&frames, volatile) {
                 Ok(()) => waits.push(async move {
                     let result = match tokio::time::timeout(timeout, pending.wait()).await {
@@ -129,13 +126,11 @@ impl LocalNamespace {
     /// handler); with `close`, also closes its whole Engine.IO session.
     pub fn disconnect(&self, ids: &[SocketId], close: bool) {
         let Some(ns) = self.ns.upgrade() else { return };
-        for id in ids {
-            if let Some(socket) = ns.get(id) {
-                if close {
-                    socket.close_session();
-                } else {
-                    socket.disconnect_with(DisconnectReason::ServerDisconnect, true);
-                }
+        for socket in ns.get_many(ids) {
+            if close {
+                socket.close_session();
+            } else {
+                socket.disconnect_with(DisconnectReason::ServerDisconnect, true);
             }
         }
     }

@@ -42,16 +42,11 @@ pub(crate) struct SharedHandlers(RwLock<Handlers>);
 
 impl SharedHandlers {
     pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, Handlers> {
-        // Registration replaces whole fields; a poisoned lock still holds consistent handlers.
-        self.0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::read(&self.0)
     }
 
     pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Handlers> {
-        self.0
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::write(&self.0)
     }
 
     /// The route for `event`: its own handler, else the catch-all.
@@ -127,6 +122,14 @@ impl Namespace {
         self.sockets_read().get(id).cloned()
     }
 
+    /// The sockets of `ids` that are here, looked up under one lock.
+    pub(crate) fn get_many(&self, ids: &[SocketId]) -> Vec<SocketRef> {
+        let sockets = self.sockets_read();
+        ids.iter()
+            .filter_map(|id| sockets.get(id).cloned())
+            .collect()
+    }
+
     pub(crate) fn socket_ids(&self) -> Vec<SocketId> {
         self.sockets_read().keys().cloned().collect()
     }
@@ -149,14 +152,10 @@ impl Namespace {
     }
 
     fn sockets_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SocketId, SocketRef>> {
-        self.sockets
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::read(&self.sockets)
     }
 
     fn sockets_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SocketId, SocketRef>> {
-        self.sockets
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::write(&self.sockets)
     }
 }

@@ -194,11 +194,7 @@ impl BroadcastOperator {
     /// The local sockets this operator targets.
     pub fn sockets(&self) -> Vec<SocketRef> {
         self.ns
-            .adapter()
-            .local_sockets(&self.opts)
-            .iter()
-            .filter_map(|id| self.ns.get(id))
-            .collect()
+            .get_many(&self.ns.adapter().local_sockets(&self.opts))
     }
 
     /// Every socket this operator targets, on every node.

@@ -50,14 +50,11 @@ pub(crate) struct Registry {
 pub(crate) type SharedRegistry = Arc<RwLock<Registry>>;
 
 pub(crate) fn read(reg: &RwLock<Registry>) -> std::sync::RwLockReadGuard<'_, Registry> {
-    // Each write is a single map insertion or removal: a poisoned registry is consistent.
-    reg.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    crate::sync::read(reg)
 }
 
 pub(crate) fn write(reg: &RwLock<Registry>) -> std::sync::RwLockWriteGuard<'_, Registry> {
-    reg.write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    crate::sync::write(reg)
 }
 
 impl Registry {

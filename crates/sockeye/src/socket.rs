@@ -299,11 +299,7 @@ impl SocketRef {
     // ---- crate internals ---------------------------------------------------------------
 
     fn phase(&self) -> std::sync::MutexGuard<'_, Phase> {
-        // Every critical section leaves a valid phase: poisoning cannot break it.
-        self.0
-            .phase
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.0.phase)
     }
 
     pub(crate) fn parser(&self) -> sockeye_protocol::socketio::ParserKind {

@@ -63,10 +63,7 @@ impl Extensions {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<TypeId, AnyValue>> {
         // A panic while holding this lock cannot leave the map half-updated (every operation
-        // is a single HashMap call), so a poisoned lock is still safe to use.
-        self.map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.map)
     }
 }
 
@@ -113,9 +110,7 @@ impl SessionSlot {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<AnyValue>> {
-        self.value
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.value)
     }
 }
 

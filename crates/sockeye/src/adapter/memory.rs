@@ -38,16 +38,11 @@ impl MemoryAdapter {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Rooms> {
         // Every write below keeps both maps consistent before it can panic (it cannot), so a
-        // poisoned lock still guards consistent maps.
-        self.rooms
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::read(&self.rooms)
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Rooms> {
-        self.rooms
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::write(&self.rooms)
     }
 }
 
