@@ -420,36 +420,39 @@ async fn reconcile(
     wanted: &Subscriptions,
 ) -> Result<(), ()> {
     let t = b.config.command_timeout;
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        tracing::warn!(%what, error = %e, "Redis (un)subscribe failed");
-    };
     for p in wanted.patterns.difference(&active.patterns.clone()) {
-        match tokio::time::timeout(t, sink.psubscribe(p)).await {
-            Ok(Ok(())) => {
-                active.patterns.insert(p.clone());
-            }
-            Ok(Err(e)) => return Err(fail(p, &e)),
-            Err(e) => return Err(fail(p, &e)),
-        }
+        checked(p, tokio::time::timeout(t, sink.psubscribe(p)).await)?;
+        active.patterns.insert(p.clone());
     }
     for c in wanted.channels.difference(&active.channels.clone()) {
-        match tokio::time::timeout(t, sink.subscribe(c)).await {
-            Ok(Ok(())) => {
-                active.channels.insert(c.clone());
-            }
-            Ok(Err(e)) => return Err(fail(c, &e)),
-            Err(e) => return Err(fail(c, &e)),
-        }
+        checked(c, tokio::time::timeout(t, sink.subscribe(c)).await)?;
+        active.channels.insert(c.clone());
     }
     for p in active.patterns.clone().difference(&wanted.patterns) {
-        if let Ok(Ok(())) = tokio::time::timeout(t, sink.punsubscribe(p)).await {
-            active.patterns.remove(p);
-        }
+        checked(p, tokio::time::timeout(t, sink.punsubscribe(p)).await)?;
+        active.patterns.remove(p);
     }
     for c in active.channels.clone().difference(&wanted.channels) {
-        if let Ok(Ok(())) = tokio::time::timeout(t, sink.unsubscribe(c)).await {
-            active.channels.remove(c);
-        }
+        checked(c, tokio::time::timeout(t, sink.unsubscribe(c)).await)?;
+        active.channels.remove(c);
     }
     Ok(())
+}
+
+/// Logs a failed (un)subscribe; the caller then drops the connection and starts over.
+fn checked(
+    what: &str,
+    result: Result<redis::RedisResult<()>, tokio::time::error::Elapsed>,
+) -> Result<(), ()> {
+    match result {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::warn!(%what, error = %e, "Redis (un)subscribe failed");
+            Err(())
+        }
+        Err(_) => {
+            tracing::warn!(%what, "Redis (un)subscribe timed out");
+            Err(())
+        }
+    }
 }

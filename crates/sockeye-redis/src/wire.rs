@@ -240,6 +240,8 @@ pub(crate) fn field_u64(map: &Value, name: &str) -> Option<u64> {
     match field(map, name)? {
         Value::Integer(i) => i.as_u64(),
         // JSON numbers decoded by JS may arrive as floats (`1.0`).
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        // Checked just before: a non-negative integer below 2^53, exactly representable.
         Value::F64(f) if f.fract() == 0.0 && *f >= 0.0 && *f < 9.0e15 => Some(*f as u64),
         _ => None,
     }
