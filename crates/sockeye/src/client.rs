@@ -237,8 +237,13 @@ impl SocketIoHandler {
         match outcome {
             Ok(()) => {
                 if let Err(e) = socket.finish_connect() {
-                    tracing::debug!(socket = %socket.id(), error = %e, "client left during its connect step");
+                    // Disconnected (server side, or the session closed) during the connect
+                    // step: tell the client rather than leave its connect pending.
+                    tracing::debug!(socket = %socket.id(), error = %e, "socket left during its connect step");
                     socket.abort_connect();
+                    let refusal =
+                        ConnectionRefusedError::new("disconnected during the connect step");
+                    send_refusal(session, config, &name, &refusal);
                 }
             }
             Err(refusal) => {
