@@ -157,8 +157,8 @@ impl SocketIo {
 }
 
 /// Registers the handlers of a namespace. Every method takes extractor-based functions.
+/// Not `#[must_use]`: the usual chain `io.ns(..).on(..).on_disconnect(..);` ends by dropping it.
 #[derive(Clone, Debug)]
-#[must_use = "register handlers on the handle, or drop it if the connect handler is enough"]
 pub struct NsHandle {
     core: sockeye::NsHandle,
     io: SocketIo,
