@@ -136,7 +136,10 @@ fn on_typing(socket: SocketRef, Data(typing): Data<bool>, user: Session<User>) {
         typing,
     };
     // Volatile: a lost typing indicator is better than a queue of stale ones.
-    let _ = socket.to(user.room.as_str()).volatile().emit("typing", &out);
+    let _ = socket
+        .to(user.room.as_str())
+        .volatile()
+        .emit("typing", &out);
 }
 
 fn on_join(socket: SocketRef, Data(room): Data<String>, mut user: Session<User>) -> Json<Done> {
