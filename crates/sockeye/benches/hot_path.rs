@@ -111,8 +111,7 @@ async fn call(service: &mut SocketIoService, method: Method, sid: &str, body: By
         .uri(format!("/socket.io/?EIO=4&transport=polling{sid}"))
         .body(Full::new(body))
         .expect("a valid request");
-    let response = service
-        .ready()
+    let response = ServiceExt::<Request<Full<Bytes>>>::ready(service)
         .await
         .expect("service ready")
         .call(request)
