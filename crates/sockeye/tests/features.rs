@@ -692,3 +692,27 @@ async fn nested_binary_both_ways() {
     ws.send_bin(&[2, 2, 2]).await;
     ws.expect(r#"433[{"name":"u","sizes":[3,1]}]"#).await;
 }
+
+#[tokio::test]
+async fn disconnect_during_the_connect_step_refuses_the_client() {
+    let io = builder().build();
+    let (tx, mut rx) = mpsc::channel(1);
+    io.ns("/", move |_s: SocketRef, _a: Option<Value>| {
+        let tx = tx.clone();
+        async move {
+            tx.send(()).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    let addr = serve(&io).await;
+    let mut ws = Ws::open(addr).await;
+    ws.send("40").await;
+    tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    io.disconnect_all();
+    ws.expect(r#"44{"message":"disconnected during the connect step"}"#)
+        .await;
+    assert!(io.of("/").unwrap().sockets().is_empty());
+}
