@@ -47,6 +47,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Opens a client for `config`'s URL.
 pub(crate) fn client(config: &RedisConfig) -> Result<redis::Client, RedisError> {
+    // rustls needs a process-wide crypto provider; keep the application's if it chose one.
+    #[cfg(feature = "tls")]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    #[cfg(feature = "tls")]
+    if let Some(root) = &config.tls_root_cert {
+        let certs = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root.clone()),
+        };
+        return redis::Client::build_with_tls(config.url.as_str(), certs).map_err(|source| {
+            RedisError::InvalidUrl {
+                url: config.redacted_url(),
+                source,
+            }
+        });
+    }
     redis::Client::open(config.url.as_str()).map_err(|source| RedisError::InvalidUrl {
         url: config.redacted_url(),
         source,

@@ -18,6 +18,8 @@ pub struct RedisConfig {
     pub(crate) reconnect_min: Duration,
     pub(crate) reconnect_max: Duration,
     pub(crate) command_timeout: Duration,
+    #[cfg(feature = "tls")]
+    pub(crate) tls_root_cert: Option<Vec<u8>>,
 }
 
 impl RedisConfig {
@@ -37,6 +39,8 @@ impl RedisConfig {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             command_timeout: Duration::from_secs(2),
+            #[cfg(feature = "tls")]
+            tls_root_cert: None,
         }
     }
 
@@ -98,6 +102,14 @@ impl RedisConfig {
     /// Timeout of one Redis command or connection attempt (default 2 s).
     pub fn command_timeout(mut self, timeout: Duration) -> RedisConfig {
         self.command_timeout = timeout;
+        self
+    }
+
+    /// For `rediss://`: trust only this CA certificate (PEM) instead of the bundled web
+    /// roots, e.g. a private CA.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_cert(mut self, pem: impl Into<Vec<u8>>) -> RedisConfig {
+        self.tls_root_cert = Some(pem.into());
         self
     }
 
