@@ -7,7 +7,7 @@ use serde::Serialize;
 use sockeye_engine::{
     Engine, EngineConfig, EngineConfigBuilder, EngineLayer, EngineService, NotFound, Transports,
 };
-use sockeye_protocol::socketio::{Limits, ParserKind};
+use sockeye_protocol::socketio::{Limits, ParserKind, Str};
 
 use crate::adapter::{AdapterFactory, MemoryAdapterFactory};
 use crate::client::SocketIoHandler;
@@ -17,8 +17,9 @@ use crate::handler::{
     ConnectHandler, ConnectMiddleware, DisconnectHandler, EventHandler, EventMiddleware,
 };
 use crate::id::SocketId;
-use crate::ns::{Route, SharedHandlers};
+use crate::ns::{Namespace, Route, SharedHandlers};
 use crate::operators::{BroadcastOperator, IntoRooms};
+use crate::packet::{Args, BroadcastPacket};
 use crate::pattern::NsPattern;
 use crate::registry::{self, Matcher, SharedRegistry};
 use crate::socket::SocketRef;
@@ -109,9 +110,7 @@ impl SocketIo {
 
     /// An operator on namespace `name` (static, or a live dynamic one).
     pub fn of(&self, name: &str) -> Result<BroadcastOperator, NamespaceNotFound> {
-        let ns = registry::read(&self.inner.registry)
-            .get(&normalize(name))
-            .ok_or_else(|| NamespaceNotFound(name.to_owned()))?;
+        let ns = self.namespace(name)?;
         Ok(BroadcastOperator::new(ns, self.inner.config.ack_timeout))
     }
 
@@ -123,6 +122,54 @@ impl SocketIo {
     /// An operator on rooms of the main namespace `/`.
     pub fn to(&self, rooms: impl IntoRooms) -> Result<BroadcastOperator, NamespaceNotFound> {
         Ok(self.of("/")?.to(rooms))
+    }
+
+    /// Sends `event` with one argument to namespace `ns` on every *other* server of the
+    /// cluster (JS `serverSideEmit`); a no-op with the in-memory adapter.
+    pub async fn server_side_emit<T: Serialize + ?Sized>(
+        &self,
+        ns: &str,
+        event: &str,
+        data: &T,
+    ) -> Result<(), EmitError> {
+        let packet = self.server_packet(ns, event, data)?;
+        let adapter = self.namespace(ns)?.adapter().clone();
+        Ok(adapter.server_side_emit(packet).await?)
+    }
+
+    /// Like [`SocketIo::server_side_emit`], collecting each other server's answer within
+    /// `timeout` (an empty stream with the in-memory adapter).
+    pub async fn server_side_emit_with_ack<T: Serialize + ?Sized>(
+        &self,
+        ns: &str,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) -> Result<crate::adapter::AckStream, EmitError> {
+        let packet = self.server_packet(ns, event, data)?;
+        let adapter = self.namespace(ns)?.adapter().clone();
+        Ok(adapter.server_side_emit_with_ack(packet, timeout).await?)
+    }
+
+    fn server_packet<T: Serialize + ?Sized>(
+        &self,
+        ns: &str,
+        event: &str,
+        data: &T,
+    ) -> Result<BroadcastPacket, EmitError> {
+        crate::reserved::check(event)?;
+        let args = Args::from_value(data).map_err(|e| EmitError::Serialize(e.to_string()))?;
+        Ok(BroadcastPacket {
+            ns: Str::from(normalize(ns).as_str()),
+            event: Str::from(event),
+            args,
+        })
+    }
+
+    fn namespace(&self, name: &str) -> Result<Arc<Namespace>, NamespaceNotFound> {
+        registry::read(&self.inner.registry)
+            .get(&normalize(name))
+            .ok_or_else(|| NamespaceNotFound(name.to_owned()))
     }
 
     /// The socket `id` of namespace `ns`, if it is connected to this node.

@@ -414,6 +414,16 @@ async fn unregistered_namespace_is_an_error() {
     assert!(io.of("/nope").is_err());
     assert!(io.of("/").is_ok(), "the main namespace always exists");
     io.emit("x", &1).unwrap();
+    assert!(matches!(
+        io.server_side_emit("/nope", "x", &1).await,
+        Err(EmitError::BadNamespace(_))
+    ));
+    io.server_side_emit("/", "x", &1).await.unwrap();
+    let answers = io
+        .server_side_emit_with_ack("/", "x", &1, Duration::from_millis(10))
+        .await
+        .unwrap();
+    assert_eq!(answers.expected(), 0, "a single node has nobody to ask");
 }
 
 #[tokio::test]
