@@ -86,5 +86,7 @@ pub use reserved::RESERVED_EVENTS;
 pub use socket::SocketRef;
 pub use state::Extensions;
 
-pub use sockeye_engine::{EngineConfig, EngineConfigBuilder, Transport, Transports};
+pub use sockeye_engine::{
+    CookieConfig, EngineConfig, EngineConfigBuilder, RemoteAddr, SameSite, Transport, Transports,
+};
 pub use sockeye_protocol::socketio::{ArgsBuilder, Limits, ParserKind, Str};
