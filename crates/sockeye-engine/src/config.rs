@@ -307,8 +307,9 @@ impl EngineConfigBuilder {
 
     /// Bytes a WebSocket writer gathers before writing to the socket (default 16 KiB; every
     /// batch is flushed anyway). 0 makes one `write` call per frame: a broadcast burst then
-    /// costs a syscall per queued frame per client (5x fewer deliveries per CPU-second in
-    /// `docs/benchmarks.md`). The buffer starts empty, so idle clients pay nothing for it.
+    /// costs a syscall per queued frame per client (about 6x fewer deliveries per CPU-second
+    /// broadcasting to 1 000 clients, `docs/benchmarks.md`). The buffer starts empty, so idle
+    /// clients pay nothing for it.
     pub fn ws_write_buffer_size(mut self, bytes: usize) -> Self {
         self.config.ws_write_buffer_size = bytes;
         self
