@@ -27,6 +27,9 @@ pub enum CloseReason {
     /// The outgoing queue was full when a frame was sent, or the client kept it full for
     /// longer than `slow_reader_timeout`: the client does not read what it is sent.
     SlowReader,
+    /// An [`crate::EngineHandler`] callback panicked while handling this session; the panic
+    /// is contained to the session.
+    HandlerPanic,
 }
 
 impl CloseReason {
@@ -42,6 +45,7 @@ impl CloseReason {
             CloseReason::PayloadTooLarge => "payload too large",
             CloseReason::ParseError => "parse error",
             CloseReason::SlowReader => "slow reader",
+            CloseReason::HandlerPanic => "handler panic",
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::http_util::{self, EngineBody, Query, RequestError};
 use crate::service::{EngineLayer, EngineService, NotFound};
 use crate::session::{Session, SessionInit, Transport, Upgrade};
 use crate::{polling, ws};
+use sockeye_protocol::engine::Message;
 
 /// A boxed error, as request bodies report them.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -306,7 +307,37 @@ impl<H: EngineHandler> Inner<H> {
             }
         }
         tracing::debug!(sid = %session.sid(), %reason, "session closed");
-        self.handler.on_close(session, reason);
+        let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.handler.on_close(session, reason);
+        }));
+        if closed.is_err() {
+            tracing::error!(sid = %session.sid(), "on_close panicked");
+        }
+    }
+
+    /// Runs `on_open`; a panic closes the session (`HandlerPanic`) and returns false.
+    pub(crate) fn open_guarded(&self, session: &Arc<Session<H::Data>>) -> bool {
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.handler.on_open(session);
+        }));
+        if opened.is_err() {
+            tracing::error!(sid = %session.sid(), "on_open panicked, closing the session");
+            session.close(CloseReason::HandlerPanic);
+            return false;
+        }
+        true
+    }
+
+    /// Runs `on_message`; a panic closes the session (`HandlerPanic`).
+    pub(crate) async fn deliver(&self, session: &Arc<Session<H::Data>>, message: Message) {
+        use futures_util::FutureExt;
+        let handled = std::panic::AssertUnwindSafe(self.handler.on_message(session, message))
+            .catch_unwind()
+            .await;
+        if handled.is_err() {
+            tracing::error!(sid = %session.sid(), "on_message panicked, closing the session");
+            session.close(CloseReason::HandlerPanic);
+        }
     }
 
     /// Handshake data common to both transports.

@@ -30,7 +30,10 @@ pub(crate) fn handshake<H: EngineHandler>(
     inner
         .handshake_packet(session.sid(), true)
         .write_polling(&mut body);
-    inner.handler.on_open(&session);
+    if !inner.open_guarded(&session) {
+        inner.finalize(&session);
+        return http_util::status(StatusCode::INTERNAL_SERVER_ERROR);
+    }
     {
         let mut state = session.lock();
         if Session::<H::Data>::has_output(&state) {
@@ -108,12 +111,12 @@ fn tells_client(reason: CloseReason) -> bool {
 }
 
 /// Resets a request flag when the request ends, however it ends.
-struct ActiveGuard<'a, D> {
-    session: &'a Session<D>,
+struct ActiveGuard<D> {
+    session: Arc<Session<D>>,
     post: bool,
 }
 
-impl<D> Drop for ActiveGuard<'_, D> {
+impl<D> Drop for ActiveGuard<D> {
     fn drop(&mut self) {
         let mut state = self.session.lock();
         if self.post {
@@ -126,7 +129,7 @@ impl<D> Drop for ActiveGuard<'_, D> {
 
 /// Claims the GET or POST slot; a second concurrent request of the same kind breaks the
 /// session, as in the reference server.
-fn claim<'a, D>(session: &'a Session<D>, post: bool) -> Option<ActiveGuard<'a, D>> {
+fn claim<D>(session: &Arc<Session<D>>, post: bool) -> Option<ActiveGuard<D>> {
     let mut state = session.lock();
     let slot = if post {
         &mut state.post_active
@@ -140,7 +143,11 @@ fn claim<'a, D>(session: &'a Session<D>, post: bool) -> Option<ActiveGuard<'a, D
         return None;
     }
     *slot = true;
-    Some(ActiveGuard { session, post })
+    drop(state);
+    Some(ActiveGuard {
+        session: Arc::clone(session),
+        post,
+    })
 }
 
 /// A data GET: answers at once with what is queued, or waits for something to send.
@@ -211,7 +218,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let Some(_guard) = claim(session, true) else {
+    let Some(guard) = claim(session, true) else {
         return RequestError::BadRequest.response();
     };
     let config = &inner.config;
@@ -243,6 +250,29 @@ where
             return RequestError::BadRequest.response();
         }
     };
+    // Handlers run in their own task: a client dropping the request must not cancel a
+    // handler halfway (the layer above may be assembling a packet from several messages).
+    let task_inner = Arc::clone(inner);
+    let task_session = Arc::clone(session);
+    let delivery = inner.tracker.spawn(
+        async move {
+            deliver_all(&task_inner, &task_session, packets).await;
+            drop(guard);
+        }
+        .in_current_span(),
+    );
+    if delivery.await.is_err() {
+        return http_util::status(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    http_util::ok()
+}
+
+/// Hands a POST's packets to the handler in order, pausing while the client does not read.
+async fn deliver_all<H: EngineHandler>(
+    inner: &Arc<Inner<H>>,
+    session: &Arc<Session<H::Data>>,
+    packets: Vec<Packet>,
+) {
     for packet in packets {
         if session.is_closed() {
             break;
@@ -264,12 +294,11 @@ where
                 continue;
             }
         };
-        if !wait_for_room(session, config.slow_reader_timeout).await {
+        if !wait_for_room(session, inner.config.slow_reader_timeout).await {
             break;
         }
-        inner.handler.on_message(session, message).await;
+        inner.deliver(session, message).await;
     }
-    http_util::ok()
 }
 
 /// Back-pressure: before the next inbound message, wait until the client has read enough

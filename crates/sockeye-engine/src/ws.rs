@@ -167,7 +167,8 @@ async fn open_on_websocket<H: EngineHandler>(
         return;
     }
     let session = inner.create_session(sid, parts, Transport::Websocket);
-    inner.handler.on_open(&session);
+    // A panicking on_open leaves the session closing: `run` then closes the socket.
+    inner.open_guarded(&session);
     run(&inner, &mut ws, &session).await;
 }
 
@@ -283,7 +284,7 @@ async fn run<H: EngineHandler>(
             msg = ws.next(), if can_read => {
                 match incoming(msg) {
                     Incoming::Message(message) => {
-                        inflight.start(inner.handler.on_message(session, message));
+                        inflight.start(inner.deliver(session, message));
                     }
                     Incoming::Pong => session.on_pong(),
                     Incoming::Ignore => {}

@@ -506,3 +506,22 @@ async fn abandoned_sessions_are_freed_by_the_heartbeat() {
     );
     let _ = EngineConfig::default();
 }
+
+#[tokio::test]
+async fn a_panicking_handler_closes_only_its_session() {
+    let server = serve(fast_config().ping_interval(Duration::from_secs(20)).build()).await;
+    let client = http();
+    let bystander = handshake(&server, &client).await;
+    let (mut ws, ws_sid) = ws_session(&server).await;
+    ws.send(Ws::text("4panic")).await.unwrap();
+    wait_ws_close(&mut ws).await;
+    assert_eq!(
+        server.rec.wait_close(&ws_sid).await,
+        CloseReason::HandlerPanic
+    );
+    let sid = handshake(&server, &client).await;
+    let q = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
+    assert_eq!(post(&client, &q, "4panic").await.0, 200);
+    assert_eq!(server.rec.wait_close(&sid).await, CloseReason::HandlerPanic);
+    bystander_still_echoes(&server, &client, &bystander).await;
+}

@@ -70,6 +70,7 @@ impl EngineHandler for Echo {
         let frame = match message {
             Message::Text(text) => {
                 let text = std::str::from_utf8(&text).unwrap().to_owned();
+                assert!(text != "panic", "the handler panics on request");
                 if let Some(n) = text.strip_prefix("flood:") {
                     for i in 0..n.parse::<usize>().unwrap() {
                         if let Err(e) = session.send(Frame::message(&format!("f{i}"))) {
