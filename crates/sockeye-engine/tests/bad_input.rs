@@ -525,3 +525,56 @@ async fn a_panicking_handler_closes_only_its_session() {
     assert_eq!(server.rec.wait_close(&sid).await, CloseReason::HandlerPanic);
     bystander_still_echoes(&server, &client, &bystander).await;
 }
+
+#[tokio::test]
+async fn a_websocket_client_that_stops_reading_is_closed_as_slow_reader() {
+    let server = serve(
+        fast_config()
+            .ping_interval(Duration::from_secs(20))
+            .slow_reader_timeout(Duration::from_millis(500))
+            .build(),
+    )
+    .await;
+    let client = http();
+    let bystander = handshake(&server, &client).await;
+    let (mut ws, sid) = ws_session(&server).await;
+    // 64 MiB asked for, never read: the socket buffers fill up and the write stalls.
+    ws.send(Ws::text("4blob:1000")).await.unwrap();
+    assert_eq!(server.rec.wait_close(&sid).await, CloseReason::SlowReader);
+    bystander_still_echoes(&server, &client, &bystander).await;
+    drop(ws);
+}
+
+#[tokio::test]
+async fn a_polling_client_that_never_polls_is_closed_as_slow_reader() {
+    let server = serve(
+        fast_config()
+            .ping_interval(Duration::from_secs(20))
+            .max_queued_frames(8)
+            .slow_reader_timeout(Duration::from_millis(300))
+            .build(),
+    )
+    .await;
+    let client = http();
+    let sid = handshake(&server, &client).await;
+    let q = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
+    let burst = (0..50)
+        .map(|i| format!("4m{i}"))
+        .collect::<Vec<_>>()
+        .join("\x1e");
+    // Echo requests, never a GET: reading pauses at half the queue, then the session closes.
+    assert_eq!(post(&client, &q, burst).await.0, 200);
+    assert_eq!(server.rec.wait_close(&sid).await, CloseReason::SlowReader);
+    assert!(
+        server
+            .rec
+            .messages
+            .load(std::sync::atomic::Ordering::SeqCst)
+            <= 8,
+        "reading paused instead of buffering"
+    );
+    assert!(
+        server.rec.send_errors.lock().unwrap().is_empty(),
+        "nothing was refused: input was paced"
+    );
+}

@@ -71,6 +71,17 @@ impl EngineHandler for Echo {
             Message::Text(text) => {
                 let text = std::str::from_utf8(&text).unwrap().to_owned();
                 assert!(text != "panic", "the handler panics on request");
+                if let Some(n) = text.strip_prefix("blob:") {
+                    let blob = format!("4{}", "b".repeat(64 * 1024));
+                    let frame = Frame::Text(blob.into());
+                    for _ in 0..n.parse::<usize>().unwrap() {
+                        if let Err(e) = session.send(frame.clone()) {
+                            self.rec.send_errors.lock().unwrap().push(e);
+                            break;
+                        }
+                    }
+                    return;
+                }
                 if let Some(n) = text.strip_prefix("flood:") {
                     for i in 0..n.parse::<usize>().unwrap() {
                         if let Err(e) = session.send(Frame::message(&format!("f{i}"))) {
