@@ -726,3 +726,49 @@ async fn disconnect_during_the_connect_step_refuses_the_client() {
         .await;
     assert!(io.of("/").unwrap().sockets().is_empty());
 }
+
+#[tokio::test]
+async fn a_panicking_handler_costs_its_ack_not_the_socket() {
+    let io = builder().build();
+    io.ns("/", no_auth())
+        .on("boom", |_s: SocketRef, e: Event| async move {
+            assert!(e.args.is_empty(), "handler bug");
+        })
+        .on("ok", |_s: SocketRef, e: Event| async move { e.args });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    ws.send(r#"421["boom","unexpected"]"#).await;
+    ws.send(r#"422["ok",1]"#).await;
+    ws.expect("432[1]").await;
+}
+
+#[tokio::test]
+async fn disconnect_handler_runs_after_the_queued_events() {
+    let io = builder().build();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (l1, l2) = (log.clone(), log.clone());
+    io.ns("/", no_auth())
+        .on("work", move |_s: SocketRef, e: Event| {
+            let log = l1.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                log.lock()
+                    .unwrap()
+                    .push(e.args.first::<u32>().unwrap().to_string());
+            }
+        })
+        .on_disconnect(move |_s: SocketRef, _r: DisconnectReason| {
+            let log = l2.clone();
+            async move {
+                log.lock().unwrap().push("disconnect".into());
+            }
+        });
+    let addr = serve(&io).await;
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    for i in 0..3 {
+        ws.send(&format!(r#"42["work",{i}]"#)).await;
+    }
+    ws.send("41").await;
+    eventually("all handled", || log.lock().unwrap().len() == 4).await;
+    assert_eq!(*log.lock().unwrap(), ["0", "1", "2", "disconnect"]);
+}
