@@ -82,7 +82,7 @@ fn route_broadcast(bencher: Bencher, receivers: usize) {
         io.of("/")
             .expect("namespace / exists")
             .emit_args("broadcast", black_box(args.clone()))
-            .expect("every queue has room")
+            .expect("every queue has room");
     });
 }
 
