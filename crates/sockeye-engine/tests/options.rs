@@ -249,3 +249,31 @@ async fn server_close_reaches_a_polling_client_as_close_packet() {
     assert_eq!(get(&client, &q).await.0, 400);
     assert_eq!(server.rec.closes(), vec![(sid, CloseReason::ServerClose)]);
 }
+
+#[tokio::test]
+async fn content_types_match_the_reference_server() {
+    let server = serve(fast_config().build()).await;
+    let client = http();
+    let res = client
+        .get(server.url("EIO=4&transport=polling"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "text/plain; charset=UTF-8");
+    let body = res.text().await.unwrap();
+    let sid = serde_json::from_str::<serde_json::Value>(&body[1..]).unwrap()["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let q = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
+    let res = client.post(&q).body("4x").send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "text/html");
+    let res = client.get(&q).send().await.unwrap();
+    assert_eq!(res.headers()["content-type"], "text/plain; charset=UTF-8");
+    let res = client
+        .get(server.url("EIO=4&transport=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["content-type"], "application/json");
+}
