@@ -7,13 +7,26 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{F, WAIT, Ws, builder, eventually, serve};
+use common::{F, WAIT, Ws, ack_id, builder, eventually, serve};
 use serde_json::{Value, json};
 use sockeye::{
     AckError, Args, ConnectionRefusedError, DisconnectReason, EmitError, Event, EventRejected,
     NoAck, SocketIo, SocketRef,
 };
 use tokio::sync::mpsc;
+
+/// Registers `/` reporting each disconnect reason on the returned channel.
+fn report_disconnects(io: &SocketIo) -> mpsc::Receiver<DisconnectReason> {
+    let (tx, rx) = mpsc::channel(4);
+    io.ns("/", no_auth())
+        .on_disconnect(move |_s: SocketRef, reason: DisconnectReason| {
+            let tx = tx.clone();
+            async move {
+                tx.send(reason).await.unwrap();
+            }
+        });
+    rx
+}
 
 fn no_auth() -> impl Fn(SocketRef, Option<Value>) -> std::future::Ready<()> + Send + Sync {
     |_s, _a| std::future::ready(())
@@ -218,20 +231,11 @@ async fn call_yields_the_ack_or_a_timeout_without_leaking() {
     });
     let addr = serve(&io).await;
     let (mut ws, _) = Ws::open_connected(addr).await;
-    let first = match ws.recv().await {
-        F::T(t) => t,
-        other => panic!("{other:?}"),
-    };
-    let id: String = first[2..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let first = ws.recv_text().await;
+    let id: String = ack_id(&first);
     assert_eq!(first, format!(r#"42{id}["ask",1]"#));
     ws.send(&format!(r#"43{id}["yes"]"#)).await;
-    let second = match ws.recv().await {
-        F::T(t) => t,
-        other => panic!("{other:?}"),
-    };
+    let second = ws.recv_text().await;
     let (answered, timed_out, pending) = tokio::time::timeout(WAIT, rx.recv())
         .await
         .unwrap()
@@ -240,10 +244,7 @@ async fn call_yields_the_ack_or_a_timeout_without_leaking() {
     assert!(matches!(timed_out, Err(AckError::Timeout(_))));
     assert_eq!(pending, 0, "the timed-out ack was removed");
     // A late ack for the timed-out request is ignored; the socket keeps working.
-    let id2: String = second[2..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let id2: String = ack_id(&second);
     ws.send(&format!(r#"43{id2}["late"]"#)).await;
     assert_eq!(io.of("/").unwrap().sockets().len(), 1);
 }
@@ -259,11 +260,8 @@ async fn handler_awaiting_a_call_to_its_own_client_does_not_deadlock() {
     let addr = serve(&io).await;
     let (mut ws, _) = Ws::open_connected(addr).await;
     ws.send(r#"429["relay"]"#).await;
-    let ask = match ws.recv().await {
-        F::T(t) => t,
-        other => panic!("{other:?}"),
-    };
-    let id: String = ask[2..].chars().take_while(char::is_ascii_digit).collect();
+    let ask = ws.recv_text().await;
+    let id: String = ack_id(&ask);
     ws.send(&format!(r#"43{id}["pong"]"#)).await;
     ws.expect(r#"439["pong"]"#).await;
 }
@@ -339,16 +337,10 @@ async fn broadcast_with_ack_yields_each_result() {
             .collect_all()
             .await
     });
-    let f1 = match s1.recv().await {
-        F::T(t) => t,
-        other => panic!("{other:?}"),
-    };
-    let f2 = match s2.recv().await {
-        F::T(t) => t,
-        other => panic!("{other:?}"),
-    };
+    let f1 = s1.recv_text().await;
+    let f2 = s2.recv_text().await;
     assert_eq!(f1, f2, "one packet, one ack id, same bytes for both");
-    let id: String = f1[2..].chars().take_while(char::is_ascii_digit).collect();
+    let id: String = ack_id(&f1);
     s1.send(&format!(r#"43{id}["a"]"#)).await;
     // s2 never answers: it times out.
     let results = tokio::time::timeout(WAIT, task).await.unwrap().unwrap();
@@ -469,14 +461,7 @@ async fn disconnect_handler_sees_rooms_and_session_then_they_are_dropped() {
 #[tokio::test]
 async fn transport_close_reaches_the_disconnect_handler() {
     let io = builder().build();
-    let (tx, mut rx) = mpsc::channel(4);
-    io.ns("/", no_auth())
-        .on_disconnect(move |_s: SocketRef, reason: DisconnectReason| {
-            let tx = tx.clone();
-            async move {
-                tx.send(reason).await.unwrap();
-            }
-        });
+    let mut rx = report_disconnects(&io);
     let addr = serve(&io).await;
     let (mut ws, _) = Ws::open_connected(addr).await;
     ws.ws.close(None).await.unwrap();
@@ -578,14 +563,7 @@ async fn handshake_parts_are_visible_to_the_connect_step() {
 #[tokio::test]
 async fn close_shuts_every_session_with_server_shutdown() {
     let io = builder().build();
-    let (tx, mut rx) = mpsc::channel(4);
-    io.ns("/", no_auth())
-        .on_disconnect(move |_s: SocketRef, reason: DisconnectReason| {
-            let tx = tx.clone();
-            async move {
-                tx.send(reason).await.unwrap();
-            }
-        });
+    let mut rx = report_disconnects(&io);
     let addr = serve(&io).await;
     let (mut ws, _) = Ws::open_connected(addr).await;
     tokio::time::timeout(WAIT, io.close()).await.unwrap();
@@ -633,11 +611,8 @@ async fn call_accepts_an_ack_without_arguments() {
     });
     let addr = serve(&io).await;
     let (mut ws, _) = Ws::open_connected(addr).await;
-    let ask = match ws.recv().await {
-        F::T(t) => t,
-        other => panic!("{other:?}"),
-    };
-    let id: String = ask[2..].chars().take_while(char::is_ascii_digit).collect();
+    let ask = ws.recv_text().await;
+    let id: String = ack_id(&ask);
     ws.send(&format!("43{id}[]")).await;
     assert_eq!(
         tokio::time::timeout(WAIT, rx.recv())

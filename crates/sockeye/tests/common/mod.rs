@@ -134,6 +134,14 @@ impl Ws {
         }
     }
 
+    /// The next frame, which must be text.
+    pub async fn recv_text(&mut self) -> String {
+        match self.recv().await {
+            F::T(t) => t,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
     /// The next text frame, which must be `expected`.
     pub async fn expect(&mut self, expected: &str) {
         assert_eq!(self.recv().await, F::T(expected.to_owned()));
@@ -237,4 +245,14 @@ pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The ack id of a server EVENT frame on `/` (`42<id>[...]`).
+pub fn ack_id(frame: &str) -> String {
+    frame
+        .strip_prefix("42")
+        .unwrap_or_else(|| panic!("not an event on /: {frame}"))
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect()
 }
