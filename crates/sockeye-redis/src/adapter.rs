@@ -17,7 +17,7 @@ use sockeye::{AckError, AdapterError, Args, SocketId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::broker::{Broker, Outgoing};
+use crate::broker::{BrokerHandle, Outgoing};
 use crate::server_event::{ServerAck, ServerEvent, ServerHandlers};
 use crate::stats::Stats;
 use crate::wire::{self, Channels, Opts, WireError, kind};
@@ -25,7 +25,7 @@ use crate::wire::{self, Channels, Opts, WireError, kind};
 /// The Redis adapter of one namespace (built by [`crate::RedisAdapterFactory`]).
 pub struct RedisAdapter {
     me: Weak<RedisAdapter>,
-    broker: Arc<Broker>,
+    broker: Arc<BrokerHandle>,
     local: LocalNamespace,
     mem: MemoryAdapter,
     uid: String,
@@ -68,7 +68,7 @@ fn remote_id() -> SocketId {
 
 impl RedisAdapter {
     pub(crate) fn new(
-        broker: Arc<Broker>,
+        broker: Arc<BrokerHandle>,
         local: LocalNamespace,
         uid: String,
         handlers: Arc<ServerHandlers>,
@@ -316,7 +316,7 @@ impl RedisAdapter {
                 let (event, args) = wire::event_data(wire::field(&req, "data"))?;
                 let ack = request_id.map(|id| {
                     ServerAck::new(
-                        Arc::downgrade(&self.broker),
+                        Arc::downgrade(&**self.broker),
                         self.channels.response.clone(),
                         id,
                     )
@@ -377,7 +377,7 @@ impl RedisAdapter {
             ],
             "BROADCAST_CLIENT_COUNT response",
         );
-        let broker = Arc::downgrade(&self.broker);
+        let broker = Arc::downgrade(&**self.broker);
         let channel = self.channels.response.clone();
         tokio::spawn(async move {
             let mut stream = stream;

@@ -97,9 +97,27 @@ pub(crate) async fn publisher(
     }
 }
 
+/// What the factory and the adapters hold: when the last one is dropped, the connection tasks
+/// (which only hold the broker weakly or until told to stop) end.
+pub(crate) struct BrokerHandle(Arc<Broker>);
+
+impl std::ops::Deref for BrokerHandle {
+    type Target = Arc<Broker>;
+
+    fn deref(&self) -> &Arc<Broker> {
+        &self.0
+    }
+}
+
+impl Drop for BrokerHandle {
+    fn drop(&mut self) {
+        self.0.shutdown();
+    }
+}
+
 impl Broker {
     /// Connects both connections (failing if Redis is unreachable now) and starts their tasks.
-    pub(crate) async fn connect(config: RedisConfig) -> Result<Arc<Broker>, RedisError> {
+    pub(crate) async fn connect(config: RedisConfig) -> Result<Arc<BrokerHandle>, RedisError> {
         let config = Arc::new(config);
         let client = client(&config)?;
         let publisher = publisher(client.clone(), &config).await?;
@@ -142,7 +160,7 @@ impl Broker {
             first,
             broker.stop.subscribe(),
         ));
-        Ok(broker)
+        Ok(Arc::new(BrokerHandle(broker)))
     }
 
     /// Queues a message; refused (logged and counted) when the queue is full.

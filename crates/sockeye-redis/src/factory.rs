@@ -7,7 +7,7 @@ use sockeye::adapter::{AckStream, Adapter, AdapterFactory, LocalNamespace};
 use sockeye::{AdapterError, Args};
 
 use crate::adapter::RedisAdapter;
-use crate::broker::Broker;
+use crate::broker::{Broker, BrokerHandle};
 use crate::config::RedisConfig;
 use crate::error::RedisError;
 use crate::server_event::{ServerEvent, ServerHandlers};
@@ -29,7 +29,7 @@ use crate::wire;
 /// subscriber, as the JS adapter's `pubClient` and `subClient`.
 #[derive(Clone)]
 pub struct RedisAdapterFactory {
-    broker: Arc<Broker>,
+    broker: Arc<BrokerHandle>,
     uid: Arc<str>,
     handlers: Arc<ServerHandlers>,
 }
