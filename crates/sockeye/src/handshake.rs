@@ -5,8 +5,7 @@ use serde_json::{Map, Value};
 use crate::socket::SocketRef;
 
 /// `{headers, address, xdomain, secure, url, query, auth}` of `socket`. Header values that are
-/// not UTF-8 are left out; repeated query keys keep the last value, as Node's parser does for
-/// a plain object.
+/// not UTF-8 are left out; a repeated query key keeps its last value (Node would make an array).
 pub(crate) fn describe(socket: &SocketRef) -> Value {
     let request = socket.request();
     let headers: Map<String, Value> = request
@@ -17,17 +16,14 @@ pub(crate) fn describe(socket: &SocketRef) -> Value {
             Some((name.as_str().to_owned(), Value::String(value.to_owned())))
         })
         .collect();
-    let query: Map<String, Value> = request
-        .uri
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(key), Value::String(decode(value)))
-        })
-        .collect();
+    // An unparsable query string gives an empty object rather than failing the whole answer.
+    let query: Map<String, Value> = serde_urlencoded::from_str::<Vec<(String, String)>>(
+        request.uri.query().unwrap_or_default(),
+    )
+    .unwrap_or_default()
+    .into_iter()
+    .map(|(key, value)| (key, Value::String(value)))
+    .collect();
     let mut out = Map::new();
     out.insert("headers".into(), Value::Object(headers));
     out.insert(
@@ -54,40 +50,4 @@ pub(crate) fn describe(socket: &SocketRef) -> Value {
             .unwrap_or_else(|| Value::Object(Map::new())),
     );
     Value::Object(out)
-}
-
-/// Percent-decodes a query component (`+` is a space); invalid escapes stay as they are.
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = |at: usize| bytes.get(at).and_then(|c| (*c as char).to_digit(16));
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                if let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) {
-                    out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
-                    i += 3;
-                    continue;
-                }
-                out.push(b);
-            }
-            _ => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::decode;
-
-    #[test]
-    fn query_components_are_percent_decoded() {
-        assert_eq!(decode("a%20b+c"), "a b c");
-        assert_eq!(decode("%zz%4"), "%zz%4");
-        assert_eq!(decode("%C3%A9"), "é");
-    }
 }
