@@ -149,3 +149,17 @@ async fn official_client_200_concurrent_upgrading_clients() {
     assert_eq!(closes.len(), 200);
     assert_eq!(server.engine.session_count(), 0);
 }
+
+#[tokio::test]
+async fn official_client_order_is_kept_across_the_upgrade() {
+    let server = serve(fast_config().build()).await;
+    let result = node(&server, "upgrade", "ordered", &["300"]).await;
+    assert_eq!(result["received"], 300);
+    assert_eq!(result["inOrder"], true, "{result}");
+    assert_eq!(result["transport"], "websocket");
+    let upgraded_at = result["upgradedAt"].as_i64().unwrap();
+    assert!(
+        upgraded_at > 0 && upgraded_at < 300,
+        "the upgrade happened while messages were flowing: {result}"
+    );
+}

@@ -92,7 +92,39 @@ async function many() {
   return { scenario: 'many', count, ok };
 }
 
-const scenarios = { echo, big, many };
+// Sends numbered messages from the moment the session opens on polling until well after the
+// upgrade; every echo must come back exactly once and in order.
+function ordered() {
+  const total = Number(countArg || 300);
+  return new Promise((resolve, reject) => {
+    const socket = new Socket(base, { path: '/engine.io/', transports, upgrade: true });
+    const got = [];
+    let sent = 0;
+    let upgradedAt = -1;
+    socket.on('upgrade', () => {
+      upgradedAt = sent;
+    });
+    socket.on('open', () => {
+      const timer = setInterval(() => {
+        if (sent < total) socket.send('n' + sent++);
+        if (sent >= total) clearInterval(timer);
+      }, 2);
+    });
+    socket.on('message', (data) => {
+      got.push(data);
+      if (got.length === total) {
+        const inOrder = got.every((m, i) => m === 'n' + i);
+        const result = { scenario: 'ordered', total, received: got.length, inOrder, upgradedAt, transport: socket.transport.name };
+        resolve(result);
+        socket.close();
+      }
+    });
+    socket.on('close', (reason) => reject(new Error('closed: ' + reason + ' after ' + got.length)));
+    socket.on('error', (err) => reject(new Error('socket error: ' + err)));
+  });
+}
+
+const scenarios = { echo, big, many, ordered };
 (scenarios[scenario] || (() => Promise.reject(new Error('unknown scenario ' + scenario))))()
   .then((result) => {
     console.log(JSON.stringify(result));
