@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -296,6 +296,14 @@ async fn run<H: EngineHandler>(
             }
         }
     }
+    // A handler still running gets a bounded chance to finish rather than being cancelled
+    // halfway; `on_close` comes after it.
+    if tokio::time::timeout(CLOSE_TIMEOUT, inflight.settle())
+        .await
+        .is_err()
+    {
+        tracing::warn!("message handler still running at close, cancelled");
+    }
     close_ws(ws, close_code).await;
     inner.finalize(session);
 }
@@ -336,9 +344,13 @@ fn incoming(msg: Option<Result<WsMessage, WsError>>) -> Incoming {
             tracing::debug!("WebSocket text frame is not UTF-8");
             Incoming::Close(CloseReason::TransportError, CloseCode::Invalid)
         }
-        Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_))) => {
-            Incoming::Close(CloseReason::TransportClose, CloseCode::Normal)
-        }
+        // A peer that goes away without the closing handshake has still just gone away.
+        Some(Err(
+            WsError::ConnectionClosed
+            | WsError::AlreadyClosed
+            | WsError::Io(_)
+            | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+        )) => Incoming::Close(CloseReason::TransportClose, CloseCode::Normal),
         Some(Err(err)) => {
             tracing::debug!(error = %err, "WebSocket protocol error");
             Incoming::Close(CloseReason::TransportError, CloseCode::Protocol)
@@ -414,6 +426,14 @@ impl<F: std::future::Future<Output = ()>> InflightSlot<F> {
 
     fn start(&mut self, fut: F) {
         self.fut = Some(Box::pin(fut));
+    }
+
+    /// Resolves when the running handler (if any) finished.
+    async fn settle(&mut self) {
+        if let Some(fut) = self.fut.as_mut() {
+            fut.await;
+            self.fut = None;
+        }
     }
 
     /// Resolves when the handler finished; pending forever while idle.

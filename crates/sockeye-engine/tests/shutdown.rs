@@ -58,3 +58,24 @@ async fn close_tells_every_session_and_refuses_new_ones() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_running_handler_finishes_before_on_close() {
+    use futures_util::SinkExt;
+    let server = serve(fast_config().ping_interval(Duration::from_secs(20)).build()).await;
+    let (mut ws, sid) = ws_session(&server).await;
+    ws.send(tokio_tungstenite::tungstenite::Message::text("4slow"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(ws);
+    assert_eq!(
+        server.rec.wait_close(&sid).await,
+        CloseReason::TransportClose
+    );
+    assert_eq!(
+        *server.rec.slow_done.lock().unwrap(),
+        vec![false],
+        "the handler ran to the end, before on_close"
+    );
+}

@@ -26,6 +26,8 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct Recorder {
     pub opened: AtomicUsize,
     pub messages: AtomicUsize,
+    /// `slow` messages whose handler ran to the end, and whether on_close had run by then.
+    pub slow_done: Mutex<Vec<bool>>,
     pub closes: Mutex<Vec<(String, CloseReason)>>,
     pub send_errors: Mutex<Vec<SendError>>,
     pub closed: tokio::sync::Notify,
@@ -71,6 +73,16 @@ impl EngineHandler for Echo {
             Message::Text(text) => {
                 let text = std::str::from_utf8(&text).unwrap().to_owned();
                 assert!(text != "panic", "the handler panics on request");
+                if text == "slow" {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    let closed_before = self
+                        .rec
+                        .closes()
+                        .iter()
+                        .any(|(sid, _)| sid == session.sid());
+                    self.rec.slow_done.lock().unwrap().push(closed_before);
+                    return;
+                }
                 if let Some(n) = text.strip_prefix("blob:") {
                     let blob = format!("4{}", "b".repeat(64 * 1024));
                     let frame = Frame::Text(blob.into());
