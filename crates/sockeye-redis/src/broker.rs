@@ -198,12 +198,34 @@ impl Broker {
         cmd: &redis::Cmd,
         command: &'static str,
     ) -> Result<T, RedisError> {
+        self.run(Request::One(cmd), command).await
+    }
+
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        request: Request<'_>,
+        command: &'static str,
+    ) -> Result<T, RedisError> {
         let mut retried = false;
         loop {
             let mut conn = self.publisher.clone();
-            match tokio::time::timeout(self.config.command_timeout, cmd.query_async::<T>(&mut conn))
-                .await
-            {
+            let result = match request {
+                Request::One(cmd) => {
+                    tokio::time::timeout(
+                        self.config.command_timeout,
+                        cmd.query_async::<T>(&mut conn),
+                    )
+                    .await
+                }
+                Request::Pipe(pipe) => {
+                    tokio::time::timeout(
+                        self.config.command_timeout,
+                        pipe.query_async::<T>(&mut conn),
+                    )
+                    .await
+                }
+            };
+            match result {
                 Ok(Ok(v)) => return Ok(v),
                 Ok(Err(e)) if !retried && (e.is_connection_dropped() || e.is_io_error()) => {
                     retried = true;
@@ -332,27 +354,54 @@ enum Kind {
     Response,
 }
 
+/// A command or a pipeline of them.
+#[derive(Clone, Copy)]
+enum Request<'a> {
+    One(&'a redis::Cmd),
+    Pipe(&'a redis::Pipeline),
+}
+
+/// Most messages sent in one pipeline: one round trip for a burst of broadcasts.
+const BATCH: usize = 128;
+
 async fn publish_loop(
     broker: Weak<Broker>,
     mut rx: mpsc::Receiver<Outgoing>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut batch = Vec::with_capacity(BATCH);
     loop {
-        let msg = tokio::select! {
-            msg = rx.recv() => msg,
-            _ = stop.changed() => None,
+        let n = tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH) => n,
+            _ = stop.changed() => 0,
         };
-        let Some(msg) = msg else { return };
+        if n == 0 {
+            return;
+        }
         let Some(b) = broker.upgrade() else { return };
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(&msg.channel).arg(&msg.payload);
-        match b.query::<i64>(&cmd, "PUBLISH").await {
-            Ok(_) => Stats::bump(&b.stats.published),
+        let mut pipe = redis::pipe();
+        for msg in &batch {
+            pipe.cmd("PUBLISH")
+                .arg(&msg.channel)
+                .arg(&msg.payload)
+                .ignore();
+        }
+        match b.run::<()>(Request::Pipe(&pipe), "PUBLISH").await {
+            Ok(()) => {
+                b.stats
+                    .published
+                    .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
             Err(e) => {
-                Stats::bump(&b.stats.publish_failed);
-                tracing::warn!(channel = %msg.channel, what = msg.what, error = %e, "Redis publish failed: message lost");
+                b.stats
+                    .publish_failed
+                    .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                for msg in &batch {
+                    tracing::warn!(channel = %msg.channel, what = msg.what, error = %e, "Redis publish failed: message lost");
+                }
             }
         }
+        batch.clear();
     }
 }
 
