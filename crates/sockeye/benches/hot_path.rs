@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the server's hot path (divan):
 //!
-//! - `decode_event`: one inbound `42<id>["echo","<64 B>"]` message into a Socket.IO packet;
+//! - `decode_event`: one inbound `42<id>["echo","<64 B or 4 KiB>"]` message into a Socket.IO
+//!   packet;
 //! - `encode_broadcast`: one `broadcast` event with a 64 B argument into its engine frame;
 //! - `route_broadcast`: `io.of("/").emit_args(..)` to 1 000 / 10 000 connected sockets held
 //!   in memory (in-process polling sessions, no sockets), i.e. routing plus one queue push per
@@ -29,9 +30,9 @@ fn payload() -> String {
     "x".repeat(64)
 }
 
-#[divan::bench]
-fn decode_event(bencher: Bencher) {
-    let text = Bytes::from(format!("2123[\"echo\",\"{}\"]", payload()));
+#[divan::bench(args = [64, 4096])]
+fn decode_event(bencher: Bencher, size: usize) {
+    let text = Bytes::from(format!("2123[\"echo\",\"{}\"]", "x".repeat(size)));
     let mut decoder = Decoder::new(ParserKind::Json, Limits::default());
     bencher.bench_local(|| {
         let packet = decoder

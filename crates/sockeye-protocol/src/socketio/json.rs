@@ -40,7 +40,9 @@ pub(crate) fn check_depth(json: &[u8], max: usize) -> Result<(), DecodeError> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
-    for &b in json {
+    let mut pos = 0;
+    while let Some(&b) = json.get(pos) {
+        pos += 1;
         if in_string {
             if escaped {
                 escaped = false;
@@ -48,6 +50,11 @@ pub(crate) fn check_depth(json: &[u8], max: usize) -> Result<(), DecodeError> {
                 escaped = true;
             } else if b == b'"' {
                 in_string = false;
+            } else {
+                // Payloads are mostly string contents: jump over the plain run in 16-byte
+                // steps instead of one branchy step per byte (this loop was 17 % of the
+                // server's CPU echoing 4 KiB strings).
+                pos += plain_string_run(json.get(pos..).unwrap_or_default());
             }
             continue;
         }
@@ -64,6 +71,28 @@ pub(crate) fn check_depth(json: &[u8], max: usize) -> Result<(), DecodeError> {
         }
     }
     Ok(())
+}
+
+/// How many bytes at the start of `bytes` are neither `"` nor a backslash (string contents that
+/// cannot end the string or escape anything).
+fn plain_string_run(bytes: &[u8]) -> usize {
+    const STEP: usize = 16;
+    let mut run = 0;
+    for chunk in bytes.chunks_exact(STEP) {
+        // No early exit inside the chunk, so the comparison compiles to vector instructions.
+        let special = chunk
+            .iter()
+            .fold(false, |found, &b| found | (b == b'"') | (b == b'\\'));
+        if special {
+            break;
+        }
+        run += STEP;
+    }
+    let rest = bytes.get(run..).unwrap_or_default();
+    run + rest
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .unwrap_or(rest.len())
 }
 
 fn invalid_json(e: &dyn fmt::Display) -> DecodeError {
@@ -394,4 +423,73 @@ pub(crate) fn encode(packet: &Packet) -> Result<Encoded, EncodeError> {
     frames.push(Frame::Text(buf.freeze()));
     frames.extend(attachments.iter().cloned().map(Frame::Binary));
     Ok(Encoded { frames })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The byte-at-a-time definition `check_depth` must keep agreeing with.
+    fn depth_reference(json: &[u8]) -> usize {
+        let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+        for &b in json {
+            if in_string {
+                if escaped {
+                    escaped = false;
+                } else if b == b'\\' {
+                    escaped = true;
+                } else if b == b'"' {
+                    in_string = false;
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_string = true,
+                b'[' | b'{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+        deepest
+    }
+
+    #[test]
+    fn check_depth_skips_brackets_in_strings_wherever_quotes_and_escapes_fall() {
+        // Escapes and quotes land on every offset around the 16-byte steps of the fast path.
+        for before in 0..40 {
+            for after in 0..40 {
+                let json = format!(
+                    "[\"{}\\\"[[[[\\\\{}\",[[1]],\"{}\"]",
+                    "a".repeat(before),
+                    "b".repeat(after),
+                    "[".repeat(after)
+                );
+                let deepest = depth_reference(json.as_bytes());
+                assert_eq!(deepest, 3, "{json}");
+                assert!(check_depth(json.as_bytes(), 3).is_ok(), "{json}");
+                assert!(
+                    matches!(
+                        check_depth(json.as_bytes(), 2),
+                        Err(DecodeError::TooDeep { max: 2 })
+                    ),
+                    "{json}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn check_depth_counts_brackets_after_an_unterminated_escape_run() {
+        // `\\` ends the escape, so the quote after it closes the string and `[[` counts.
+        let json = format!("[\"{}\\\\\",[[2]]]", "z".repeat(33));
+        assert_eq!(depth_reference(json.as_bytes()), 3);
+        assert!(check_depth(json.as_bytes(), 3).is_ok());
+        assert!(check_depth(json.as_bytes(), 2).is_err());
+        // An unterminated string hides everything after its opening quote.
+        let open = format!("[\"{}[[[[[[", "q".repeat(20));
+        assert!(check_depth(open.as_bytes(), 1).is_ok());
+    }
 }
