@@ -18,7 +18,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tracing::Instrument;
 
@@ -375,15 +376,13 @@ async fn write_queued<D>(
                 match Session::<D>::pop_frame(&mut state) {
                     None => None,
                     Some(Frame::Binary(data)) => Some(WsMessage::Binary(data)),
-                    Some(Frame::Text(text)) => match Utf8Bytes::try_from(text) {
-                        Ok(text) => Some(WsMessage::Text(text)),
-                        Err(_) => {
-                            tracing::warn!(
-                                "dropped a text frame that is not UTF-8 (a bug in the sender)"
-                            );
-                            continue;
-                        }
-                    },
+                    // Frame::Text is UTF-8 by contract; a raw frame skips re-validating it
+                    // for every recipient of a broadcast.
+                    Some(Frame::Text(text)) => Some(WsMessage::Frame(WsFrame::message(
+                        text,
+                        OpCode::Data(Data::Text),
+                        true,
+                    ))),
                 }
             }
         };
