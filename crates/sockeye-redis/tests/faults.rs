@@ -262,3 +262,45 @@ async fn malformed_broker_messages_are_dropped_and_counted() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn urls_bad_and_unreachable_fail_with_clear_errors_and_valkey_scheme_works() {
+    if !redis_available(SHARED_URL).await {
+        return;
+    }
+    use sockeye_redis::{Emitter, RedisAdapterFactory, RedisConfig, RedisError};
+    let err = RedisAdapterFactory::connect(RedisConfig::new("http://user:secret@127.0.0.1:1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RedisError::InvalidUrl { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("unix://") && !text.contains("secret"),
+        "{text}"
+    );
+
+    let closed = spare_port();
+    let err =
+        RedisAdapterFactory::connect(RedisConfig::new(format!("redis://:pw@127.0.0.1:{closed}")))
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RedisError::Connect { .. } | RedisError::ConnectTimeout { .. }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("check that the server runs")
+            || err.to_string().contains("timed out")
+    );
+    assert!(!err.to_string().contains(":pw@"), "{err}");
+
+    // Valkey speaks the same protocol; the `valkey://` scheme is accepted as is.
+    let valkey = SHARED_URL.replace("redis://", "valkey://");
+    let emitter = Emitter::connect(RedisConfig::new(valkey).key(unique_key("valkey")))
+        .await
+        .unwrap();
+    emitter.emit("x", &1).await.unwrap();
+}
