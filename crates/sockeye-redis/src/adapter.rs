@@ -61,6 +61,10 @@ fn adapter_err(what: &str, e: impl std::fmt::Display) -> AdapterError {
     AdapterError::new(format!("{what}: {e}"))
 }
 
+/// Longest ack wait a remote BROADCAST request may ask of this node: the wait holds a task and
+/// pending acks, and the request may come from anyone who can publish to Redis.
+const MAX_REMOTE_ACK_TIMEOUT_MS: u64 = 600_000;
+
 /// Remote acknowledgements carry no socket id in the official format.
 fn remote_id() -> SocketId {
     SocketId::from("")
@@ -356,7 +360,7 @@ impl RedisAdapter {
                         .try_into()
                         .unwrap_or(5000),
                 )
-                .min(3_600_000),
+                .min(MAX_REMOTE_ACK_TIMEOUT_MS),
         );
         let packet = BroadcastPacket {
             ns: sockeye::Str::from(packet.nsp.as_str()),
