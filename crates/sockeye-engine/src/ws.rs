@@ -413,7 +413,9 @@ async fn close_ws(ws: &mut Ws, code: CloseCode) {
 }
 
 /// The message being handled: at most one per session, polled beside the I/O so writes and
-/// pings go on while a handler runs.
+/// pings go on while a handler runs. Boxed on purpose: kept inline, the handler's future
+/// would enlarge every connection task, idle ones included (the idle footprint matters more
+/// than one allocation per inbound message).
 struct InflightSlot<F> {
     fut: Option<Pin<Box<F>>>,
 }
