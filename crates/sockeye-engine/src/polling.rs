@@ -36,9 +36,9 @@ pub(crate) fn handshake<H: EngineHandler>(
     }
     {
         let mut state = session.lock();
-        if Session::<H::Data>::has_output(&state) {
+        if state.has_output() {
             body.put_u8(SEPARATOR);
-            Session::<H::Data>::drain_polling(&mut state, &mut body);
+            state.drain_polling(&mut body);
         }
     }
     let span = tracing::info_span!("engine.session", sid = %session.sid(), transport = "polling", remote = ?session.remote_addr());
@@ -177,7 +177,7 @@ pub(crate) async fn get<H: EngineHandler>(
                     CloseReason::ClientClose => body.put_u8(b'6'),
                     CloseReason::SlowReader => body.put_u8(b'1'),
                     _ => {
-                        Session::<H::Data>::drain_polling(&mut state, &mut body);
+                        state.drain_polling(&mut body);
                         if !body.is_empty() {
                             body.put_u8(SEPARATOR);
                         }
@@ -186,8 +186,8 @@ pub(crate) async fn get<H: EngineHandler>(
                 }
             } else if state.transport == Transport::Websocket {
                 body.put_u8(b'6');
-            } else if Session::<H::Data>::has_output(&state) {
-                Session::<H::Data>::drain_polling(&mut state, &mut body);
+            } else if state.has_output() {
+                state.drain_polling(&mut body);
             } else if state.upgrade == Upgrade::Probed {
                 body.put_u8(b'6');
             }

@@ -64,6 +64,33 @@ pub(crate) struct State {
     pub(crate) close_delivered: bool,
 }
 
+impl State {
+    pub(crate) fn pop_frame(&mut self) -> Option<Frame> {
+        self.queue.pop_front()
+    }
+
+    /// Drains the ping (first) and every queued frame into one polling payload.
+    pub(crate) fn drain_polling(&mut self, buf: &mut BytesMut) {
+        let mut first = true;
+        if self.ping_due {
+            self.ping_due = false;
+            buf.put_u8(b'2');
+            first = false;
+        }
+        for frame in self.queue.drain(..) {
+            if !first {
+                buf.put_u8(SEPARATOR);
+            }
+            first = false;
+            frame.write_polling(buf);
+        }
+    }
+
+    pub(crate) fn has_output(&self) -> bool {
+        self.ping_due || !self.queue.is_empty()
+    }
+}
+
 /// What the heartbeat timer decided.
 pub(crate) enum Tick {
     /// Nothing to do before this instant.
@@ -252,31 +279,6 @@ impl<D> Session<D> {
         self.lock().queue.len() > self.max_queued / 2
     }
 
-    pub(crate) fn pop_frame(state: &mut State) -> Option<Frame> {
-        state.queue.pop_front()
-    }
-
-    /// Drains the ping (first) and every queued frame into one polling payload.
-    pub(crate) fn drain_polling(state: &mut State, buf: &mut BytesMut) {
-        let mut first = true;
-        if state.ping_due {
-            state.ping_due = false;
-            buf.put_u8(b'2');
-            first = false;
-        }
-        for frame in state.queue.drain(..) {
-            if !first {
-                buf.put_u8(SEPARATOR);
-            }
-            first = false;
-            frame.write_polling(buf);
-        }
-    }
-
-    pub(crate) fn has_output(state: &State) -> bool {
-        state.ping_due || !state.queue.is_empty()
-    }
-
     /// Advances the heartbeat; schedules a ping when one is due.
     pub(crate) fn tick(&self, now: Instant) -> Tick {
         let mut state = self.lock();
@@ -314,7 +316,7 @@ mod tests {
 
     fn polling_payload(state: &mut State) -> Bytes {
         let mut buf = BytesMut::new();
-        Session::<()>::drain_polling(state, &mut buf);
+        state.drain_polling(&mut buf);
         buf.freeze()
     }
 

@@ -373,7 +373,7 @@ async fn write_queued<D>(
                 state.ping_due = false;
                 Some(WsMessage::Text(Utf8Bytes::from_static("2")))
             } else {
-                match Session::<D>::pop_frame(&mut state) {
+                match state.pop_frame() {
                     None => None,
                     Some(Frame::Binary(data)) => Some(WsMessage::Binary(data)),
                     // Frame::Text is UTF-8 by contract; a raw frame skips re-validating it
