@@ -262,11 +262,7 @@ impl<H: EngineHandler> Inner<H> {
         request: http::request::Parts,
         transport: Transport,
     ) -> Arc<Session<H::Data>> {
-        let remote_addr = request
-            .extensions
-            .get::<RemoteAddr>()
-            .map(|r| r.0)
-            .or_else(|| request.extensions.get::<SocketAddr>().copied());
+        let remote_addr = remote_addr_of(&request);
         let session = Arc::new(Session::new(SessionInit {
             sid: sid.clone(),
             request: detach(request),
@@ -387,6 +383,15 @@ fn detach(mut parts: http::request::Parts) -> http::request::Parts {
         parts.uri = uri;
     }
     parts
+}
+
+/// The peer address the server loop put in the request extensions, if any.
+pub(crate) fn remote_addr_of(parts: &http::request::Parts) -> Option<SocketAddr> {
+    parts
+        .extensions
+        .get::<RemoteAddr>()
+        .map(|r| r.0)
+        .or_else(|| parts.extensions.get::<SocketAddr>().copied())
 }
 
 fn millis(d: std::time::Duration) -> u64 {

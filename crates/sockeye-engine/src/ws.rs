@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tracing::Instrument;
 
 use crate::close::CloseReason;
-use crate::engine::{Inner, new_sid};
+use crate::engine::{Inner, new_sid, remote_addr_of};
 use crate::handler::EngineHandler;
 use crate::http_util::{EngineBody, RequestError};
 use crate::session::{Session, Tick, Transport, Upgrade};
@@ -83,7 +83,7 @@ pub(crate) fn accept<H: EngineHandler, B>(
             if let Some(cookie) = inner.cookie(&sid) {
                 res.headers_mut().insert(header::SET_COOKIE, cookie);
             }
-            let span = tracing::info_span!("engine.session", sid = %sid, transport = "websocket", remote = ?remote(&parts));
+            let span = tracing::info_span!("engine.session", sid = %sid, transport = "websocket", remote = ?remote_addr_of(&parts));
             inner.tracker.spawn(
                 async move {
                     let Ok(Ok(upgraded)) = tokio::time::timeout(upgrade_timeout, on_upgrade).await
@@ -132,14 +132,6 @@ pub(crate) fn accept<H: EngineHandler, B>(
         }
     }
     res
-}
-
-fn remote(parts: &http::request::Parts) -> Option<std::net::SocketAddr> {
-    parts
-        .extensions
-        .get::<crate::RemoteAddr>()
-        .map(|r| r.0)
-        .or_else(|| parts.extensions.get::<std::net::SocketAddr>().copied())
 }
 
 fn abandon_upgrade<D>(session: &Session<D>) {
