@@ -173,6 +173,9 @@ impl RedisAdapter {
 
     /// A broadcast from another node or an emitter.
     pub(crate) fn on_broadcast(&self, room: Option<&str>, payload: &[u8]) -> Result<(), WireError> {
+        if wire::peek_uid(payload) == Some(self.uid.as_str()) {
+            return Ok(());
+        }
         let cfg = &self.broker.config;
         let value = wire::decode_msgpack(payload, cfg.max_message_size, cfg.max_depth)?;
         let msg = wire::parse_broadcast(&value)?;

@@ -391,6 +391,18 @@ pub(crate) fn parse_broadcast(v: &Value) -> Result<Broadcast, WireError> {
     })
 }
 
+/// The uid of a broadcast message without decoding the rest, so a node skips its own messages
+/// (it receives them back through its pattern subscription) at almost no cost.
+pub(crate) fn peek_uid(payload: &[u8]) -> Option<&str> {
+    let mut rd = payload;
+    if rmp::decode::read_array_len(&mut rd).ok()? != 3 {
+        return None;
+    }
+    rmp::decode::read_str_from_slice(rd)
+        .ok()
+        .map(|(uid, _)| uid)
+}
+
 pub(crate) fn encode_broadcast(uid: &str, packet: Value, opts: &Opts) -> Result<Vec<u8>, String> {
     encode_msgpack(&Value::Array(vec![
         Value::from(uid),
@@ -459,6 +471,9 @@ mod tests {
         assert_eq!(decoded.packet.event, "ev");
         assert_eq!(decoded.packet.args, args);
         assert_eq!(decoded.opts, opts);
+        assert_eq!(peek_uid(&bytes), Some("uid1"));
+        assert_eq!(peek_uid(&[0x93, 0x01]), None);
+        assert_eq!(peek_uid(&[]), None);
     }
 
     #[test]
