@@ -1,7 +1,8 @@
 // Browser test of examples/chat: Debian Chromium driven by playwright-core (never a downloaded
 // browser), loopback only. Opens the chat page twice, sends a message from one tab and checks
-// that it appears in the other, then saves a screenshot.
-// Usage: node chat.js URL SCREENSHOT.png   (exit 0 on pass)
+// that it appears in the other, then saves a screenshot. With URL2, the second tab opens the
+// page of another chat node (two nodes sharing Redis): the message crosses nodes.
+// Usage: node chat.js URL SCREENSHOT.png [URL2]   (exit 0 on pass)
 "use strict";
 const path = require("path");
 const fs = require("fs");
@@ -11,8 +12,8 @@ const { chromium } = require(path.join(__dirname, "..", "node_modules", "playwri
 const TIMEOUT = 20000;
 
 (async () => {
-  const [url, shot] = process.argv.slice(2);
-  if (!url || !shot) throw new Error("usage: node chat.js URL SCREENSHOT.png");
+  const [url, shot, url2] = process.argv.slice(2);
+  if (!url || !shot) throw new Error("usage: node chat.js URL SCREENSHOT.png [URL2]");
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "sockeye-chromium-"));
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -32,10 +33,10 @@ const TIMEOUT = 20000;
     });
     const alice = ctx.pages()[0] || (await ctx.newPage());
     const bob = await ctx.newPage();
-    for (const [page, who] of [[alice, "alice"], [bob, "bob"]]) {
+    for (const [page, who, base] of [[alice, "alice", url], [bob, "bob", url2 || url]]) {
       page.on("console", (m) => console.log(`[${who}]`, m.text()));
       page.on("pageerror", (e) => console.log(`[${who}] page error:`, e.message));
-      await page.goto(`${url}/?nick=${who}`);
+      await page.goto(`${base}/?nick=${who}`);
       await page.waitForSelector("body[data-connected=yes]", { timeout: TIMEOUT });
     }
     // alice sees bob join: both are in the room before anything is sent.

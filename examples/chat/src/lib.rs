@@ -2,12 +2,15 @@
 //! the sender. The page and the official browser client are served by the same axum app.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
+use sockeye_axum::SocketIoBuilder;
 use sockeye_axum::prelude::*;
+use sockeye_redis::{RedisAdapterFactory, RedisConfig};
 
 /// The page.
 const INDEX: &str = include_str!("../static/index.html");
@@ -166,9 +169,15 @@ async fn on_leave(socket: SocketRef, user: Option<Session<User>>, reason: Discon
     }
 }
 
-/// The whole app: the page, the client bundle and the Socket.IO server.
+/// The whole app on one node (in-memory adapter): the page, the client bundle and the
+/// Socket.IO server.
 pub fn app() -> (Router, SocketIo) {
-    let (layer, io) = SocketIo::builder().build_layer();
+    app_with(SocketIo::builder())
+}
+
+/// The whole app with the server settings of `builder` (e.g. its adapter).
+pub fn app_with(builder: SocketIoBuilder) -> (Router, SocketIo) {
+    let (layer, io) = builder.build_layer();
     let _ = io
         .ns("/", on_connect)
         .on("chat", on_chat)
@@ -202,11 +211,48 @@ pub fn port_from_env() -> Result<u16, String> {
     }
 }
 
-/// Serves the app on `addr` with TCP_NODELAY on every accepted socket (chat messages are
-/// small: Nagle's algorithm would only add latency).
-pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+/// Why the chat could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// `REDIS_URL` was set but the Redis adapter could not connect.
+    #[error("cannot use Redis at REDIS_URL: {0}; start Redis or unset REDIS_URL to run one node")]
+    Redis(#[from] sockeye_redis::RedisError),
+    /// The HTTP server failed.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How long a node waits for its Redis subscriptions before serving.
+const REDIS_READY: Duration = Duration::from_secs(10);
+
+/// The server settings: the Redis adapter when `REDIS_URL` is set (channel prefix from
+/// `REDIS_KEY`, default `socket.io`), so several chat nodes share rooms; in-memory otherwise.
+async fn builder_from_env() -> Result<(SocketIoBuilder, Option<RedisAdapterFactory>), ServeError> {
+    let Some(url) = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) else {
+        return Ok((SocketIo::builder(), None));
+    };
+    let mut config = RedisConfig::new(url);
+    if let Some(key) = std::env::var("REDIS_KEY").ok().filter(|k| !k.is_empty()) {
+        config = config.key(key);
+    }
+    let redis = RedisAdapterFactory::connect(config).await?;
+    Ok((SocketIo::builder().adapter(redis.clone()), Some(redis)))
+}
+
+/// Serves the app on `listener` with TCP_NODELAY on every accepted socket (chat messages are
+/// small: Nagle's algorithm would only add latency). Uses Redis when `REDIS_URL` is set.
+pub async fn serve(listener: tokio::net::TcpListener) -> Result<(), ServeError> {
     use axum::serve::ListenerExt;
-    let (app, _io) = app();
+    let (builder, redis) = builder_from_env().await?;
+    let (app, _io) = app_with(builder);
+    if let Some(redis) = redis {
+        // Serving before the namespace channel is subscribed would lose the first remote
+        // broadcasts; go on anyway after the wait, since later ones will arrive.
+        if !redis.ready(REDIS_READY).await {
+            tracing::warn!("Redis subscriptions not confirmed within 10 s; serving anyway");
+        }
+        tracing::info!(uid = redis.uid(), "using the Redis adapter");
+    }
     let listener = listener.tap_io(|tcp| {
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::warn!(error = %e, "TCP_NODELAY not set");
@@ -216,5 +262,6 @@ pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .await
+    .await?;
+    Ok(())
 }

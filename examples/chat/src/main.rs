@@ -1,4 +1,5 @@
 //! `cargo run -p chat` → http://127.0.0.1:3000 (or `PORT=8080`, or `cargo run -p chat -- 8080`).
+//! `REDIS_URL=redis://127.0.0.1:6379` makes several chat processes one chat (Redis adapter).
 
 use std::process::ExitCode;
 
@@ -29,7 +30,7 @@ async fn main() -> ExitCode {
         Err(e) => eprintln!("local address unknown: {e}"),
     }
     if let Err(e) = chat::serve(listener).await {
-        eprintln!("server error: {e}");
+        eprintln!("{e}");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
