@@ -1,11 +1,13 @@
 //! The bench app of sio-bench's README on sockeye: `echo` and `broadcast` on `/`.
 
 use sockeye::{Args, Event, Reply, SocketIo, SocketRef};
+use sockeye_redis::RedisAdapterFactory;
 
 use crate::config::Settings;
 
-/// The server with `settings` applied and the bench handlers registered on `/`.
-pub fn build(settings: &Settings) -> SocketIo {
+/// The server with `settings` applied and the bench handlers registered on `/`; broadcasts
+/// also reach the other nodes through `redis` when given.
+pub fn build(settings: &Settings, redis: Option<RedisAdapterFactory>) -> SocketIo {
     let mut builder = SocketIo::builder().max_payload(settings.max_payload);
     if let Some(interval) = settings.ping_interval {
         builder = builder.ping_interval(interval);
@@ -15,6 +17,9 @@ pub fn build(settings: &Settings) -> SocketIo {
     }
     if let Some(timeout) = settings.connect_timeout {
         builder = builder.connect_timeout(timeout);
+    }
+    if let Some(redis) = redis {
+        builder = builder.adapter(redis);
     }
     let io = builder.build();
     let broadcaster = io.clone();

@@ -22,6 +22,10 @@ pub struct Settings {
     pub connect_timeout: Option<Duration>,
     /// `MAX_PAYLOAD` (bytes).
     pub max_payload: u64,
+    /// `REDIS_URL`: use the Redis adapter (several nodes share broadcasts); none: in-memory.
+    pub redis_url: Option<String>,
+    /// `REDIS_KEY`: the Redis channel prefix (default `socket.io`).
+    pub redis_key: Option<String>,
 }
 
 /// A setting that could not be read.
@@ -66,6 +70,8 @@ impl Settings {
             connect_timeout: millis("CONNECT_TIMEOUT")?,
             max_payload: number("MAX_PAYLOAD", env("MAX_PAYLOAD"), "bytes")?
                 .unwrap_or(DEFAULT_MAX_PAYLOAD),
+            redis_url: env("REDIS_URL").filter(|v| !v.is_empty()),
+            redis_key: env("REDIS_KEY").filter(|v| !v.is_empty()),
         })
     }
 }
@@ -107,6 +113,18 @@ mod tests {
         assert_eq!(s.ping_interval, None);
         assert_eq!(s.ping_timeout, None);
         assert_eq!(s.connect_timeout, None);
+        assert_eq!(s.redis_url, None);
+    }
+
+    #[test]
+    fn redis_url_and_key_are_read() {
+        let s = Settings::from_sources(
+            None,
+            env_of(&[("REDIS_URL", "redis://127.0.0.1:6379"), ("REDIS_KEY", "k")]),
+        )
+        .unwrap();
+        assert_eq!(s.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(s.redis_key.as_deref(), Some("k"));
     }
 
     #[test]

@@ -5,13 +5,16 @@
 //! `bench-app [PORT]` (or `PORT`; default 4004; 0 picks a free port) listens on 127.0.0.1 and
 //! prints `listening on 127.0.0.1:<port>` on stdout once it accepts connections.
 //! Optional environment overrides: `PING_INTERVAL`, `PING_TIMEOUT`, `CONNECT_TIMEOUT`
-//! (milliseconds) and `MAX_PAYLOAD` (bytes, default 10 MB like the anchors). Logs go to
-//! stderr (`RUST_LOG`, default `warn`).
+//! (milliseconds) and `MAX_PAYLOAD` (bytes, default 10 MB like the anchors). With
+//! `REDIS_URL` (and optionally `REDIS_KEY`, the channel prefix) broadcasts go through the Redis
+//! adapter, so receivers on several bench-app nodes all get them. Logs go to stderr
+//! (`RUST_LOG`, default `warn`).
 //!
 //! The tokio runtime is multi-threaded with the default worker count, which follows the CPU
 //! affinity mask: one worker under `taskset -c 0`, like the socketioxide anchor.
 
 mod app;
+mod cluster;
 mod config;
 mod serve;
 
@@ -60,7 +63,24 @@ fn main() -> ExitCode {
             }
         };
         let bound = listener.local_addr().unwrap_or(addr);
-        let io = app::build(&settings);
+        let redis = match &settings.redis_url {
+            None => None,
+            Some(url) => match cluster::connect(url, settings.redis_key.as_deref()).await {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("bench-app: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+        let io = app::build(&settings, redis.clone());
+        if let Some(redis) = redis {
+            // Subscribed before the "listening" line: no broadcast of the run is missed.
+            if !redis.ready(std::time::Duration::from_secs(10)).await {
+                eprintln!("bench-app: Redis subscriptions not confirmed within 10 s");
+                return ExitCode::FAILURE;
+            }
+        }
         println!("listening on {bound}");
         // Whoever reads the line (a test, a script) must see it now, not at exit.
         let _ = std::io::stdout().flush();
