@@ -1,0 +1,13 @@
+//! Test harness for sockeye's fault tests (not published).
+//!
+//! - [`FaultProxy`]: a TCP proxy on 127.0.0.1 between a client and a server (or a node and
+//!   Redis) that can pause, delay, throttle or blackhole each direction, half-close it, or
+//!   reset every connection.
+//! - [`ws`]: raw WebSocket framing, for inputs a well-behaved client library refuses to send
+//!   (fragment floods, truncated frames).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod proxy;
+pub mod ws;
+
+pub use proxy::{Direction, Fault, FaultProxy};
