@@ -241,6 +241,16 @@ fn msgpack_bad_input() {
             "{bytes:?}"
         );
     }
+    // Found by fuzzing: a CONNECT_ERROR string that is not UTF-8.
+    let bad_utf8 = [
+        0x83, 0xa4, b't', b'y', b'p', b'e', 0x04, 0xa4, b'd', b'a', b't', b'a', 0xa2, 0xc2, 0xff,
+        0xa3, b'n', b's', b'p', 0xa1, b'/',
+    ];
+    assert_eq!(
+        d.decode(Message::Binary(Bytes::copy_from_slice(&bad_utf8)))
+            .unwrap_err(),
+        DecodeError::InvalidUtf8
+    );
     // 100 000 nested arrays: rejected by the iterative depth check.
     let mut deep = vec![
         0x82, 0xa4, b't', b'y', b'p', b'e', 0x02, 0xa4, b'd', b'a', b't', b'a',

@@ -336,7 +336,12 @@ pub(crate) fn decode(message: &Bytes, limits: &Limits) -> Result<Packet, DecodeE
         (CONNECT, Some(_)) => return Err(DecodeError::ConnectPayloadNotObject),
         (DISCONNECT, None) => PacketData::Disconnect,
         (DISCONNECT, Some(_)) => return Err(DecodeError::UnexpectedPayload(kind)),
-        (CONNECT_ERROR, Some(d)) if is_map || is_str => PacketData::ConnectError(to_json(&d)?),
+        (CONNECT_ERROR, Some(d)) if is_str => {
+            // rmp-serde hands invalid UTF-8 strings over as binary: check the string first.
+            Reader { buf: &d, pos: 0 }.str()?;
+            PacketData::ConnectError(to_json(&d)?)
+        }
+        (CONNECT_ERROR, Some(d)) if is_map => PacketData::ConnectError(to_json(&d)?),
         (CONNECT_ERROR, Some(_)) => return Err(DecodeError::InvalidConnectError),
         (_, None) => return Err(DecodeError::MissingPayload(kind)),
         (EVENT, Some(d)) => {
