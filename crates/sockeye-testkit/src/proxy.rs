@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -107,6 +107,17 @@ impl std::fmt::Debug for FaultProxy {
 impl FaultProxy {
     /// Listens on 127.0.0.1 (ephemeral port) and forwards every connection to `upstream`.
     pub async fn start(upstream: SocketAddr) -> io::Result<FaultProxy> {
+        FaultProxy::start_with(upstream, None).await
+    }
+
+    /// Like [`FaultProxy::start`], with the receive buffer of the proxy's upstream sockets
+    /// set to `recv_buffer` bytes: a throttled direction then backs up into the upstream's
+    /// send path after kilobytes instead of the megabytes loopback autotuning allows, as a
+    /// slow client on a real network would.
+    pub async fn start_with(
+        upstream: SocketAddr,
+        recv_buffer: Option<u32>,
+    ) -> io::Result<FaultProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (faults, _) = watch::channel(Faults::default());
@@ -122,6 +133,7 @@ impl FaultProxy {
         tokio::spawn(accept_loop(
             listener,
             upstream,
+            recv_buffer,
             shared.clone(),
             shutdown.clone(),
         ));
@@ -224,6 +236,7 @@ impl Drop for FaultProxy {
 async fn accept_loop(
     listener: TcpListener,
     upstream: SocketAddr,
+    recv_buffer: Option<u32>,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) {
@@ -243,7 +256,7 @@ async fn accept_loop(
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let server = match TcpStream::connect(upstream).await {
+            let server = match connect(upstream, recv_buffer).await {
                 Ok(server) => server,
                 Err(e) => {
                     // The upstream is down: the client sees a reset, as it would without us.
@@ -285,6 +298,18 @@ async fn accept_loop(
             stop.cancel();
         });
     }
+}
+
+async fn connect(upstream: SocketAddr, recv_buffer: Option<u32>) -> io::Result<TcpStream> {
+    let socket = if upstream.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    if let Some(bytes) = recv_buffer {
+        socket.set_recv_buffer_size(bytes)?;
+    }
+    socket.connect(upstream).await
 }
 
 /// What one direction's pump needs besides its socket halves.
