@@ -9,6 +9,7 @@ use base64::Engine as _;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use rand::RngCore;
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -165,6 +166,11 @@ impl<H: EngineHandler> Engine<H> {
         let Some(session) = inner.get(&sid) else {
             return RequestError::UnknownSid.response();
         };
+        if session.heartbeat_expired(Instant::now()) {
+            // Its heartbeat task may not have run yet; the session is over all the same.
+            session.close(CloseReason::PingTimeout);
+            return RequestError::UnknownSid.response();
+        }
         let span =
             tracing::debug_span!("engine", sid = %session.sid(), transport = transport.as_str());
         match transport {
@@ -188,11 +194,12 @@ impl<H: EngineHandler> Engine<H> {
                 }
                 {
                     let mut state = session.lock();
-                    if state.transport != Transport::Polling
-                        || state.upgrade != Upgrade::None
-                        || state.closing.is_some()
-                    {
+                    if state.closing.is_some() {
                         return RequestError::BadRequest.response();
+                    }
+                    if state.transport != Transport::Polling || state.upgrade != Upgrade::None {
+                        drop(state);
+                        return ws::accept(inner, req, ws::Mode::Refuse);
                     }
                     state.upgrade = Upgrade::Pending;
                 }

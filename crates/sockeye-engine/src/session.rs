@@ -92,6 +92,9 @@ impl State {
 }
 
 /// What the heartbeat timer decided.
+/// How late a PING timer may fire and still count as on time (see [`Session::tick`]).
+const PING_SLACK: Duration = Duration::from_millis(10);
+
 pub(crate) enum Tick {
     /// Nothing to do before this instant.
     Sleep(Instant),
@@ -290,13 +293,32 @@ impl<D> Session<D> {
         }
         if now >= state.next_ping {
             state.ping_due = true;
-            let deadline = now + self.ping_timeout;
+            // Timers fire a little after their instant (rounded up to the millisecond, then
+            // the task must run). Counting the timeout from the scheduled PING keeps that
+            // lateness from adding up, so a silent client is gone interval + timeout after
+            // the handshake, as on the reference server. A wake much later than scheduled
+            // (an overloaded runtime) counts from now, so a client never loses more than
+            // `PING_SLACK` of its timeout.
+            let sent_at = if now.saturating_duration_since(state.next_ping) <= PING_SLACK {
+                state.next_ping
+            } else {
+                now
+            };
+            let deadline = sent_at + self.ping_timeout;
             state.pong_deadline = Some(deadline);
             drop(state);
             self.wake_writer.notify_waiters();
             return Tick::Sleep(deadline);
         }
         Tick::Sleep(state.next_ping)
+    }
+
+    /// True once the PONG deadline has passed: the session is over even if its heartbeat
+    /// task has not woken up yet to close it.
+    pub(crate) fn heartbeat_expired(&self, now: Instant) -> bool {
+        self.lock()
+            .pong_deadline
+            .is_some_and(|deadline| now >= deadline)
     }
 
     /// A PONG arrived. Unsolicited pongs are ignored, so a flood of them changes nothing.
@@ -392,6 +414,31 @@ mod tests {
             s.tick(at_ping + Duration::from_millis(200)),
             Tick::Timeout
         ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_ping_timer_does_not_push_the_timeout_back() {
+        let s = session(8);
+        let start = Instant::now();
+        // The timer fired 3 ms late: the deadline still counts from the scheduled PING.
+        let late = start + Duration::from_millis(303);
+        match s.tick(late) {
+            Tick::Sleep(at) => assert_eq!(at - start, Duration::from_millis(500)),
+            Tick::Timeout => panic!("no timeout at the ping"),
+        }
+        assert!(!s.heartbeat_expired(start + Duration::from_millis(499)));
+        assert!(s.heartbeat_expired(start + Duration::from_millis(500)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_very_late_ping_still_gets_its_whole_timeout() {
+        let s = session(8);
+        let start = Instant::now();
+        let stalled = start + Duration::from_millis(400);
+        match s.tick(stalled) {
+            Tick::Sleep(at) => assert_eq!(at - stalled, Duration::from_millis(200)),
+            Tick::Timeout => panic!("no timeout at the ping"),
+        }
     }
 
     #[tokio::test(start_paused = true)]

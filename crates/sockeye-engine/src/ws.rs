@@ -40,6 +40,10 @@ pub(crate) enum Mode<D> {
     Handshake,
     /// The upgrade of an existing polling session (its state is already `Upgrade::Pending`).
     Upgrade(Arc<Session<D>>),
+    /// A WebSocket for a session that already has one (or is getting one): the handshake is
+    /// answered and the socket closed at once. The reference server does the same, and a
+    /// client that sees an HTTP 400 here reports an error instead of a plain close.
+    Refuse,
 }
 
 /// Answers the HTTP upgrade (101) and spawns the connection task.
@@ -126,6 +130,26 @@ pub(crate) fn accept<H: EngineHandler, B>(
                         abandon_upgrade(&session);
                         close_ws(&mut ws, CloseCode::Normal).await;
                     }
+                }
+                .instrument(span),
+            );
+        }
+        Mode::Refuse => {
+            let span = tracing::debug_span!("engine.refuse", remote = ?remote_addr_of(&parts));
+            inner.tracker.spawn(
+                async move {
+                    let Ok(Ok(upgraded)) = tokio::time::timeout(upgrade_timeout, on_upgrade).await
+                    else {
+                        return;
+                    };
+                    let mut ws = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(config),
+                    )
+                    .await;
+                    tracing::debug!("second WebSocket for a session, closing it");
+                    close_ws(&mut ws, CloseCode::Normal).await;
                 }
                 .instrument(span),
             );

@@ -313,8 +313,9 @@ async fn polling_and_websocket_at_once_on_one_sid() {
     let q = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
     let ws_q = server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"));
     let mut ws = ws_connect(&ws_q).await;
-    // A second WebSocket during the pending upgrade is refused.
-    assert!(tokio_tungstenite::connect_async(&ws_q).await.is_err());
+    // A second WebSocket during the pending upgrade is answered, then closed at once.
+    let mut second = ws_connect(&ws_q).await;
+    assert_eq!(wait_ws_close(&mut second).await, Some(1000));
     // Polling still works until the upgrade completes.
     assert_eq!(post(&client, &q, "4before").await.0, 200);
     assert_eq!(get(&client, &q).await, (200, "4before".into()));
@@ -335,6 +336,29 @@ async fn polling_and_websocket_at_once_on_one_sid() {
             .load(std::sync::atomic::Ordering::SeqCst),
         3
     );
+}
+
+/// The official Engine.IO suite opens a second WebSocket with the sid of an upgraded session
+/// and waits for a plain close: an HTTP 400 makes a client report an error instead.
+#[tokio::test]
+async fn a_second_websocket_after_the_upgrade_is_accepted_then_closed() {
+    // Default heartbeat: no PING may come in between the frames this test reads.
+    let server = serve(EngineConfig::builder().build()).await;
+    let client = http();
+    let sid = handshake(&server, &client).await;
+    let ws_q = server.ws_url(&format!("EIO=4&transport=websocket&sid={sid}"));
+    let mut ws = ws_connect(&ws_q).await;
+    ws.send(Ws::text("2probe")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "3probe");
+    ws.send(Ws::text("5")).await.unwrap();
+    ws.send(Ws::text("4first")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "4first");
+    let mut second = ws_connect(&ws_q).await;
+    assert_eq!(wait_ws_close(&mut second).await, Some(1000));
+    // The session itself is untouched.
+    ws.send(Ws::text("4still")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "4still");
+    assert!(server.rec.closes().is_empty());
 }
 
 #[tokio::test]
