@@ -251,6 +251,41 @@ async fn oversized_post_is_413_and_closes_only_that_session() {
     assert_eq!(post(&client, &q, body).await, (200, "ok".into()));
 }
 
+/// As the reference server: the pending GET is not answered with CLOSE when the POST gets
+/// 413, so a client sees the POST's failure (`transport error`), not a clean close.
+#[tokio::test]
+async fn oversized_post_leaves_the_pending_get_unanswered() {
+    // A ping interval long enough that no PING answers the GET before the POST.
+    let config = fast_config()
+        .ping_interval(Duration::from_secs(2))
+        .max_payload(1000);
+    let server = serve(config.build()).await;
+    let client = http();
+    let sid = handshake(&server, &client).await;
+    let q = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
+    let pending = tokio::spawn({
+        let (client, q) = (client.clone(), q.clone());
+        async move { get(&client, &q).await }
+    });
+    // The GET is parked before the POST arrives: the engine closes on the POST, not the GET.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let body = format!("4{}", "x".repeat(1000));
+    assert_eq!(post(&client, &q, body).await.0, 413);
+    assert_eq!(
+        server.rec.wait_close(&sid).await,
+        CloseReason::PayloadTooLarge
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        !pending.is_finished(),
+        "the pending GET was answered at the 413"
+    );
+    // Still bounded: it ends by its own deadline (ping interval + timeout) with CLOSE.
+    let answer = tokio::time::timeout(WAIT, pending).await.unwrap().unwrap();
+    assert_eq!(answer, (200, "1".to_owned()));
+    assert_eq!(get(&client, &q).await.0, 400, "the session is gone");
+}
+
 #[tokio::test]
 async fn oversized_chunked_post_is_cut_while_streaming() {
     let server = serve(fast_config().max_payload(1000).build()).await;

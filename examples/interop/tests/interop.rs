@@ -13,13 +13,9 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// Cases that fail because of a known sockeye bug, reported to its owner: run and reported,
 /// not asserted (see `harness::assert_script`). Remove a name once its bug is fixed.
-///
-/// - `max-payload-polling`: on a polling POST over maxPayload the engine answers 413 *and*
-///   answers the pending GET with `1` (CLOSE) at the same moment; socket.io-client reads the
-///   CLOSE first and reports `transport close`. The Node server answers 413 and keeps the
-///   pending GET open, so the client reports `transport error` (conformance-notes, "What
-///   official clients report"). It is a race: now and then the 413 wins and the case passes.
-const NODE_KNOWN_FAILURES: &[&str] = &["max-payload-polling"];
+/// (Empty: `max-payload-polling` passes since the engine stopped answering the pending GET
+/// with CLOSE at the moment of the 413, as the Node server does.)
+const NODE_KNOWN_FAILURES: &[&str] = &[];
 
 #[test]
 fn official_node_client() {
