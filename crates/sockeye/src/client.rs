@@ -37,6 +37,9 @@ impl std::fmt::Debug for ClientState {
 struct ClientInner {
     sockets: HashMap<Str, SocketRef>,
     decoder: Decoder,
+    /// Counts binary packet headers, so a completion timer knows whether the packet it was
+    /// armed for is still the pending one.
+    binary_started: u64,
     /// Set by `on_close`: no socket may be attached any more.
     closed: bool,
 }
@@ -101,9 +104,11 @@ impl EngineHandler for SocketIoHandler {
     }
 
     async fn on_message(&self, session: &Arc<Session<ClientState>>, message: Message) {
+        let header = matches!(message, Message::Text(_));
         let decoded = session.data.lock().decoder.decode(message);
         match decoded {
             Ok(Some(packet)) => self.on_packet(session, packet).await,
+            Ok(None) if header => self.arm_attachment_timer(session),
             Ok(None) => {}
             Err(e) => {
                 tracing::debug!(sid = %session.sid(), error = %e, "invalid socket.io packet: closing the session");
@@ -138,6 +143,36 @@ fn disconnect_reason(reason: CloseReason) -> DisconnectReason {
 }
 
 impl SocketIoHandler {
+    /// A binary packet header arrived: its attachments must all follow within
+    /// `attachment_timeout`, or the session is closed (the decoder holds them until then).
+    fn arm_attachment_timer(&self, session: &Arc<Session<ClientState>>) {
+        let seq = {
+            let mut inner = session.data.lock();
+            inner.binary_started += 1;
+            inner.binary_started
+        };
+        let timeout = self.server.config.attachment_timeout;
+        let weak = Arc::downgrade(session);
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            tracing::error!("no tokio runtime: the attachment timer cannot be armed");
+            return;
+        };
+        rt.spawn(async move {
+            tokio::time::sleep(timeout).await;
+            let Some(session) = weak.upgrade() else {
+                return;
+            };
+            let stalled = {
+                let inner = session.data.lock();
+                inner.binary_started == seq && inner.decoder.is_waiting()
+            };
+            if stalled && !session.is_closed() {
+                tracing::debug!(sid = %session.sid(), ?timeout, "binary attachments not complete in time: closing");
+                session.close(CloseReason::ParseError);
+            }
+        });
+    }
+
     async fn on_packet(&self, session: &Arc<Session<ClientState>>, packet: Packet) {
         let Packet { ns, data } = packet;
         match data {

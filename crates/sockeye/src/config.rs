@@ -17,6 +17,9 @@ pub(crate) struct Config {
     pub(crate) inbox_timeout: Duration,
     /// Packets held for a socket while its connect step runs, at most.
     pub(crate) connecting_buffer: usize,
+    /// A binary packet whose attachments have not all arrived this long after its header
+    /// closes the session.
+    pub(crate) attachment_timeout: Duration,
     /// Decoder limits.
     pub(crate) limits: Limits,
     /// The Socket.IO wire format.
@@ -31,6 +34,7 @@ impl Default for Config {
             inbox_capacity: 64,
             inbox_timeout: Duration::from_secs(10),
             connecting_buffer: 256,
+            attachment_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             parser: ParserKind::Json,
         }

@@ -386,6 +386,14 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Longest wait for the binary attachments of a packet after its header (default 30 s):
+    /// past it the session is closed (`ParseError`), so a client cannot park a partial packet
+    /// (up to `max_packet_size` bytes) for the life of its session.
+    pub fn attachment_timeout(mut self, timeout: Duration) -> Self {
+        self.config.attachment_timeout = timeout;
+        self
+    }
+
     /// Default timeout of [`SocketRef::call_default`] and of broadcasts with ack (default 60 s).
     pub fn ack_timeout(mut self, timeout: Duration) -> Self {
         self.config.ack_timeout = timeout;
