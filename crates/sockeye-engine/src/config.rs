@@ -116,6 +116,7 @@ pub struct EngineConfig {
     pub(crate) upgrade_timeout: Duration,
     pub(crate) cookie: Option<CookieConfig>,
     pub(crate) allow_request: Option<AllowRequest>,
+    pub(crate) allowed_origins: Option<Arc<[String]>>,
     pub(crate) max_queued_frames: usize,
     pub(crate) slow_reader_timeout: Duration,
     pub(crate) ws_read_buffer_size: usize,
@@ -135,6 +136,7 @@ impl fmt::Debug for EngineConfig {
             .field("upgrade_timeout", &self.upgrade_timeout)
             .field("cookie", &self.cookie)
             .field("allow_request", &self.allow_request.is_some())
+            .field("allowed_origins", &self.allowed_origins)
             .field("max_queued_frames", &self.max_queued_frames)
             .field("slow_reader_timeout", &self.slow_reader_timeout)
             .field("ws_read_buffer_size", &self.ws_read_buffer_size)
@@ -156,6 +158,7 @@ impl Default for EngineConfig {
             upgrade_timeout: Duration::from_secs(10),
             cookie: None,
             allow_request: None,
+            allowed_origins: None,
             max_queued_frames: 1024,
             slow_reader_timeout: Duration::from_secs(20),
             ws_read_buffer_size: 2048,
@@ -166,6 +169,20 @@ impl Default for EngineConfig {
 }
 
 impl EngineConfig {
+    /// False when an origin allow-list is set and the request's `Origin` is not on it.
+    pub(crate) fn origin_allowed(&self, headers: &http::HeaderMap) -> bool {
+        let (Some(list), Some(origin)) = (&self.allowed_origins, headers.get(http::header::ORIGIN))
+        else {
+            return true;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let origin = origin.trim().trim_end_matches('/');
+        list.iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(origin))
+    }
+
     /// Starts a builder from the defaults.
     pub fn builder() -> EngineConfigBuilder {
         EngineConfigBuilder {
@@ -281,6 +298,33 @@ impl EngineConfigBuilder {
         F: Fn(&http::request::Parts) -> bool + Send + Sync + 'static,
     {
         self.config.allow_request = Some(Arc::new(hook));
+        self
+    }
+
+    /// Browser origins allowed to use the engine (exact `scheme://host[:port]`, compared
+    /// without case). When set, every request that carries an `Origin` header not in the list
+    /// (polling handshakes and requests, WebSocket handshakes and upgrades alike: CORS does
+    /// not protect WebSockets) is refused with 403 `{"code":4,"message":"Forbidden"}`;
+    /// requests without `Origin` (non-browser clients) are unaffected. A `*` entry is ignored
+    /// with a warning: a wildcard admits every site to the user's cookies, so list origins.
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let list: Vec<String> = origins
+            .into_iter()
+            .map(Into::into)
+            .filter(|o| {
+                let wildcard = o.trim() == "*";
+                if wildcard {
+                    tracing::warn!("allowed_origins: `*` ignored; list the allowed origins");
+                }
+                !wildcard
+            })
+            .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            .collect();
+        self.config.allowed_origins = Some(list.into());
         self
     }
 

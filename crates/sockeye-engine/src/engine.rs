@@ -152,6 +152,10 @@ impl<H: EngineHandler> Engine<H> {
     {
         let inner = &self.inner;
         let config = &inner.config;
+        if !config.origin_allowed(req.headers()) {
+            tracing::debug!(origin = ?req.headers().get(http::header::ORIGIN), "origin not allowed");
+            return RequestError::Forbidden.response();
+        }
         let query = Query::parse(req.uri().query());
         let ws_request = is_websocket_request(&req);
         let transport = match query.transport {
