@@ -42,7 +42,14 @@ struct ClientInner {
     binary_started: u64,
     /// Set by `on_close`: no socket may be attached any more.
     closed: bool,
+    /// Namespaces this client was connected to and left, newest last (at most
+    /// [`LEFT_NAMESPACES_KEPT`]): a packet for one of them may simply have crossed our
+    /// DISCONNECT, so it is ignored; a packet for a namespace never connected closes the session.
+    left: Vec<Str>,
 }
+
+/// How many left namespaces a client remembers, so the list stays bounded whatever it does.
+const LEFT_NAMESPACES_KEPT: usize = 8;
 
 impl ClientState {
     fn lock(&self) -> std::sync::MutexGuard<'_, ClientInner> {
@@ -53,11 +60,21 @@ impl ClientState {
         self.lock().sockets.get(ns).cloned()
     }
 
+    /// True when this client was connected to `ns` and left it.
+    fn has_left(&self, ns: &str) -> bool {
+        self.lock().left.iter().any(|left| left.as_str() == ns)
+    }
+
     /// Removes the socket of `ns` if it is still the one with `id`.
     pub(crate) fn detach(&self, ns: &Str, id: &SocketId) {
         let mut inner = self.lock();
         if inner.sockets.get(ns.as_str()).is_some_and(|s| s.id() == id) {
             inner.sockets.remove(ns.as_str());
+            inner.left.retain(|left| left != ns);
+            if inner.left.len() == LEFT_NAMESPACES_KEPT {
+                inner.left.remove(0);
+            }
+            inner.left.push(ns.clone());
         }
     }
 
@@ -173,6 +190,19 @@ impl SocketIoHandler {
         });
     }
 
+    /// A packet for a namespace this client is not connected to. One it left may have crossed
+    /// our DISCONNECT and is ignored; one it never connected is a protocol error, and the
+    /// session is closed as the JavaScript server does.
+    fn not_connected(&self, session: &Arc<Session<ClientState>>, ns: &Str, kind: &'static str) {
+        let ns = ns.as_str();
+        if session.data.has_left(ns) {
+            tracing::debug!(sid = %session.sid(), ns, kind, "packet for a namespace this client left: ignored");
+        } else {
+            tracing::debug!(sid = %session.sid(), ns, kind, "packet for a namespace never connected: closing the session");
+            session.close(CloseReason::ParseError);
+        }
+    }
+
     async fn on_packet(&self, session: &Arc<Session<ClientState>>, packet: Packet) {
         let Packet { ns, data } = packet;
         match data {
@@ -181,15 +211,12 @@ impl SocketIoHandler {
                 if let Some(socket) = session.data.socket(&ns) {
                     socket.disconnect_with(DisconnectReason::ClientDisconnect, false);
                 } else {
-                    let ns = ns.as_str();
-                    tracing::debug!(ns, "DISCONNECT for a namespace not connected: ignored");
+                    self.not_connected(session, &ns, "DISCONNECT");
                 }
             }
             PacketData::Event { name, args, ack } => {
                 let Some(socket) = session.data.socket(&ns) else {
-                    // Like the JavaScript server: the client may not have seen our DISCONNECT
-                    // yet, so this is not worth closing the session over.
-                    tracing::debug!(ns = %ns.as_str(), "event for a namespace not connected: ignored");
+                    self.not_connected(session, &ns, "EVENT");
                     return;
                 };
                 let ack = ack.map(|id| socket.ack_sender(id));
@@ -202,8 +229,7 @@ impl SocketIoHandler {
                 if let Some(socket) = session.data.socket(&ns) {
                     socket.resolve_ack(id, args);
                 } else {
-                    let ns = ns.as_str();
-                    tracing::debug!(ns, "ACK for a namespace not connected: ignored");
+                    self.not_connected(session, &ns, "ACK");
                 }
             }
             PacketData::ConnectError(_) => {
