@@ -1,6 +1,6 @@
 //! Raw WebSocket (RFC 6455) client framing over a plain `TcpStream`, for hostile inputs.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Frame opcodes used by the tests.
@@ -68,7 +68,10 @@ pub async fn handshake(
 
 /// Reads one server frame (unmasked): `(fin, opcode, payload)`. Payloads over `max` are an
 /// error rather than an allocation.
-pub async fn read_frame(tcp: &mut TcpStream, max: usize) -> std::io::Result<(bool, u8, Vec<u8>)> {
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    tcp: &mut R,
+    max: usize,
+) -> std::io::Result<(bool, u8, Vec<u8>)> {
     let b0 = tcp.read_u8().await?;
     let b1 = tcp.read_u8().await?;
     let len = match b1 & 0x7f {

@@ -87,7 +87,22 @@ fn main() -> ExitCode {
         tokio::select! {
             () = serve::serve(listener, io.clone()) => {}
             _ = tokio::signal::ctrl_c() => io.close().await,
+            () = terminated() => io.close().await,
         }
         ExitCode::SUCCESS
     })
+}
+
+/// Resolves on SIGTERM (what process managers send for a rolling restart): the server then
+/// closes every session with a reason, as on Ctrl-C.
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "SIGTERM handler not installed");
+            std::future::pending::<()>().await;
+        }
+    }
 }
