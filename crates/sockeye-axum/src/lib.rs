@@ -110,3 +110,8 @@ pub mod prelude {
         AckSender, ConnectionRefusedError, DisconnectReason, NoAck, SocketRef, Transport,
     };
 }
+
+/// The README's example, compiled as a doctest so it stays true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctest;
