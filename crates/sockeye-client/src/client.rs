@@ -96,6 +96,33 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts the certificates of this PEM document (one or more `CERTIFICATE` blocks) as
+    /// roots for `https`/`wss` URLs, in addition to the built-in web PKI roots: for a private
+    /// CA or a self-signed server certificate. A PEM with no certificate makes `connect` fail
+    /// with [`ConnectionError::InvalidOption`](crate::ConnectionError::InvalidOption).
+    #[cfg(feature = "tls")]
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.options.tls.root_pems.push(pem.into());
+        self
+    }
+
+    /// Keeps (the default) or drops the built-in web PKI roots (Mozilla's list, compiled in).
+    /// Dropped, only the [`ClientBuilder::tls_root_certificate`] roots are trusted.
+    #[cfg(feature = "tls")]
+    pub fn tls_builtin_roots(mut self, enabled: bool) -> Self {
+        self.options.tls.no_builtin_roots = !enabled;
+        self
+    }
+
+    /// Uses this rustls configuration as is for `https`/`wss` (client certificates, custom
+    /// verifiers, another crypto provider); the other `tls_*` options are then ignored. Leave
+    /// its ALPN protocols empty or `http/1.1`: both transports speak HTTP/1.1.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.options.tls.config = Some(config);
+        self
+    }
+
     /// How long `connect` waits for every namespace to answer (default 5 s).
     pub fn wait_timeout(mut self, timeout: Duration) -> Self {
         self.options.wait_timeout = timeout;

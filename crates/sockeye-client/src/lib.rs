@@ -17,12 +17,16 @@ pub mod error;
 mod event;
 mod options;
 mod simple;
+mod tls;
 
 pub use client::{Client, ClientBuilder, Namespace};
 pub use conn::Status;
 pub use engine::Transport;
 pub use error::{ConnectionError, Result, SocketIoError};
 pub use event::{AckSender, DisconnectReason, Event, IntoAck};
+/// The rustls version the `tls` feature uses, for [`ClientBuilder::tls_config`].
+#[cfg(feature = "tls")]
+pub use rustls;
 pub use simple::SimpleClient;
 /// Event and ack arguments, shared with the server ([`Args::from_value`], [`Args::builder`]
 /// for several or binary arguments; `first`, `nth`, `deserialize` to read them).

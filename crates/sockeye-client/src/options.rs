@@ -13,6 +13,7 @@ use crate::error::ConnectionError;
 use crate::event::{
     BoxFuture, ConnectErrorHandler, ConnectHandler, DisconnectHandler, EventHandler,
 };
+use crate::tls::TlsOptions;
 
 /// The auth payload sent in each namespace's CONNECT packet.
 #[derive(Clone, Default)]
@@ -103,6 +104,7 @@ pub(crate) struct Options {
     /// Extra deliveries of an unacknowledged emit; 0 disables at-least-once delivery.
     pub(crate) retries: u32,
     pub(crate) ack_timeout: Duration,
+    pub(crate) tls: TlsOptions,
 }
 
 impl Options {
@@ -121,6 +123,7 @@ impl Options {
             buffer: 0,
             retries: 0,
             ack_timeout: Duration::from_secs(5),
+            tls: TlsOptions::default(),
         }
     }
 
@@ -150,8 +153,11 @@ impl Options {
             })?;
             headers.append(name, value);
         }
+        let endpoint = Endpoint::new(&self.url, &self.path)?;
+        let tls = self.tls.build(endpoint.is_secure())?;
         Ok(EngineOptions {
-            endpoint: Endpoint::new(&self.url, &self.path)?,
+            endpoint,
+            tls,
             headers,
             polling: self.transports.contains(&Transport::Polling),
             websocket: self.transports.contains(&Transport::Websocket),

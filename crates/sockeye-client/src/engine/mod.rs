@@ -20,6 +20,8 @@ use tokio::time::{Instant, Sleep};
 
 use crate::error::ConnectionError;
 use polling::Http;
+
+use crate::tls::Tls;
 use url::Endpoint;
 use websocket::Ws;
 
@@ -53,6 +55,8 @@ impl Transport {
 #[derive(Debug, Clone)]
 pub(crate) struct EngineOptions {
     pub(crate) endpoint: Endpoint,
+    /// TLS for `https`/`wss` endpoints.
+    pub(crate) tls: Tls,
     pub(crate) headers: HeaderMap,
     /// Start with polling (and upgrade when `websocket` is also allowed).
     pub(crate) polling: bool,
@@ -109,7 +113,11 @@ pub(crate) async fn open(options: EngineOptions) -> Result<Engine, ConnectionErr
             "no transport enabled: allow polling, websocket or both".into(),
         ));
     }
-    let http = Http::new(options.headers.clone(), options.request_timeout)?;
+    let http = Http::new(
+        options.headers.clone(),
+        options.request_timeout,
+        &options.tls,
+    )?;
     let (handshake, start) = if options.polling {
         let mut packets = http
             .get(options.endpoint.polling(None), options.request_timeout)
@@ -128,6 +136,7 @@ pub(crate) async fn open(options: EngineOptions) -> Result<Engine, ConnectionErr
             &options.endpoint.websocket(None),
             &options.headers,
             options.request_timeout,
+            &options.tls,
         )
         .await?;
         match tokio::time::timeout(options.request_timeout, websocket::next_packet(&mut ws)).await {
@@ -300,6 +309,7 @@ impl Task {
                 self.options.headers.clone(),
                 self.handshake.sid.clone(),
                 self.options.request_timeout,
+                self.options.tls.clone(),
             ))
         });
         let _abort_probe = upgrade.as_ref().map(|t| AbortOnDrop(t.abort_handle()));
@@ -358,7 +368,26 @@ impl Task {
                             // poller ends quickly; packets of that last GET still count.
                             let _ = stop_tx.send(true);
                             if let Some(task) = poller.take() {
-                                let _ = tokio::time::timeout(get_timeout, task).await;
+                                // Keep taking batches meanwhile: once probed, the server
+                                // answers every GET at once, and a poller blocked on a full
+                                // batch channel would never look at `stop` again.
+                                let deadline = tokio::time::sleep(get_timeout);
+                                tokio::pin!(task, deadline);
+                                loop {
+                                    tokio::select! {
+                                        _ = &mut task => break,
+                                        () = &mut deadline => break,
+                                        batch = batch_rx.recv() => match batch {
+                                            Some(Ok(packets)) => {
+                                                if let Some(cause) = self.polling_packets(packets).await {
+                                                    return Outcome::Closed(cause);
+                                                }
+                                            }
+                                            Some(Err(e)) => return Outcome::Closed(CloseCause::Error(e)),
+                                            None => break,
+                                        },
+                                    }
+                                }
                             }
                             while let Ok(batch) = batch_rx.try_recv() {
                                 match batch {
@@ -487,8 +516,10 @@ async fn probe(
     headers: HeaderMap,
     sid: String,
     timeout: Duration,
+    tls: Tls,
 ) -> Result<Ws, ConnectionError> {
-    let mut ws = websocket::connect(&endpoint.websocket(Some(&sid)), &headers, timeout).await?;
+    let mut ws =
+        websocket::connect(&endpoint.websocket(Some(&sid)), &headers, timeout, &tls).await?;
     websocket::send_packet(&mut ws, &Packet::Ping(Bytes::from_static(b"probe"))).await?;
     match tokio::time::timeout(timeout, websocket::next_packet(&mut ws)).await {
         Ok(Some(Ok(Packet::Pong(data)))) if data.as_ref() == b"probe" => Ok(ws),

@@ -9,6 +9,7 @@ use sockeye_protocol::engine::{self, Frame, Packet, SEPARATOR};
 use url::Url;
 
 use crate::error::ConnectionError;
+use crate::tls::Tls;
 
 /// How much of an error body is kept for the error message.
 const ERROR_BODY_LIMIT: usize = 512;
@@ -25,14 +26,14 @@ impl Http {
     pub(crate) fn new(
         headers: HeaderMap,
         connect_timeout: Duration,
+        tls: &Tls,
     ) -> Result<Http, ConnectionError> {
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .default_headers(headers)
-            .connect_timeout(connect_timeout)
-            .build()
-            .map_err(|e| {
-                ConnectionError::InvalidOption(format!("cannot build the HTTP client: {e}"))
-            })?;
+            .connect_timeout(connect_timeout);
+        let client = tls.http(builder).build().map_err(|e| {
+            ConnectionError::InvalidOption(format!("cannot build the HTTP client: {e}"))
+        })?;
         Ok(Http { client })
     }
 

@@ -42,6 +42,11 @@ impl Endpoint {
         Ok(Endpoint { http: parsed })
     }
 
+    /// True for `https`/`wss`: the connection needs TLS.
+    pub(crate) fn is_secure(&self) -> bool {
+        self.http.scheme() == "https"
+    }
+
     /// The URL of a polling request: EIO, transport, the session id once known and a
     /// cache-busting timestamp.
     pub(crate) fn polling(&self, sid: Option<&str>) -> Url {

@@ -13,6 +13,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
 use crate::error::ConnectionError;
+use crate::tls::Tls;
 
 /// An open WebSocket to the server.
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -22,6 +23,7 @@ pub(crate) async fn connect(
     url: &Url,
     headers: &HeaderMap,
     timeout: Duration,
+    tls: &Tls,
 ) -> Result<Ws, ConnectionError> {
     let mut request = url
         .as_str()
@@ -30,7 +32,16 @@ pub(crate) async fn connect(
     for (name, value) in headers {
         request.headers_mut().append(name, value.clone());
     }
-    match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(request)).await {
+    #[cfg(feature = "tls")]
+    let connecting =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, tls.websocket());
+    #[cfg(not(feature = "tls"))]
+    let connecting = {
+        // Secure endpoints were refused when the options were built.
+        let _ = tls;
+        tokio_tungstenite::connect_async(request)
+    };
+    match tokio::time::timeout(timeout, connecting).await {
         Err(_) => Err(ConnectionError::Transport(format!(
             "WebSocket connection not established within {timeout:?}"
         ))),
