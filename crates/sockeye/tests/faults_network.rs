@@ -341,3 +341,102 @@ async fn slow_consumer_in_a_hot_room_is_closed_and_the_others_get_everything() {
         proxy.bytes(Direction::Down)
     );
 }
+
+/// Pass: a polling POST whose body stalls (10 of 100 announced bytes, then nothing) is
+/// answered 400 and its session closed once ping interval + ping timeout have passed: a
+/// client cannot hold a POST (and the session's inbound slot) open by trickling its body.
+#[tokio::test]
+async fn a_polling_post_whose_body_stalls_is_cut_by_the_read_timer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let interval = Duration::from_millis(300);
+    let ping_timeout = Duration::from_millis(300);
+    let io = SocketIo::builder()
+        .ping_interval(interval)
+        .ping_timeout(ping_timeout)
+        .build();
+    let (_ns, _reasons) = with_disconnects(&io);
+    let addr = serve(&io).await;
+    let polling = common::Polling::open(addr).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /socket.io/?EIO=4&transport=polling&sid={} HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: text/plain\r\nContent-Length: 100\r\n\r\n40aaaaaaaa",
+        polling.sid
+    );
+    let started = Instant::now();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = timeout(WAIT, tcp.read(&mut answer))
+        .await
+        .expect("the stalled POST was never answered")
+        .unwrap();
+    let took = started.elapsed();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        took >= interval + ping_timeout - Duration::from_millis(50),
+        "cut after {took:?}, before the timer"
+    );
+    sessions_become(&io, 0).await;
+}
+
+/// Pass: request heads are bounded by the HTTP server, not by the layer: with hyper's
+/// `header_read_timeout` (the setting docs/guarantees.md prescribes), a client that trickles
+/// its request head (slowloris) is disconnected when the timeout passes.
+#[tokio::test]
+async fn slow_request_heads_are_cut_by_the_servers_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tower::ServiceExt as _;
+    let io = common::builder().build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let svc = io.service();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let svc = svc.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        svc.clone().oneshot(req)
+                    });
+                let mut builder = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                builder
+                    .http1()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_millis(500));
+                let _ = builder
+                    .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let started = Instant::now();
+    tcp.write_all(b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let mut sink = Vec::new();
+    // A header line now and then, never the end of the head.
+    let trickle = async {
+        for i in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if tcp
+                .write_all(format!("X-{i}: y\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    };
+    let _ = timeout(Duration::from_secs(3), trickle).await;
+    let read = timeout(WAIT, tcp.read_to_end(&mut sink)).await;
+    let took = started.elapsed();
+    assert!(read.is_ok(), "the connection was not closed");
+    assert!(
+        took < Duration::from_secs(5),
+        "slow head held the connection {took:?}"
+    );
+}
