@@ -440,3 +440,59 @@ async fn slow_request_heads_are_cut_by_the_servers_header_read_timeout() {
         "slow head held the connection {took:?}"
     );
 }
+
+/// Pass: to a client that reads nothing, 3 000 `volatile` broadcasts of 16 KiB are all
+/// accepted without an error and without closing it (the ones that find its queue non-empty
+/// are skipped); the same flood without `volatile` fails with an error and closes it.
+#[tokio::test]
+async fn only_volatile_packets_are_dropped() {
+    let io = SocketIo::builder()
+        .ping_interval(Duration::from_secs(30))
+        .ping_timeout(Duration::from_secs(30))
+        .engine(|e| {
+            e.max_queued_frames(64)
+                .slow_reader_timeout(Duration::from_secs(30))
+        })
+        .build();
+    let (_ns, mut reasons) = with_disconnects(&io);
+    let proxy = FaultProxy::start_with(serve(&io).await, Some(16 * 1024))
+        .await
+        .unwrap();
+    let (_ws, id) = Ws::open_connected(proxy.addr()).await;
+    proxy.set(Direction::Down, Fault::Pause);
+    let blob = "v".repeat(16 * 1024);
+    let ns = io.of("/").unwrap();
+    for i in 0..3_000 {
+        if let Err(e) = ns.clone().volatile().emit("v", &blob) {
+            panic!("volatile emit {i} failed: {e}");
+        }
+        if i % 100 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        io.engine().session_count(),
+        1,
+        "volatile packets closed the client"
+    );
+
+    let socket = io.of("/").unwrap().sockets().pop().unwrap();
+    let mut refused = None;
+    for i in 0..3_000 {
+        if let Err(e) = socket.emit("n", &blob) {
+            assert!(matches!(e, EmitError::QueueFull(_)), "{e:?}");
+            refused = Some(i);
+            break;
+        }
+    }
+    assert!(
+        refused.is_some(),
+        "3 000 non-volatile packets were all queued"
+    );
+    eprintln!("volatile: 3 000 accepted, session open; non-volatile refused at #{refused:?}");
+    assert_eq!(
+        reason_of(&mut reasons, &id).await,
+        DisconnectReason::TransportError
+    );
+}
