@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::broker::{BrokerHandle, Outgoing};
-use crate::server_event::{ServerAck, ServerEvent, ServerHandlers};
+use crate::server_event;
 use crate::stats::Stats;
 use crate::wire::{self, Channels, Opts, WireError, kind};
 
@@ -31,7 +31,6 @@ pub struct RedisAdapter {
     uid: String,
     channels: Channels,
     pending: Mutex<HashMap<String, mpsc::Sender<Value>>>,
-    handlers: Arc<ServerHandlers>,
 }
 
 impl std::fmt::Debug for RedisAdapter {
@@ -75,7 +74,6 @@ impl RedisAdapter {
         broker: Arc<BrokerHandle>,
         local: LocalNamespace,
         uid: String,
-        handlers: Arc<ServerHandlers>,
     ) -> Arc<RedisAdapter> {
         let channels = Channels::new(&broker.config.key, local.name(), &uid);
         Arc::new_cyclic(|me| RedisAdapter {
@@ -86,7 +84,6 @@ impl RedisAdapter {
             uid,
             channels,
             pending: Mutex::new(HashMap::new()),
-            handlers,
         })
     }
 
@@ -322,21 +319,18 @@ impl RedisAdapter {
             kind::SERVER_SIDE_EMIT => {
                 let (event, args) = wire::event_data(wire::field(&req, "data"))?;
                 let ack = request_id.map(|id| {
-                    ServerAck::new(
+                    server_event::ack(
                         Arc::downgrade(&**self.broker),
                         self.channels.response.clone(),
                         id,
                     )
                 });
-                self.handlers.dispatch(
+                self.local.server_event(sockeye::ServerEvent::new(
                     self.local.name(),
-                    ServerEvent {
-                        ns: self.local.name().to_owned(),
-                        event,
-                        args,
-                        ack,
-                    },
-                );
+                    event,
+                    args,
+                    ack,
+                ));
             }
             kind::BROADCAST => self.on_broadcast_request(&req, need_id()?)?,
             _ => return Err(WireError::Schema("unknown request type")),

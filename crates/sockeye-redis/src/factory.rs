@@ -10,7 +10,6 @@ use crate::adapter::RedisAdapter;
 use crate::broker::{Broker, BrokerHandle};
 use crate::config::RedisConfig;
 use crate::error::RedisError;
-use crate::server_event::{ServerEvent, ServerHandlers};
 use crate::stats::StatsSnapshot;
 use crate::wire;
 
@@ -31,7 +30,6 @@ use crate::wire;
 pub struct RedisAdapterFactory {
     broker: Arc<BrokerHandle>,
     uid: Arc<str>,
-    handlers: Arc<ServerHandlers>,
 }
 
 impl std::fmt::Debug for RedisAdapterFactory {
@@ -51,7 +49,6 @@ impl RedisAdapterFactory {
         Ok(RedisAdapterFactory {
             broker,
             uid: Arc::from(wire::random_id(6)),
-            handlers: Arc::new(ServerHandlers::default()),
         })
     }
 
@@ -69,15 +66,6 @@ impl RedisAdapterFactory {
     /// The counters: received, dropped, published, lost.
     pub fn stats(&self) -> StatsSnapshot {
         self.broker.stats.snapshot()
-    }
-
-    /// Handles the server-side events other nodes send in namespace `ns` (replaces the
-    /// previous handler of `ns`).
-    pub fn on_server_event<F>(&self, ns: &str, handler: F)
-    where
-        F: Fn(ServerEvent) + Send + Sync + 'static,
-    {
-        self.handlers.set(ns, Arc::new(handler));
     }
 
     fn adapter(&self, ns: &str) -> Result<Arc<RedisAdapter>, AdapterError> {
@@ -125,12 +113,7 @@ impl RedisAdapterFactory {
 impl AdapterFactory for RedisAdapterFactory {
     fn create(&self, local: LocalNamespace) -> Arc<dyn Adapter> {
         let ns = local.name().to_owned();
-        let adapter = RedisAdapter::new(
-            self.broker.clone(),
-            local,
-            self.uid.to_string(),
-            self.handlers.clone(),
-        );
+        let adapter = RedisAdapter::new(self.broker.clone(), local, self.uid.to_string());
         self.broker.register(&ns, &adapter);
         adapter
     }

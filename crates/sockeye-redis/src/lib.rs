@@ -18,7 +18,8 @@
 //! What crosses nodes: broadcasts with every operator (`to`, `except`; `local` stays local),
 //! `join`/`leave`/`disconnect` by operator, `fetch_sockets` (id, rooms, handshake), broadcasts
 //! with acks (collected from every node within the timeout), server-side events with acks
-//! ([`RedisAdapterFactory::server_side_emit`], [`RedisAdapterFactory::on_server_event`]).
+//! (sent with `SocketIo::server_side_emit(_with_ack)`, received by the handler registered with
+//! `SocketIo::on_server_event`).
 //!
 //! Outages: when Redis goes away, each node keeps serving its own clients (local delivery never
 //! waits for Redis); the subscriber reconnects with exponential backoff and resubscribes. Redis
@@ -49,5 +50,4 @@ pub use config::RedisConfig;
 pub use emitter::{Emitter, EmitterOperator};
 pub use error::RedisError;
 pub use factory::RedisAdapterFactory;
-pub use server_event::{ServerAck, ServerEvent, ServerEventHandler};
 pub use stats::StatsSnapshot;

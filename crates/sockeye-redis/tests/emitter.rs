@@ -48,9 +48,10 @@ async fn emitter_over_a_unix_socket_reaches_sockets_and_servers() {
     let key = unique_key("emitter");
     let a = node(config(&url, &key), "a").await;
     let (tx, mut server_events) = tokio::sync::mpsc::channel(8);
-    a.redis.on_server_event("/", move |ev| {
+    a.io.on_server_event("/", move |ev| {
         let _ = tx.try_send((ev.event, ev.args.first::<i64>().ok(), ev.ack.is_some()));
-    });
+    })
+    .expect("namespace / exists");
     let mut peer = Peer::start(SHARED_URL, &key, false).await;
     let ids = peer
         .call(json!({"op": "clients", "urls": [{"name": "x", "port": a.addr.port()}, {"name": "y", "port": a.addr.port()}]}))

@@ -47,13 +47,14 @@ fn spare_port() -> u16 {
 fn ticks_of(b: &common::Node) -> Arc<Mutex<Vec<u64>>> {
     let got: Arc<Mutex<Vec<u64>>> = Arc::default();
     let sink = got.clone();
-    b.redis.on_server_event("/", move |ev| {
+    b.io.on_server_event("/", move |ev| {
         if ev.event == "tick"
             && let Ok(n) = ev.args.first::<u64>()
         {
             sink.lock().unwrap().push(n);
         }
-    });
+    })
+    .expect("namespace / exists");
     got
 }
 

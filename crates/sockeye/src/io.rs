@@ -151,6 +151,25 @@ impl SocketIo {
         Ok(adapter.server_side_emit_with_ack(packet, timeout).await?)
     }
 
+    /// Handles the events other servers of the cluster send to namespace `ns` with
+    /// `server_side_emit(_with_ack)` (JS `io.of(ns).on(event, (...args, cb) => ..)` for
+    /// server-side events): the handler gets the event name, its arguments and, when the sender
+    /// waits for answers, a [`crate::ServerAck`] to answer once. The cluster adapter delivers
+    /// them (through [`crate::adapter::LocalNamespace::server_event`]); with the in-memory
+    /// adapter none ever arrive. Replaces the previous handler of `ns`; for a dynamic
+    /// namespace, applies to every namespace of its registration.
+    ///
+    /// The handler runs on the adapter's receiving task: it must not block (spawn for anything
+    /// slow). Fails when `ns` does not exist.
+    pub fn on_server_event<F>(&self, ns: &str, handler: F) -> Result<(), NamespaceNotFound>
+    where
+        F: Fn(crate::ServerEvent) + Send + Sync + 'static,
+    {
+        let namespace = self.namespace(ns)?;
+        namespace.handlers.write().server_event = Some(Arc::new(handler));
+        Ok(())
+    }
+
     fn server_packet<T: Serialize + ?Sized>(
         &self,
         ns: &str,

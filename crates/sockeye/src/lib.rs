@@ -63,6 +63,7 @@ mod pattern;
 mod reason;
 mod registry;
 mod reserved;
+mod server_event;
 mod socket;
 mod state;
 mod sync;
@@ -83,6 +84,7 @@ pub use packet::{Args, BroadcastPacket};
 pub use pattern::{NsParams, PatternError};
 pub use reason::DisconnectReason;
 pub use reserved::RESERVED_EVENTS;
+pub use server_event::{ServerAck, ServerEvent, ServerEventHandler};
 pub use socket::SocketRef;
 pub use state::Extensions;
 

@@ -12,6 +12,7 @@ use crate::id::SocketId;
 use crate::ns::Namespace;
 use crate::packet;
 use crate::reason::DisconnectReason;
+use crate::server_event::ServerEvent;
 
 /// This node's side of a namespace, given to its adapter.
 ///
@@ -120,6 +121,22 @@ impl LocalNamespace {
         }
         let expected = waits.len();
         AckStream::new(waits.fuse(), expected)
+    }
+
+    /// Runs the handler registered with [`crate::SocketIo::on_server_event`] for an event
+    /// another server sent to this namespace; an event with no handler is logged and dropped
+    /// (its sender's ack wait then times out for this server, as with the JS server).
+    pub fn server_event(&self, event: ServerEvent) {
+        let handler = self
+            .ns
+            .upgrade()
+            .and_then(|ns| ns.handlers.read().server_event.clone());
+        match handler {
+            Some(handler) => handler(event),
+            None => {
+                tracing::debug!(ns = %self.name(), event = %event.event, "server-side event with no handler");
+            }
+        }
     }
 
     /// Disconnects each local socket of `ids` (a DISCONNECT packet, then its disconnect

@@ -31,6 +31,8 @@ pub(crate) struct Handlers {
     pub(crate) any: Option<Route>,
     pub(crate) event_mw: Vec<Arc<dyn EventMiddleware>>,
     pub(crate) disconnect: Option<Arc<dyn DisconnectHandler>>,
+    /// Events other servers of the cluster send to this namespace.
+    pub(crate) server_event: Option<crate::server_event::ServerEventHandler>,
     /// Every event of the namespace may run concurrently.
     pub(crate) concurrent: bool,
 }

@@ -95,13 +95,14 @@ pub async fn node(cfg: RedisConfig, name: &'static str) -> Node {
             json!("ok")
         },
     );
-    redis.on_server_event("/", move |ev| {
+    io.on_server_event("/", move |ev| {
         if ev.event == "ping-servers"
             && let Some(ack) = ev.ack
         {
             let _ = ack.send(name);
         }
-    });
+    })
+    .expect("namespace / exists");
     assert!(redis.ready(WAIT).await, "{name}: subscriptions not ready");
     let addr = serve(&io).await;
     Node {
