@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::routing::post;
-use common::{Client, Frame, post_json, serve};
+use common::{Client, Frame, http_request, post_json, serve};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sockeye_axum::prelude::*;
@@ -143,8 +143,9 @@ fn on_http(
         "room": q.get("room"),
         "session_cookie": cookies.get("session"),
         "loopback": addr.ip().is_loopback(),
-        // axum::serve records the peer as ConnectInfo, which the engine does not know.
+        // axum::serve records the peer as ConnectInfo; the engine reads it (feature `axum`).
         "engine_addr": engine_addr.map(|a| a.0.to_string()),
+        "engine_addr_is_connect_info": engine_addr.map(|a| a.0) == Some(addr),
         "transport": transport.as_str(),
     }))
 }
@@ -358,9 +359,49 @@ async fn http_parts_of_the_handshake_are_extractable() {
         c.recv_json("431").await,
         json!([{
             "ua": true, "room": "blue", "session_cookie": "abc",
-            "loopback": true, "engine_addr": null, "transport": "websocket",
+            "loopback": true, "engine_addr": c.local_addr().to_string(),
+            "engine_addr_is_connect_info": true, "transport": "websocket",
         }])
     );
+}
+
+/// Under `axum::serve(.., into_make_service_with_connect_info::<SocketAddr>())` a polling
+/// session's address is the one of its handshake request, read from axum's `ConnectInfo`.
+#[tokio::test]
+async fn remote_addr_of_a_polling_session_is_the_handshake_peer() {
+    let app = app().await;
+    let base = "/socket.io/?EIO=4&transport=polling";
+    let (handshake_peer, status, open) = http_request(app.addr, "GET", base, "").await;
+    assert_eq!(status, 200, "{open}");
+    let open: serde_json::Value = serde_json::from_str(open.strip_prefix('0').unwrap()).unwrap();
+    let sid = open["sid"].as_str().unwrap();
+    let path = format!("{base}&sid={sid}");
+    let post = |body: &'static str| {
+        let path = path.clone();
+        async move {
+            let (_, status, reply) = http_request(app.addr, "POST", &path, body).await;
+            assert_eq!(status, 200, "{reply}");
+        }
+    };
+    post(r#"40{"token":"good"}"#).await;
+    let (_, _, connected) = http_request(app.addr, "GET", &path, "").await;
+    assert!(connected.starts_with("40{"), "{connected}");
+    post(r#"421["http"]"#).await;
+    let mut received = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !received.contains("431") {
+        assert!(tokio::time::Instant::now() < deadline, "no ack: {received}");
+        let (peer, _, body) = http_request(app.addr, "GET", &path, "").await;
+        assert_ne!(peer, handshake_peer, "each request has its own connection");
+        received.push_str(&body);
+    }
+    let ack = received
+        .split('\u{1e}')
+        .find_map(|p| p.strip_prefix("431"))
+        .unwrap();
+    let ack: serde_json::Value = serde_json::from_str(ack).unwrap();
+    assert_eq!(ack[0]["engine_addr"], json!(handshake_peer.to_string()));
+    assert_eq!(ack[0]["transport"], json!("polling"));
 }
 
 #[tokio::test]

@@ -26,7 +26,9 @@ use sockeye_protocol::engine::Message;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The peer address of a connection, put in request extensions by the server loop so that
-/// [`Session::remote_addr`] can report it (a plain `SocketAddr` extension works too).
+/// [`Session::remote_addr`] can report it (a plain `SocketAddr` extension works too; with
+/// feature `axum`, so does the `axum::extract::ConnectInfo<SocketAddr>` that
+/// `into_make_service_with_connect_info::<SocketAddr>()` adds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RemoteAddr(pub SocketAddr);
 
@@ -396,13 +398,25 @@ fn detach(mut parts: http::request::Parts) -> http::request::Parts {
     parts
 }
 
-/// The peer address the server loop put in the request extensions, if any.
+/// The peer address the server loop put in the request extensions, if any: a [`RemoteAddr`],
+/// a plain `SocketAddr`, or (feature `axum`) axum's `ConnectInfo<SocketAddr>`.
 pub(crate) fn remote_addr_of(parts: &http::request::Parts) -> Option<SocketAddr> {
-    parts
-        .extensions
-        .get::<RemoteAddr>()
+    let ext = &parts.extensions;
+    ext.get::<RemoteAddr>()
         .map(|r| r.0)
-        .or_else(|| parts.extensions.get::<SocketAddr>().copied())
+        .or_else(|| ext.get::<SocketAddr>().copied())
+        .or_else(|| axum_connect_info(ext))
+}
+
+#[cfg(feature = "axum")]
+fn axum_connect_info(ext: &http::Extensions) -> Option<SocketAddr> {
+    ext.get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+}
+
+#[cfg(not(feature = "axum"))]
+fn axum_connect_info(_ext: &http::Extensions) -> Option<SocketAddr> {
+    None
 }
 
 fn millis(d: std::time::Duration) -> u64 {

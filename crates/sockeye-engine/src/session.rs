@@ -194,7 +194,8 @@ impl<D> Session<D> {
     }
 
     /// The peer address, when the server put it in the request extensions (as a
-    /// [`crate::RemoteAddr`] or a plain `SocketAddr`).
+    /// [`crate::RemoteAddr`] or a plain `SocketAddr`; with feature `axum`, axum's
+    /// `ConnectInfo<SocketAddr>` too).
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.remote_addr
     }

@@ -23,7 +23,7 @@ from_any_parts!(RemoteAddr, |socket, io| {
     .map(RemoteAddr)
     .ok_or_else(|| Rejection::server(
         "no_remote_addr",
-        "the peer address is unknown: the server loop must put a sockeye_engine::RemoteAddr or a SocketAddr in the request extensions"
+        "the peer address is unknown: put a sockeye_engine::RemoteAddr or a SocketAddr in the request extensions, or serve with axum's into_make_service_with_connect_info::<SocketAddr>() and enable the `axum` feature"
     ))
 });
 
@@ -106,9 +106,10 @@ impl Cookies {
     }
 }
 
-/// The peer address of the connection, when the server loop recorded it (put a
-/// `sockeye_engine::RemoteAddr` or a `SocketAddr` in the request extensions; with axum's
-/// `into_make_service_with_connect_info`, read `HttpExtension<ConnectInfo<SocketAddr>>`).
+/// The peer address of the connection, when the server loop recorded it: a
+/// `sockeye_engine::RemoteAddr` or a `SocketAddr` in the request extensions, or, with this
+/// crate's `axum` feature, the `ConnectInfo<SocketAddr>` that axum's
+/// `into_make_service_with_connect_info::<SocketAddr>()` adds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RemoteAddr(pub SocketAddr);
 

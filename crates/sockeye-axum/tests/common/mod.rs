@@ -64,6 +64,14 @@ impl Client {
         client
     }
 
+    /// The client side of the TCP connection (what the server sees as the peer address).
+    pub fn local_addr(&self) -> SocketAddr {
+        match self.ws.get_ref() {
+            MaybeTlsStream::Plain(tcp) => tcp.local_addr().unwrap(),
+            _ => panic!("the test client only speaks plain TCP"),
+        }
+    }
+
     /// Opens a session and connects to `/` with `auth`; returns the CONNECT reply.
     pub async fn connect(addr: SocketAddr, auth: &str) -> (Client, String) {
         let mut client = Client::open(addr).await;
@@ -126,6 +134,36 @@ impl Client {
 }
 
 /// A minimal HTTP/1.1 POST with a JSON body; returns (status, body).
+/// One HTTP/1.1 request on its own connection (`connection: close`); returns the client's
+/// local address, the status and the body.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (SocketAddr, u16, String) {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let local = tcp.local_addr().unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: text/plain;charset=UTF-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(WAIT, tcp.read_to_end(&mut raw))
+        .await
+        .expect("HTTP response timed out")
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    (local, status, body.to_owned())
+}
+
 pub async fn post_json(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let req = format!(
