@@ -51,7 +51,8 @@ fn encode_broadcast(bencher: Bencher) {
     });
 }
 
-/// Emits per sample; each receiver's queue must hold all of them (nothing drains it).
+/// Samples of `route_broadcast`, one emit each; every receiver's queue must hold them all
+/// (nothing drains it).
 const SAMPLES: u32 = 40;
 
 #[divan::bench(args = [1_000, 10_000], sample_count = SAMPLES, sample_size = 1)]
