@@ -232,11 +232,63 @@ fn strictly_increasing(seqs: &[u64]) -> bool {
     seqs.windows(2).all(|w| w[0] < w[1])
 }
 
+/// Sends three hostile inputs of reliability.md (the deep-array echo that kills the Node server,
+/// a huge attachment count, RSV bits on a fresh WebSocket), each on its own connection, and
+/// checks the node ends each of those connections.
+async fn hostile_inputs(addr: std::net::SocketAddr) {
+    let levels = 100_000;
+    let deep = format!(
+        r#"421["echo",{}{}]"#,
+        "[".repeat(levels),
+        "]".repeat(levels)
+    );
+    let inputs: [Vec<u8>; 3] = [
+        client_frame(true, opcode::TEXT, deep.as_bytes()),
+        client_frame(
+            true,
+            opcode::TEXT,
+            br#"455999999999-["echo",{"_placeholder":true,"num":0}]"#,
+        ),
+        {
+            let mut f = client_frame(true, opcode::TEXT, br#"42["echo",1]"#);
+            f[0] |= 0x30;
+            f
+        },
+    ];
+    for input in inputs {
+        let (tcp, head) = handshake(addr, "/socket.io/?EIO=4&transport=websocket", &[])
+            .await
+            .unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        let (mut read, mut write) = tcp.into_split();
+        let (_, _, open) = read_frame(&mut read, 4096).await.unwrap();
+        assert!(open.starts_with(b"0{"));
+        write
+            .write_all(&client_frame(true, opcode::TEXT, b"40"))
+            .await
+            .unwrap();
+        let _ = write.write_all(&input).await;
+        let ended = timeout(WAIT, async {
+            loop {
+                match read_frame(&mut read, 1 << 20).await {
+                    Ok((_, opcode::CLOSE, _)) | Err(_) => return,
+                    Ok((_, _, data)) => {
+                        assert!(!data.starts_with(b"43"), "a hostile input was answered");
+                    }
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "a hostile input did not end its connection");
+    }
+}
+
 fn acks(c: &Client) -> usize {
     c.seen.lock().unwrap().acks.len()
 }
 
-/// Pass: while node 0's broadcaster sends 90 broadcasts at 30/s, node 2 is killed with SIGKILL
+/// Every node first gets the hostile inputs of `hostile_inputs` (and must end each of those
+/// connections). Pass: while node 0's broadcaster sends 90 broadcasts at 30/s, node 2 is killed with SIGKILL
 /// after 1 s. Nodes 0 and 1 stay up; every client of theirs receives all 90, once, in order;
 /// every broadcast is acked; node 2's clients see their connection end within 2 s, reconnect
 /// to node 1 in one handshake and from then on receive every later broadcast, in order.
@@ -251,6 +303,10 @@ async fn kill_9_of_one_node_loses_nothing_between_survivors() {
         Node::start(&key).await,
         Node::start(&key).await,
     ];
+    // reliability.md §4.10: nodes that survived hostile input must still be good members.
+    for node in &nodes {
+        hostile_inputs(node.addr()).await;
+    }
     let mut clients: Vec<Vec<Client>> = Vec::new();
     for node in &nodes {
         let mut on = Vec::new();
