@@ -276,11 +276,13 @@ async fn accept_loop(
             let stop = conn.stop.clone();
             let reset = conn.reset.clone();
             let (hc_up, hc_down) = (conn.half_close_up.clone(), conn.half_close_down.clone());
-            shared
-                .conns
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(conn);
+            {
+                let mut conns = shared.conns.lock().unwrap_or_else(PoisonError::into_inner);
+                // Ended connections go when new ones come, so the list stays as long as the
+                // number of open connections.
+                conns.retain(|c| !c.stop.is_cancelled());
+                conns.push(conn);
+            }
             let (client_r, client_w) = client.into_split();
             let (server_r, server_w) = server.into_split();
             let ctx = |up, half_close| Pump {
