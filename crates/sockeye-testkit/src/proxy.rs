@@ -430,7 +430,9 @@ async fn write_side(mut rx: mpsc::Receiver<(Instant, Vec<u8>)>, mut to: OwnedWri
             rest = later;
         }
     };
-    if stopped {
+    // The reader may have seen the stop first and closed the channel: still a stop, and a
+    // reset must not turn into a FIN.
+    if stopped || ctx.stop.is_cancelled() {
         if ctx.reset.load(Ordering::SeqCst) {
             let _ = to.as_ref().set_zero_linger();
             // Dropping a write half sends FIN; a reset must not, so only the read half closes.
