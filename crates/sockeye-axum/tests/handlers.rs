@@ -340,10 +340,16 @@ async fn catch_all_sees_the_event_name_and_custom_extractors_work() {
 }
 
 #[tokio::test]
-async fn a_panicking_handler_does_not_take_the_socket_down() {
+async fn a_panicking_handler_costs_its_socket_not_the_connection() {
     let app = app().await;
     let mut c = connected(app.addr).await;
     c.send(r#"421["boom"]"#).await;
+    assert_eq!(c.recv_text().await, "41", "the socket is disconnected");
+    c.send(r#"40{"token":"good"}"#).await;
+    assert!(
+        c.recv_text().await.starts_with("40{"),
+        "and may connect again"
+    );
     c.send(r#"422["chat",{"text":"still here"}]"#).await;
     assert_eq!(c.recv_json("432").await[0]["echoed"], "still here");
 }

@@ -23,6 +23,10 @@ pub enum DisconnectReason {
     ParseError,
     /// The server is shutting down.
     ServerShutdown,
+    /// An event handler or event middleware of this socket panicked. The panic is contained:
+    /// the server disconnects this socket only (the client receives a DISCONNECT and may
+    /// connect again), and every other socket goes on.
+    HandlerPanic,
 }
 
 impl DisconnectReason {
@@ -36,6 +40,7 @@ impl DisconnectReason {
             DisconnectReason::PingTimeout => "ping timeout",
             DisconnectReason::ParseError => "parse error",
             DisconnectReason::ServerShutdown => "server shutting down",
+            DisconnectReason::HandlerPanic => "handler panic",
         }
     }
 }

@@ -473,7 +473,8 @@ impl SocketRef {
                     return;
                 }
                 Err(_) => {
-                    tracing::error!(socket = %self.0.id, "event middleware panicked");
+                    tracing::error!(socket = %self.0.id, "event middleware panicked: disconnecting the socket");
+                    self.disconnect_with(DisconnectReason::HandlerPanic, true);
                     return;
                 }
             }
@@ -488,7 +489,10 @@ impl SocketRef {
         let reply = match fut.catch_unwind().await {
             Ok(reply) => reply,
             Err(_) => {
-                tracing::error!(socket = %self.0.id, "event handler panicked: no ack sent");
+                // What the handler left half-done (session, rooms) cannot be trusted: the
+                // socket goes, with a reason its disconnect handler and the client both see.
+                tracing::error!(socket = %self.0.id, "event handler panicked: disconnecting the socket");
+                self.disconnect_with(DisconnectReason::HandlerPanic, true);
                 return;
             }
         };

@@ -703,18 +703,37 @@ async fn disconnect_during_the_connect_step_refuses_the_client() {
 }
 
 #[tokio::test]
-async fn a_panicking_handler_costs_its_ack_not_the_socket() {
+async fn a_panicking_handler_disconnects_its_socket_with_a_reason() {
     let io = builder().build();
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let seen = reasons.clone();
     io.ns("/", no_auth())
         .on("boom", |_s: SocketRef, e: Event| async move {
             assert!(e.args.is_empty(), "handler bug");
         })
-        .on("ok", |_s: SocketRef, e: Event| async move { e.args });
+        .on("ok", |_s: SocketRef, e: Event| async move { e.args })
+        .on_disconnect(move |_s: SocketRef, reason: DisconnectReason| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(reason);
+            }
+        });
     let addr = serve(&io).await;
+    let (mut bystander, _) = Ws::open_connected(addr).await;
     let (mut ws, _) = Ws::open_connected(addr).await;
     ws.send(r#"421["boom","unexpected"]"#).await;
+    ws.expect("41").await;
+    eventually("the disconnect handler sees the panic", || {
+        reasons.lock().unwrap().as_slice() == [DisconnectReason::HandlerPanic]
+    })
+    .await;
+    // Only that socket went: its Engine.IO session stays and may connect again.
+    ws.send("40").await;
+    ws.expect_connect("/").await;
     ws.send(r#"422["ok",1]"#).await;
     ws.expect("432[1]").await;
+    bystander.send(r#"423["ok",2]"#).await;
+    bystander.expect("433[2]").await;
 }
 
 #[tokio::test]
