@@ -129,6 +129,27 @@ impl RedisAdapter {
         })
     }
 
+    /// Tells the other nodes to make the sockets matching `opts` join or leave `rooms`
+    /// (`kind` is `REMOTE_JOIN` or `REMOTE_LEAVE`).
+    fn publish_room_change(
+        &self,
+        kind: u64,
+        what: &'static str,
+        opts: &BroadcastOptions,
+        rooms: &[Room],
+    ) -> Result<(), AdapterError> {
+        self.publish(
+            self.channels.request.clone(),
+            wire::encode_json(vec![
+                ("uid", json!(self.uid)),
+                ("type", json!(kind)),
+                ("opts", json!({"rooms": opts.rooms, "except": opts.except})),
+                ("rooms", json!(rooms)),
+            ]),
+            what,
+        )
+    }
+
     /// Other nodes subscribed to this namespace (0 if Redis cannot tell now).
     async fn other_nodes(&self) -> usize {
         match self.broker.numsub(&self.channels.request).await {
@@ -746,16 +767,7 @@ impl Adapter for RedisAdapter {
     ) -> BoxFuture<'_, Result<(), AdapterError>> {
         Box::pin(async move {
             if !opts.flags.local {
-                self.publish(
-                    self.channels.request.clone(),
-                    wire::encode_json(vec![
-                        ("uid", json!(self.uid)),
-                        ("type", json!(kind::REMOTE_JOIN)),
-                        ("opts", json!({"rooms": opts.rooms, "except": opts.except})),
-                        ("rooms", json!(rooms)),
-                    ]),
-                    "REMOTE_JOIN request",
-                )?;
+                self.publish_room_change(kind::REMOTE_JOIN, "REMOTE_JOIN request", &opts, &rooms)?;
             }
             self.mem.add_sockets(opts, rooms).await
         })
@@ -768,15 +780,11 @@ impl Adapter for RedisAdapter {
     ) -> BoxFuture<'_, Result<(), AdapterError>> {
         Box::pin(async move {
             if !opts.flags.local {
-                self.publish(
-                    self.channels.request.clone(),
-                    wire::encode_json(vec![
-                        ("uid", json!(self.uid)),
-                        ("type", json!(kind::REMOTE_LEAVE)),
-                        ("opts", json!({"rooms": opts.rooms, "except": opts.except})),
-                        ("rooms", json!(rooms)),
-                    ]),
+                self.publish_room_change(
+                    kind::REMOTE_LEAVE,
                     "REMOTE_LEAVE request",
+                    &opts,
+                    &rooms,
                 )?;
             }
             self.mem.del_sockets(opts, rooms).await
