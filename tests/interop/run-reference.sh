@@ -13,26 +13,29 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-# Starts a server script on port 0 and prints the port it announced.
+# Starts a server script on port 0 and stores the port it announced in the variable named
+# first. It runs in this shell (not in a command substitution) so its PID reaches `cleanup`.
 start() {
-  local out
+  local var=$1 script=$2 out
   out=$(mktemp)
-  node "$1" 0 >"$out" 2>&1 &
+  node "$script" 0 >"$out" 2>&1 &
   pids+=("$!")
   for _ in $(seq 1 100); do
     if grep -q '^listening on ' "$out"; then
-      sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out"
+      printf -v "$var" '%s' "$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$out")"
       return 0
     fi
     sleep 0.1
   done
-  echo "$1 did not start within 10 s:" >&2
+  echo "$script did not start within 10 s:" >&2
   cat "$out" >&2
   return 1
 }
 
-app=$(start tests/interop/reference-server.js)
-conf=$(start tests/interop/reference-conformance-server.js)
+app=
+conf=
+start app tests/interop/reference-server.js
+start conf tests/interop/reference-conformance-server.js
 
 status=0
 run() {
