@@ -177,3 +177,44 @@ fn connect_error_forms() {
         PacketData::ConnectError(Bytes::from_static(br#""refused""#))
     );
 }
+
+#[test]
+fn appended_adds_one_last_argument_and_keeps_attachments() {
+    let mut b = Args::builder();
+    b.push(&"a")
+        .unwrap()
+        .push_binary(bytes::Bytes::from_static(b"\x01"));
+    let args = b.build();
+    let out = args.appended(&"17").unwrap();
+    assert_eq!(out.len(), 3);
+    assert_eq!(
+        out.raw_json(),
+        Some(&br#""a",{"_placeholder":true,"num":0},"17""#[..])
+    );
+    assert_eq!(out.attachments().len(), 1);
+    assert_eq!(out.nth::<String>(2).unwrap(), "17");
+    // The original is untouched, and an empty list gets no leading comma.
+    assert_eq!(args.len(), 2);
+    let one = Args::empty().appended(&"x").unwrap();
+    assert_eq!(one.raw_json(), Some(&br#""x""#[..]));
+    assert_eq!(one.len(), 1);
+}
+
+#[test]
+fn appended_converts_msgpack_arguments() {
+    let mut b = Args::builder();
+    b.push(&1)
+        .unwrap()
+        .push_binary(Bytes::from_static(b"\x02\x03"));
+    let packet = Packet::event("/", "ev", b.build());
+    let encoded = packet.encode(ParserKind::MsgPack).unwrap();
+    let decoded = decode_all(ParserKind::MsgPack, encoded.frames());
+    let out = args_of(&decoded).appended(&"9").unwrap();
+    assert_eq!(out.len(), 3);
+    assert_eq!(out.nth::<u32>(0).unwrap(), 1);
+    assert_eq!(
+        out.nth::<Bytes>(1).unwrap(),
+        Bytes::from_static(b"\x02\x03")
+    );
+    assert_eq!(out.nth::<String>(2).unwrap(), "9");
+}

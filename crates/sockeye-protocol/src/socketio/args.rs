@@ -197,6 +197,57 @@ impl Args {
         }
     }
 
+    /// These arguments with `value` appended as one more, last argument (binary parts become
+    /// attachments after the existing ones). The existing elements are copied as they are
+    /// (no re-parse) for JSON arguments; msgpack arguments are converted to the JSON form
+    /// first, which the msgpack parser converts back when the packet is encoded.
+    ///
+    /// The server uses it to stamp the connection-state-recovery offset on a broadcast.
+    pub fn appended<T: Serialize + ?Sized>(&self, value: &T) -> Result<Args, EncodeError> {
+        let Some(elems) = self.raw_json() else {
+            return self.appended_slow(value);
+        };
+        let mut buf = Vec::with_capacity(elems.len() + 32);
+        buf.push(b'[');
+        buf.extend_from_slice(elems);
+        if self.len > 0 {
+            buf.push(b',');
+        }
+        let attachments = RefCell::new(self.attachments.clone());
+        let mut ser = serde_json::Serializer::new(&mut buf);
+        serialize_with_attachments(value, &mut ser, &attachments)
+            .map_err(|e| EncodeError::Serialize(e.to_string()))?;
+        buf.push(b']');
+        let end = buf.len() - 1;
+        Ok(Args {
+            form: Form::Json,
+            raw: Bytes::from(buf),
+            elems: 1..end,
+            skip_first: false,
+            len: self.len + 1,
+            attachments: attachments.into_inner(),
+        })
+    }
+
+    #[cfg(feature = "msgpack")]
+    fn appended_slow<T: Serialize + ?Sized>(&self, value: &T) -> Result<Args, EncodeError> {
+        let mut builder = ArgsBuilder::new();
+        for item in self.to_values()? {
+            builder.push(&item)?;
+        }
+        builder.push(value)?;
+        Ok(builder.build())
+    }
+
+    #[cfg(not(feature = "msgpack"))]
+    fn appended_slow<T: Serialize + ?Sized>(&self, value: &T) -> Result<Args, EncodeError> {
+        // Without msgpack every `Args` is JSON, so `raw_json` never fails; stay total anyway.
+        let _ = value;
+        Err(EncodeError::Serialize(
+            "arguments are not JSON and cannot be extended".into(),
+        ))
+    }
+
     /// The arguments as a list of value trees, binary restored (used to convert between parsers).
     #[cfg(feature = "msgpack")]
     pub(crate) fn to_values(&self) -> Result<Vec<Value>, EncodeError> {
