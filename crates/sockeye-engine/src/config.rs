@@ -121,6 +121,7 @@ pub struct EngineConfig {
     pub(crate) slow_reader_timeout: Duration,
     pub(crate) ws_read_buffer_size: usize,
     pub(crate) ws_write_buffer_size: usize,
+    pub(crate) ws_max_fragments: u32,
     pub(crate) shutdown_timeout: Duration,
 }
 
@@ -141,6 +142,7 @@ impl fmt::Debug for EngineConfig {
             .field("slow_reader_timeout", &self.slow_reader_timeout)
             .field("ws_read_buffer_size", &self.ws_read_buffer_size)
             .field("ws_write_buffer_size", &self.ws_write_buffer_size)
+            .field("ws_max_fragments", &self.ws_max_fragments)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
     }
@@ -163,6 +165,7 @@ impl Default for EngineConfig {
             slow_reader_timeout: Duration::from_secs(20),
             ws_read_buffer_size: 2048,
             ws_write_buffer_size: 16 * 1024,
+            ws_max_fragments: 16_384,
             shutdown_timeout: Duration::from_secs(5),
         }
     }
@@ -356,6 +359,16 @@ impl EngineConfigBuilder {
     /// clients pay nothing for it.
     pub fn ws_write_buffer_size(mut self, bytes: usize) -> Self {
         self.config.ws_write_buffer_size = bytes;
+        self
+    }
+
+    /// Most frames one WebSocket message may arrive in, zero-length continuation frames
+    /// included (default 16 384, at least 1). A message with more closes the session with
+    /// [`crate::CloseReason::PayloadTooLarge`] and close code 1009. `max_payload` bounds the
+    /// sum of the fragments' sizes; this bounds their number, which a flood of empty
+    /// continuation frames would otherwise keep growing without adding a byte.
+    pub fn ws_max_fragments(mut self, fragments: u32) -> Self {
+        self.config.ws_max_fragments = fragments.max(1);
         self
     }
 

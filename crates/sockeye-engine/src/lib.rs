@@ -111,6 +111,7 @@ mod polling;
 mod service;
 mod session;
 mod ws;
+mod ws_io;
 
 pub use close::{CloseReason, SendError};
 pub use config::{

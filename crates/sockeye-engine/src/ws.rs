@@ -28,8 +28,9 @@ use crate::engine::{Inner, new_sid, remote_addr_of};
 use crate::handler::EngineHandler;
 use crate::http_util::{EngineBody, RequestError};
 use crate::session::{Session, Tick, Transport, Upgrade};
+use crate::ws_io::{TooManyFragments, WsIo};
 
-type Ws = WebSocketStream<TokioIo<Upgraded>>;
+type Ws = WebSocketStream<WsIo<TokioIo<Upgraded>>>;
 
 /// Longest time spent closing a WebSocket politely.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -80,6 +81,7 @@ pub(crate) fn accept<H: EngineHandler, B>(
         .max_message_size(Some(inner.config.max_payload_usize()))
         .max_frame_size(Some(inner.config.max_payload_usize()));
     let upgrade_timeout = inner.config.upgrade_timeout;
+    let max_fragments = inner.config.ws_max_fragments;
     let task_inner = Arc::clone(inner);
     match mode {
         Mode::Handshake => {
@@ -96,7 +98,7 @@ pub(crate) fn accept<H: EngineHandler, B>(
                         return;
                     };
                     let ws = WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
+                        WsIo::new(TokioIo::new(upgraded), max_fragments),
                         Role::Server,
                         Some(config),
                     )
@@ -118,7 +120,7 @@ pub(crate) fn accept<H: EngineHandler, B>(
                         return;
                     };
                     let mut ws = WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
+                        WsIo::new(TokioIo::new(upgraded), max_fragments),
                         Role::Server,
                         Some(config),
                     )
@@ -143,7 +145,7 @@ pub(crate) fn accept<H: EngineHandler, B>(
                         return;
                     };
                     let mut ws = WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
+                        WsIo::new(TokioIo::new(upgraded), max_fragments),
                         Role::Server,
                         Some(config),
                     )
@@ -355,6 +357,14 @@ fn incoming(msg: Option<Result<WsMessage, WsError>>) -> Incoming {
         Some(Ok(_)) => Incoming::Ignore,
         Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
             tracing::debug!(size, max_size, "WebSocket message over max_payload");
+            Incoming::Close(CloseReason::PayloadTooLarge, CloseCode::Size)
+        }
+        Some(Err(WsError::Io(err)))
+            if err
+                .get_ref()
+                .is_some_and(|source| source.is::<TooManyFragments>()) =>
+        {
+            tracing::debug!(error = %err, "WebSocket message over ws_max_fragments");
             Incoming::Close(CloseReason::PayloadTooLarge, CloseCode::Size)
         }
         Some(Err(WsError::Utf8(_))) => {

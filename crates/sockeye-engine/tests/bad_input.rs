@@ -340,6 +340,112 @@ async fn oversized_websocket_message_closes_with_1009() {
     bystander_still_echoes(&server, &client, &bystander).await;
 }
 
+/// A raw client frame (tungstenite masks it), below the client's own message assembly.
+fn raw_frame(opcode: u8, fin: bool, payload: &[u8]) -> Ws {
+    use tokio_tungstenite::tungstenite::protocol::frame::{
+        Frame,
+        coding::{Data, OpCode},
+    };
+    let opcode = match opcode {
+        0 => OpCode::Data(Data::Continue),
+        1 => OpCode::Data(Data::Text),
+        _ => OpCode::Data(Data::Binary),
+    };
+    Ws::Frame(Frame::message(payload.to_vec(), opcode, fin))
+}
+
+/// Pass: every fragment counts toward `ws_max_fragments`, zero-length continuations
+/// included: a message of exactly the limit is echoed, one frame more closes with 1009 and
+/// `PayloadTooLarge`.
+#[tokio::test]
+async fn websocket_fragment_count_includes_empty_continuations() {
+    let server = serve(fast_config().ws_max_fragments(64).build()).await;
+    let (mut ws, _) = ws_session(&server).await;
+    // 1 text frame + 62 empty continuations + the final one: 64 frames.
+    ws.feed(raw_frame(1, false, b"4")).await.unwrap();
+    for _ in 0..62 {
+        ws.feed(raw_frame(0, false, b"")).await.unwrap();
+    }
+    ws.send(raw_frame(0, true, b"x")).await.unwrap();
+    assert_eq!(next_text(&mut ws).await, "4x");
+
+    let (mut ws, sid) = ws_session(&server).await;
+    ws.feed(raw_frame(1, false, b"4")).await.unwrap();
+    for _ in 0..63 {
+        ws.feed(raw_frame(0, false, b"")).await.unwrap();
+    }
+    ws.send(raw_frame(0, true, b"x")).await.unwrap();
+    assert_eq!(wait_ws_close(&mut ws).await, Some(1009));
+    assert_eq!(
+        server.rec.wait_close(&sid).await,
+        CloseReason::PayloadTooLarge
+    );
+    assert_eq!(
+        server
+            .rec
+            .messages
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
+
+/// Pass: a client that sends empty continuation frames without end (never FIN) is closed
+/// with 1009 and `PayloadTooLarge` under the default limit, long before the writer's cap,
+/// and a bystander is not disturbed.
+#[tokio::test]
+async fn endless_empty_continuation_frames_are_closed() {
+    use futures_util::StreamExt;
+    let server = serve(fast_config().build()).await;
+    let client = http();
+    let bystander = handshake(&server, &client).await;
+    let (ws, sid) = ws_session(&server).await;
+    let (mut sink, mut stream) = ws.split();
+    const CAP: usize = 1_000_000;
+    let writer = tokio::spawn(async move {
+        let mut sent = 0usize;
+        if sink.feed(raw_frame(1, false, b"4")).await.is_err() {
+            return sent;
+        }
+        while sent < CAP {
+            for _ in 0..1000 {
+                if sink.feed(raw_frame(0, false, b"")).await.is_err() {
+                    return sent;
+                }
+                sent += 1;
+            }
+            if sink.flush().await.is_err() {
+                return sent;
+            }
+        }
+        sent
+    });
+    let code = loop {
+        match tokio::time::timeout(WAIT, stream.next())
+            .await
+            .expect("flooding client not closed in time")
+        {
+            Some(Ok(Ws::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            None | Some(Err(_)) => break None,
+            Some(Ok(_)) => {}
+        }
+    };
+    assert_eq!(code, Some(1009));
+    assert_eq!(
+        server.rec.wait_close(&sid).await,
+        CloseReason::PayloadTooLarge
+    );
+    let sent = tokio::time::timeout(WAIT, writer)
+        .await
+        .expect("writer did not stop")
+        .unwrap();
+    assert!(
+        sent < CAP,
+        "the server never stopped the flood ({sent} frames)"
+    );
+    assert!(sent >= 16_383, "closed before the limit: {sent} frames");
+    bystander_still_echoes(&server, &client, &bystander).await;
+}
+
 #[tokio::test]
 async fn polling_and_websocket_at_once_on_one_sid() {
     let server = serve(fast_config().build()).await;
