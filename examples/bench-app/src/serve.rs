@@ -1,7 +1,7 @@
-//! Accept loop: HTTP/1.1 with upgrades, one task per connection.
+//! Accept loop: HTTP/1.1 with upgrades, one task per connection, connections started in accept
+//! order (`example_serve::accept_loop`).
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -11,26 +11,10 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// Serves `io` on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, io: SocketIo) {
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // Small request/response exchanges must not wait for delayed ACKs.
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-        tokio::spawn(connection(
-            tcp,
-            peer,
-            TowerToHyperService::new(io.service()),
-        ));
-    }
+    example_serve::accept_loop(listener, move |tcp, peer| {
+        connection(tcp, peer, TowerToHyperService::new(io.service()))
+    })
+    .await;
 }
 
 async fn connection(

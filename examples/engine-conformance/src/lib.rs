@@ -58,20 +58,11 @@ pub fn config() -> EngineConfig {
 }
 
 /// Serves `engine` on `listener` until the task is dropped: HTTP/1 and HTTP/2 with upgrades,
-/// TCP_NODELAY on every connection, CORS allow-all (the suite also runs in a browser).
+/// TCP_NODELAY on every connection, CORS allow-all (the suite also runs in a browser), and
+/// connections started in accept order (the suite's "forcefully closes the session" sends a
+/// `GET` and a `POST` at once and needs the `GET` served first; see `example_serve`).
 pub async fn serve(listener: TcpListener, engine: Engine<Echo>) {
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                tracing::warn!(%err, "accept failed");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(%err, "TCP_NODELAY not set");
-        }
+    example_serve::accept_loop(listener, move |tcp, peer| {
         let service = ServiceBuilder::new()
             .layer(CorsLayer::very_permissive())
             .map_request(move |mut req: hyper::Request<hyper::body::Incoming>| {
@@ -79,7 +70,7 @@ pub async fn serve(listener: TcpListener, engine: Engine<Echo>) {
                 req
             })
             .service(engine.service());
-        tokio::spawn(async move {
+        async move {
             let result = Builder::new(TokioExecutor::new())
                 .serve_connection_with_upgrades(
                     TokioIo::new(tcp),
@@ -89,8 +80,9 @@ pub async fn serve(listener: TcpListener, engine: Engine<Echo>) {
             if let Err(err) = result {
                 tracing::debug!(%err, "connection ended with an error");
             }
-        });
-    }
+        }
+    })
+    .await;
 }
 
 /// Binds `127.0.0.1:port` (0 for an ephemeral port) and serves the echo engine in a task.

@@ -1,4 +1,5 @@
-//! Accept loop: HTTP/1.1 with upgrades on a TCP listener, one task per connection.
+//! Accept loop: HTTP/1.1 and HTTP/2 with upgrades on a TCP listener, one task per connection,
+//! connections started in accept order (`example_serve::accept_loop`).
 
 use std::net::SocketAddr;
 
@@ -10,23 +11,10 @@ use tokio::net::TcpListener;
 
 /// Serves `io` on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, io: SocketIo) {
-    loop {
-        let (tcp, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: wait instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        // Small request/response exchanges must not wait for delayed ACKs.
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-        let service = TowerToHyperService::new(io.service());
-        tokio::spawn(connection(tcp, peer, service));
-    }
+    example_serve::accept_loop(listener, move |tcp, peer| {
+        connection(tcp, peer, TowerToHyperService::new(io.service()))
+    })
+    .await;
 }
 
 async fn connection(
