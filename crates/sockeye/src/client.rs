@@ -8,13 +8,15 @@ use serde_json::Value;
 use sockeye_engine::{CloseReason, EngineHandler, Message, Session};
 use sockeye_protocol::socketio::{Decoder, Packet, PacketData, Str};
 
+use crate::adapter::Room;
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::error::ConnectionRefusedError;
 use crate::event::Event;
 use crate::id::SocketId;
 use crate::io::ServerInner;
-use crate::packet;
+use crate::ns::Namespace;
+use crate::packet::{self, Encoded};
 use crate::reason::DisconnectReason;
 use crate::registry;
 use crate::socket::SocketRef;
@@ -276,21 +278,28 @@ impl SocketIoHandler {
             return;
         };
         let conn: Arc<dyn Conn> = session.clone();
-        let socket = SocketRef::new(ns.clone(), conn, config.clone(), auth.clone());
-        {
-            let mut inner = session.data.lock();
-            if inner.closed {
-                drop(inner);
-                socket.abort_connect();
-                return;
+        let (socket, attached) = match recover(session, &name, &ns, &conn, config, auth.as_ref()) {
+            Some(recovered) => recovered,
+            None => {
+                let socket = SocketRef::new(ns.clone(), conn, config.clone(), auth.clone());
+                let own = [socket.id().as_str().to_owned()];
+                let attached = attach(session, &name, &ns, &socket, &own);
+                (socket, attached)
             }
-            inner.sockets.insert(name.clone(), socket.clone());
+        };
+        if !attached {
+            socket.abort_connect();
+            return;
         }
-        ns.insert(socket.clone());
-        ns.adapter()
-            .add_all(socket.id(), &[socket.id().as_str().to_owned()]);
 
-        let step = run_connect_step(&socket, auth);
+        // A recovered socket skips the middlewares if so configured (they ran when it first
+        // connected); its connect handler still runs.
+        let skip_middlewares = socket.recovered()
+            && config
+                .recovery
+                .as_ref()
+                .is_some_and(|recovery| recovery.skip_middlewares);
+        let step = run_connect_step(&socket, auth, skip_middlewares);
         let outcome = match tokio::time::timeout(config.connect_timeout, step).await {
             Ok(outcome) => outcome,
             Err(_) => Err(ConnectionRefusedError::new("connect handler timed out")),
@@ -320,11 +329,17 @@ impl SocketIoHandler {
 async fn run_connect_step(
     socket: &SocketRef,
     auth: Option<Value>,
+    skip_middlewares: bool,
 ) -> Result<(), ConnectionRefusedError> {
     use futures_util::FutureExt as _;
     let (middlewares, handler) = {
         let h = socket.namespace().handlers.read();
-        (h.connect_mw.clone(), h.connect.clone())
+        let middlewares = if skip_middlewares {
+            Vec::new()
+        } else {
+            h.connect_mw.clone()
+        };
+        (middlewares, h.connect.clone())
     };
     let run = async move {
         for mw in middlewares {
@@ -342,6 +357,70 @@ async fn run_connect_step(
             Err(ConnectionRefusedError::new("internal server error"))
         }
     }
+}
+
+/// Makes `socket` the client's socket for `name` and a member of `rooms` in its namespace;
+/// false (nothing done) when the client's session closed meanwhile.
+fn attach(
+    session: &Session<ClientState>,
+    name: &Str,
+    ns: &Arc<Namespace>,
+    socket: &SocketRef,
+    rooms: &[Room],
+) -> bool {
+    {
+        let mut inner = session.data.lock();
+        if inner.closed {
+            return false;
+        }
+        inner.sockets.insert(name.clone(), socket.clone());
+    }
+    ns.insert(socket.clone());
+    ns.adapter().add_all(socket.id(), rooms);
+    true
+}
+
+/// Connection-state recovery: when the CONNECT auth carries a `pid` and an `offset` the
+/// namespace can recover, the socket comes back (id, rooms, session value) with the packets it
+/// missed held for after the CONNECT reply, already attached; with whether attaching worked.
+/// The log stays locked from the lookup until the socket is in its rooms, so a concurrent
+/// broadcast is either replayed or delivered, never both nor neither.
+fn recover(
+    session: &Session<ClientState>,
+    name: &Str,
+    ns: &Arc<Namespace>,
+    conn: &Arc<dyn Conn>,
+    config: &Arc<Config>,
+    auth: Option<&Value>,
+) -> Option<(SocketRef, bool)> {
+    let log = ns.recovery()?;
+    let pid = auth?.get("pid")?.as_str()?;
+    let offset = auth?.get("offset")?.as_str()?;
+    log.restore(pid, offset, |persisted, missed| {
+        let mut rooms = persisted.rooms.clone();
+        if !rooms.iter().any(|room| room == persisted.id.as_str()) {
+            rooms.push(persisted.id.as_str().to_owned());
+        }
+        let held: Vec<Encoded> = missed
+            .iter()
+            .filter_map(|p| {
+                packet::event(config.parser, &p.ns, &p.event, &p.args, None)
+                    .inspect_err(|e| tracing::error!(error = %e, "missed packet not re-encoded"))
+                    .ok()
+            })
+            .collect();
+        let socket = SocketRef::restored(
+            ns.clone(),
+            conn.clone(),
+            config.clone(),
+            auth.cloned(),
+            Arc::from(pid),
+            persisted,
+            held,
+        );
+        let attached = attach(session, name, ns, &socket, &rooms);
+        (socket, attached)
+    })
 }
 
 fn send_refusal(

@@ -24,6 +24,8 @@ pub(crate) struct Config {
     pub(crate) limits: Limits,
     /// The Socket.IO wire format.
     pub(crate) parser: ParserKind,
+    /// Connection-state recovery, when enabled.
+    pub(crate) recovery: Option<crate::recovery::RecoveryConfig>,
 }
 
 impl Default for Config {
@@ -37,6 +39,7 @@ impl Default for Config {
             attachment_timeout: Duration::from_secs(30),
             limits: Limits::default(),
             parser: ParserKind::Json,
+            recovery: None,
         }
     }
 }

@@ -198,6 +198,13 @@ impl SocketIo {
             .get(id)
     }
 
+    /// The connection-state recovery counters of namespace `ns`; `None` when the namespace
+    /// does not exist or does not recover sessions (recovery off, or an adapter without it).
+    pub fn recovery_stats(&self, ns: &str) -> Option<crate::RecoveryStats> {
+        let ns = registry::read(&self.inner.registry).get(&normalize(ns))?;
+        ns.recovery().map(|log| log.stats())
+    }
+
     /// The names of every existing namespace (static and live dynamic), sorted.
     pub fn namespaces(&self) -> Vec<String> {
         let mut names: Vec<String> = registry::read(&self.inner.registry)
@@ -446,6 +453,21 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Enables connection-state recovery (Socket.IO v4.6+; off by default, and when off nothing
+    /// changes on the wire). A client whose transport dropped and that comes back within
+    /// `max_disconnection_duration` gets its socket back (same id, rooms and session value)
+    /// and the packets it missed, in order; [`SocketRef::recovered`] is then true.
+    ///
+    /// Every CONNECT reply then carries a private `pid`, and every event packet sent without
+    /// ack and not volatile carries its offset as its last argument (clients see it as one
+    /// more argument, as with the official server). The in-memory adapter supports it; with
+    /// an adapter that does not (the classic Redis adapter), `build` logs a warning and
+    /// recovery stays off. See `docs/server.md`.
+    pub fn connection_state_recovery(mut self, config: crate::RecoveryConfig) -> Self {
+        self.config.recovery = Some(config);
+        self
+    }
+
     /// The adapter factory (default: in-memory).
     pub fn adapter<F: AdapterFactory>(mut self, factory: F) -> Self {
         self.factory = Arc::new(factory);
@@ -462,6 +484,16 @@ impl SocketIoBuilder {
             factory: self.factory,
         });
         registry::write(&inner.registry).fixed_handlers("/", &inner.config, inner.factory.as_ref());
+        if inner.config.recovery.is_some()
+            && registry::read(&inner.registry)
+                .get("/")
+                .is_some_and(|ns| ns.recovery().is_none())
+        {
+            tracing::warn!(
+                "connection-state recovery is enabled but the adapter cannot recover sessions: \
+                 recovery stays off (CONNECT replies carry no pid; use the in-memory adapter)"
+            );
+        }
         let handler = SocketIoHandler {
             server: inner.clone(),
         };

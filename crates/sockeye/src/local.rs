@@ -1,6 +1,6 @@
 //! The handle an adapter uses to reach the sockets of its namespace on this node.
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -12,6 +12,7 @@ use crate::id::SocketId;
 use crate::ns::Namespace;
 use crate::packet;
 use crate::reason::DisconnectReason;
+use crate::recovery::RecoveryLog;
 use crate::server_event::ServerEvent;
 
 /// This node's side of a namespace, given to its adapter.
@@ -22,6 +23,9 @@ use crate::server_event::ServerEvent;
 pub struct LocalNamespace {
     ns: Weak<Namespace>,
     name: Str,
+    /// The namespace's recovery log when connection-state recovery is enabled; an adapter
+    /// that can keep it (the in-memory one) records broadcasts in it.
+    recovery: Option<Arc<RecoveryLog>>,
 }
 
 impl std::fmt::Debug for LocalNamespace {
@@ -33,8 +37,23 @@ impl std::fmt::Debug for LocalNamespace {
 }
 
 impl LocalNamespace {
-    pub(crate) fn new(ns: Weak<Namespace>, name: Str) -> LocalNamespace {
-        LocalNamespace { ns, name }
+    pub(crate) fn new(
+        ns: Weak<Namespace>,
+        name: Str,
+        recovery: Option<Arc<RecoveryLog>>,
+    ) -> LocalNamespace {
+        LocalNamespace { ns, name, recovery }
+    }
+
+    pub(crate) fn recovery_log(&self) -> Option<Arc<RecoveryLog>> {
+        self.recovery.clone()
+    }
+
+    /// True when the server has connection-state recovery enabled for this namespace. An
+    /// adapter that cannot recover sessions should say so at startup (the server then keeps
+    /// recovery off for it).
+    pub fn recovery_enabled(&self) -> bool {
+        self.recovery.is_some()
     }
 
     /// The namespace name.

@@ -13,6 +13,7 @@ use crate::handler::{
 };
 use crate::id::SocketId;
 use crate::pattern::NsParams;
+use crate::recovery::RecoveryLog;
 use crate::socket::SocketRef;
 
 /// An event handler and whether its events may run concurrently.
@@ -76,6 +77,8 @@ pub(crate) struct Namespace {
     ack_ids: AtomicU64,
     /// Sockets connecting or connected; a dynamic namespace is removed when it drops to 0.
     members: AtomicUsize,
+    /// The connection-state recovery log, when recovery is enabled and the adapter keeps it.
+    recovery: Option<Arc<RecoveryLog>>,
 }
 
 impl Namespace {
@@ -87,17 +90,39 @@ impl Namespace {
         config: Arc<Config>,
         factory: &dyn AdapterFactory,
     ) -> Arc<Namespace> {
-        Arc::new_cyclic(|weak: &Weak<Namespace>| Namespace {
-            adapter: factory.create(LocalNamespace::new(weak.clone(), name.clone())),
-            name,
-            handlers,
-            params,
-            registry,
-            config,
-            sockets: RwLock::new(HashMap::new()),
-            ack_ids: AtomicU64::new(0),
-            members: AtomicUsize::new(0),
+        let log = config
+            .recovery
+            .clone()
+            .map(|recovery| Arc::new(RecoveryLog::new(recovery)));
+        Arc::new_cyclic(|weak: &Weak<Namespace>| {
+            let adapter =
+                factory.create(LocalNamespace::new(weak.clone(), name.clone(), log.clone()));
+            let recovery = log.filter(|_| {
+                let supported = adapter.supports_recovery();
+                if !supported {
+                    // The server warns once at startup (SocketIoBuilder::build).
+                    tracing::debug!(ns = %name.as_str(), "adapter cannot recover sessions: connection-state recovery off");
+                }
+                supported
+            });
+            Namespace {
+                adapter,
+                name,
+                handlers,
+                params,
+                registry,
+                config,
+                sockets: RwLock::new(HashMap::new()),
+                ack_ids: AtomicU64::new(0),
+                members: AtomicUsize::new(0),
+                recovery,
+            }
         })
+    }
+
+    /// The recovery log, when this namespace recovers sessions.
+    pub(crate) fn recovery(&self) -> Option<&Arc<RecoveryLog>> {
+        self.recovery.as_ref()
     }
 
     pub(crate) fn parser(&self) -> sockeye_protocol::socketio::ParserKind {

@@ -54,8 +54,28 @@ pub(crate) fn ack(parser: ParserKind, ns: &Str, id: u64, args: Args) -> Result<E
     encode(&Packet::ack(ns.clone(), id, args), parser)
 }
 
-pub(crate) fn connect(parser: ParserKind, ns: &Str, sid: &str) -> Result<Encoded, EmitError> {
-    encode(&Packet::connect_ok(ns.clone(), sid), parser)
+/// The CONNECT reply: `{"sid":..}`, or `{"sid":..,"pid":..}` for a socket that can recover
+/// (the key order of the official server).
+pub(crate) fn connect(
+    parser: ParserKind,
+    ns: &Str,
+    sid: &str,
+    pid: Option<&str>,
+) -> Result<Encoded, EmitError> {
+    let Some(pid) = pid else {
+        return encode(&Packet::connect_ok(ns.clone(), sid), parser);
+    };
+    #[derive(serde::Serialize)]
+    struct Reply<'a> {
+        sid: &'a str,
+        pid: &'a str,
+    }
+    let json =
+        serde_json::to_vec(&Reply { sid, pid }).map_err(|e| EmitError::Serialize(e.to_string()))?;
+    encode(
+        &Packet::connect(ns.clone(), Some(bytes::Bytes::from(json))),
+        parser,
+    )
 }
 
 pub(crate) fn connect_error(

@@ -20,9 +20,10 @@ use crate::event::{AckSender, Event};
 use crate::inbox::{Inbox, Job, PushError};
 use crate::ns::Namespace;
 use crate::operators::BroadcastOperator;
-use crate::packet::{self, Args, Encoded};
+use crate::packet::{self, Args, BroadcastPacket, Encoded};
 use crate::pattern::NsParams;
 use crate::reason::DisconnectReason;
+use crate::recovery::{self, SocketRecovery};
 use crate::state::{Extensions, SessionSlot};
 use crate::{SocketId, reserved};
 
@@ -44,6 +45,8 @@ pub(crate) struct Inner {
     session: SessionSlot,
     extensions: Extensions,
     inbox: Inbox,
+    /// The private id and recovered flag, when the namespace recovers sessions.
+    recovery: Option<SocketRecovery>,
 }
 
 /// Where the socket is in its life.
@@ -70,19 +73,74 @@ impl SocketRef {
         config: Arc<Config>,
         auth: Option<Value>,
     ) -> SocketRef {
-        let inbox = Inbox::new(config.inbox_capacity);
-        SocketRef(Arc::new(Inner {
-            id: SocketId::random(),
+        let recovery = ns.recovery().map(|_| SocketRecovery {
+            pid: recovery::new_pid(),
+            recovered: false,
+        });
+        Self::build(
+            SocketId::random(),
             ns,
             conn,
             config,
             auth,
-            phase: Mutex::new(Phase::Connecting(Vec::new())),
+            recovery,
+            Vec::new(),
+        )
+    }
+
+    /// A socket taking back a session kept for recovery: its id, pid, rooms are the old
+    /// ones (the caller adds the rooms), its session value is restored, and `missed` is sent
+    /// right after the CONNECT reply.
+    pub(crate) fn restored(
+        ns: Arc<Namespace>,
+        conn: Arc<dyn Conn>,
+        config: Arc<Config>,
+        auth: Option<Value>,
+        pid: Arc<str>,
+        persisted: recovery::Persisted,
+        missed: Vec<Encoded>,
+    ) -> SocketRef {
+        let recovery = Some(SocketRecovery {
+            pid,
+            recovered: true,
+        });
+        let socket = Self::build(persisted.id, ns, conn, config, auth, recovery, missed);
+        if let Some(data) = persisted.data {
+            socket.0.session.restore(data);
+        }
+        socket
+    }
+
+    fn build(
+        id: SocketId,
+        ns: Arc<Namespace>,
+        conn: Arc<dyn Conn>,
+        config: Arc<Config>,
+        auth: Option<Value>,
+        recovery: Option<SocketRecovery>,
+        held: Vec<Encoded>,
+    ) -> SocketRef {
+        let inbox = Inbox::new(config.inbox_capacity);
+        SocketRef(Arc::new(Inner {
+            id,
+            ns,
+            conn,
+            config,
+            auth,
+            phase: Mutex::new(Phase::Connecting(held)),
             acks: Arc::new(AckMap::default()),
             session: SessionSlot::default(),
             extensions: Extensions::default(),
             inbox,
+            recovery,
         }))
+    }
+
+    /// True when this socket took back the state of a socket whose transport dropped
+    /// (connection-state recovery): same id, rooms and session value, and the packets it
+    /// missed were sent again. Always false when recovery is off.
+    pub fn recovered(&self) -> bool {
+        self.0.recovery.as_ref().is_some_and(|r| r.recovered)
     }
 
     /// The socket id (fresh per namespace connection; not the Engine.IO session id).
@@ -143,6 +201,26 @@ impl SocketRef {
     /// Emits `event` with the given arguments (any number, e.g. received ones echoed back).
     pub fn emit_args(&self, event: &str, args: Args) -> Result<(), EmitError> {
         reserved::check(event)?;
+        if self.0.recovery.is_some()
+            && let Some(log) = self.0.ns.recovery()
+        {
+            // Logged like a broadcast to the socket's own room, so it carries an offset and
+            // is replayed if the transport drops before the client got it.
+            let packet = BroadcastPacket {
+                ns: self.ns_str().clone(),
+                event: Str::from(event),
+                args,
+            };
+            return log.record(
+                packet,
+                vec![self.0.id.as_str().to_owned()],
+                Vec::new(),
+                |p| {
+                    let frames = packet::event(self.parser(), &p.ns, &p.event, &p.args, None)?;
+                    self.send_encoded(&frames, false)
+                },
+            );
+        }
         let frames = packet::event(self.parser(), self.ns_str(), &Str::from(event), &args, None)?;
         self.send_encoded(&frames, false)
     }
@@ -345,7 +423,8 @@ impl SocketRef {
 
     /// The connect step accepted: sends the CONNECT reply, then what was held back.
     pub(crate) fn finish_connect(&self) -> Result<(), EmitError> {
-        let reply = packet::connect(self.parser(), self.ns_str(), self.0.id.as_str())?;
+        let pid = self.0.recovery.as_ref().map(|r| &*r.pid);
+        let reply = packet::connect(self.parser(), self.ns_str(), self.0.id.as_str(), pid)?;
         let mut phase = self.phase();
         let Phase::Connecting(held) = &mut *phase else {
             return Err(EmitError::Disconnected);
@@ -458,7 +537,20 @@ impl SocketRef {
                 tracing::error!(socket = %self.0.id, "disconnect handler panicked");
             }
         }
+        // Kept for recovery only after the rooms are dropped below, so a client coming back
+        // at once cannot have its restored rooms removed by this old socket.
+        let keep = match (&self.0.recovery, self.0.ns.recovery()) {
+            (Some(r), Some(log)) if recovery::is_recoverable(reason) => Some((
+                log.clone(),
+                r.pid.clone(),
+                recovery::Persisted::new(self.0.id.clone(), self.rooms(), self.0.session.take()),
+            )),
+            _ => None,
+        };
         self.free_state();
+        if let Some((log, pid, persisted)) = keep {
+            log.persist(pid, persisted);
+        }
     }
 
     /// Runs the event middlewares, then the handler, then sends the ack if one is due.

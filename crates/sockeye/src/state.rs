@@ -7,7 +7,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-type AnyValue = Box<dyn Any + Send + Sync>;
+pub(crate) type AnyValue = Box<dyn Any + Send + Sync>;
 
 /// A map holding at most one value of each type.
 ///
@@ -106,6 +106,17 @@ impl SessionSlot {
 
     pub(crate) fn clear(&self) {
         let old = self.lock().take();
+        drop(old);
+    }
+
+    /// Moves the value out (to keep it for connection-state recovery).
+    pub(crate) fn take(&self) -> Option<AnyValue> {
+        self.lock().take()
+    }
+
+    /// Puts back a value taken from a socket of the same namespace (a recovered session).
+    pub(crate) fn restore(&self, value: AnyValue) {
+        let old = self.lock().replace(value);
         drop(old);
     }
 

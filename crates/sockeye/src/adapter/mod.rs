@@ -277,6 +277,14 @@ pub trait Adapter: Send + Sync + 'static {
         Box::pin(std::future::ready(None))
     }
 
+    /// True when this adapter stamps and logs what it broadcasts for connection-state recovery
+    /// (the in-memory adapter, when recovery is enabled). When recovery is enabled and the
+    /// adapter returns false, the server logs a warning at startup and keeps recovery off for
+    /// the namespace: its CONNECT replies carry no `pid`, so clients never try to recover.
+    fn supports_recovery(&self) -> bool {
+        false
+    }
+
     /// Releases the adapter's resources (a cluster adapter unsubscribes); called at shutdown.
     fn close(&self) -> BoxFuture<'_, Result<(), AdapterError>> {
         Box::pin(std::future::ready(Ok(())))
@@ -304,6 +312,12 @@ pub struct MemoryAdapterFactory;
 
 impl AdapterFactory for MemoryAdapterFactory {
     fn create(&self, local: LocalNamespace) -> Arc<dyn Adapter> {
-        Arc::new(MemoryAdapter::new(local))
+        match local.recovery_log() {
+            Some(log) => Arc::new(crate::recovery::RecoveringAdapter::new(
+                MemoryAdapter::new(local),
+                log,
+            )),
+            None => Arc::new(MemoryAdapter::new(local)),
+        }
     }
 }
