@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::broker::{BrokerHandle, Outgoing};
+use crate::error::{LocalOutcome, Partial, RequestTimeout};
 use crate::server_event;
 use crate::stats::Stats;
 use crate::wire::{self, Channels, Opts, WireError, kind};
@@ -122,11 +123,25 @@ impl RedisAdapter {
         payload: Vec<u8>,
         what: &'static str,
     ) -> Result<(), AdapterError> {
-        self.broker.publish(Outgoing {
-            channel,
-            payload,
-            what,
-        })
+        self.publish_after(channel, payload, what, LocalOutcome::NotDone)
+    }
+
+    /// Publishes; a refusal becomes a [`crate::NotPublished`] error saying `local`, what was
+    /// already done on this node.
+    fn publish_after(
+        &self,
+        channel: String,
+        payload: Vec<u8>,
+        what: &'static str,
+        local: LocalOutcome,
+    ) -> Result<(), AdapterError> {
+        self.broker
+            .publish(Outgoing {
+                channel,
+                payload: payload.into(),
+                what,
+            })
+            .map_err(|(msg, reason)| msg.refused(reason, self.local.name(), local))
     }
 
     /// Tells the other nodes to make the sockets matching `opts` join or leave `rooms`
@@ -222,20 +237,15 @@ impl RedisAdapter {
     pub(crate) fn on_request(&self, payload: &[u8]) -> Result<(), WireError> {
         let cfg = &self.broker.config;
         let req = wire::decode(payload, cfg.max_message_size, cfg.max_depth)?;
+        // Its own requests come back on the channel it subscribes to: skipped before the
+        // rest is checked.
         if wire::field_str(&req, "uid") == Some(self.uid.as_str()) {
             return Ok(());
         }
-        let ty = wire::field_u64(&req, "type").ok_or(WireError::Schema("request without type"))?;
-        let request_id = wire::field_str(&req, "requestId").map(str::to_owned);
-        let need_id = || {
-            request_id
-                .clone()
-                .ok_or(WireError::Schema("request without requestId"))
-        };
-        match ty {
-            kind::SOCKETS => {
+        match wire::parse_request(&req)? {
+            wire::Request::Sockets { request_id, rooms } => {
                 let opts = Opts {
-                    rooms: wire::rooms(wire::field(&req, "rooms"))?,
+                    rooms,
                     ..Opts::default()
                 };
                 let ids: Vec<String> = self
@@ -245,76 +255,76 @@ impl RedisAdapter {
                     .map(|id| id.as_str().to_owned())
                     .collect();
                 self.respond(
-                    vec![("requestId", json!(need_id()?)), ("sockets", json!(ids))],
+                    vec![("requestId", json!(request_id)), ("sockets", json!(ids))],
                     "SOCKETS response",
                 );
             }
-            kind::ALL_ROOMS => {
+            wire::Request::AllRooms { request_id } => {
                 self.respond(
                     vec![
-                        ("requestId", json!(need_id()?)),
+                        ("requestId", json!(request_id)),
                         ("rooms", json!(self.mem.local_rooms())),
                     ],
                     "ALL_ROOMS response",
                 );
             }
-            kind::REMOTE_JOIN | kind::REMOTE_LEAVE => {
-                let join = ty == kind::REMOTE_JOIN;
-                if let Some(opts) = wire::field(&req, "opts") {
-                    let opts = Self::options(Opts::parse(Some(opts))?);
-                    let rooms = wire::rooms(wire::field(&req, "rooms"))?;
+            wire::Request::RoomChange {
+                join,
+                target,
+                rooms,
+            } => match target {
+                wire::Target::Opts(opts) => {
+                    let opts = Self::options(opts);
                     let fut = if join {
                         self.mem.add_sockets(opts, rooms)
                     } else {
                         self.mem.del_sockets(opts, rooms)
                     };
                     let _ = fut.now_or_never();
-                } else {
-                    let sid = wire::field_str(&req, "sid").ok_or(WireError::Schema("no sid"))?;
-                    let room = wire::field_str(&req, "room").ok_or(WireError::Schema("no room"))?;
-                    let id = SocketId::from(sid);
+                }
+                wire::Target::Socket { sid, request_id } => {
+                    let id = SocketId::from(sid.as_str());
                     if !self.local.socket_ids().contains(&id) {
                         return Ok(());
                     }
-                    if join {
-                        self.mem.add_all(&id, &[room.to_owned()]);
-                    } else if room != sid {
-                        self.mem.del(&id, room);
+                    for room in &rooms {
+                        if join {
+                            self.mem.add_all(&id, std::slice::from_ref(room));
+                        } else if *room != sid {
+                            self.mem.del(&id, room);
+                        }
                     }
-                    self.respond(
-                        vec![("requestId", json!(need_id()?))],
-                        "join/leave response",
-                    );
+                    if let Some(request_id) = request_id {
+                        self.respond(
+                            vec![("requestId", json!(request_id))],
+                            "join/leave response",
+                        );
+                    }
                 }
-            }
-            kind::REMOTE_DISCONNECT => {
-                let close = wire::field(&req, "close")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                if let Some(opts) = wire::field(&req, "opts") {
-                    let targets = self
-                        .mem
-                        .local_sockets(&Self::options(Opts::parse(Some(opts))?));
+            },
+            wire::Request::Disconnect { target, close } => match target {
+                wire::Target::Opts(opts) => {
+                    let targets = self.mem.local_sockets(&Self::options(opts));
                     self.local.disconnect(&targets, close);
-                } else {
-                    let sid = wire::field_str(&req, "sid").ok_or(WireError::Schema("no sid"))?;
-                    let id = SocketId::from(sid);
+                }
+                wire::Target::Socket { sid, request_id } => {
+                    let id = SocketId::from(sid.as_str());
                     if !self.local.socket_ids().contains(&id) {
                         return Ok(());
                     }
                     self.local.disconnect(&[id], close);
-                    self.respond(
-                        vec![("requestId", json!(need_id()?))],
-                        "disconnect response",
-                    );
+                    if let Some(request_id) = request_id {
+                        self.respond(
+                            vec![("requestId", json!(request_id))],
+                            "disconnect response",
+                        );
+                    }
                 }
-            }
-            kind::REMOTE_FETCH => {
-                let request_id = need_id()?;
-                let opts = Self::options(Opts::parse(wire::field(&req, "opts"))?);
+            },
+            wire::Request::Fetch { request_id, opts } => {
                 let infos = self
                     .mem
-                    .fetch_sockets(opts)
+                    .fetch_sockets(Self::options(opts))
                     .now_or_never()
                     .and_then(Result::ok)
                     .unwrap_or_default();
@@ -337,11 +347,15 @@ impl RedisAdapter {
                     "REMOTE_FETCH response",
                 );
             }
-            kind::SERVER_SIDE_EMIT => {
-                let (event, args) = wire::event_data(wire::field(&req, "data"))?;
+            wire::Request::ServerSideEmit {
+                request_id,
+                event,
+                args,
+            } => {
                 let ack = request_id.map(|id| {
                     server_event::ack(
                         Arc::downgrade(&**self.broker),
+                        self.local.name().to_owned(),
                         self.channels.response.clone(),
                         id,
                     )
@@ -353,21 +367,21 @@ impl RedisAdapter {
                     ack,
                 ));
             }
-            kind::BROADCAST => self.on_broadcast_request(&req, need_id()?)?,
-            _ => return Err(WireError::Schema("unknown request type")),
+            wire::Request::Broadcast {
+                request_id,
+                packet,
+                opts,
+            } => self.on_broadcast_request(packet, opts, request_id),
         }
         Ok(())
     }
 
     /// A broadcast with ack from another node: deliver, report the client count, then forward
     /// each acknowledgement as it arrives.
-    fn on_broadcast_request(&self, req: &Value, request_id: String) -> Result<(), WireError> {
-        let packet =
-            wire::parse_packet(wire::field(req, "packet").ok_or(WireError::Schema("no packet"))?)?;
+    fn on_broadcast_request(&self, packet: wire::EventPacket, opts: Opts, request_id: String) {
         if packet.nsp != self.local.name() {
-            return Ok(());
+            return;
         }
-        let opts = Opts::parse(wire::field(req, "opts"))?;
         let timeout = Duration::from_millis(
             opts.timeout_ms
                 .unwrap_or(
@@ -411,6 +425,7 @@ impl RedisAdapter {
                 let mut fields = vec![
                     (Value::from("type"), Value::from(kind::BROADCAST_ACK)),
                     (Value::from("requestId"), Value::from(request_id.as_str())),
+                    wire::version_entry(),
                 ];
                 match wire::args_to_values(&args) {
                     Ok(values) => {
@@ -423,28 +438,88 @@ impl RedisAdapter {
                 if let Ok(payload) = wire::encode_msgpack(&Value::Map(fields)) {
                     let _ = broker.publish(Outgoing {
                         channel: channel.clone(),
-                        payload,
+                        payload: payload.into(),
                         what: "BROADCAST_ACK response",
                     });
                 }
             }
         });
-        Ok(())
     }
 
     /// A response to one of this node's requests.
     pub(crate) fn on_response(&self, payload: &[u8]) -> Result<(), WireError> {
         let cfg = &self.broker.config;
         let resp = wire::decode(payload, cfg.max_message_size, cfg.max_depth)?;
-        let Some(id) = wire::field_str(&resp, "requestId") else {
-            return Err(WireError::Schema("response without requestId"));
-        };
+        let id = wire::response_id(&resp)?;
         let tx = self.pending_map().get(id).cloned();
         match tx {
             Some(tx) if tx.try_send(resp).is_ok() => {}
             _ => Stats::bump(&self.broker.stats.late_responses),
         }
         Ok(())
+    }
+
+    /// The error of a request that did not get every answer in time.
+    fn timed_out(
+        &self,
+        request: &'static str,
+        answered: usize,
+        expected: usize,
+        partial: Partial,
+    ) -> AdapterError {
+        let e = RequestTimeout {
+            request,
+            ns: self.local.name().to_owned(),
+            answered,
+            expected,
+            timeout: self.broker.config.request_timeout,
+            partial,
+        };
+        tracing::warn!(error = %e, "cluster request incomplete");
+        AdapterError::with_source(e.to_string(), e)
+    }
+
+    /// Every room of every node (JS `allRooms`): this node's rooms and each other node's
+    /// answer to ALL_ROOMS within `request_timeout`, else a [`RequestTimeout`] error.
+    pub(crate) async fn all_rooms(&self) -> Result<std::collections::BTreeSet<Room>, AdapterError> {
+        let mut rooms: std::collections::BTreeSet<Room> =
+            self.mem.local_rooms().into_iter().collect();
+        let others = self.other_nodes().await;
+        if others == 0 {
+            return Ok(rooms);
+        }
+        let (id, mut rx, _guard) = self.open_request()?;
+        self.publish(
+            self.channels.request.clone(),
+            wire::encode_json(vec![
+                ("uid", json!(self.uid)),
+                ("requestId", json!(id)),
+                ("type", json!(kind::ALL_ROOMS)),
+            ]),
+            "ALL_ROOMS request",
+        )?;
+        let deadline = Instant::now() + self.broker.config.request_timeout;
+        let mut answered = 0;
+        while answered < others {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(resp)) => {
+                    let Some(list) = wire::answered_rooms(&resp) else {
+                        continue;
+                    };
+                    answered += 1;
+                    rooms.extend(list);
+                }
+                Ok(None) | Err(_) => {
+                    return Err(self.timed_out(
+                        "all_rooms",
+                        answered,
+                        others,
+                        Partial::Rooms(rooms),
+                    ));
+                }
+            }
+        }
+        Ok(rooms)
     }
 
     /// Sends a server-side event to the other nodes; see [`crate::RedisAdapterFactory`].
@@ -504,20 +579,6 @@ fn server_data(event: &str, args: &Args) -> Result<serde_json::Value, AdapterErr
     Ok(serde_json::Value::Array(data))
 }
 
-/// The arguments an answer carries: the `data` of a server-side emit answer or the `packet` of
-/// a broadcast ack (one value each in the official format).
-fn answer_args(resp: &Value, ty: u64) -> Option<Args> {
-    let name = if ty == kind::SERVER_SIDE_EMIT {
-        "data"
-    } else {
-        "packet"
-    };
-    match wire::field(resp, name) {
-        None => Some(Args::empty()),
-        Some(v) => wire::values_to_args(vec![v.clone()]).ok(),
-    }
-}
-
 /// A stream of `expected` remote answers of type `ty`; whatever has not arrived by `deadline`
 /// yields a timeout.
 fn remote_acks(
@@ -555,7 +616,7 @@ fn remote_acks(
                     if wire::field_u64(&resp, "type") != Some(ty) {
                         continue;
                     }
-                    match answer_args(&resp, ty) {
+                    match wire::answer_args(&resp, ty) {
                         Some(args) => return Some(((remote_id(), Ok(args)), s)),
                         None => continue,
                     }
@@ -606,22 +667,35 @@ impl Adapter for RedisAdapter {
         packet: BroadcastPacket,
         opts: BroadcastOptions,
     ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        // Local sockets get it whatever Redis does; an error then says so (see
+        // `NotPublished`), so the caller does not repeat the emit and deliver it twice here.
+        let targets = self.mem.local_sockets(&opts);
+        self.local.deliver(&targets, &packet, opts.flags.volatile);
+        let local = LocalOutcome::Delivered {
+            recipients: targets.len(),
+        };
         let remote = if opts.flags.local {
             Ok(())
         } else {
             wire::packet_value(self.local.name(), &packet.event, &packet.args)
                 .and_then(|p| wire::encode_broadcast(&self.uid, p, &Self::opts_of(&opts)))
-                .map_err(|e| adapter_err("broadcast cannot be encoded for Redis", e))
+                .map_err(|e| {
+                    adapter_err(
+                        &format!(
+                            "broadcast {local}, but cannot be encoded for the other nodes"
+                        ),
+                        e,
+                    )
+                })
                 .and_then(|payload| {
-                    self.publish(
+                    self.publish_after(
                         self.channels.broadcast_for(&opts.rooms),
                         payload,
                         "broadcast",
+                        local,
                     )
                 })
         };
-        let targets = self.mem.local_sockets(&opts);
-        self.local.deliver(&targets, &packet, opts.flags.volatile);
         Box::pin(std::future::ready(remote))
     }
 
@@ -648,6 +722,7 @@ impl Adapter for RedisAdapter {
                     (Value::from("type"), Value::from(kind::BROADCAST)),
                     (Value::from("packet"), packet_v),
                     (Value::from("opts"), wire_opts.to_value(true)),
+                    wire::version_entry(),
                 ]);
                 let payload = wire::encode_msgpack(&request)
                     .map_err(|e| adapter_err("broadcast cannot be encoded", e))?;
@@ -673,7 +748,7 @@ impl Adapter for RedisAdapter {
                                 clients.saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
                         }
                         Some(kind::BROADCAST_ACK) => {
-                            if let Some(args) = answer_args(&resp, kind::BROADCAST_ACK) {
+                            if let Some(args) = wire::answer_args(&resp, kind::BROADCAST_ACK) {
                                 buffered.push_back(args);
                             }
                         }
@@ -729,30 +804,25 @@ impl Adapter for RedisAdapter {
             while answered < others {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
                     Ok(Some(resp)) => {
-                        let Some(Value::Array(list)) = wire::field(&resp, "sockets") else {
+                        let Some(list) = wire::fetched_sockets(&resp) else {
                             continue;
                         };
                         answered += 1;
-                        for s in list {
-                            let Some(sid) = wire::field_str(s, "id") else {
-                                continue;
-                            };
-                            let Ok(rooms) = wire::rooms(wire::field(s, "rooms")) else {
-                                continue;
-                            };
-                            sockets.push(SocketInfo {
-                                id: SocketId::from(sid),
-                                ns: self.local.name().to_owned(),
-                                rooms,
-                                local: false,
-                                handshake: wire::field(s, "handshake").map(wire::value_to_json),
-                            });
-                        }
+                        sockets.extend(list.into_iter().map(|s| SocketInfo {
+                            id: SocketId::from(s.id.as_str()),
+                            ns: self.local.name().to_owned(),
+                            rooms: s.rooms,
+                            local: false,
+                            handshake: s.handshake,
+                        }));
                     }
                     Ok(None) | Err(_) => {
-                        return Err(AdapterError::new(format!(
-                            "fetch_sockets timed out after {timeout:?}: {answered} of {others} other nodes answered; a node may have died or be overloaded"
-                        )));
+                        return Err(self.timed_out(
+                            "fetch_sockets",
+                            answered,
+                            others,
+                            Partial::Sockets(sockets),
+                        ));
                     }
                 }
             }

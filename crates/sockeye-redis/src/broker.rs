@@ -12,13 +12,34 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use crate::adapter::RedisAdapter;
 use crate::config::RedisConfig;
-use crate::error::RedisError;
+use crate::error::{LocalOutcome, NotPublished, NotPublishedReason, RedisError};
 use crate::stats::Stats;
+use crate::wire::WireError;
+
+impl Outgoing {
+    /// The error an operation returns when this message was refused.
+    pub(crate) fn refused(
+        self,
+        reason: NotPublishedReason,
+        ns: &str,
+        local: LocalOutcome,
+    ) -> sockeye::AdapterError {
+        let np = NotPublished {
+            what: self.what,
+            ns: ns.to_owned(),
+            local,
+            reason,
+            channel: self.channel,
+            payload: self.payload,
+        };
+        sockeye::AdapterError::with_source(np.to_string(), np)
+    }
+}
 
 /// One message to publish; `what` says what it was, for the log line if it is lost.
 pub(crate) struct Outgoing {
     pub(crate) channel: String,
-    pub(crate) payload: Vec<u8>,
+    pub(crate) payload: bytes::Bytes,
     pub(crate) what: &'static str,
 }
 
@@ -163,20 +184,24 @@ impl Broker {
         Ok(Arc::new(BrokerHandle(broker)))
     }
 
-    /// Queues a message; refused (logged and counted) when the queue is full.
-    pub(crate) fn publish(&self, msg: Outgoing) -> Result<(), sockeye::AdapterError> {
+    /// Queues a message; refused (logged and counted) when the queue is full or closed. The
+    /// refused message comes back so the caller can say what it was and offer a retry.
+    pub(crate) fn publish(&self, msg: Outgoing) -> Result<(), (Outgoing, NotPublishedReason)> {
         match self.out.try_send(msg) {
             Ok(()) => Ok(()),
             Err(e) => {
                 Stats::bump(&self.stats.queue_full);
-                let msg = match &e {
-                    mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m) => m,
+                let (msg, reason) = match e {
+                    mpsc::error::TrySendError::Full(m) => (
+                        m,
+                        NotPublishedReason::QueueFull {
+                            capacity: self.config.publish_queue,
+                        },
+                    ),
+                    mpsc::error::TrySendError::Closed(m) => (m, NotPublishedReason::Closed),
                 };
-                tracing::warn!(channel = %msg.channel, what = msg.what, "Redis publish queue full or closed: message lost");
-                Err(sockeye::AdapterError::new(format!(
-                    "the Redis publish queue is full ({} messages): {} not sent; Redis is slow or unreachable",
-                    self.config.publish_queue, msg.what
-                )))
+                tracing::warn!(channel = %msg.channel, what = msg.what, %reason, "Redis message not published: it is lost for the other nodes");
+                Err((msg, reason))
             }
         }
     }
@@ -341,9 +366,16 @@ impl Broker {
             Kind::Request => adapter.on_request(payload),
             Kind::Response => adapter.on_response(payload),
         };
-        if let Err(e) = result {
-            Stats::bump(&self.stats.malformed);
-            tracing::warn!(%channel, error = %e, "dropped a malformed broker message");
+        match result {
+            Ok(()) => {}
+            Err(e @ WireError::UnknownVersion(_)) => {
+                Stats::bump(&self.stats.unknown_version);
+                tracing::warn!(%channel, error = %e, "dropped a broker message of a newer wire version");
+            }
+            Err(e) => {
+                Stats::bump(&self.stats.malformed);
+                tracing::warn!(%channel, error = %e, "dropped a malformed broker message");
+            }
         }
     }
 }
@@ -383,7 +415,7 @@ async fn publish_loop(
         for msg in &batch {
             pipe.cmd("PUBLISH")
                 .arg(&msg.channel)
-                .arg(&msg.payload)
+                .arg(&msg.payload[..])
                 .ignore();
         }
         match b.run::<()>(Request::Pipe(&pipe), "PUBLISH").await {

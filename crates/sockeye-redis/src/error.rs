@@ -53,3 +53,140 @@ pub enum RedisError {
     #[error("cannot encode the message for Redis: {0}")]
     Encode(String),
 }
+
+/// A message that was not handed to the publisher (the `source` of the [`sockeye::AdapterError`]
+/// an operation returns). For a broadcast (`io.emit`, `to(..).emit`, ...) the local sockets
+/// **did** get the packet ([`LocalOutcome::Delivered`]): do not repeat the emit, which would
+/// deliver it twice locally; [`crate::RedisAdapterFactory::publish_again`] retries only the copy
+/// for the other nodes. For other operations nothing was done ([`LocalOutcome::NotDone`]): the
+/// whole operation may be retried.
+///
+/// ```no_run
+/// # fn run(io: sockeye::SocketIo, redis: sockeye_redis::RedisAdapterFactory) {
+/// use sockeye_redis::NotPublished;
+/// if let Err(e) = io.emit("news", "hello") {
+///     match NotPublished::in_emit_error(&e) {
+///         // Local clients have it; try the other nodes once more (or count it as lost).
+///         Some(not_published) => { let _ = redis.publish_again(not_published); }
+///         None => tracing::warn!(error = %e, "emit failed"),
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "{what} of namespace {ns} {local}, but it was not published to the other nodes: {reason}"
+)]
+pub struct NotPublished {
+    /// What the message was (`broadcast`, `REMOTE_JOIN request`, ...).
+    pub what: &'static str,
+    /// The namespace.
+    pub ns: String,
+    /// What happened on this node.
+    pub local: LocalOutcome,
+    /// Why it was not published.
+    pub reason: NotPublishedReason,
+    pub(crate) channel: String,
+    pub(crate) payload: bytes::Bytes,
+}
+
+impl NotPublished {
+    /// The [`NotPublished`] behind an adapter error, if that is what it is.
+    pub fn in_adapter_error(error: &sockeye::AdapterError) -> Option<&NotPublished> {
+        error
+            .source
+            .as_deref()
+            .and_then(|s| s.downcast_ref::<NotPublished>())
+    }
+
+    /// The [`NotPublished`] behind an emit error (`EmitError::Adapter`), if that is what it is.
+    pub fn in_emit_error(error: &sockeye::EmitError) -> Option<&NotPublished> {
+        match error {
+            sockeye::EmitError::Adapter(e) => NotPublished::in_adapter_error(e),
+            _ => None,
+        }
+    }
+}
+
+/// What an operation whose broker message was not published did on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LocalOutcome {
+    /// The packet was handed to this many local sockets (a broadcast): it must not be emitted
+    /// again.
+    Delivered {
+        /// Local recipients (a recipient with a full queue is closed, as without Redis).
+        recipients: usize,
+    },
+    /// Nothing was done on this node either; the operation can be retried as a whole.
+    NotDone,
+}
+
+impl std::fmt::Display for LocalOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LocalOutcome::Delivered { recipients } => {
+                write!(f, "was delivered to {recipients} local socket(s)")
+            }
+            LocalOutcome::NotDone => f.write_str("was not applied on this node either"),
+        }
+    }
+}
+
+/// Why a message was not published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotPublishedReason {
+    /// The publish queue (`RedisConfig::publish_queue`) is full: Redis is slow or unreachable.
+    #[error("the Redis publish queue is full ({capacity} messages); Redis is slow or unreachable")]
+    QueueFull {
+        /// The queue's capacity.
+        capacity: usize,
+    },
+    /// The adapter was closed (`RedisAdapterFactory::close`): nothing is published any more.
+    #[error("the Redis adapter is closed")]
+    Closed,
+}
+
+/// A request to the other nodes (`fetch_sockets`, all rooms) that did not get every answer
+/// within `RedisConfig::request_timeout` (the `source` of the [`sockeye::AdapterError`]). The
+/// answers that did arrive are in `partial`; a node that is frozen, dead or overloaded but
+/// still subscribed is counted in `expected` and never answers.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "{request} in namespace {ns} timed out after {timeout:?}: {answered} of {expected} other nodes answered; a node may be frozen, dead or overloaded"
+)]
+pub struct RequestTimeout {
+    /// Which request (`fetch_sockets`, `all_rooms`).
+    pub request: &'static str,
+    /// The namespace.
+    pub ns: String,
+    /// Nodes that answered in time.
+    pub answered: usize,
+    /// Other nodes subscribed when the request was sent (`PUBSUB NUMSUB` minus this node).
+    pub expected: usize,
+    /// The wait.
+    pub timeout: std::time::Duration,
+    /// What this node and the nodes that answered returned.
+    pub partial: Partial,
+}
+
+impl RequestTimeout {
+    /// The [`RequestTimeout`] behind an adapter error, if that is what it is.
+    pub fn in_adapter_error(error: &sockeye::AdapterError) -> Option<&RequestTimeout> {
+        error
+            .source
+            .as_deref()
+            .and_then(|s| s.downcast_ref::<RequestTimeout>())
+    }
+}
+
+/// The answers a timed-out request did get.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Partial {
+    /// `fetch_sockets`: this node's sockets and those of the nodes that answered.
+    Sockets(Vec<sockeye::adapter::SocketInfo>),
+    /// All rooms: this node's rooms and those of the nodes that answered.
+    Rooms(std::collections::BTreeSet<String>),
+}

@@ -7,7 +7,10 @@ use sockeye::adapter::{AckStream, Adapter, AdapterFactory, LocalNamespace};
 use sockeye::{AdapterError, Args};
 
 use crate::adapter::RedisAdapter;
-use crate::broker::{Broker, BrokerHandle};
+use std::collections::BTreeSet;
+
+use crate::broker::{Broker, BrokerHandle, Outgoing};
+use crate::error::NotPublished;
 use crate::config::RedisConfig;
 use crate::error::RedisError;
 use crate::stats::StatsSnapshot;
@@ -97,6 +100,27 @@ impl RedisAdapterFactory {
             args,
         };
         adapter.server_side_emit_with_ack(packet, timeout).await
+    }
+
+    /// Every room of namespace `ns` on every node (JS `allRooms`): this node's rooms and each
+    /// other node's within `RedisConfig::request_timeout`. A node that does not answer in
+    /// time (frozen, dead, overloaded) makes it fail with a [`crate::RequestTimeout`] source
+    /// that holds the rooms that did arrive and the counts.
+    pub async fn all_rooms(&self, ns: &str) -> Result<BTreeSet<String>, AdapterError> {
+        self.adapter(ns)?.all_rooms().await
+    }
+
+    /// Queues once more the copy for the other nodes of a message that was refused (see
+    /// [`NotPublished`]): only the other nodes receive it, this node's sockets are not sent it
+    /// again. Fails the same way if the queue is still full.
+    pub fn publish_again(&self, message: &NotPublished) -> Result<(), AdapterError> {
+        self.broker
+            .publish(Outgoing {
+                channel: message.channel.clone(),
+                payload: message.payload.clone(),
+                what: message.what,
+            })
+            .map_err(|(msg, reason)| msg.refused(reason, &message.ns, message.local))
     }
 
     /// How many nodes share namespace `ns` (`PUBSUB NUMSUB` of its request channel).

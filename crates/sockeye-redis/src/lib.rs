@@ -45,9 +45,13 @@ mod server_event;
 mod stats;
 mod wire;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz;
+
 pub use adapter::RedisAdapter;
 pub use config::RedisConfig;
 pub use emitter::{Emitter, EmitterOperator};
-pub use error::RedisError;
+pub use error::{LocalOutcome, NotPublished, NotPublishedReason, Partial, RedisError, RequestTimeout};
 pub use factory::RedisAdapterFactory;
 pub use stats::StatsSnapshot;

@@ -13,6 +13,7 @@ pub(crate) struct Stats {
     pub(crate) queue_full: AtomicU64,
     pub(crate) reconnects: AtomicU64,
     pub(crate) late_responses: AtomicU64,
+    pub(crate) unknown_version: AtomicU64,
 }
 
 /// A snapshot of the adapter's counters (see [`crate::RedisAdapterFactory::stats`]).
@@ -35,6 +36,9 @@ pub struct StatsSnapshot {
     pub reconnects: u64,
     /// Responses that arrived for no pending request (late, or for a full request).
     pub late_responses: u64,
+    /// Messages dropped because their wire version (`sockeyeWire`) is newer than this node
+    /// speaks (a future sockeye's format); see `docs/redis.md`.
+    pub unknown_version: u64,
 }
 
 impl Stats {
@@ -53,6 +57,7 @@ impl Stats {
             queue_full: get(&self.queue_full),
             reconnects: get(&self.reconnects),
             late_responses: get(&self.late_responses),
+            unknown_version: get(&self.unknown_version),
         }
     }
 }

@@ -31,6 +31,35 @@ pub(crate) mod kind {
     pub(crate) const BROADCAST_ACK: u64 = 9;
 }
 
+/// The key of the wire version sockeye adds to what it publishes: at the top level of every
+/// request and response, and in the `opts` map of a broadcast. The official adapter and emitter
+/// neither send nor read it (they ignore unknown keys), so the messages stay interoperable.
+pub(crate) const VERSION_KEY: &str = "sockeyeWire";
+
+/// The wire version this crate speaks: 1 is the format of `@socket.io/redis-adapter` 8.3 and
+/// `@socket.io/redis-emitter` 5.1. A message without [`VERSION_KEY`] (every official node's and
+/// emitter's) is version 1.
+pub(crate) const WIRE_VERSION: u64 = 1;
+
+/// Checks the wire version of `map` (a request, a response or a broadcast's `opts`): absent or
+/// [`WIRE_VERSION`] is accepted; another integer is a future format this node cannot read.
+pub(crate) fn check_version(map: &Value) -> Result<(), WireError> {
+    match field(map, VERSION_KEY) {
+        None => Ok(()),
+        Some(Value::Integer(i)) => match i.as_u64() {
+            Some(WIRE_VERSION) => Ok(()),
+            Some(v) => Err(WireError::UnknownVersion(v)),
+            None => Err(WireError::Schema("wire version is negative")),
+        },
+        Some(_) => Err(WireError::Schema("wire version is not an integer")),
+    }
+}
+
+/// The version entry sockeye adds to a message map.
+pub(crate) fn version_entry() -> (Value, Value) {
+    (Value::from(VERSION_KEY), Value::from(WIRE_VERSION))
+}
+
 /// Socket.IO packet types a broadcast may carry (EVENT and BINARY_EVENT).
 const EVENT: u64 = 2;
 const BINARY_EVENT: u64 = 5;
@@ -87,6 +116,8 @@ pub(crate) enum WireError {
     Decode(String),
     #[error("unexpected message shape: {0}")]
     Schema(&'static str),
+    #[error("wire version {0} is newer than this node's ({WIRE_VERSION}); upgrade this node")]
+    UnknownVersion(u64),
 }
 
 /// Decodes a request or response: JSON when it starts with `{`, msgpack otherwise.
@@ -99,11 +130,13 @@ pub(crate) fn decode(
         return Err(WireError::TooLarge(payload.len()));
     }
     if payload.first() == Some(&b'{') {
-        let json: serde_json::Value =
-            serde_json::from_slice(payload).map_err(|e| WireError::Decode(e.to_string()))?;
-        if depth_json(&json) > max_depth {
+        // Checked on the bytes, without recursion, before serde_json builds (and later code
+        // walks) a tree of that depth.
+        if json_depth(payload) > max_depth {
             return Err(WireError::Schema("nested too deeply"));
         }
+        let json: serde_json::Value =
+            serde_json::from_slice(payload).map_err(|e| WireError::Decode(e.to_string()))?;
         Ok(json_to_value(json))
     } else {
         decode_msgpack(payload, max_size, max_depth)
@@ -120,7 +153,11 @@ pub(crate) fn decode_msgpack(
         return Err(WireError::TooLarge(payload.len()));
     }
     let mut rd = payload;
-    let value = rmpv::decode::read_value_with_max_depth(&mut rd, max_depth)
+    // rmpv spends two units of its budget per array or map level (the value, then its
+    // elements) and three on a string, binary or extension leaf, so `2 * max_depth + 3` admits
+    // exactly `max_depth` levels of arrays and maps, the depth JSON messages get.
+    let budget = max_depth.saturating_mul(2).saturating_add(3);
+    let value = rmpv::decode::read_value_with_max_depth(&mut rd, budget)
         .map_err(|e| WireError::Decode(e.to_string()))?;
     if !rd.is_empty() {
         return Err(WireError::Decode(format!("{} trailing bytes", rd.len())));
@@ -128,12 +165,31 @@ pub(crate) fn decode_msgpack(
     Ok(value)
 }
 
-fn depth_json(v: &serde_json::Value) -> usize {
-    match v {
-        serde_json::Value::Array(a) => 1 + a.iter().map(depth_json).max().unwrap_or(0),
-        serde_json::Value::Object(o) => 1 + o.values().map(depth_json).max().unwrap_or(0),
-        _ => 0,
+/// The deepest nesting of arrays and objects in JSON text (brackets inside strings ignored).
+/// Invalid text is measured as well as it can be; the parser refuses it afterwards.
+fn json_depth(text: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in text {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
     }
+    max
 }
 
 /// A JSON tree as a msgpack tree (numbers keep their integer-ness).
@@ -284,6 +340,7 @@ impl Opts {
         if !v.is_map() {
             return Err(WireError::Schema("opts is not a map"));
         }
+        check_version(v)?;
         let flags = field(v, "flags");
         Ok(Opts {
             rooms: rooms(field(v, "rooms"))?,
@@ -303,6 +360,7 @@ impl Opts {
         let mut entries = vec![
             (Value::from("rooms"), list(&self.rooms)),
             (Value::from("except"), list(&self.except)),
+            version_entry(),
         ];
         if with_flags {
             let mut flags = Vec::new();
@@ -417,11 +475,193 @@ pub(crate) fn encode_msgpack(v: &Value) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// A JSON request or response from `fields` (every value JSON-representable).
+/// A JSON request or response from `fields` (every value JSON-representable), with the wire
+/// version added.
 pub(crate) fn encode_json(fields: Vec<(&str, serde_json::Value)>) -> Vec<u8> {
-    let map: serde_json::Map<String, serde_json::Value> =
+    let mut map: serde_json::Map<String, serde_json::Value> =
         fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    map.insert(VERSION_KEY.to_owned(), serde_json::Value::from(WIRE_VERSION));
     serde_json::Value::Object(map).to_string().into_bytes()
+}
+
+/// Which sockets a remote join, leave or disconnect applies to.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Target {
+    /// Every socket matching the options (no answer expected).
+    Opts(Opts),
+    /// One socket by id; the sender waits for an answer to `request_id`.
+    Socket {
+        sid: String,
+        request_id: Option<String>,
+    },
+}
+
+/// A request of another node or an emitter, schema-checked.
+#[derive(Debug, Clone)]
+pub(crate) enum Request {
+    /// SOCKETS: the ids of the sockets in `rooms`.
+    Sockets {
+        request_id: String,
+        rooms: Vec<String>,
+    },
+    /// ALL_ROOMS: every room of the node.
+    AllRooms { request_id: String },
+    /// REMOTE_JOIN (`join`) or REMOTE_LEAVE of `rooms`; by socket id, one `room`.
+    RoomChange {
+        join: bool,
+        target: Target,
+        rooms: Vec<String>,
+    },
+    /// REMOTE_DISCONNECT.
+    Disconnect { target: Target, close: bool },
+    /// REMOTE_FETCH.
+    Fetch { request_id: String, opts: Opts },
+    /// SERVER_SIDE_EMIT, answered when it has a request id.
+    ServerSideEmit {
+        request_id: Option<String>,
+        event: String,
+        args: Args,
+    },
+    /// BROADCAST with ack.
+    Broadcast {
+        request_id: String,
+        packet: EventPacket,
+        opts: Opts,
+    },
+}
+
+/// A decoded request, checked field by field.
+pub(crate) fn parse_request(req: &Value) -> Result<Request, WireError> {
+    if !req.is_map() {
+        return Err(WireError::Schema("request is not a map"));
+    }
+    check_version(req)?;
+    let ty = field_u64(req, "type").ok_or(WireError::Schema("request without type"))?;
+    let request_id = match field(req, "requestId") {
+        None | Some(Value::Nil) => None,
+        Some(Value::String(s)) => Some(
+            s.as_str()
+                .ok_or(WireError::Schema("requestId is not UTF-8"))?
+                .to_owned(),
+        ),
+        Some(_) => return Err(WireError::Schema("requestId is not a string")),
+    };
+    let need_id = || request_id.clone().ok_or(WireError::Schema("request without requestId"));
+    let target = || -> Result<Target, WireError> {
+        if let Some(opts) = field(req, "opts") {
+            return Ok(Target::Opts(Opts::parse(Some(opts))?));
+        }
+        let sid = field_str(req, "sid").ok_or(WireError::Schema("no opts and no sid"))?;
+        Ok(Target::Socket {
+            sid: sid.to_owned(),
+            request_id: request_id.clone(),
+        })
+    };
+    Ok(match ty {
+        kind::SOCKETS => Request::Sockets {
+            request_id: need_id()?,
+            rooms: rooms(field(req, "rooms"))?,
+        },
+        kind::ALL_ROOMS => Request::AllRooms {
+            request_id: need_id()?,
+        },
+        kind::REMOTE_JOIN | kind::REMOTE_LEAVE => {
+            let target = target()?;
+            let rooms = match &target {
+                Target::Opts(_) => rooms(field(req, "rooms"))?,
+                Target::Socket { .. } => vec![
+                    field_str(req, "room")
+                        .ok_or(WireError::Schema("no room"))?
+                        .to_owned(),
+                ],
+            };
+            Request::RoomChange {
+                join: ty == kind::REMOTE_JOIN,
+                target,
+                rooms,
+            }
+        }
+        kind::REMOTE_DISCONNECT => Request::Disconnect {
+            target: target()?,
+            close: field(req, "close").and_then(Value::as_bool).unwrap_or(false),
+        },
+        kind::REMOTE_FETCH => Request::Fetch {
+            request_id: need_id()?,
+            opts: Opts::parse(field(req, "opts"))?,
+        },
+        kind::SERVER_SIDE_EMIT => {
+            let (event, args) = event_data(field(req, "data"))?;
+            Request::ServerSideEmit {
+                request_id,
+                event,
+                args,
+            }
+        }
+        kind::BROADCAST => Request::Broadcast {
+            request_id: need_id()?,
+            packet: parse_packet(field(req, "packet").ok_or(WireError::Schema("no packet"))?)?,
+            opts: Opts::parse(field(req, "opts"))?,
+        },
+        _ => return Err(WireError::Schema("unknown request type")),
+    })
+}
+
+/// A response to one of this node's requests: its request id once the version is checked.
+pub(crate) fn response_id(resp: &Value) -> Result<&str, WireError> {
+    if !resp.is_map() {
+        return Err(WireError::Schema("response is not a map"));
+    }
+    check_version(resp)?;
+    field_str(resp, "requestId").ok_or(WireError::Schema("response without requestId"))
+}
+
+/// One socket of a REMOTE_FETCH answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FetchedSocket {
+    pub(crate) id: String,
+    pub(crate) rooms: Vec<String>,
+    pub(crate) handshake: Option<serde_json::Value>,
+}
+
+/// The sockets of a REMOTE_FETCH answer; `None` if the answer has no socket list. Entries
+/// without a string id or with malformed rooms are skipped.
+pub(crate) fn fetched_sockets(resp: &Value) -> Option<Vec<FetchedSocket>> {
+    let Some(Value::Array(list)) = field(resp, "sockets") else {
+        return None;
+    };
+    Some(
+        list.iter()
+            .filter_map(|s| {
+                Some(FetchedSocket {
+                    id: field_str(s, "id")?.to_owned(),
+                    rooms: rooms(field(s, "rooms")).ok()?,
+                    handshake: field(s, "handshake").map(value_to_json),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The rooms of an ALL_ROOMS answer; `None` if it has no valid room list.
+pub(crate) fn answered_rooms(resp: &Value) -> Option<Vec<String>> {
+    match field(resp, "rooms") {
+        Some(v @ Value::Array(_)) => rooms(Some(v)).ok(),
+        _ => None,
+    }
+}
+
+/// The arguments an answer carries: the `data` of a server-side emit answer or the `packet` of
+/// a broadcast ack (one value each in the official format).
+pub(crate) fn answer_args(resp: &Value, ty: u64) -> Option<Args> {
+    let name = if ty == kind::SERVER_SIDE_EMIT {
+        "data"
+    } else {
+        "packet"
+    };
+    match field(resp, name) {
+        None => Some(Args::empty()),
+        Some(v) => values_to_args(vec![v.clone()]).ok(),
+    }
 }
 
 /// A random id of `len` URL-safe characters (node uids and request ids).
@@ -533,5 +773,136 @@ mod tests {
         assert_eq!(field_str(&v, "requestId"), Some("r1"));
         let opts = Opts::parse(field(&v, "opts")).unwrap();
         assert_eq!(opts.rooms, vec!["a".to_owned(), "7".to_owned()]);
+    }
+
+    #[test]
+    fn wire_version_absent_or_one_is_read_newer_is_refused() {
+        let msg = |extra: Option<Value>| {
+            let mut opts = vec![(Value::from("rooms"), Value::Array(vec![]))];
+            if let Some(v) = extra {
+                opts.push((Value::from(VERSION_KEY), v));
+            }
+            Value::Array(vec![
+                Value::from("u"),
+                packet_value("/", "ev", &Args::empty()).unwrap(),
+                Value::Map(opts),
+            ])
+        };
+        assert!(parse_broadcast(&msg(None)).is_ok(), "official format (v1)");
+        assert!(parse_broadcast(&msg(Some(Value::from(1)))).is_ok());
+        assert!(matches!(
+            parse_broadcast(&msg(Some(Value::from(2)))),
+            Err(WireError::UnknownVersion(2))
+        ));
+        assert!(matches!(
+            parse_broadcast(&msg(Some(Value::from("1")))),
+            Err(WireError::Schema(_))
+        ));
+        assert!(matches!(
+            parse_broadcast(&msg(Some(Value::from(-1)))),
+            Err(WireError::Schema(_))
+        ));
+
+        // What sockeye publishes carries the version: JSON requests and responses at the top
+        // level, broadcasts in `opts`.
+        let json = decode(&encode_json(vec![("type", serde_json::json!(1))]), 1000, 8).unwrap();
+        assert_eq!(field_u64(&json, VERSION_KEY), Some(WIRE_VERSION));
+        let bytes = encode_broadcast(
+            "u",
+            packet_value("/", "ev", &Args::empty()).unwrap(),
+            &Opts::default(),
+        )
+        .unwrap();
+        let v = decode_msgpack(&bytes, 1000, 8).unwrap();
+        let Value::Array(items) = &v else { panic!() };
+        assert_eq!(field_u64(&items[2], VERSION_KEY), Some(WIRE_VERSION));
+
+        let req = |version: &str| {
+            decode(
+                format!(r#"{{"type":1,"requestId":"r","sockeyeWire":{version}}}"#).as_bytes(),
+                1000,
+                8,
+            )
+            .unwrap()
+        };
+        assert!(parse_request(&req("1")).is_ok());
+        assert!(matches!(
+            parse_request(&req("7")),
+            Err(WireError::UnknownVersion(7))
+        ));
+        assert!(matches!(
+            response_id(&req("7")),
+            Err(WireError::UnknownVersion(7))
+        ));
+        assert!(parse_request(&req("1.5")).is_err());
+    }
+
+    #[test]
+    fn msgpack_and_json_share_the_depth_limit() {
+        // `max_depth` levels of arrays are accepted in both encodings, one more is refused
+        // (rmpv counts its budget differently; found while testing the fuzz target's seeds).
+        for depth in [1usize, 4, 16, 64] {
+            let ok = [&vec![0x91u8; depth - 1][..], &[0x91, 0xa1, b'x']].concat();
+            assert!(decode_msgpack(&ok, 1 << 20, depth).is_ok(), "msgpack {depth}");
+            let too_deep = [&vec![0x91u8; depth][..], &[0x91, 0xa1, b'x']].concat();
+            assert!(decode_msgpack(&too_deep, 1 << 20, depth).is_err(), "msgpack {depth}+1");
+            let json_ok = format!("{}\"x\"{}", "[".repeat(depth), "]".repeat(depth));
+            assert!(decode(format!(r#"{{"a":{json_ok}}}"#).as_bytes(), 1 << 20, depth + 1).is_ok());
+            assert!(decode(format!(r#"{{"a":{json_ok}}}"#).as_bytes(), 1 << 20, depth).is_err());
+        }
+    }
+
+    #[test]
+    fn requests_are_parsed_into_their_kinds() {
+        let parse = |text: &str| parse_request(&decode(text.as_bytes(), 10_000, 16).unwrap());
+        assert!(matches!(
+            parse(r#"{"type":0,"requestId":"r","rooms":["a"]}"#),
+            Ok(Request::Sockets { rooms, .. }) if rooms == ["a"]
+        ));
+        assert!(matches!(
+            parse(r#"{"type":2,"opts":{"rooms":["a"],"except":[]},"rooms":["b"]}"#),
+            Ok(Request::RoomChange { join: true, target: Target::Opts(_), rooms }) if rooms == ["b"]
+        ));
+        assert!(matches!(
+            parse(r#"{"type":3,"sid":"s","room":"x","requestId":"r"}"#),
+            Ok(Request::RoomChange { join: false, target: Target::Socket { request_id: Some(_), .. }, rooms }) if rooms == ["x"]
+        ));
+        assert!(parse(r#"{"type":3,"sid":"s","requestId":"r"}"#).is_err(), "no room");
+        assert!(matches!(
+            parse(r#"{"type":4,"opts":{"rooms":[]},"close":true}"#),
+            Ok(Request::Disconnect { close: true, .. })
+        ));
+        assert!(parse(r#"{"type":5}"#).is_err(), "fetch without requestId");
+        assert!(matches!(
+            parse(r#"{"type":6,"data":["ev",1]}"#),
+            Ok(Request::ServerSideEmit { request_id: None, event, .. }) if event == "ev"
+        ));
+        assert!(parse(r#"{"type":6,"data":[1]}"#).is_err());
+        assert!(parse(r#"{"type":0,"requestId":7}"#).is_err());
+        assert!(parse(r#"{"type":99,"requestId":"r"}"#).is_err());
+        assert!(parse_request(&Value::from(1)).is_err());
+        // A JSON text nested beyond the limit is refused before it is parsed; brackets inside
+        // strings do not count.
+        let deep = format!("{}1{}", "[".repeat(20), "]".repeat(20));
+        assert!(decode(format!(r#"{{"a":{deep}}}"#).as_bytes(), 10_000, 16).is_err());
+        let quoted = format!(r#"{{"type":1,"requestId":"{}"}}"#, "[".repeat(50));
+        assert!(parse(&quoted).is_ok());
+    }
+
+    #[test]
+    fn answers_are_read_leniently_per_entry() {
+        let resp = decode(
+            br#"{"requestId":"r","sockets":[{"id":"a","rooms":["a",1]},{"id":5},{"id":"b","rooms":"x"},{"id":"c"}],"rooms":["x",2]}"#,
+            10_000,
+            16,
+        )
+        .unwrap();
+        assert_eq!(response_id(&resp).unwrap(), "r");
+        let sockets = fetched_sockets(&resp).unwrap();
+        let ids: Vec<&str> = sockets.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c"]);
+        assert_eq!(sockets[0].rooms, ["a", "1"]);
+        assert_eq!(answered_rooms(&resp).unwrap(), ["x", "2"]);
+        assert!(answered_rooms(&decode(br#"{"rooms":[{}]}"#, 100, 8).unwrap()).is_none());
     }
 }
