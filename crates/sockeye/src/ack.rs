@@ -7,7 +7,7 @@
 //! nothing stays behind, and a late ack finds no entry and is ignored.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use tokio::sync::oneshot;
 
@@ -66,6 +66,50 @@ impl<A> AckMap<A> {
     }
 }
 
+/// A socket's [`AckMap`], allocated when the socket first asks for an ack.
+///
+/// Most sockets never wait for an ack (clients ask, the server answers), so an idle socket
+/// holds only an empty slot here instead of a shared map of its own.
+pub(crate) struct LazyAckMap<A> {
+    map: OnceLock<Arc<AckMap<A>>>,
+}
+
+impl<A> Default for LazyAckMap<A> {
+    fn default() -> Self {
+        LazyAckMap {
+            map: OnceLock::new(),
+        }
+    }
+}
+
+impl<A> LazyAckMap<A> {
+    /// Registers a waiter for ack `id`, creating the map on first use.
+    pub(crate) fn register(&self, id: u64) -> PendingAck<A> {
+        self.map
+            .get_or_init(|| Arc::new(AckMap::default()))
+            .register(id)
+    }
+
+    /// Hands an ack from the client to its waiter. Returns false for an unknown or late id
+    /// (always, while no ack was ever asked for).
+    pub(crate) fn resolve(&self, id: u64, value: A) -> bool {
+        self.map.get().is_some_and(|map| map.resolve(id, value))
+    }
+
+    /// Drops every waiter: each sees the socket as disconnected. The map itself stays (an
+    /// empty map holds no heap memory).
+    pub(crate) fn clear(&self) {
+        if let Some(map) = self.map.get() {
+            map.clear();
+        }
+    }
+
+    /// Number of acks still awaited.
+    pub(crate) fn len(&self) -> usize {
+        self.map.get().map_or(0, |map| map.len())
+    }
+}
+
 /// One awaited ack. Dropping it (after a timeout, or when the caller stops waiting) removes
 /// the entry from the socket's map.
 pub(crate) struct PendingAck<A> {
@@ -119,6 +163,29 @@ mod tests {
             "the entry is removed with the timed-out future"
         );
         assert!(!map.resolve(7, 1), "a late ack is ignored");
+    }
+
+    #[tokio::test]
+    async fn lazy_map_is_created_by_the_first_registration() {
+        let acks = LazyAckMap::<u32>::default();
+        assert!(
+            acks.map.get().is_none(),
+            "nothing allocated before an ack is asked"
+        );
+        assert!(!acks.resolve(1, 1), "an ack before any request is ignored");
+        acks.clear();
+        assert_eq!(acks.len(), 0);
+        assert!(
+            acks.map.get().is_none(),
+            "resolve, clear and len allocate nothing"
+        );
+        let pending = acks.register(2);
+        assert_eq!(acks.len(), 1);
+        assert!(acks.resolve(2, 20));
+        assert_eq!(pending.wait().await, Some(20));
+        let dropped = acks.register(3);
+        drop(dropped);
+        assert_eq!(acks.len(), 0, "a dropped waiter leaves the lazy map too");
     }
 
     #[tokio::test]

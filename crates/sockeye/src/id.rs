@@ -61,6 +61,14 @@ impl AsRef<str> for SocketId {
     }
 }
 
+/// Lets maps keyed by `SocketId` be searched with a `&str` (a room name that may be a socket's
+/// own room) without allocating an id: equality, ordering and hashing are those of the text.
+impl std::borrow::Borrow<str> for SocketId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl serde::Serialize for SocketId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.0)

@@ -69,6 +69,14 @@ impl LocalNamespace {
             .unwrap_or_default()
     }
 
+    /// The id of the socket connected (or connecting) here whose id is `room`, if any.
+    ///
+    /// Every socket is in the room named after its id without the adapter storing it: an
+    /// adapter resolves such a room with this lookup (one hash probe, no allocation).
+    pub fn find_socket(&self, room: &str) -> Option<SocketId> {
+        self.ns.upgrade()?.find_id(room)
+    }
+
     /// Encodes `packet` once and queues the same bytes for each local socket of `ids`.
     ///
     /// A socket that is gone is skipped; a socket whose queue is full is closed by the engine

@@ -157,6 +157,11 @@ impl Namespace {
             .collect()
     }
 
+    /// The id of the socket here whose id reads `id`, if any (for the implicit own-id rooms).
+    pub(crate) fn find_id(&self, id: &str) -> Option<SocketId> {
+        self.sockets_read().get_key_value(id).map(|(id, _)| id.clone())
+    }
+
     pub(crate) fn socket_ids(&self) -> Vec<SocketId> {
         self.sockets_read().keys().cloned().collect()
     }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sockeye_engine::{CloseReason, Transport};
 use sockeye_protocol::socketio::Str;
 
-use crate::ack::{AckMap, PendingAck};
+use crate::ack::{LazyAckMap, PendingAck};
 use crate::adapter::Room;
 use crate::config::Config;
 use crate::conn::Conn;
@@ -41,7 +41,8 @@ pub(crate) struct Inner {
     config: Arc<Config>,
     auth: Option<Value>,
     phase: Mutex<Phase>,
-    acks: Arc<AckMap<Args>>,
+    /// Created by the first ack this socket waits for (most never wait for one).
+    acks: LazyAckMap<Args>,
     session: SessionSlot,
     extensions: Extensions,
     inbox: Inbox,
@@ -128,7 +129,7 @@ impl SocketRef {
             config,
             auth,
             phase: Mutex::new(Phase::Connecting(held)),
-            acks: Arc::new(AckMap::default()),
+            acks: LazyAckMap::default(),
             session: SessionSlot::default(),
             extensions: Extensions::default(),
             inbox,

@@ -1,6 +1,6 @@
 //! The embedded in-memory adapter: rooms of this node's sockets, local fan-out.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -16,6 +16,12 @@ use crate::id::SocketId;
 /// Rooms map to their members and each socket to its rooms, both behind one lock that is
 /// only held for map operations. A room is deleted when its last member leaves, so the maps
 /// never hold more than the live sockets' memberships.
+///
+/// A socket's own-id room is implicit: it is not stored (an idle socket that joined nothing
+/// costs the adapter no memory at all), and a room whose name is the id of a socket of this
+/// namespace on this node contains that socket, in addition to any socket that joined a room
+/// of that name explicitly. `socket_rooms` and `local_rooms` list it as the JavaScript
+/// adapter does, so cluster replies (`fetchSockets`, `allRooms`) are unchanged.
 pub struct MemoryAdapter {
     local: LocalNamespace,
     rooms: RwLock<Rooms>,
@@ -23,8 +29,12 @@ pub struct MemoryAdapter {
 
 #[derive(Default)]
 struct Rooms {
+    /// Explicitly joined rooms and their members.
     members: HashMap<Room, HashSet<SocketId>>,
-    of_socket: HashMap<SocketId, BTreeSet<Room>>,
+    /// Each socket's explicitly joined rooms, sorted; a socket that joined none has no entry.
+    /// A sorted `Vec` because sockets join few rooms: one room costs 24 bytes, where a
+    /// `BTreeSet` leaf costs 11 slots.
+    of_socket: HashMap<SocketId, Vec<Room>>,
 }
 
 impl MemoryAdapter {
@@ -38,6 +48,7 @@ impl MemoryAdapter {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Rooms> {
         // Every write below keeps both maps consistent before it can panic (it cannot), so a
+        // lock poisoned elsewhere still guards valid data.
         crate::sync::read(&self.rooms)
     }
 
@@ -47,6 +58,21 @@ impl MemoryAdapter {
 }
 
 impl Rooms {
+    fn insert(&mut self, id: &SocketId, room: &Room) {
+        let rooms = self.of_socket.entry(id.clone()).or_default();
+        if let Err(at) = rooms.binary_search(room) {
+            if rooms.is_empty() {
+                // Most sockets join one or two rooms: no room for four up front.
+                rooms.reserve_exact(1);
+            }
+            rooms.insert(at, room.clone());
+            self.members
+                .entry(room.clone())
+                .or_default()
+                .insert(id.clone());
+        }
+    }
+
     fn remove(&mut self, id: &SocketId, room: &str) {
         if let Some(set) = self.members.get_mut(room) {
             set.remove(id);
@@ -55,39 +81,55 @@ impl Rooms {
             }
         }
         if let Some(rooms) = self.of_socket.get_mut(id) {
-            rooms.remove(room);
+            if let Ok(at) = rooms.binary_search_by(|r| r.as_str().cmp(room)) {
+                rooms.remove(at);
+            }
             if rooms.is_empty() {
                 self.of_socket.remove(id);
             }
         }
     }
 
-    fn targets(
-        &self,
-        opts: &BroadcastOptions,
-        all: impl FnOnce() -> Vec<SocketId>,
-    ) -> Vec<SocketId> {
-        let excluded: HashSet<&SocketId> = opts
-            .except
-            .iter()
-            .filter_map(|room| self.members.get(room))
-            .flatten()
-            .collect();
-        if opts.rooms.is_empty() {
-            return all()
-                .into_iter()
-                .filter(|id| !excluded.contains(id))
-                .collect();
+    /// The local sockets `opts` targets, each once; `local` resolves own-id rooms.
+    fn targets(&self, opts: &BroadcastOptions, local: &LocalNamespace) -> Vec<SocketId> {
+        // A socket is excluded by a room it joined or by its own id (its implicit room), so
+        // every except-room's name is itself excluded as an id.
+        let mut excluded: HashSet<&str> = HashSet::new();
+        for room in &opts.except {
+            excluded.insert(room.as_str());
+            if let Some(set) = self.members.get(room) {
+                excluded.extend(set.iter().map(SocketId::as_str));
+            }
         }
-        // A socket in several target rooms is sent the packet once.
-        let mut seen = HashSet::new();
-        opts.rooms
-            .iter()
-            .filter_map(|room| self.members.get(room))
-            .flatten()
-            .filter(|id| !excluded.contains(id) && seen.insert(*id))
-            .cloned()
-            .collect()
+        if opts.rooms.is_empty() {
+            let mut all = local.socket_ids();
+            if !excluded.is_empty() {
+                all.retain(|id| !excluded.contains(id.as_str()));
+            }
+            return all;
+        }
+        // A socket in several target rooms is sent the packet once. With one target room
+        // there is nothing to merge: its explicit members are distinct, and a socket never
+        // joins its own room explicitly (`add_all` skips it).
+        let merge = opts.rooms.len() > 1;
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut out = Vec::new();
+        for room in &opts.rooms {
+            if let Some(id) = local.find_socket(room)
+                && !excluded.contains(room.as_str())
+                && (!merge || seen.insert(room.as_str()))
+            {
+                out.push(id);
+            }
+            if let Some(set) = self.members.get(room) {
+                for id in set {
+                    if !excluded.contains(id.as_str()) && (!merge || seen.insert(id.as_str())) {
+                        out.push(id.clone());
+                    }
+                }
+            }
+        }
+        out
     }
 }
 
@@ -95,20 +137,15 @@ impl Adapter for MemoryAdapter {
     fn add_all(&self, id: &SocketId, rooms: &[Room]) {
         let mut state = self.write();
         for room in rooms {
-            state
-                .members
-                .entry(room.clone())
-                .or_default()
-                .insert(id.clone());
-            state
-                .of_socket
-                .entry(id.clone())
-                .or_default()
-                .insert(room.clone());
+            // The own-id room is implicit: storing it would cost memory for nothing.
+            if room != id.as_str() {
+                state.insert(id, room);
+            }
         }
     }
 
     fn del(&self, id: &SocketId, room: &str) {
+        // The own-id room is not stored, so it is never removed here.
         self.write().remove(id, room);
     }
 
@@ -127,20 +164,38 @@ impl Adapter for MemoryAdapter {
     }
 
     fn socket_rooms(&self, id: &SocketId) -> Vec<Room> {
-        self.read()
+        let state = self.read();
+        let explicit = state
             .of_socket
             .get(id)
-            .map(|rooms| rooms.iter().cloned().collect())
-            .unwrap_or_default()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let mut rooms = Vec::with_capacity(explicit.len() + 1);
+        rooms.extend_from_slice(explicit);
+        // The explicit list is sorted and never holds the own id: insert it in its place.
+        let at = rooms
+            .binary_search_by(|r| r.as_str().cmp(id.as_str()))
+            .unwrap_or_else(|at| at);
+        rooms.insert(at, id.as_str().to_owned());
+        rooms
     }
 
     fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
-        self.read().targets(opts, || self.local.socket_ids())
+        self.read().targets(opts, &self.local)
     }
 
     fn local_rooms(&self) -> Vec<Room> {
         let mut rooms: Vec<Room> = self.read().members.keys().cloned().collect();
-        rooms.sort();
+        // Every local socket's own room exists, as in the JavaScript adapter's `rooms` map.
+        rooms.extend(
+            self.local
+                .socket_ids()
+                .iter()
+                .map(|id| id.as_str().to_owned()),
+        );
+        rooms.sort_unstable();
+        // A room may be named after a socket's id and joined explicitly by others too.
+        rooms.dedup();
         rooms
     }
 
@@ -206,10 +261,9 @@ impl Adapter for MemoryAdapter {
         let mut state = self.write();
         for id in &targets {
             for room in &rooms {
-                // A socket never leaves its own id room while connected.
-                if room != id.as_str() {
-                    state.remove(id, room);
-                }
+                // A socket never leaves its own id room while connected: it is not stored,
+                // so `remove` leaves it alone.
+                state.remove(id, room);
             }
         }
         Box::pin(std::future::ready(Ok(())))

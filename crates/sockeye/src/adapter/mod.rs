@@ -43,7 +43,14 @@ pub use crate::packet::BroadcastPacket;
 /// A boxed, sendable future, as the adapter's methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A room name. Every socket is also in the room named after its own id.
+/// A room name.
+///
+/// Every socket is also in the room named after its own id, implicitly: an adapter keeps no
+/// bookkeeping for it (it may still appear in [`Adapter::add_all`], e.g. among a recovered
+/// session's rooms), treats a room whose name is the id of a local socket as containing that
+/// socket (resolve it with [`LocalNamespace::find_socket`]), lists it in
+/// [`Adapter::socket_rooms`] and [`Adapter::local_rooms`], and never removes it before the
+/// socket disconnects.
 pub type Room = String;
 
 /// Who a broadcast or a bulk operation targets.
@@ -179,23 +186,27 @@ pub struct PersistedSession {
 /// Implementations must be cheap to call from many tasks at once; the synchronous methods are
 /// called while a packet is being handled and must not block.
 pub trait Adapter: Send + Sync + 'static {
-    /// Adds local socket `id` to `rooms` (created on demand).
+    /// Adds local socket `id` to `rooms` (created on demand). Its own-id room, if listed, is
+    /// already implicit and needs no bookkeeping.
     fn add_all(&self, id: &SocketId, rooms: &[Room]);
 
-    /// Removes local socket `id` from `room` (a room is deleted when it empties).
+    /// Removes local socket `id` from `room` (a room is deleted when it empties). Its own-id
+    /// room is left alone: a socket is in it until it disconnects.
     fn del(&self, id: &SocketId, room: &str);
 
     /// Removes local socket `id` from every room; called once when it disconnects, after the
     /// disconnect handler ran.
     fn del_all(&self, id: &SocketId);
 
-    /// The rooms of local socket `id` (its own id room included), sorted.
+    /// The rooms of local socket `id`, sorted, its own-id room included (also while its
+    /// disconnect handler runs, when the namespace no longer lists it).
     fn socket_rooms(&self, id: &SocketId) -> Vec<Room>;
 
     /// The local sockets `opts` targets (each once).
     fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketId>;
 
-    /// Every room that has a local member, sorted.
+    /// Every room that has a local member, sorted, the own-id room of every local socket
+    /// included (as the JavaScript adapter's `rooms` map, which `allRooms` replies list).
     fn local_rooms(&self) -> Vec<Room>;
 
     /// Sends `packet` to every socket `opts` targets, here and (unless `opts.flags.local`) on
