@@ -55,7 +55,11 @@ enum Phase {
     /// The connect step runs; packets sent meanwhile wait here for the CONNECT reply.
     Connecting(Vec<Encoded>),
     Connected,
+    /// Gone from the namespace; the disconnect handler may still run and read its rooms.
     Disconnected,
+    /// Rooms, session and extensions dropped (after the disconnect handler). Its own-id
+    /// room, which no adapter stores, ends here too.
+    Freed,
 }
 
 impl std::fmt::Debug for SocketRef {
@@ -191,7 +195,7 @@ impl SocketRef {
 
     /// True until the socket disconnects.
     pub fn connected(&self) -> bool {
-        !matches!(*self.phase(), Phase::Disconnected)
+        !matches!(*self.phase(), Phase::Disconnected | Phase::Freed)
     }
 
     /// Emits `event` with one argument, `data` (binary parts become attachments).
@@ -311,8 +315,13 @@ impl SocketRef {
     }
 
     /// The socket's rooms, sorted, its own id room included. Still readable in the
-    /// disconnect handler.
+    /// disconnect handler; empty once it has run.
     pub fn rooms(&self) -> Vec<Room> {
+        // The adapter always lists the own-id room (it stores none): only the socket knows
+        // when that room ends.
+        if matches!(*self.phase(), Phase::Freed) {
+            return Vec::new();
+        }
         self.0.ns.adapter().socket_rooms(&self.0.id)
     }
 
@@ -399,7 +408,7 @@ impl SocketRef {
     pub(crate) fn send_encoded(&self, frames: &Encoded, volatile: bool) -> Result<(), EmitError> {
         let mut phase = self.phase();
         match &mut *phase {
-            Phase::Disconnected => Err(EmitError::Disconnected),
+            Phase::Disconnected | Phase::Freed => Err(EmitError::Disconnected),
             Phase::Connecting(held) => {
                 if volatile {
                     return Ok(());
@@ -452,7 +461,7 @@ impl SocketRef {
         {
             let mut phase = self.phase();
             match &*phase {
-                Phase::Disconnected => return,
+                Phase::Disconnected | Phase::Freed => return,
                 Phase::Connecting(_) => {
                     // Not connected yet: the connect step sees the phase and aborts.
                     *phase = Phase::Disconnected;
@@ -487,6 +496,7 @@ impl SocketRef {
 
     /// Drops rooms, session, extensions and the namespace membership.
     fn free_state(&self) {
+        *self.phase() = Phase::Freed;
         self.0.ns.adapter().del_all(&self.0.id);
         self.0.session.clear();
         self.0.extensions.clear();
