@@ -34,8 +34,10 @@ start() {
 
 app=
 conf=
+recovery=
 start app tests/interop/reference-server.js
 start conf tests/interop/reference-conformance-server.js
+start recovery tests/interop/reference-recovery-server.js
 
 status=0
 run() {
@@ -45,4 +47,5 @@ run() {
 run node tests/interop/node-client.js "$app"
 run .venv/bin/python tests/interop/python_client.py "$app"
 run node tests/interop/conformance.js "$conf"
+run node tests/interop/recovery-client.js "$recovery"
 exit "$status"

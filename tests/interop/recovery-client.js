@@ -1,0 +1,250 @@
+// Connection-state recovery with the official `socket.io-client`, against the recovery app
+// (reference-recovery-server.js on Node, examples/interop/src/bin/recovery.rs on sockeye).
+//
+//   node tests/interop/recovery-client.js PORT [case-name ...]
+//
+// Each case connects, joins a room, receives one broadcast, has its transport killed
+// (`socket.io.engine.close()`), misses broadcasts published by a second client, connects again
+// and asserts what came back. Every wait is bounded. Prints one JSON summary line on stdout and
+// exits 1 if any case failed (2 on bad usage or a missing dependency).
+"use strict";
+
+const path = require("path");
+const assert = require("assert/strict");
+
+const modules = path.join(__dirname, "..", "node_modules");
+let ioClient;
+try {
+  ioClient = require(path.join(modules, "socket.io-client"));
+} catch (e) {
+  console.error(`socket.io-client not found under ${modules}: run \`npm ci\` in tests/ (${e.message})`);
+  process.exit(2);
+}
+const { io } = ioClient;
+const clientVersion = require(path.join(modules, "socket.io-client", "package.json")).version;
+
+const port = Number(process.argv[2]);
+if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+  console.error("usage: node recovery-client.js PORT [case ...]");
+  process.exit(2);
+}
+const only = new Set(process.argv.slice(3));
+const xfail = new Set((process.env.INTEROP_XFAIL ?? "").split(",").filter(Boolean));
+const base = `http://127.0.0.1:${port}`;
+
+/** Generous bound for any single wait: the machine is small and shared. */
+const WAIT_MS = 10000;
+/** Bound for a whole case. */
+const CASE_MS = 60000;
+/** The recovering server keeps a dropped socket this long (its maxDisconnectionDuration). */
+const WINDOW_MS = 3000;
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function next(emitter, event, what = event) {
+  return withTimeout(new Promise((resolve) => emitter.once(event, (...args) => resolve(args))), WAIT_MS, what);
+}
+
+function ack(socket, event, ...args) {
+  return withTimeout(
+    new Promise((resolve) => socket.emit(event, ...args, (...reply) => resolve(reply))),
+    WAIT_MS,
+    `ack of ${event}`,
+  );
+}
+
+/** Resolves once `cond()` holds, polling every 10 ms, at most WAIT_MS. */
+async function until(cond, what) {
+  const deadline = Date.now() + WAIT_MS;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+class Scope {
+  constructor() {
+    this.sockets = [];
+  }
+
+  socket(opts) {
+    const socket = io(base, { forceNew: true, reconnection: false, autoConnect: false, ...opts });
+    this.sockets.push(socket);
+    return socket;
+  }
+
+  async connect(socket) {
+    const connected = withTimeout(
+      new Promise((resolve, reject) => {
+        socket.once("connect", resolve);
+        socket.once("connect_error", (err) => reject(new Error(`connect_error: ${err.message}`)));
+      }),
+      WAIT_MS,
+      "connect",
+    );
+    socket.connect();
+    await connected;
+  }
+
+  close() {
+    for (const s of this.sockets) {
+      s.disconnect();
+      if (s.io && s.io.engine) s.io.engine.close();
+    }
+  }
+}
+
+/**
+ * The common scenario: connect on `serverPath` with `transports`, join a room, tag the session,
+ * get item 0, lose the transport, miss items 1..5 (published by another client), wait
+ * `waitMs`, connect again. Returns what the test asserts on.
+ */
+async function dropAndReconnect(scope, name, { serverPath, transports, waitMs }) {
+  const room = `room-${name}`;
+  const socket = scope.socket({ path: serverPath, transports });
+  const items = [];
+  socket.on("item", (...args) => items.push(args));
+  await scope.connect(socket);
+  // The client computes `recovered` as `pid && pid === previous pid`: false on a first
+  // connection to a recovering server, undefined when the CONNECT reply carries no pid.
+  const fresh = serverPath === "/plain/" ? undefined : false;
+  assert.equal(socket.recovered, fresh, "a first connection is not recovered");
+  const firstId = socket.id;
+  assert.deepEqual(await ack(socket, "join", room), ["joined"]);
+  assert.deepEqual(await ack(socket, "tag", `tag-${name}`), ["tagged"]);
+
+  const publisher = scope.socket({ path: serverPath });
+  await scope.connect(publisher);
+  assert.deepEqual(await ack(publisher, "publish", room, 0, 1), ["published"]);
+  await until(() => items.length === 1, "item 0");
+
+  const disconnected = next(socket, "disconnect");
+  socket.io.engine.close();
+  await disconnected;
+  assert.deepEqual(await ack(publisher, "publish", room, 1, 6), ["published"]);
+  // Let the server notice the dropped transport before the client comes back.
+  await sleep(waitMs);
+
+  await scope.connect(socket);
+  return { socket, firstId, items, tag: `tag-${name}` };
+}
+
+/** Recovery on: same id, session data, rooms; items 1..5 once each, in order, with offsets. */
+async function recovers(scope, name, transports) {
+  const r = await dropAndReconnect(scope, name, { serverPath: "/socket.io/", transports, waitMs: 300 });
+  assert.equal(r.socket.recovered, true, "socket.recovered after reconnecting within the window");
+  assert.equal(r.socket.id, r.firstId, "same socket id");
+  await until(() => r.items.length >= 6, "the missed items");
+  await sleep(200); // nothing more may arrive
+  assert.deepEqual(
+    r.items.map((args) => args[0]),
+    [0, 1, 2, 3, 4, 5],
+    "every missed broadcast once, in order",
+  );
+  // Each carries its offset as a last, string argument, distinct from the others.
+  for (const args of r.items) {
+    assert.equal(args.length, 2, `item with its offset: ${JSON.stringify(args)}`);
+    assert.equal(typeof args[1], "string");
+  }
+  assert.equal(new Set(r.items.map((args) => args[1])).size, 6, "distinct offsets");
+  const [me] = await ack(r.socket, "whoami");
+  assert.deepEqual(me, { id: r.firstId, recovered: true, tag: r.tag, mwRuns: 1 }, "middlewares skipped");
+  return { transport: r.socket.io.engine.transport.name };
+}
+
+const cases = {
+  "recover-websocket": (scope) => recovers(scope, "ws", ["websocket"]),
+  "recover-polling": (scope) => recovers(scope, "polling", ["polling"]),
+  "recover-upgrade": (scope) => recovers(scope, "upgrade", ["polling", "websocket"]),
+
+  /** Recovery off on the server: a fresh socket, the missed items are lost, no offsets. */
+  disabled: async (scope) => {
+    const r = await dropAndReconnect(scope, "off", { serverPath: "/plain/", transports: ["websocket"], waitMs: 300 });
+    assert.equal(r.socket.recovered, undefined, "not recovered, and no pid in the CONNECT reply");
+    assert.notEqual(r.socket.id, r.firstId, "a new socket id");
+    await sleep(300);
+    assert.deepEqual(r.items, [[0]], "no offset argument, and nothing replayed");
+    const [me] = await ack(r.socket, "whoami");
+    assert.deepEqual(me, { id: r.socket.id, recovered: false, tag: null, mwRuns: 1 });
+  },
+
+  /** Back after the window: a fresh socket, the missed items are lost. */
+  expired: async (scope) => {
+    const r = await dropAndReconnect(scope, "expired", {
+      serverPath: "/socket.io/",
+      transports: ["websocket"],
+      waitMs: WINDOW_MS + 1000,
+    });
+    assert.equal(r.socket.recovered, false);
+    assert.notEqual(r.socket.id, r.firstId, "a new socket id");
+    await sleep(300);
+    assert.deepEqual(
+      r.items.map((args) => args[0]),
+      [0],
+      "nothing replayed",
+    );
+    const [me] = await ack(r.socket, "whoami");
+    assert.deepEqual(me, { id: r.socket.id, recovered: false, tag: null, mwRuns: 1 });
+  },
+};
+
+function applyXfail(entry) {
+  if (!xfail.has(entry.name)) return;
+  if (entry.ok) {
+    entry.xpass = true;
+  } else {
+    entry.ok = true;
+    entry.xfail = entry.error;
+    delete entry.error;
+  }
+}
+
+async function main() {
+  const results = [];
+  for (const [name, run] of Object.entries(cases)) {
+    if (only.size > 0 && !only.has(name)) continue;
+    const scope = new Scope();
+    const started = Date.now();
+    const entry = { name };
+    try {
+      const extra = await withTimeout(run(scope), CASE_MS, `case ${name}`);
+      entry.ok = true;
+      if (extra) entry.info = extra;
+    } catch (e) {
+      entry.ok = false;
+      entry.error = e && e.stack ? e.stack.split("\n").slice(0, 6).join("\n") : String(e);
+    } finally {
+      scope.close();
+    }
+    entry.ms = Date.now() - started;
+    applyXfail(entry);
+    results.push(entry);
+    if (!entry.ok) console.error(`FAIL ${name}: ${entry.error}`);
+    else if (entry.xfail) console.error(`XFAIL ${name} (known server bug): ${entry.xfail}`);
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  console.log(
+    JSON.stringify({
+      client: "socket.io-client",
+      version: clientVersion,
+      port,
+      passed: results.length - failed,
+      failed,
+      results,
+    }),
+  );
+  process.exit(failed === 0 && results.length > 0 ? 0 : 1);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
