@@ -351,3 +351,26 @@ async fn broadcasts_during_the_drop_and_the_restore_arrive_exactly_once_in_order
     b.expect_silence(Duration::from_millis(200)).await;
     assert!(connects.recv().await.unwrap().1);
 }
+
+#[tokio::test]
+async fn an_adapter_without_recovery_keeps_it_off() {
+    use sockeye::adapter::{Adapter, LocalNamespace, MemoryAdapter};
+    // A factory handing out the bare in-memory adapter, which records no log (as the classic
+    // Redis adapter): the server warns at build and sends no pid.
+    let io = builder()
+        .connection_state_recovery(RecoveryConfig::default())
+        .adapter(|local: LocalNamespace| Arc::new(MemoryAdapter::new(local)) as Arc<dyn Adapter>)
+        .build();
+    io.ns("/", |socket: SocketRef, _auth: Option<Value>| {
+        socket.join("r");
+        std::future::ready(())
+    });
+    let addr = serve(&io).await;
+    assert!(io.recovery_stats("/").is_none());
+    let mut a = Ws::open(addr).await;
+    a.send("40").await;
+    a.expect_connect("/").await; // exactly {"sid":..}
+    eventually("joined", || io.to("r").unwrap().sockets().len() == 1).await;
+    io.to("r").unwrap().emit("m", &1).unwrap();
+    a.expect(r#"42["m",1]"#).await;
+}
