@@ -51,7 +51,7 @@ struct Subscriptions {
 
 pub(crate) struct Broker {
     pub(crate) config: Arc<RedisConfig>,
-    pub(crate) publisher: ConnectionManager,
+    pub(crate) publisher: Arc<Publisher>,
     pub(crate) stats: Stats,
     out: mpsc::Sender<Outgoing>,
     routes: Mutex<HashMap<String, Weak<RedisAdapter>>>,
@@ -90,8 +90,8 @@ pub(crate) fn client(config: &RedisConfig) -> Result<redis::Client, RedisError> 
     })
 }
 
-/// A publisher connection that reconnects on its own.
-pub(crate) async fn publisher(
+/// A connection manager (it reconnects on its own after a dropped connection) for `config`.
+async fn connection_manager(
     client: redis::Client,
     config: &RedisConfig,
 ) -> Result<ConnectionManager, RedisError> {
@@ -118,6 +118,101 @@ pub(crate) async fn publisher(
     }
 }
 
+/// The publishing connection, replaced by a new one after a command times out.
+///
+/// Why: answers on a multiplexed connection are matched to commands by order. A command that
+/// never reached Redis (its bytes swallowed by a partitioned network) never gets an answer, so
+/// after the network heals every later answer is taken for the command before it: each
+/// command seems to time out although Redis ran it, and retrying it publishes it twice. A
+/// timed-out connection is therefore never trusted again.
+pub(crate) struct Publisher {
+    client: redis::Client,
+    config: Arc<RedisConfig>,
+    /// The connection and its generation (bumped on each replacement).
+    current: Mutex<(ConnectionManager, u64)>,
+    renewing: tokio::sync::Mutex<()>,
+}
+
+impl Publisher {
+    /// Connects (failing if Redis cannot be reached now).
+    pub(crate) async fn connect(
+        client: redis::Client,
+        config: Arc<RedisConfig>,
+    ) -> Result<Publisher, RedisError> {
+        let conn = connection_manager(client.clone(), &config).await?;
+        Ok(Publisher {
+            client,
+            config,
+            current: Mutex::new((conn, 0)),
+            renewing: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn current(&self) -> (ConnectionManager, u64) {
+        lock(&self.current).clone()
+    }
+
+    /// Replaces generation `stale` by a new connection in the background, unless another
+    /// caller already did; the caller does not wait for it. If no new connection can be made
+    /// now, the old one stays (and is replaced at the next timeout).
+    fn renew(self: &Arc<Self>, stale: u64) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _one_at_a_time = this.renewing.lock().await;
+            if lock(&this.current).1 != stale {
+                return;
+            }
+            match connection_manager(this.client.clone(), &this.config).await {
+                Ok(conn) => {
+                    *lock(&this.current) = (conn, stale.wrapping_add(1));
+                    tracing::info!("Redis publisher connection replaced after a timeout");
+                }
+                Err(e) => tracing::warn!(error = %e, "Redis publisher connection not replaced"),
+            }
+        });
+    }
+
+    /// Runs `request`. A command that failed on a connection found dropped before it was
+    /// answered is tried once more; a command that timed out is not (Redis may have run it)
+    /// and its connection is replaced.
+    pub(crate) async fn run<T: redis::FromRedisValue>(
+        self: &Arc<Self>,
+        request: Request<'_>,
+        command: &'static str,
+    ) -> Result<T, RedisError> {
+        let mut retried = false;
+        loop {
+            let (mut conn, generation) = self.current();
+            let limit = self.config.command_timeout;
+            let result = match request {
+                Request::One(cmd) => {
+                    tokio::time::timeout(limit, cmd.query_async::<T>(&mut conn)).await
+                }
+                Request::Pipe(pipe) => {
+                    tokio::time::timeout(limit, pipe.query_async::<T>(&mut conn)).await
+                }
+            };
+            match result {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) if e.is_timeout() => {
+                    self.renew(generation);
+                    return Err(RedisError::Timeout { command });
+                }
+                Ok(Err(e))
+                    if !retried && (e.is_connection_dropped() || e.is_connection_refusal()) =>
+                {
+                    retried = true;
+                }
+                Ok(Err(source)) => return Err(RedisError::Command { command, source }),
+                Err(_) => {
+                    self.renew(generation);
+                    return Err(RedisError::Timeout { command });
+                }
+            }
+        }
+    }
+}
+
 /// What the factory and the adapters hold: when the last one is dropped, the connection tasks
 /// (which only hold the broker weakly or until told to stop) end.
 pub(crate) struct BrokerHandle(Arc<Broker>);
@@ -141,7 +236,7 @@ impl Broker {
     pub(crate) async fn connect(config: RedisConfig) -> Result<Arc<BrokerHandle>, RedisError> {
         let config = Arc::new(config);
         let client = client(&config)?;
-        let publisher = publisher(client.clone(), &config).await?;
+        let publisher = Arc::new(Publisher::connect(client.clone(), config.clone()).await?);
         let first =
             match tokio::time::timeout(config.command_timeout * 2, client.get_async_pubsub()).await
             {
@@ -231,34 +326,7 @@ impl Broker {
         request: Request<'_>,
         command: &'static str,
     ) -> Result<T, RedisError> {
-        let mut retried = false;
-        loop {
-            let mut conn = self.publisher.clone();
-            let result = match request {
-                Request::One(cmd) => {
-                    tokio::time::timeout(
-                        self.config.command_timeout,
-                        cmd.query_async::<T>(&mut conn),
-                    )
-                    .await
-                }
-                Request::Pipe(pipe) => {
-                    tokio::time::timeout(
-                        self.config.command_timeout,
-                        pipe.query_async::<T>(&mut conn),
-                    )
-                    .await
-                }
-            };
-            match result {
-                Ok(Ok(v)) => return Ok(v),
-                Ok(Err(e)) if !retried && (e.is_connection_dropped() || e.is_io_error()) => {
-                    retried = true;
-                }
-                Ok(Err(source)) => return Err(RedisError::Command { command, source }),
-                Err(_) => return Err(RedisError::Timeout { command }),
-            }
-        }
+        self.publisher.run(request, command).await
     }
 
     /// Routes the channels of namespace `ns` to `adapter` and subscribes to them.
@@ -388,7 +456,7 @@ enum Kind {
 
 /// A command or a pipeline of them.
 #[derive(Clone, Copy)]
-enum Request<'a> {
+pub(crate) enum Request<'a> {
     One(&'a redis::Cmd),
     Pipe(&'a redis::Pipeline),
 }

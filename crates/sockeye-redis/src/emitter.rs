@@ -1,7 +1,8 @@
 //! [`Emitter`]: emit into a cluster from a process that runs no server (the equivalent of
 //! `@socket.io/redis-emitter` and python-socketio's write-only manager).
 
-use redis::aio::ConnectionManager;
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::json;
 use sockeye::Args;
@@ -20,10 +21,9 @@ const EMITTER_UID: &str = "emitter";
 /// message was not sent.
 #[derive(Clone)]
 pub struct Emitter {
-    conn: ConnectionManager,
+    publisher: Arc<broker::Publisher>,
     key: String,
     ns: String,
-    command_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Emitter {
@@ -39,12 +39,12 @@ impl Emitter {
     /// Connects an emitter for namespace `/`.
     pub async fn connect(config: RedisConfig) -> Result<Emitter, RedisError> {
         let client = broker::client(&config)?;
-        let conn = broker::publisher(client, &config).await?;
+        let key = config.key.clone();
+        let publisher = broker::Publisher::connect(client, Arc::new(config)).await?;
         Ok(Emitter {
-            conn,
-            key: config.key.clone(),
+            publisher: Arc::new(publisher),
+            key,
             ns: "/".to_owned(),
-            command_timeout: config.command_timeout,
         })
     }
 
@@ -105,19 +105,15 @@ impl Emitter {
         Channels::new(&self.key, &self.ns, EMITTER_UID)
     }
 
+    /// Publishes once. An error means Redis did not confirm it: refused, unreachable, or a
+    /// timeout (then Redis may still have published it, and the connection is replaced).
     async fn publish(&self, channel: String, payload: Vec<u8>) -> Result<(), RedisError> {
-        let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(channel).arg(payload);
-        let fut = cmd.query_async::<i64>(&mut conn);
-        match tokio::time::timeout(self.command_timeout, fut).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(source)) => Err(RedisError::Command {
-                command: "PUBLISH",
-                source,
-            }),
-            Err(_) => Err(RedisError::Timeout { command: "PUBLISH" }),
-        }
+        self.publisher
+            .run::<i64>(broker::Request::One(&cmd), "PUBLISH")
+            .await
+            .map(|_| ())
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{Peer, SHARED_URL, WAIT, config, count, node, redis_available, unique_key};
 use serde_json::json;
 use sockeye::{AckError, Args};
+use sockeye_redis::{Partial, RequestTimeout};
 use tokio::process::{Child, Command};
 
 /// A private `redis-server` on `port`, killed by PID when dropped.
@@ -158,6 +159,16 @@ async fn requests_to_a_dead_node_time_out_cleanly() {
     assert!(err.to_string().contains("timed out"), "{err}");
     assert!(err.to_string().contains("0 of 1"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
+    let timeout = RequestTimeout::in_adapter_error(&err).expect("a typed RequestTimeout");
+    assert_eq!((timeout.answered, timeout.expected), (0, 1));
+    assert_eq!(timeout.partial, Partial::Sockets(Vec::new()), "no local socket");
+
+    let err = a.redis.all_rooms("/").await.unwrap_err();
+    let timeout = RequestTimeout::in_adapter_error(&err).expect("a typed RequestTimeout");
+    assert_eq!(
+        (timeout.request, timeout.answered, timeout.expected),
+        ("all_rooms", 0, 1)
+    );
 
     let results = a
         .redis
@@ -220,8 +231,47 @@ async fn malformed_broker_messages_are_dropped_and_counted() {
             b"{\"type\":2,\"opts\":{\"rooms\":5},\"rooms\":[]}".to_vec(),
         ),
         (format!("{key}-response#/#"), b"{\"nothing\":1}".to_vec()),
+        // A wire version of the wrong type is malformed.
+        (
+            format!("{key}-request#/#"),
+            b"{\"type\":1,\"requestId\":\"x\",\"sockeyeWire\":\"2\"}".to_vec(),
+        ),
     ];
     let n = garbage.len() as u64;
+    // Messages of a future wire version: dropped and counted apart from the malformed ones.
+    let newer: Vec<(String, Vec<u8>)> = vec![
+        (
+            format!("{key}-request#/#"),
+            b"{\"type\":1,\"requestId\":\"x\",\"sockeyeWire\":2}".to_vec(),
+        ),
+        (
+            format!("{key}-response#/#"),
+            b"{\"requestId\":\"x\",\"sockeyeWire\":3}".to_vec(),
+        ),
+        // [uid, {type: 2, data: ["ev"], nsp: "/"}, {rooms: [], sockeyeWire: 2}] in msgpack.
+        (format!("{key}#/#"), {
+            let mut m = vec![0x93, 0xa1, b'u', 0x83, 0xa4];
+            m.extend_from_slice(b"type");
+            m.extend_from_slice(&[0x02, 0xa4]);
+            m.extend_from_slice(b"data");
+            m.extend_from_slice(&[0x91, 0xa2, b'e', b'v', 0xa3]);
+            m.extend_from_slice(b"nsp");
+            m.extend_from_slice(&[0xa1, b'/', 0x82, 0xa5]);
+            m.extend_from_slice(b"rooms");
+            m.extend_from_slice(&[0x90, 0xab]);
+            m.extend_from_slice(b"sockeyeWire");
+            m.push(0x02);
+            m
+        }),
+    ];
+    for (channel, payload) in &newer {
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(payload)
+            .query_async::<i64>(&mut conn)
+            .await
+            .unwrap();
+    }
     for (channel, payload) in &garbage {
         redis::cmd("PUBLISH")
             .arg(channel)
@@ -239,10 +289,15 @@ async fn malformed_broker_messages_are_dropped_and_counted() {
         .unwrap();
     eventually("every bad message to be counted", || {
         let s = a.redis.stats();
-        s.malformed >= n && s.oversized >= 1
+        s.malformed >= n && s.oversized >= 1 && s.unknown_version >= 3
     })
     .await;
-    assert_eq!(a.redis.stats().oversized, 1);
+    let stats = a.redis.stats();
+    assert_eq!(
+        (stats.malformed, stats.oversized, stats.unknown_version),
+        (n, 1, 3),
+        "{stats:?}"
+    );
     // Both nodes still work together.
     assert_eq!(a.redis.server_count("/").await.unwrap(), 2);
     assert!(

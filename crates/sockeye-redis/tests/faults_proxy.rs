@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::{SHARED_URL, WAIT, config, node, redis_available, unique_key};
 use sockeye::Args;
+use sockeye_redis::{LocalOutcome, NotPublished, NotPublishedReason};
 use sockeye_testkit::ws::{client_frame, handshake, opcode, read_frame};
 use sockeye_testkit::{Direction, Fault, FaultProxy};
 use tokio::io::AsyncWriteExt;
@@ -303,5 +304,109 @@ async fn redis_slow_then_blackholed_keeps_local_traffic_and_bounds_requests() {
         "redis slow 2 s: local delivery < 500 ms, fetch {fetch_outcome} after {fetch_took:?}; blackholed: \
          {refused}/500 cross-node emits refused, fetch failed after {blackhole_fetch:?}; \
          healed: ticks cross again after {recovered_in:?}"
+    );
+}
+
+/// Pass: with Redis blackholed and a publish queue of 4, each of 20 `io.emit` calls on node `a`
+/// reaches a's client once; every emit the queue refused returns an error that is a
+/// [`NotPublished`] saying the packet was delivered to 1 local socket and the queue (4) is
+/// full, and the refusals equal the `queue_full` counter. After the heal,
+/// `publish_again` of each refused broadcast reaches b's client exactly once, and a's client
+/// gets nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_publish_queue_reports_local_delivery_and_publish_again_reaches_the_others() {
+    if !redis_available(SHARED_URL).await {
+        return;
+    }
+    let port = spare_port();
+    let _redis = private_redis(port).await;
+    let proxy = FaultProxy::start(([127, 0, 0, 1], port).into())
+        .await
+        .unwrap();
+    let url = format!("redis://{}", proxy.addr());
+    let key = unique_key("queue");
+    let cfg = config(&url, &key)
+        .publish_queue(4)
+        .request_timeout(Duration::from_secs(1))
+        .command_timeout(Duration::from_millis(500));
+    let a = node(cfg.clone(), "a").await;
+    let b = node(cfg, "b").await;
+    let mut on_a = LocalClient::connect(a.addr).await;
+    let mut on_b = LocalClient::connect(b.addr).await;
+    a.io.emit("ev", &0).unwrap();
+    assert_eq!(on_a.next_event().await, r#"42["ev",0]"#);
+    assert_eq!(on_b.next_event().await, r#"42["ev",0]"#);
+
+    proxy.set(Direction::Both, Fault::Blackhole);
+    let before = a.redis.stats();
+    let mut refused = Vec::new();
+    for i in 1..=20u64 {
+        if let Err(e) = a.io.emit("ev", &i) {
+            let np = NotPublished::in_emit_error(&e)
+                .unwrap_or_else(|| panic!("emit {i}: untyped error {e}"));
+            assert_eq!(np.local, LocalOutcome::Delivered { recipients: 1 }, "{e}");
+            assert_eq!(np.reason, NotPublishedReason::QueueFull { capacity: 4 });
+            assert!(e.to_string().contains("delivered to 1 local socket"), "{e}");
+            refused.push((i, np.clone()));
+        }
+    }
+    for i in 1..=20u64 {
+        assert_eq!(on_a.next_event().await, format!(r#"42["ev",{i}]"#));
+    }
+    let queue_full = a.redis.stats().queue_full - before.queue_full;
+    assert!(
+        refused.len() >= 20 - 4 - 128_usize.min(16),
+        "only {} of 20 refused by a 4-message queue",
+        refused.len()
+    );
+    assert_eq!(queue_full, refused.len() as u64);
+
+    proxy.heal();
+    // Republish until the first one crosses (the publisher reconnects on its own), then the rest.
+    let deadline = Instant::now() + WAIT;
+    let mut crossed = Vec::new();
+    let (first, _) = &refused[0];
+    'first: loop {
+        let _ = a.redis.publish_again(&refused[0].1);
+        let wait = timeout(Duration::from_millis(700), on_b.next_event()).await;
+        if let Ok(text) = wait {
+            crossed.push(text.clone());
+            if text == format!(r#"42["ev",{first}]"#) {
+                break 'first;
+            }
+        }
+        assert!(Instant::now() < deadline, "no republished broadcast crossed");
+    }
+    // The queue holds 4: a retry refused again (the same typed error) is retried later.
+    for (i, np) in &refused[1..] {
+        while let Err(e) = a.redis.publish_again(np) {
+            assert!(NotPublished::in_adapter_error(&e).is_some(), "{e}");
+            assert!(Instant::now() < deadline, "ev {i} could not be republished");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    while !refused
+        .iter()
+        .all(|(i, _)| crossed.contains(&format!(r#"42["ev",{i}]"#)))
+    {
+        crossed.push(on_b.next_event().await);
+    }
+    // Broadcasts queued before the blackhole may also arrive late or be lost (counted as
+    // failed); none arrives twice, except the first one, republished until it crossed.
+    for i in 1..=20u64 {
+        let n = crossed
+            .iter()
+            .filter(|t| **t == format!(r#"42["ev",{i}]"#))
+            .count();
+        assert!(n <= 1 || i == *first, "ev {i} crossed {n} times: {crossed:?}");
+    }
+    // Node a's client got nothing more: a marker from b arrives next.
+    b.io.emit("end", &()).unwrap();
+    assert_eq!(on_a.next_event().await, r#"42["end",null]"#);
+    eprintln!(
+        "publish queue 4, Redis blackholed: 20/20 emits delivered locally, {} refused with NotPublished (queue_full +{queue_full}); \
+         after the heal {} republished, all reached node b once",
+        refused.len(),
+        refused.len()
     );
 }
