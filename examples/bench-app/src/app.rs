@@ -33,6 +33,18 @@ pub fn build(settings: &Settings, redis: Option<RedisAdapterFactory>) -> SocketI
             let io = broadcaster.clone();
             async move { broadcast(&io, event.args) }
         });
+    // In a cluster, the server-side event `whoami` from another node is answered with this
+    // process's id, so a cluster test can tell which nodes answered a request.
+    if let Err(e) = io.on_server_event("/", |event| {
+        if event.event == "whoami"
+            && let Some(ack) = event.ack
+            && let Err(e) = ack.send(&std::process::id())
+        {
+            tracing::debug!(error = %e, "whoami not answered");
+        }
+    }) {
+        tracing::warn!(error = %e, "server-side events not handled");
+    }
     io
 }
 

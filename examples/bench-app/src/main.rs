@@ -7,7 +7,8 @@
 //! Optional environment overrides: `PING_INTERVAL`, `PING_TIMEOUT`, `CONNECT_TIMEOUT`
 //! (milliseconds) and `MAX_PAYLOAD` (bytes, default 10 MB like the anchors). With
 //! `REDIS_URL` (and optionally `REDIS_KEY`, the channel prefix) broadcasts go through the Redis
-//! adapter, so receivers on several bench-app nodes all get them. Logs go to stderr
+//! adapter, so receivers on several bench-app nodes all get them, and the server-side event
+//! `whoami` from another node is answered with the process id. Logs go to stderr
 //! (`RUST_LOG`, default `warn`).
 //!
 //! The tokio runtime is multi-threaded with the default worker count, which follows the CPU

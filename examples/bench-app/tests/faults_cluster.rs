@@ -434,15 +434,131 @@ async fn futures_join(addr: std::net::SocketAddr, n: usize) -> Vec<Client> {
     out
 }
 
-/// Pass: node 2 frozen with SIGSTOP for 3 s during 90 broadcasts at 20/s, then SIGCONT.
-/// Broadcasting never waits for it: every broadcast is acked and the clients of nodes 0 and 1
-/// receive all 90 once, in order. Node 2's clients receive each broadcast at most once, in
-/// order, after it resumes (what Redis buffered for it), or are closed by their heartbeat.
+/// The request timeout of the in-process requester node of the SIGSTOP test.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A sockeye node inside the test process, joined to the cluster of `key` with no clients: it
+/// sends the cluster requests (fetch sockets, all rooms, server-side emit with ack).
+async fn requester(key: &str) -> (sockeye::SocketIo, sockeye_redis::RedisAdapterFactory) {
+    let cfg = sockeye_redis::RedisConfig::new(format!("redis://{REDIS}"))
+        .key(key)
+        .request_timeout(REQUEST_TIMEOUT);
+    let redis = sockeye_redis::RedisAdapterFactory::connect(cfg)
+        .await
+        .unwrap();
+    let io = sockeye::SocketIo::builder().adapter(redis.clone()).build();
+    let _ = io.ns("/", |_socket: sockeye::SocketRef, _auth| async move {});
+    assert!(redis.ready(WAIT).await, "requester subscriptions not ready");
+    (io, redis)
+}
+
+/// What the requester's three cluster requests returned while node 2 was frozen.
+struct DuringFreeze {
+    fetch: (usize, usize, usize, Duration),
+    rooms: (usize, usize, bool, Duration),
+    whoami: (Vec<u32>, usize, Duration),
+}
+
+/// Runs the three requests at once from the requester and checks each outcome: a
+/// `RequestTimeout` naming 2 of 3 nodes with the healthy nodes' answers in it (fetch, all
+/// rooms), or the healthy nodes' answers plus one `AckError::Timeout` (server-side emit).
+async fn requests_during_the_freeze(
+    io: &sockeye::SocketIo,
+    redis: &sockeye_redis::RedisAdapterFactory,
+    healthy_pids: [u32; 2],
+) -> DuringFreeze {
+    use sockeye_redis::{Partial, RequestTimeout};
+    let fetch = async {
+        let t = Instant::now();
+        let err = io.of("/").unwrap().fetch_sockets().await.unwrap_err();
+        let took = t.elapsed();
+        let e = RequestTimeout::in_adapter_error(&err)
+            .unwrap_or_else(|| panic!("fetch_sockets: not a RequestTimeout: {err}"));
+        let Partial::Sockets(sockets) = &e.partial else {
+            panic!("fetch_sockets: {:?}", e.partial)
+        };
+        (e.answered, e.expected, sockets.len(), took)
+    };
+    let rooms = async {
+        let t = Instant::now();
+        let err = redis.all_rooms("/").await.unwrap_err();
+        let took = t.elapsed();
+        let e = RequestTimeout::in_adapter_error(&err)
+            .unwrap_or_else(|| panic!("all_rooms: not a RequestTimeout: {err}"));
+        let Partial::Rooms(rooms) = &e.partial else {
+            panic!("all_rooms: {:?}", e.partial)
+        };
+        (e.answered, e.expected, rooms.contains("everyone"), took)
+    };
+    let whoami = async {
+        let t = Instant::now();
+        let results = io
+            .server_side_emit_with_ack("/", "whoami", &(), REQUEST_TIMEOUT)
+            .await
+            .unwrap()
+            .collect_all()
+            .await;
+        let took = t.elapsed();
+        let mut pids: Vec<u32> = results
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok()?.first::<u32>().ok())
+            .collect();
+        pids.sort_unstable();
+        let timeouts = results
+            .iter()
+            .filter(|(_, r)| matches!(r, Err(sockeye::AckError::Timeout(_))))
+            .count();
+        (pids, timeouts, took)
+    };
+    let (fetch, rooms, whoami) = tokio::join!(fetch, rooms, whoami);
+    // Bounded by the request timeout (plus scheduling on a loaded machine), not by the freeze.
+    let bound = REQUEST_TIMEOUT + Duration::from_secs(3);
+    assert_eq!(
+        (fetch.0, fetch.1, fetch.2),
+        (2, 3, 7),
+        "fetch_sockets: (answered, expected, sockets of nodes 0 and 1)"
+    );
+    assert!(fetch.3 < bound, "fetch_sockets took {:?}", fetch.3);
+    assert_eq!(
+        (rooms.0, rooms.1, rooms.2),
+        (2, 3, true),
+        "all_rooms: (answered, expected, healthy rooms kept)"
+    );
+    assert!(rooms.3 < bound, "all_rooms took {:?}", rooms.3);
+    let mut healthy = healthy_pids.to_vec();
+    healthy.sort_unstable();
+    assert_eq!(whoami.0, healthy, "whoami answered by nodes 0 and 1");
+    assert_eq!(whoami.1, 1, "the frozen node yields one timeout");
+    assert!(whoami.2 < bound, "server-side emit took {:?}", whoami.2);
+    DuringFreeze {
+        fetch,
+        rooms,
+        whoami,
+    }
+}
+
+/// Pass: node 2 frozen with SIGSTOP for 30 s while node 0's broadcaster sends 320 broadcasts
+/// at 10/s, then SIGCONT; the whole test is bounded (45 s from the first node's start).
+/// Broadcasting never waits for it: every broadcast is acked (≥ 290 of the 300 sent during the
+/// freeze by its end) and the clients of nodes 0 and 1 receive all 320 once, in order. During
+/// the freeze a fourth node (in the test process, request timeout 2 s) sends fetch_sockets,
+/// all rooms and a server-side emit with ack at once: each returns within the request timeout
+/// (+3 s of scheduling slack), fetch_sockets and all rooms with a `RequestTimeout` naming 2 of
+/// 3 nodes and holding the healthy nodes' 7 sockets and rooms, the server-side emit with the
+/// answers of nodes 0 and 1 and one `AckError::Timeout`. Node 2's clients receive each
+/// broadcast at most once, in order, after it resumes (what Redis buffered for it), or are
+/// closed by their heartbeat; once node 2 has caught up, fetch_sockets succeeds again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigstop_freeze_does_not_stall_the_cluster_or_duplicate() {
+async fn sigstop_freeze_of_30_s_bounds_cluster_requests_and_does_not_stall_or_duplicate() {
     if !redis_up().await {
         return;
     }
+    timeout(Duration::from_secs(45), sigstop_freeze_30_s())
+        .await
+        .expect("the SIGSTOP test ran over its 45 s bound");
+}
+
+async fn sigstop_freeze_30_s() {
     let key = unique_key("sigstop");
     let nodes = vec![
         Node::start(&key).await,
@@ -454,24 +570,51 @@ async fn sigstop_freeze_does_not_stall_the_cluster_or_duplicate() {
         clients.push(futures_join(node.addr(), 3).await);
     }
     let sender = Client::connect(nodes[0].addr()).await;
-    const COUNT: u64 = 90;
+    let (io, redis) = requester(&key).await;
+    // Every socket of every node joins "everyone" (a REMOTE_JOIN), so all rooms has a known
+    // room; before the freeze every node answers.
+    io.of("/").unwrap().join("everyone").await.unwrap();
+    eventually_async("all rooms before the freeze", || async {
+        redis
+            .all_rooms("/")
+            .await
+            .is_ok_and(|r| r.contains("everyone"))
+    })
+    .await;
+    assert_eq!(io.of("/").unwrap().fetch_sockets().await.unwrap().len(), 10);
+
+    const COUNT: u64 = 320;
+    const RATE: u64 = 10;
+    const STOP_AT: u64 = 10;
+    const CONT_AT: u64 = STOP_AT + 30 * RATE;
+    const ASK_AT: u64 = STOP_AT + 3 * RATE;
     let frozen = nodes[2].pid;
+    let healthy = [nodes[0].pid, nodes[1].pid];
     let mut acked_during_freeze = 0;
+    let mut during = None;
     let start = Instant::now();
-    for seq in 0..COUNT {
-        sleep_until_seq(start, seq, 20).await;
-        if seq == 10 {
-            signal_pid(frozen, "STOP").await;
+    let broadcasts = async {
+        for seq in 0..COUNT {
+            sleep_until_seq(start, seq, RATE).await;
+            if seq == STOP_AT {
+                signal_pid(frozen, "STOP").await;
+            }
+            if seq == CONT_AT {
+                acked_during_freeze = acks(&sender) as u64 - STOP_AT;
+                signal_pid(frozen, "CONT").await;
+            }
+            sender.broadcast(seq).await;
         }
-        if seq == 70 {
-            acked_during_freeze = acks(&sender);
-            signal_pid(frozen, "CONT").await;
-        }
-        sender.broadcast(seq).await;
-    }
+    };
+    let ask = async {
+        sleep_until_seq(start, ASK_AT, RATE).await;
+        during = Some(requests_during_the_freeze(&io, &redis, healthy).await);
+    };
+    tokio::join!(broadcasts, ask);
+    let during = during.unwrap();
     assert!(
-        acked_during_freeze >= 50,
-        "only {acked_during_freeze} of 60 acked while node 2 was frozen"
+        acked_during_freeze >= 290,
+        "only {acked_during_freeze} of 300 acked while node 2 was frozen"
     );
     eventually("every broadcast acked", || acks(&sender) as u64 == COUNT).await;
     for (i, c) in clients[0].iter().chain(&clients[1]).enumerate() {
@@ -498,9 +641,42 @@ async fn sigstop_freeze_does_not_stall_the_cluster_or_duplicate() {
         );
         got.insert(i, (seqs.len(), c.end().map(|e| e.0)));
     }
+    // Node 2 is a full member again once it has worked through what Redis kept for it.
+    eventually_async("fetch_sockets to succeed after SIGCONT", || async {
+        io.of("/").unwrap().fetch_sockets().await.is_ok()
+    })
+    .await;
     eprintln!(
-        "SIGSTOP 3 s: {COUNT}/{COUNT} acked ({acked_during_freeze} during the freeze); frozen node's clients (received, end): {got:?}"
+        "SIGSTOP 30 s: {COUNT}/{COUNT} acked ({acked_during_freeze}/300 during the freeze); nodes 0 and 1: 6 clients got {COUNT}/{COUNT} in order; \
+         during the freeze fetch_sockets = RequestTimeout {}/{} nodes, {} sockets, after {:?}; all_rooms = RequestTimeout {}/{}, \"everyone\" kept: {}, after {:?}; \
+         whoami answered by {:?} + {} timeout after {:?}; late responses at the requester: {}; frozen node's clients (received, end): {got:?}; total {:?}",
+        during.fetch.0,
+        during.fetch.1,
+        during.fetch.2,
+        during.fetch.3,
+        during.rooms.0,
+        during.rooms.1,
+        during.rooms.2,
+        during.rooms.3,
+        during.whoami.0,
+        during.whoami.1,
+        during.whoami.2,
+        redis.stats().late_responses,
+        start.elapsed(),
     );
+}
+
+/// Like [`eventually`] for an async check.
+async fn eventually_async<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn signal_pid(pid: u32, name: &str) {
