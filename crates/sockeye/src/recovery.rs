@@ -529,7 +529,7 @@ mod tests {
     #[test]
     fn replays_what_the_rooms_match_after_the_offset() {
         let log = log(RecoveryConfig::default());
-        let stamped = log.record(packet(0), vec![], vec![], |p| p.clone());
+        let stamped = log.record(packet(0), vec![], vec![], Clone::clone);
         assert_eq!(stamped.args.nth::<String>(1).unwrap(), "0");
         log.record(packet(1), vec!["a".into()], vec![], |_| ());
         log.record(packet(2), vec!["b".into()], vec![], |_| ());
@@ -628,6 +628,45 @@ mod tests {
             (stats.sessions_expired, stats.sessions, stats.packets),
             (1, 0, 0)
         );
+    }
+
+    #[test]
+    fn connect_reply_carries_sid_then_pid_in_every_parser() {
+        use sockeye_protocol::socketio::{Decoder, Limits, PacketData, ParserKind};
+        let mut kinds = vec![ParserKind::Json];
+        #[cfg(feature = "msgpack")]
+        kinds.push(ParserKind::MsgPack);
+        for kind in kinds {
+            let encoded = crate::packet::connect(kind, &Str::from("/"), "S", Some("P")).unwrap();
+            let frames = encoded.frames();
+            if kind == ParserKind::Json {
+                let sockeye_engine::Frame::Text(text) = &frames[0] else {
+                    panic!("text frame expected");
+                };
+                assert_eq!(&text[..], br#"40{"sid":"S","pid":"P"}"#);
+            }
+            let message = match &frames[0] {
+                sockeye_engine::Frame::Text(t) => {
+                    sockeye_protocol::engine::Message::Text(t.slice(1..))
+                }
+                sockeye_engine::Frame::Binary(b) => {
+                    sockeye_protocol::engine::Message::Binary(b.clone())
+                }
+            };
+            let packet = Decoder::new(kind, Limits::default())
+                .decode(message)
+                .unwrap()
+                .unwrap();
+            let PacketData::Connect(Some(payload)) = packet.data else {
+                panic!("CONNECT with a payload expected");
+            };
+            let value: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+            assert_eq!(
+                value,
+                serde_json::json!({"sid": "S", "pid": "P"}),
+                "{kind:?}"
+            );
+        }
     }
 
     #[test]
