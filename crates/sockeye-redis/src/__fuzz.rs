@@ -2,7 +2,6 @@
 //! schema checks a node runs on every message of a subscribed channel, with the default limits.
 //! Not an API: names and behaviour may change at any time.
 
-
 // A broken invariant must crash the fuzzer: that is a finding, not a bug of this module.
 #![allow(clippy::panic)]
 use rmpv::Value;

@@ -681,9 +681,7 @@ impl Adapter for RedisAdapter {
                 .and_then(|p| wire::encode_broadcast(&self.uid, p, &Self::opts_of(&opts)))
                 .map_err(|e| {
                     adapter_err(
-                        &format!(
-                            "broadcast {local}, but cannot be encoded for the other nodes"
-                        ),
+                        &format!("broadcast {local}, but cannot be encoded for the other nodes"),
                         e,
                     )
                 })

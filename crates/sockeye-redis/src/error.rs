@@ -74,9 +74,7 @@ pub enum RedisError {
 /// # }
 /// ```
 #[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "{what} of namespace {ns} {local}, but it was not published to the other nodes: {reason}"
-)]
+#[error("{what} of namespace {ns} {local}, but it was not published to the other nodes: {reason}")]
 pub struct NotPublished {
     /// What the message was (`broadcast`, `REMOTE_JOIN request`, ...).
     pub what: &'static str,

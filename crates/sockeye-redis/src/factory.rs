@@ -10,8 +10,8 @@ use crate::adapter::RedisAdapter;
 use std::collections::BTreeSet;
 
 use crate::broker::{Broker, BrokerHandle, Outgoing};
-use crate::error::NotPublished;
 use crate::config::RedisConfig;
+use crate::error::NotPublished;
 use crate::error::RedisError;
 use crate::stats::StatsSnapshot;
 use crate::wire;

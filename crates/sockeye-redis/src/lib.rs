@@ -52,6 +52,8 @@ pub mod __fuzz;
 pub use adapter::RedisAdapter;
 pub use config::RedisConfig;
 pub use emitter::{Emitter, EmitterOperator};
-pub use error::{LocalOutcome, NotPublished, NotPublishedReason, Partial, RedisError, RequestTimeout};
+pub use error::{
+    LocalOutcome, NotPublished, NotPublishedReason, Partial, RedisError, RequestTimeout,
+};
 pub use factory::RedisAdapterFactory;
 pub use stats::StatsSnapshot;

@@ -480,7 +480,10 @@ pub(crate) fn encode_msgpack(v: &Value) -> Result<Vec<u8>, String> {
 pub(crate) fn encode_json(fields: Vec<(&str, serde_json::Value)>) -> Vec<u8> {
     let mut map: serde_json::Map<String, serde_json::Value> =
         fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    map.insert(VERSION_KEY.to_owned(), serde_json::Value::from(WIRE_VERSION));
+    map.insert(
+        VERSION_KEY.to_owned(),
+        serde_json::Value::from(WIRE_VERSION),
+    );
     serde_json::Value::Object(map).to_string().into_bytes()
 }
 
@@ -546,7 +549,11 @@ pub(crate) fn parse_request(req: &Value) -> Result<Request, WireError> {
         ),
         Some(_) => return Err(WireError::Schema("requestId is not a string")),
     };
-    let need_id = || request_id.clone().ok_or(WireError::Schema("request without requestId"));
+    let need_id = || {
+        request_id
+            .clone()
+            .ok_or(WireError::Schema("request without requestId"))
+    };
     let target = || -> Result<Target, WireError> {
         if let Some(opts) = field(req, "opts") {
             return Ok(Target::Opts(Opts::parse(Some(opts))?));
@@ -583,7 +590,9 @@ pub(crate) fn parse_request(req: &Value) -> Result<Request, WireError> {
         }
         kind::REMOTE_DISCONNECT => Request::Disconnect {
             target: target()?,
-            close: field(req, "close").and_then(Value::as_bool).unwrap_or(false),
+            close: field(req, "close")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
         },
         kind::REMOTE_FETCH => Request::Fetch {
             request_id: need_id()?,
@@ -843,11 +852,24 @@ mod tests {
         // (rmpv counts its budget differently; found while testing the fuzz target's seeds).
         for depth in [1usize, 4, 16, 64] {
             let ok = [&vec![0x91u8; depth - 1][..], &[0x91, 0xa1, b'x']].concat();
-            assert!(decode_msgpack(&ok, 1 << 20, depth).is_ok(), "msgpack {depth}");
+            assert!(
+                decode_msgpack(&ok, 1 << 20, depth).is_ok(),
+                "msgpack {depth}"
+            );
             let too_deep = [&vec![0x91u8; depth][..], &[0x91, 0xa1, b'x']].concat();
-            assert!(decode_msgpack(&too_deep, 1 << 20, depth).is_err(), "msgpack {depth}+1");
+            assert!(
+                decode_msgpack(&too_deep, 1 << 20, depth).is_err(),
+                "msgpack {depth}+1"
+            );
             let json_ok = format!("{}\"x\"{}", "[".repeat(depth), "]".repeat(depth));
-            assert!(decode(format!(r#"{{"a":{json_ok}}}"#).as_bytes(), 1 << 20, depth + 1).is_ok());
+            assert!(
+                decode(
+                    format!(r#"{{"a":{json_ok}}}"#).as_bytes(),
+                    1 << 20,
+                    depth + 1
+                )
+                .is_ok()
+            );
             assert!(decode(format!(r#"{{"a":{json_ok}}}"#).as_bytes(), 1 << 20, depth).is_err());
         }
     }
@@ -867,7 +889,10 @@ mod tests {
             parse(r#"{"type":3,"sid":"s","room":"x","requestId":"r"}"#),
             Ok(Request::RoomChange { join: false, target: Target::Socket { request_id: Some(_), .. }, rooms }) if rooms == ["x"]
         ));
-        assert!(parse(r#"{"type":3,"sid":"s","requestId":"r"}"#).is_err(), "no room");
+        assert!(
+            parse(r#"{"type":3,"sid":"s","requestId":"r"}"#).is_err(),
+            "no room"
+        );
         assert!(matches!(
             parse(r#"{"type":4,"opts":{"rooms":[]},"close":true}"#),
             Ok(Request::Disconnect { close: true, .. })

@@ -161,7 +161,11 @@ async fn requests_to_a_dead_node_time_out_cleanly() {
     assert!(started.elapsed() < Duration::from_secs(5));
     let timeout = RequestTimeout::in_adapter_error(&err).expect("a typed RequestTimeout");
     assert_eq!((timeout.answered, timeout.expected), (0, 1));
-    assert_eq!(timeout.partial, Partial::Sockets(Vec::new()), "no local socket");
+    assert_eq!(
+        timeout.partial,
+        Partial::Sockets(Vec::new()),
+        "no local socket"
+    );
 
     let err = a.redis.all_rooms("/").await.unwrap_err();
     let timeout = RequestTimeout::in_adapter_error(&err).expect("a typed RequestTimeout");

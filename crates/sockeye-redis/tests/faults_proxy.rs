@@ -375,7 +375,10 @@ async fn full_publish_queue_reports_local_delivery_and_publish_again_reaches_the
                 break 'first;
             }
         }
-        assert!(Instant::now() < deadline, "no republished broadcast crossed");
+        assert!(
+            Instant::now() < deadline,
+            "no republished broadcast crossed"
+        );
     }
     // The queue holds 4: a retry refused again (the same typed error) is retried later.
     for (i, np) in &refused[1..] {
@@ -398,7 +401,10 @@ async fn full_publish_queue_reports_local_delivery_and_publish_again_reaches_the
             .iter()
             .filter(|t| **t == format!(r#"42["ev",{i}]"#))
             .count();
-        assert!(n <= 1 || i == *first, "ev {i} crossed {n} times: {crossed:?}");
+        assert!(
+            n <= 1 || i == *first,
+            "ev {i} crossed {n} times: {crossed:?}"
+        );
     }
     // Node a's client got nothing more: a marker from b arrives next.
     b.io.emit("end", &()).unwrap();
