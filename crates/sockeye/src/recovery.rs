@@ -291,7 +291,13 @@ impl RecoveryLog {
             );
             return None;
         };
-        let rooms: HashSet<&str> = session.rooms.iter().map(String::as_str).collect();
+        // Its own-id room counts whether or not the adapter listed it among the rooms.
+        let rooms: HashSet<&str> = session
+            .rooms
+            .iter()
+            .map(String::as_str)
+            .chain([session.id.as_str()])
+            .collect();
         let missed: Vec<BroadcastPacket> = state
             .packets
             .iter()
@@ -538,7 +544,7 @@ mod tests {
         let pid = new_pid();
         log.persist(
             pid.clone(),
-            Persisted::new(SocketId::from("me"), vec!["me".into(), "a".into()], None),
+            Persisted::new(SocketId::from("me"), vec!["a".into()], None),
         );
         let missed = log.restore(&pid, "0", |_, missed| missed).unwrap();
         assert_eq!(offsets(&missed), ["1", "4"]);

@@ -146,6 +146,8 @@ async fn transport_drop_recovers_id_rooms_session_and_missed_packets_in_order() 
     io.of("/").unwrap().volatile().emit("m", &-2).unwrap();
     io.emit("all", &3).unwrap();
     io.to("r").unwrap().emit("m", &4).unwrap();
+    // Addressed to its own-id room while it is away: replayed too.
+    io.to(sid.clone()).unwrap().emit("m", &5).unwrap();
 
     let mut b = Ws::open(addr).await;
     b.send(&format!(r#"40{{"pid":"{pid}","offset":"{offset}"}}"#))
@@ -155,7 +157,7 @@ async fn transport_drop_recovers_id_rooms_session_and_missed_packets_in_order() 
     assert_eq!(reply["pid"], json!(pid), "same private id");
     let mut seen = Vec::new();
     let mut offsets = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..5 {
         let (name, args) = event(&mut b).await;
         offsets.push(last_str(&args));
         seen.push((name, args[0].clone()));
@@ -167,11 +169,12 @@ async fn transport_drop_recovers_id_rooms_session_and_missed_packets_in_order() 
             ("m".to_owned(), json!(2)),
             ("all".to_owned(), json!(3)),
             ("m".to_owned(), json!(4)),
+            ("m".to_owned(), json!(5)),
         ]
     );
     let mut sorted = offsets.clone();
     sorted.dedup();
-    assert_eq!(sorted.len(), 4, "distinct offsets: {offsets:?}");
+    assert_eq!(sorted.len(), 5, "distinct offsets: {offsets:?}");
     b.expect_silence(Duration::from_millis(200)).await;
 
     assert_eq!(connects.recv().await.unwrap(), (sid.clone(), true));
@@ -183,9 +186,9 @@ async fn transport_drop_recovers_id_rooms_session_and_missed_packets_in_order() 
     // Session value and rooms are back.
     b.send(r#"427["get"]"#).await;
     assert_eq!(ack(&mut b, 7).await, vec![json!("kept")]);
-    io.to("r").unwrap().emit("m", &5).unwrap();
+    io.to("r").unwrap().emit("m", &6).unwrap();
     let (name, args) = event(&mut b).await;
-    assert_eq!((name.as_str(), &args[0]), ("m", &json!(5)));
+    assert_eq!((name.as_str(), &args[0]), ("m", &json!(6)));
     let stats = io.recovery_stats("/").unwrap();
     assert_eq!((stats.recovered, stats.sessions, stats.failed), (1, 0, 0));
 }
