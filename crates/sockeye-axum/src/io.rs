@@ -366,6 +366,8 @@ impl SocketIoBuilder {
         limits(limits: Limits);
         /// The wire format (default JSON).
         parser(parser: ParserKind);
+        /// Enables connection-state recovery (see `sockeye::SocketIoBuilder::connection_state_recovery`).
+        connection_state_recovery(config: sockeye::RecoveryConfig);
     }
 
     /// The URL path served (default `/socket.io/`).

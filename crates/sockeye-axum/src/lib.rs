@@ -93,7 +93,7 @@ pub use bytes::Bytes;
 pub use serde_json::Value;
 pub use sockeye::{
     AckSender, AckValue, Args, ConnectionRefusedError, DisconnectReason, EmitError, Event, NoAck,
-    Reply, SocketId, SocketIoService, SocketRef, Transport,
+    RecoveryConfig, Reply, SocketId, SocketIoService, SocketRef, Transport,
 };
 
 /// Everything a handler module needs: `use sockeye_axum::prelude::*;`.
