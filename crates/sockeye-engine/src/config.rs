@@ -163,7 +163,7 @@ impl Default for EngineConfig {
             allowed_origins: None,
             max_queued_frames: 1024,
             slow_reader_timeout: Duration::from_secs(20),
-            ws_read_buffer_size: 2048,
+            ws_read_buffer_size: 1024,
             ws_write_buffer_size: 16 * 1024,
             ws_max_fragments: 16_384,
             shutdown_timeout: Duration::from_secs(5),
@@ -345,8 +345,11 @@ impl EngineConfigBuilder {
         self
     }
 
-    /// Read buffer of each WebSocket connection, in bytes (default 2 KiB; it grows
-    /// for large messages, up to `max_payload`).
+    /// Read buffer of each WebSocket connection, in bytes (default 1 KiB; it grows for
+    /// large messages, up to `max_payload`). It is touched at the first read, so it is a
+    /// large part of an idle client's memory. It no longer bounds the size of a socket read:
+    /// once a read fills it, the connection reads up to 64 KiB at a time through a buffer
+    /// shared by the runtime thread, so a large message still takes one or two `read` calls.
     pub fn ws_read_buffer_size(mut self, bytes: usize) -> Self {
         self.config.ws_read_buffer_size = bytes.max(256);
         self

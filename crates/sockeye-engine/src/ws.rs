@@ -97,13 +97,8 @@ pub(crate) fn accept<H: EngineHandler, B>(
                         tracing::debug!("WebSocket upgrade did not complete");
                         return;
                     };
-                    let ws = WebSocketStream::from_raw_socket(
-                        WsIo::new(TokioIo::new(upgraded), max_fragments),
-                        Role::Server,
-                        Some(config),
-                    )
-                    .await;
-                    open_on_websocket(task_inner, ws, sid, parts).await;
+                    let io = WsIo::new(TokioIo::new(upgraded), max_fragments);
+                    open_on_websocket(task_inner, io, config, sid, parts).await;
                 }
                 .instrument(span),
             );
@@ -167,12 +162,17 @@ fn abandon_upgrade<D>(session: &Session<D>) {
     }
 }
 
+/// Sends the OPEN packet on a new WebSocket and runs the session. The WebSocket is built
+/// here rather than by the caller: moved in as an argument, it took space in both the
+/// caller's and this future, on every idle connection.
 async fn open_on_websocket<H: EngineHandler>(
     inner: Arc<Inner<H>>,
-    mut ws: Ws,
+    io: WsIo<TokioIo<Upgraded>>,
+    config: WebSocketConfig,
     sid: Box<str>,
     parts: http::request::Parts,
 ) {
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
     let open = inner.handshake_packet(&sid, false).encode();
     let Ok(open) = Utf8Bytes::try_from(open) else {
         return;
@@ -362,7 +362,7 @@ fn incoming(msg: Option<Result<WsMessage, WsError>>) -> Incoming {
         Some(Err(WsError::Io(err)))
             if err
                 .get_ref()
-                .is_some_and(|source| source.is::<TooManyFragments>()) =>
+                .is_some_and(<dyn std::error::Error + Send + Sync>::is::<TooManyFragments>) =>
         {
             tracing::debug!(error = %err, "WebSocket message over ws_max_fragments");
             Incoming::Close(CloseReason::PayloadTooLarge, CloseCode::Size)

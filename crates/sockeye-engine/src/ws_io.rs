@@ -1,13 +1,14 @@
 //! The byte stream under tungstenite: adaptive read sizes and the fragment count.
 //!
 //! tungstenite never reads more than its configured read buffer size at once
-//! (`ws_read_buffer_size`, 2 KiB by default so an idle client stays small), which made a
-//! 4 KiB message cost 2–3 `read(2)` calls and a 64 KiB one over 30. [`WsIo`] sits between
-//! tungstenite and the socket: while reads come back short it passes tungstenite's own buffer
-//! to the socket (no copy); once a read fills that buffer it reads up to [`SCRATCH_SIZE`]
-//! bytes into a buffer shared by every connection of the thread and hands tungstenite the
-//! bytes from there. What tungstenite cannot take yet is kept in a per-connection spill that
-//! is freed as soon as it is drained, so an idle connection holds no extra buffer.
+//! (`ws_read_buffer_size`, kept small so an idle client stays small: 1 KiB by default), which
+//! made a 4 KiB message cost 2–3 `read(2)` calls and a 64 KiB one over 30 with the former
+//! 2 KiB. [`WsIo`] sits between tungstenite and the socket: while reads come back short it
+//! passes tungstenite's own buffer to the socket (no copy); once a read fills that buffer it
+//! reads up to [`SCRATCH_SIZE`] bytes into a buffer shared by every connection of the runtime
+//! thread and hands tungstenite the bytes from there. What tungstenite cannot take yet is
+//! kept in a per-connection spill that is freed as soon as it is drained, so an idle
+//! connection holds no extra buffer.
 //!
 //! Every byte also passes a WebSocket frame-header scanner that counts the frames of the
 //! message being received, zero-length continuations included, and fails the read once a
@@ -41,18 +42,25 @@ pub(crate) struct TooManyFragments {
 }
 
 /// The socket of a WebSocket connection as tungstenite sees it (see the module docs).
+///
+/// Kept small on purpose: it lives in every connection task, idle ones included.
 pub(crate) struct WsIo<S> {
     inner: S,
-    /// Bytes read from the socket that tungstenite has not taken yet (empty, unallocated,
-    /// most of the time).
-    spill: Vec<u8>,
-    /// Bytes of `spill` already handed over.
-    spill_pos: usize,
+    /// Bytes read from the socket that tungstenite has not taken yet; `None` (nothing
+    /// allocated) most of the time.
+    spill: Option<Box<Spill>>,
+    frames: FrameScanner,
     /// Whether the next read goes through the thread's scratch buffer: set when a read
     /// filled tungstenite's buffer (more bytes are likely waiting), cleared when a scratch
-    /// read fitted in tungstenite's buffer anyway (small messages again).
+    /// read brought less than half of what tungstenite asked for (small messages again).
     wide: bool,
-    frames: FrameScanner,
+}
+
+/// Bytes read past what tungstenite asked for.
+struct Spill {
+    bytes: Box<[u8]>,
+    /// Bytes of `bytes` already handed over.
+    pos: usize,
 }
 
 impl<S> WsIo<S> {
@@ -60,24 +68,26 @@ impl<S> WsIo<S> {
     pub(crate) fn new(inner: S, max_fragments: u32) -> Self {
         WsIo {
             inner,
-            spill: Vec::new(),
-            spill_pos: 0,
-            wide: false,
+            spill: None,
             frames: FrameScanner::new(max_fragments),
+            wide: false,
         }
     }
 
-    /// Hands over spilled bytes; frees the spill once drained.
-    fn take_spill(&mut self, buf: &mut ReadBuf<'_>) {
-        let rest = self.spill.get(self.spill_pos..).unwrap_or_default();
+    /// Hands over spilled bytes, if any; frees the spill once drained (an idle connection
+    /// must not keep a read's worth of memory). False when there was nothing spilled.
+    fn take_spill(&mut self, buf: &mut ReadBuf<'_>) -> bool {
+        let Some(spill) = self.spill.as_mut() else {
+            return false;
+        };
+        let rest = spill.bytes.get(spill.pos..).unwrap_or_default();
         let n = rest.len().min(buf.remaining());
         buf.put_slice(rest.get(..n).unwrap_or_default());
-        self.spill_pos += n;
-        if self.spill_pos >= self.spill.len() {
-            // Freed, not cleared: an idle connection must not keep a read's worth of memory.
-            self.spill = Vec::new();
-            self.spill_pos = 0;
+        spill.pos += n;
+        if spill.pos >= spill.bytes.len() {
+            self.spill = None;
         }
+        true
     }
 }
 
@@ -105,14 +115,18 @@ impl<S: AsyncRead + Unpin> WsIo<S> {
         std::task::ready!(Pin::new(&mut self.inner).poll_read(cx, &mut wide))?;
         let got = wide.filled();
         self.frames.scan(got)?;
-        let fits = got.len().min(buf.remaining());
+        let room = buf.remaining();
+        // Back to direct reads once messages are clearly small again; staying wide for
+        // messages just over the buffer saves a read each.
+        self.wide = got.len() > room / 2;
+        let fits = got.len().min(room);
         let (now, later) = got.split_at(fits);
         buf.put_slice(now);
         if !later.is_empty() {
-            self.spill = later.to_vec();
-            self.spill_pos = 0;
-        } else {
-            self.wide = false;
+            self.spill = Some(Box::new(Spill {
+                bytes: later.into(),
+                pos: 0,
+            }));
         }
         Poll::Ready(Ok(()))
     }
@@ -125,8 +139,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for WsIo<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.spill_pos < this.spill.len() {
-            this.take_spill(buf);
+        if this.take_spill(buf) {
             return Poll::Ready(Ok(()));
         }
         if !this.wide || buf.remaining() >= SCRATCH_SIZE {
@@ -316,7 +329,12 @@ impl FrameScanner {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
@@ -435,6 +453,6 @@ mod tests {
         // One 2 KiB read fills the caller's buffer, then 64 KiB reads: 3 socket reads and the
         // final end-of-stream, against 34 at 2 KiB each.
         assert!(io.inner.calls <= 4, "{} socket reads", io.inner.calls);
-        assert!(io.spill.capacity() == 0, "spill kept after draining");
+        assert!(io.spill.is_none(), "spill kept after draining");
     }
 }
