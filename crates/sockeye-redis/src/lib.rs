@@ -27,8 +27,15 @@
 //! and messages a node could not publish are dropped, logged and counted
 //! ([`RedisAdapterFactory::stats`]). See `docs/redis.md`.
 //!
-//! Broker input is untrusted: size-limited, depth-limited, schema-checked; malformed messages
-//! are dropped and counted, never a panic.
+//! Errors say what happened: a broadcast whose copy for the other nodes could not be queued
+//! fails with a [`NotPublished`] source telling that the local sockets got it (retry only the
+//! remote copy with [`RedisAdapterFactory::publish_again`]); a cluster request that did not
+//! get every answer in time fails with a [`RequestTimeout`] source holding the answers that
+//! came.
+//!
+//! Broker input is untrusted: size-limited, depth-limited, schema-checked, versioned (an extra
+//! `sockeyeWire` key the official packages ignore; absent means their format); malformed
+//! messages are dropped and counted, never a panic.
 //!
 //! Feature `tls`: `rediss://` URLs.
 

@@ -355,7 +355,9 @@ async fn full_publish_queue_reports_local_delivery_and_publish_again_reaches_the
     }
     let queue_full = a.redis.stats().queue_full - before.queue_full;
     assert!(
-        refused.len() >= 20 - 4 - 128_usize.min(16),
+        // At most 4 wait in the queue, and the publishing task, stuck 500 ms on the
+        // blackholed link per batch, takes a batch of at most 4 (two on a very slow run).
+        refused.len() >= 20 - 4 - 2 * 4,
         "only {} of 20 refused by a 4-message queue",
         refused.len()
     );
