@@ -49,8 +49,8 @@ pub struct RecoveryConfig {
     /// Packets kept in each namespace's log, at most (default 10 000). A client whose missed
     /// packets were dropped from the log is not recovered: it gets a fresh socket.
     pub max_packets: usize,
-    /// Bytes of arguments (JSON text plus attachments) kept in each namespace's log, at most
-    /// (default 16 MiB).
+    /// Bytes kept in each namespace's log, at most (default 16 MiB), counted as the packets'
+    /// argument text, attachments, event names and target room names.
     pub max_bytes: usize,
     /// Disconnected sockets kept per namespace, at most (default 10 000); past it the one that
     /// left first is dropped.
@@ -238,7 +238,7 @@ impl RecoveryLog {
         };
         state.next += 1;
         let now = Instant::now();
-        let size = size_of(&stamped);
+        let size = size_of(&stamped) + rooms.iter().chain(&except).map(String::len).sum::<usize>();
         state.bytes += size;
         state.stats.packets_logged += 1;
         state.packets.push_back(Logged {
@@ -375,7 +375,8 @@ impl RecoveryLog {
     }
 }
 
-/// What a logged packet costs, roughly: its argument text and attachments.
+/// What a logged packet's arguments cost, roughly: their text, attachments and the event name
+/// (the caller adds the room names).
 fn size_of(packet: &BroadcastPacket) -> usize {
     let json = packet.args.raw_json().map_or(0, <[u8]>::len);
     let binary: usize = packet

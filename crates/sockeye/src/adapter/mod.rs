@@ -13,14 +13,15 @@
 //! - everything that may involve other nodes returns a boxed future: broadcasts (with or without
 //!   acks), fetching, joining, leaving and disconnecting sockets by [`BroadcastOptions`],
 //!   server-side emits between nodes and their responses;
-//! - connection-state recovery hooks ([`Adapter::persist_session`],
-//!   [`Adapter::restore_session`]) have defaults that recover nothing; an adapter that supports
-//!   recovery stamps an offset on each broadcast packet it delivers
-//!   ([`LocalNamespace::deliver`] takes the packet, not only its bytes) and keeps the recent
-//!   packets.
+//! - connection-state recovery: [`Adapter::supports_recovery`] says whether the adapter keeps
+//!   the packet log recovery needs. The in-memory adapter does when the server enables recovery
+//!   (it then stamps each broadcast without ack and not volatile with its offset and logs it,
+//!   see `docs/server.md`); an adapter that does not leaves recovery off, with a warning at
+//!   startup. [`Adapter::persist_session`] and [`Adapter::restore_session`] are for a future
+//!   cluster adapter that keeps sessions in its backend: the server does not call them yet.
 //!
 //! A broadcast reaches the adapter as a [`BroadcastPacket`] (namespace, event, arguments, flags):
-//! it can be serialised for other nodes as it is, and [`LocalNamespace::encode`] encodes it once
+//! it can be serialised for other nodes as it is, and [`LocalNamespace::deliver`] encodes it once
 //! for every local recipient.
 
 mod memory;
@@ -270,15 +271,17 @@ pub trait Adapter: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(1)))
     }
 
-    /// Keeps a disconnected socket's state for connection-state recovery. The default keeps
-    /// nothing.
+    /// Keeps a disconnected socket's state for connection-state recovery, in a cluster
+    /// backend. Not called by the server yet (single-node recovery lives in the server and the
+    /// in-memory adapter, see [`Adapter::supports_recovery`]); the default keeps nothing.
     fn persist_session(&self, session: PersistedSession) -> BoxFuture<'_, ()> {
         drop(session);
         Box::pin(std::future::ready(()))
     }
 
     /// Looks up a persisted session by its private id and the offset of the last packet the
-    /// client saw, returning it with the packets it missed. The default recovers nothing.
+    /// client saw, returning it with the packets it missed. Not called by the server yet (see
+    /// [`Adapter::persist_session`]); the default recovers nothing.
     fn restore_session(
         &self,
         pid: &str,
