@@ -930,4 +930,34 @@ mod tests {
         assert_eq!(answered_rooms(&resp).unwrap(), ["x", "2"]);
         assert!(answered_rooms(&decode(br#"{"rooms":[{}]}"#, 100, 8).unwrap()).is_none());
     }
+
+    #[test]
+    fn every_message_captured_from_the_official_packages_is_accepted() {
+        // fuzz/seeds/redis_wire/node-*: what @socket.io/redis-adapter 8.3 and
+        // @socket.io/redis-emitter 5.1 published (fuzz/seeds/capture-redis-wire.js); the first
+        // byte is the channel kind.
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/redis_wire");
+        let mut seen = [0usize; 4];
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !name.starts_with("node-") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let (kind, payload) = bytes.split_first().unwrap();
+            let result = match kind {
+                0 | 1 => {
+                    decode_msgpack(payload, 1 << 20, 64).and_then(|v| parse_broadcast(&v).map(drop))
+                }
+                2 => decode(payload, 1 << 20, 64).and_then(|v| parse_request(&v).map(drop)),
+                3 => decode(payload, 1 << 20, 64).and_then(|v| response_id(&v).map(drop)),
+                _ => panic!("{name}: unknown channel kind {kind}"),
+            };
+            assert!(result.is_ok(), "{name} refused: {result:?}");
+            seen[usize::from(*kind)] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 0), "captured kinds: {seen:?}");
+    }
 }
