@@ -1,7 +1,6 @@
 //! One Engine.IO session seen from Socket.IO: its decoder and its sockets, one per namespace.
 //! [`SocketIoHandler`] is the [`EngineHandler`] that routes each packet.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -35,9 +34,56 @@ impl std::fmt::Debug for ClientState {
     }
 }
 
+/// The client's sockets by namespace name.
+///
+/// A client joins one namespace or a few, so a list searched in order beats a hash map: one
+/// socket costs one 32-byte entry where an empty-then-grown map allocates room for three.
+#[derive(Default)]
+struct NsSockets(Vec<(Str, SocketRef)>);
+
+impl NsSockets {
+    fn get(&self, ns: &str) -> Option<&SocketRef> {
+        self.0
+            .iter()
+            .find(|(name, _)| name.as_str() == ns)
+            .map(|(_, s)| s)
+    }
+
+    fn insert(&mut self, ns: Str, socket: SocketRef) {
+        if let Some(slot) = self.0.iter_mut().find(|(name, _)| *name == ns) {
+            slot.1 = socket;
+        } else {
+            if self.0.is_empty() {
+                // Most clients use one namespace: no room for four up front.
+                self.0.reserve_exact(1);
+            }
+            self.0.push((ns, socket));
+        }
+    }
+
+    fn remove(&mut self, ns: &str) {
+        self.0.retain(|(name, _)| name.as_str() != ns);
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn take_all(&mut self) -> Vec<SocketRef> {
+        std::mem::take(&mut self.0)
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect()
+    }
+}
+
 #[derive(Default)]
 struct ClientInner {
-    sockets: HashMap<Str, SocketRef>,
+    sockets: NsSockets,
     decoder: Decoder,
     /// Counts binary packet headers, so a completion timer knows whether the packet it was
     /// armed for is still the pending one.
@@ -141,7 +187,7 @@ impl EngineHandler for SocketIoHandler {
             let mut inner = session.data.lock();
             inner.closed = true;
             inner.decoder = Decoder::default();
-            inner.sockets.drain().map(|(_, s)| s).collect()
+            inner.sockets.take_all()
         };
         let reason = disconnect_reason(reason);
         for socket in sockets {

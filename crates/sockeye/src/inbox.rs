@@ -6,20 +6,24 @@
 //! order and exits when the queue is empty, so an idle socket costs no task. Events of a route
 //! marked concurrent do not queue: each runs in its own task, still holding one permit, so the
 //! number of a socket's events in flight stays bounded either way.
+//!
+//! The semaphore lives inside the socket rather than in an `Arc` of its own: a permit reaches
+//! it through a handle on its socket, which saves every idle socket one allocation.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::event::Event;
 use crate::reason::DisconnectReason;
+use crate::socket::SocketRef;
 
 /// One unit of work of a socket.
 pub(crate) enum Job {
     /// An event, holding its inbox permit until it has been handled.
-    Event(Event, OwnedSemaphorePermit),
+    Event(Event, InboxPermit),
     /// The socket disconnected: run its disconnect handler, then free its state. Takes no
     /// permit, so a disconnect is never refused by a full inbox.
     Disconnect(DisconnectReason),
@@ -34,8 +38,27 @@ pub(crate) enum PushError {
 }
 
 pub(crate) struct Inbox {
-    permits: Arc<Semaphore>,
+    permits: Semaphore,
     state: Mutex<State>,
+}
+
+/// One event slot of a socket's inbox, given back when dropped (after the event was handled).
+pub(crate) struct InboxPermit(SocketRef);
+
+impl InboxPermit {
+    /// Waits (at most `wait`) for a free slot in `socket`'s inbox.
+    pub(crate) async fn acquire(socket: &SocketRef, wait: Duration) -> Result<Self, PushError> {
+        socket.inbox().take_slot(wait).await?;
+        // No `.await` between taking the slot and building its guard: a cancelled caller
+        // cannot lose the slot.
+        Ok(InboxPermit(socket.clone()))
+    }
+}
+
+impl Drop for InboxPermit {
+    fn drop(&mut self) {
+        self.0.inbox().release_slot();
+    }
 }
 
 #[derive(Default)]
@@ -47,23 +70,32 @@ struct State {
 impl Inbox {
     pub(crate) fn new(capacity: usize) -> Inbox {
         Inbox {
-            permits: Arc::new(Semaphore::new(capacity.max(1))),
+            permits: Semaphore::new(capacity.max(1)),
             state: Mutex::new(State::default()),
         }
     }
 
-    /// Waits (at most `wait`) for room for one event.
-    pub(crate) async fn reserve(&self, wait: Duration) -> Result<OwnedSemaphorePermit, PushError> {
+    /// Waits (at most `wait`) for room for one event and takes it; the caller gives it back
+    /// with [`Inbox::release_slot`] (through [`InboxPermit`]).
+    async fn take_slot(&self, wait: Duration) -> Result<(), PushError> {
         // The usual case, a free permit, must not pay for arming and clearing a timer on
         // every event (timer-wheel work showed in the echo profile).
-        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
-            return Ok(permit);
+        if let Ok(permit) = self.permits.try_acquire() {
+            permit.forget();
+            return Ok(());
         }
-        match tokio::time::timeout(wait, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(permit),
+        match tokio::time::timeout(wait, self.permits.acquire()).await {
+            Ok(Ok(permit)) => {
+                permit.forget();
+                Ok(())
+            }
             // The semaphore is never closed; treat it like a full inbox anyway.
             Ok(Err(_)) | Err(_) => Err(PushError::Full(wait)),
         }
+    }
+
+    fn release_slot(&self) {
+        self.permits.add_permits(1);
     }
 
     /// Queues `job`; returns true when the caller must spawn the drain task.
@@ -94,13 +126,31 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn reserve_times_out_when_full() {
+    async fn take_slot_times_out_when_full() {
         let inbox = Inbox::new(1);
-        let first = inbox.reserve(Duration::from_secs(1)).await.unwrap();
-        let second = inbox.reserve(Duration::from_millis(20)).await;
+        inbox.take_slot(Duration::from_secs(1)).await.unwrap();
+        let second = inbox.take_slot(Duration::from_millis(20)).await;
         assert!(matches!(second, Err(PushError::Full(_))));
-        drop(first);
-        assert!(inbox.reserve(Duration::from_secs(1)).await.is_ok());
+        inbox.release_slot();
+        assert!(inbox.take_slot(Duration::from_secs(1)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_waiter_gets_the_slot_given_back() {
+        let inbox = std::sync::Arc::new(Inbox::new(1));
+        inbox.take_slot(Duration::from_secs(1)).await.unwrap();
+        let waiter = tokio::spawn({
+            let inbox = inbox.clone();
+            async move { inbox.take_slot(Duration::from_secs(10)).await.is_ok() }
+        });
+        tokio::task::yield_now().await;
+        inbox.release_slot();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(10), waiter)
+                .await
+                .unwrap()
+                .unwrap()
+        );
     }
 
     #[test]

@@ -159,7 +159,9 @@ impl Namespace {
 
     /// The id of the socket here whose id reads `id`, if any (for the implicit own-id rooms).
     pub(crate) fn find_id(&self, id: &str) -> Option<SocketId> {
-        self.sockets_read().get_key_value(id).map(|(id, _)| id.clone())
+        self.sockets_read()
+            .get_key_value(id)
+            .map(|(id, _)| id.clone())
     }
 
     pub(crate) fn socket_ids(&self) -> Vec<SocketId> {

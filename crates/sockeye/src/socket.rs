@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::conn::Conn;
 use crate::error::{AckError, EmitError};
 use crate::event::{AckSender, Event};
-use crate::inbox::{Inbox, Job, PushError};
+use crate::inbox::{Inbox, InboxPermit, Job, PushError};
 use crate::ns::Namespace;
 use crate::operators::BroadcastOperator;
 use crate::packet::{self, Args, BroadcastPacket, Encoded};
@@ -506,7 +506,7 @@ impl SocketRef {
 
     /// Hands an inbound event to the inbox (waiting for room at most the configured time).
     pub(crate) async fn push_event(&self, event: Event) -> Result<(), PushError> {
-        let permit = self.0.inbox.reserve(self.0.config.inbox_timeout).await?;
+        let permit = InboxPermit::acquire(self, self.0.config.inbox_timeout).await?;
         let concurrent = self
             .0
             .ns
@@ -523,6 +523,10 @@ impl SocketRef {
             self.spawn_drain();
         }
         Ok(())
+    }
+
+    pub(crate) fn inbox(&self) -> &Inbox {
+        &self.0.inbox
     }
 
     fn spawn_drain(&self) {

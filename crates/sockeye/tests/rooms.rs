@@ -67,7 +67,7 @@ async fn own_id_room_routes_lists_and_survives_leave() {
 
     // c joins the room named after a's id: that room now holds both.
     c.send(&format!(r#"421["join","{id_a}"]"#)).await;
-    let mut want = vec![id_a.clone(), id_c.clone()];
+    let mut want = [id_a.clone(), id_c.clone()];
     want.sort();
     c.expect(&format!(r#"431[["{}","{}"]]"#, want[0], want[1]))
         .await;
@@ -135,7 +135,11 @@ async fn own_id_room_routes_lists_and_survives_leave() {
         .into_iter()
         .map(|i| i.id.to_string())
         .collect();
-    assert_eq!(left, vec![id_c.clone()], "only c's explicit membership is left");
+    assert_eq!(
+        left,
+        vec![id_c.clone()],
+        "only c's explicit membership is left"
+    );
     let socket_a = io.get_socket("/", &sockeye::SocketId::from(id_a.as_str()));
     assert!(socket_a.is_none());
 }
