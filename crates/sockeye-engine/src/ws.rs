@@ -90,18 +90,17 @@ pub(crate) fn accept<H: EngineHandler, B>(
                 res.headers_mut().insert(header::SET_COOKIE, cookie);
             }
             let span = tracing::info_span!("engine.session", sid = %sid, transport = "websocket", remote = ?remote_addr_of(&parts));
-            inner.tracker.spawn(
-                async move {
-                    let Ok(Ok(upgraded)) = tokio::time::timeout(upgrade_timeout, on_upgrade).await
-                    else {
-                        tracing::debug!("WebSocket upgrade did not complete");
-                        return;
-                    };
-                    let io = WsIo::new(TokioIo::new(upgraded), max_fragments);
-                    open_on_websocket(task_inner, io, config, sid, parts).await;
-                }
-                .instrument(span),
-            );
+            let start = Box::new(WsStart {
+                sid,
+                parts,
+                config,
+                max_fragments,
+                upgrade_timeout,
+                on_upgrade,
+            });
+            inner
+                .tracker
+                .spawn(open_on_websocket(task_inner, start).instrument(span));
         }
         Mode::Upgrade(session) => {
             let span = tracing::info_span!("engine.upgrade", sid = %session.sid(), remote = ?session.remote_addr());
@@ -162,16 +161,35 @@ fn abandon_upgrade<D>(session: &Session<D>) {
     }
 }
 
-/// Sends the OPEN packet on a new WebSocket and runs the session. The WebSocket is built
-/// here rather than by the caller: moved in as an argument, it took space in both the
-/// caller's and this future, on every idle connection.
-async fn open_on_websocket<H: EngineHandler>(
-    inner: Arc<Inner<H>>,
-    io: WsIo<TokioIo<Upgraded>>,
-    config: WebSocketConfig,
+/// What a WebSocket that opens a session needs once the HTTP upgrade completes. Boxed on
+/// purpose: arguments and captures of a future keep their slot in it for its whole life, so
+/// passed by value the request head, the tungstenite config and the stream took space in
+/// every connection task, idle ones included (about 400 bytes each).
+struct WsStart {
     sid: Box<str>,
     parts: http::request::Parts,
-) {
+    config: WebSocketConfig,
+    max_fragments: u32,
+    upgrade_timeout: Duration,
+    on_upgrade: hyper::upgrade::OnUpgrade,
+}
+
+/// Waits for the HTTP upgrade, sends the OPEN packet on the new WebSocket and runs the
+/// session.
+async fn open_on_websocket<H: EngineHandler>(inner: Arc<Inner<H>>, start: Box<WsStart>) {
+    let WsStart {
+        sid,
+        parts,
+        config,
+        max_fragments,
+        upgrade_timeout,
+        on_upgrade,
+    } = *start;
+    let Ok(Ok(upgraded)) = tokio::time::timeout(upgrade_timeout, on_upgrade).await else {
+        tracing::debug!("WebSocket upgrade did not complete");
+        return;
+    };
+    let io = WsIo::new(TokioIo::new(upgraded), max_fragments);
     let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
     let open = inner.handshake_packet(&sid, false).encode();
     let Ok(open) = Utf8Bytes::try_from(open) else {
@@ -255,6 +273,10 @@ async fn run<H: EngineHandler>(
     let mut inflight = InflightSlot { fut: None };
     let mut paused_since: Option<Instant> = None;
     let mut close_code = CloseCode::Normal;
+    // One timer for the whole connection, moved only when the heartbeat deadline changes: a
+    // new `sleep_until` per loop turn inserted and removed a timer-wheel entry per message.
+    let timer_sleep = tokio::time::sleep_until(Instant::now() + config.ping_interval);
+    tokio::pin!(timer_sleep);
     loop {
         let wake = session.wake_writer.notified();
         tokio::pin!(wake);
@@ -295,10 +317,13 @@ async fn run<H: EngineHandler>(
             paused_since = None;
             timer
         };
+        if timer_sleep.deadline() != timer {
+            timer_sleep.as_mut().reset(timer);
+        }
         let can_read = inflight.is_idle() && !backpressured;
         tokio::select! {
             () = &mut wake => {}
-            () = tokio::time::sleep_until(timer) => {}
+            () = &mut timer_sleep => {}
             () = inflight.finish() => {}
             msg = ws.next(), if can_read => {
                 match incoming(msg) {
