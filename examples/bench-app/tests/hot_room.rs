@@ -19,6 +19,8 @@
 //! Run it with `tests/hot-room/run.sh` (figures in docs/guarantees.md). `HOT_ROOM_CLIENTS`,
 //! `HOT_ROOM_RATE` and `HOT_ROOM_SECONDS` scale it down for a quick check.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Percentile ranks and sequence numbers from seconds: small, non-negative values.
+#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -496,14 +498,13 @@ async fn run(with_slow: bool, clients: usize, rate: u64, seconds: u64) -> Run {
     let pid = server.pid;
     let sampler = tokio::spawn(async move {
         while flag.load(std::sync::atomic::Ordering::Relaxed) {
-            if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-                if let Some(kib) = status
+            if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                && let Some(kib) = status
                     .lines()
                     .find_map(|l| l.strip_prefix("VmRSS:"))
                     .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                {
-                    rss_max.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
-                }
+            {
+                rss_max.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
             }
             sleep(Duration::from_millis(250)).await;
         }

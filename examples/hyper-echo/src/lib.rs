@@ -25,7 +25,8 @@ pub fn service() -> SocketIoService {
 
 /// Accepts connections forever. Each connection is served by hyper's auto (HTTP/1 + HTTP/2)
 /// builder *with upgrades* (without them the WebSocket upgrade never completes), TCP_NODELAY
-/// set, and the peer address put in the request extensions for `RemoteAddr`.
+/// set, the peer address put in the request extensions for `RemoteAddr`, and connections
+/// started in the order they were accepted.
 pub async fn run(listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let svc = service();
     loop {
@@ -47,5 +48,10 @@ pub async fn run(listener: tokio::net::TcpListener) -> std::io::Result<()> {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
         });
+        // On the multi-threaded runtime the task just spawned sits in this worker's LIFO slot,
+        // and spawning the next connection's task would push it to the back of the queue: two
+        // connections arriving together would start in reverse order. Yielding lets it run
+        // first (see examples/serve and docs/conformance.md).
+        tokio::task::yield_now().await;
     }
 }
