@@ -328,8 +328,8 @@ impl SocketIoHandler {
             Some(recovered) => recovered,
             None => {
                 let socket = SocketRef::new(ns.clone(), conn, config.clone(), auth.clone());
-                let own = [socket.id().as_str().to_owned()];
-                let attached = attach(session, &name, &ns, &socket, &own);
+                // No rooms to add: the own-id room is implicit once the namespace lists it.
+                let attached = attach(session, &name, &ns, &socket, &[]);
                 (socket, attached)
             }
         };

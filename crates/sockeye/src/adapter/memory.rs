@@ -135,6 +135,10 @@ impl Rooms {
 
 impl Adapter for MemoryAdapter {
     fn add_all(&self, id: &SocketId, rooms: &[Room]) {
+        if rooms.iter().all(|room| room == id.as_str()) {
+            // Nothing to store (no rooms, or only the implicit own-id room): no write lock.
+            return;
+        }
         let mut state = self.write();
         for room in rooms {
             // The own-id room is implicit: storing it would cost memory for nothing.
