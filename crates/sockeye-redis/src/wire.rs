@@ -217,7 +217,8 @@ pub(crate) fn json_to_value(v: serde_json::Value) -> Value {
 }
 
 /// A msgpack tree as JSON: binary becomes an array of numbers, extension types (notepack's
-/// `undefined`, dates) become null, non-string keys their text.
+/// `undefined`, dates) become null, scalar keys their text; entries whose key is an array, map
+/// or binary are left out.
 pub(crate) fn value_to_json(v: &Value) -> serde_json::Value {
     match v {
         Value::Nil | Value::Ext(..) => serde_json::Value::Null,
@@ -234,31 +235,44 @@ pub(crate) fn value_to_json(v: &Value) -> serde_json::Value {
         Value::Array(a) => serde_json::Value::Array(a.iter().map(value_to_json).collect()),
         Value::Map(m) => serde_json::Value::Object(
             m.iter()
-                .map(|(k, v)| (key_text(k), value_to_json(v)))
+                .filter_map(|(k, v)| Some((key_text(k)?, value_to_json(v))))
                 .collect(),
         ),
     }
 }
 
-fn key_text(k: &Value) -> String {
+/// A map key as text: strings as they are, scalars as their JSON text (as JavaScript turns
+/// them into property names). An array, map, binary or extension key has no text: rendering it
+/// as JSON and that text again as the key of an outer map would escape every quote once more
+/// per level, doubling the size each time (a 100-byte message of nested map keys asked for
+/// gigabytes: found by the `redis_wire` fuzz target).
+fn key_text(k: &Value) -> Option<String> {
     match k {
-        Value::String(s) => s.as_str().unwrap_or_default().to_owned(),
-        other => value_to_json(other).to_string(),
+        Value::String(s) => Some(s.as_str().unwrap_or_default().to_owned()),
+        Value::Nil | Value::Boolean(_) | Value::Integer(_) | Value::F32(_) | Value::F64(_) => {
+            Some(value_to_json(k).to_string())
+        }
+        Value::Array(_) | Value::Map(_) | Value::Binary(_) | Value::Ext(..) => None,
     }
 }
 
-/// Replaces what JSON cannot carry (extension types) so the tree can become [`Args`].
-fn sanitize(v: Value) -> Value {
-    match v {
+/// Replaces what JSON cannot carry (extension types, non-string keys) so the tree can become
+/// [`Args`]; a map key that is itself an array, map or binary is refused.
+fn sanitize(v: Value) -> Result<Value, WireError> {
+    Ok(match v {
         Value::Ext(..) => Value::Nil,
-        Value::Array(a) => Value::Array(a.into_iter().map(sanitize).collect()),
+        Value::Array(a) => Value::Array(a.into_iter().map(sanitize).collect::<Result<_, _>>()?),
         Value::Map(m) => Value::Map(
             m.into_iter()
-                .map(|(k, v)| (Value::from(key_text(&k)), sanitize(v)))
-                .collect(),
+                .map(|(k, v)| {
+                    let key = key_text(&k)
+                        .ok_or(WireError::Schema("map key is an array, map or binary"))?;
+                    Ok((Value::from(key), sanitize(v)?))
+                })
+                .collect::<Result<_, WireError>>()?,
         ),
         other => other,
-    }
+    })
 }
 
 /// Event arguments from msgpack values; binary values become attachments.
@@ -266,7 +280,7 @@ pub(crate) fn values_to_args(values: Vec<Value>) -> Result<Args, WireError> {
     let mut builder = Args::builder();
     for v in values {
         builder
-            .push(&sanitize(v))
+            .push(&sanitize(v)?)
             .map_err(|e| WireError::Decode(e.to_string()))?;
     }
     Ok(builder.build())
@@ -959,5 +973,47 @@ mod tests {
             seen[usize::from(*kind)] += 1;
         }
         assert!(seen.iter().all(|&n| n > 0), "captured kinds: {seen:?}");
+    }
+
+    #[test]
+    fn nested_map_keys_cost_linear_memory() {
+        // Regression (fuzz/artifacts oom, `redis_wire`): maps used as keys of maps, 60 deep,
+        // once grew as 2^60 bytes of escaped JSON. Now such keys are refused in event
+        // arguments and left out of JSON conversions.
+        let n = 60;
+        let key_chain = [vec![0x81u8; n], vec![0xc0, 0xc0], vec![0xc0; n - 1]].concat();
+        let args = Value::Array(vec![
+            Value::from("u"),
+            Value::Map(vec![
+                (Value::from("type"), Value::from(2)),
+                (
+                    Value::from("data"),
+                    Value::Array(vec![
+                        Value::from("ev"),
+                        decode_msgpack(&key_chain, 1 << 20, 64).unwrap(),
+                    ]),
+                ),
+                (Value::from("nsp"), Value::from("/")),
+            ]),
+            Value::Map(vec![]),
+        ]);
+        assert!(matches!(parse_broadcast(&args), Err(WireError::Schema(_))));
+        let tree = decode_msgpack(&key_chain, 1 << 20, 64).unwrap();
+        assert_eq!(value_to_json(&tree), serde_json::json!({}));
+        // Scalar keys still become property names, as in JavaScript.
+        let scalars = Value::Map(vec![
+            (Value::from(1), Value::from("a")),
+            (Value::Boolean(true), Value::from("b")),
+            (Value::Nil, Value::from("c")),
+        ]);
+        assert_eq!(
+            value_to_json(&scalars),
+            serde_json::json!({"1": "a", "true": "b", "null": "c"})
+        );
+        let args = values_to_args(vec![scalars]).unwrap();
+        assert_eq!(
+            args.first::<serde_json::Value>().unwrap(),
+            serde_json::json!({"1": "a", "true": "b", "null": "c"})
+        );
     }
 }
