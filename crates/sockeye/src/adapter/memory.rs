@@ -298,3 +298,174 @@ impl Adapter for MemoryAdapter {
         Box::pin(std::future::ready(Ok(AckStream::empty())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Weak};
+
+    use sockeye_engine::{CloseReason, Frame, Transport};
+    use sockeye_protocol::socketio::Str;
+
+    use super::*;
+    use crate::adapter::MemoryAdapterFactory;
+    use crate::config::Config;
+    use crate::conn::Conn;
+    use crate::error::EmitError;
+    use crate::ns::{Namespace, SharedHandlers};
+    use crate::pattern::NsParams;
+    use crate::socket::SocketRef;
+
+    /// A session that accepts every frame and keeps none.
+    struct NullConn(http::request::Parts);
+
+    impl Conn for NullConn {
+        fn send_batch(&self, _frames: &[Frame]) -> Result<(), EmitError> {
+            Ok(())
+        }
+        fn queued_frames(&self) -> usize {
+            0
+        }
+        fn close(&self, _reason: CloseReason) {}
+        fn transport(&self) -> Transport {
+            Transport::Websocket
+        }
+        fn request(&self) -> &http::request::Parts {
+            &self.0
+        }
+        fn remote_addr(&self) -> Option<SocketAddr> {
+            None
+        }
+        fn detach(&self, _ns: &Str, _id: &SocketId) {}
+    }
+
+    fn namespace() -> Arc<Namespace> {
+        Namespace::new(
+            Str::from("/"),
+            Arc::new(SharedHandlers::default()),
+            NsParams::default(),
+            None,
+            Arc::new(Config::default()),
+            &MemoryAdapterFactory,
+        )
+    }
+
+    fn socket(ns: &Arc<Namespace>) -> SocketId {
+        let conn = Arc::new(NullConn(http::Request::new(()).into_parts().0));
+        let socket = SocketRef::new(ns.clone(), conn, ns.config.clone(), None);
+        ns.insert(socket.clone());
+        socket.id().clone()
+    }
+
+    fn rooms(ids: &[&SocketId], names: &[&str]) -> Vec<Room> {
+        let mut all: Vec<Room> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        all.extend(names.iter().map(|r| (*r).to_owned()));
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    fn sorted(mut ids: Vec<SocketId>) -> Vec<SocketId> {
+        ids.sort();
+        ids
+    }
+
+    fn opts(to: &[&str], except: &[&str]) -> BroadcastOptions {
+        BroadcastOptions {
+            rooms: to.iter().map(|r| (*r).to_owned()).collect(),
+            except: except.iter().map(|r| (*r).to_owned()).collect(),
+            ..BroadcastOptions::default()
+        }
+    }
+
+    #[test]
+    fn own_id_rooms_are_implicit_but_listed_and_routed() {
+        let ns = namespace();
+        let adapter = MemoryAdapter::new(LocalNamespace::new(
+            Arc::downgrade(&ns),
+            Str::from("/"),
+            None,
+        ));
+        let (a, b) = (socket(&ns), socket(&ns));
+
+        // Adding the own room stores nothing: an idle socket costs the adapter nothing.
+        adapter.add_all(&a, &[a.as_str().to_owned()]);
+        assert!(adapter.read().members.is_empty() && adapter.read().of_socket.is_empty());
+        assert_eq!(adapter.socket_rooms(&a), rooms(&[&a], &[]));
+        assert_eq!(
+            adapter.local_rooms(),
+            rooms(&[&a, &b], &[]),
+            "allRooms lists sid rooms"
+        );
+        assert_eq!(
+            adapter.local_sockets(&opts(&[a.as_str()], &[])),
+            vec![a.clone()]
+        );
+
+        // b joins the room named after a, and a joins "r".
+        adapter.add_all(&b, &[a.as_str().to_owned()]);
+        adapter.add_all(&a, &["r".to_owned()]);
+        assert_eq!(adapter.socket_rooms(&a), rooms(&[&a], &["r"]));
+        assert_eq!(adapter.socket_rooms(&b), rooms(&[&a, &b], &[]));
+        assert_eq!(
+            adapter.local_rooms(),
+            rooms(&[&a, &b], &["r"]),
+            "no duplicate"
+        );
+        assert_eq!(
+            sorted(adapter.local_sockets(&opts(&[a.as_str()], &[]))),
+            sorted(vec![a.clone(), b.clone()])
+        );
+        // Several target rooms: each socket once.
+        assert_eq!(
+            sorted(adapter.local_sockets(&opts(&[a.as_str(), "r", b.as_str()], &[]))),
+            sorted(vec![a.clone(), b.clone()])
+        );
+        // Excluding a's room excludes a and its explicit member b.
+        assert!(adapter.local_sockets(&opts(&[], &[a.as_str()])).is_empty());
+        assert_eq!(
+            adapter.local_sockets(&opts(&[], &[b.as_str()])),
+            vec![a.clone()]
+        );
+        // An unknown id is an empty room.
+        assert!(
+            adapter
+                .local_sockets(&opts(&["no-such-id"], &[]))
+                .is_empty()
+        );
+
+        // Leaving the own room is ignored, by one socket or in bulk.
+        adapter.del(&a, a.as_str());
+        let bulk = adapter.del_sockets(opts(&[a.as_str()], &[]), vec![a.as_str().to_owned()]);
+        assert!(matches!(
+            futures_util::FutureExt::now_or_never(bulk),
+            Some(Ok(()))
+        ));
+        assert_eq!(adapter.socket_rooms(&a), rooms(&[&a], &["r"]));
+        assert_eq!(
+            adapter.socket_rooms(&b),
+            rooms(&[&b], &[]),
+            "b left a's room"
+        );
+
+        // Once a is gone from the namespace, its room routes to explicit members only.
+        adapter.add_all(&b, &[a.as_str().to_owned()]);
+        adapter.del_all(&a);
+        drop(ns.remove(&a));
+        assert_eq!(
+            adapter.local_sockets(&opts(&[a.as_str()], &[])),
+            vec![b.clone()]
+        );
+        assert_eq!(adapter.local_rooms(), rooms(&[&a, &b], &[]));
+        adapter.del_all(&b);
+        assert!(adapter.read().members.is_empty() && adapter.read().of_socket.is_empty());
+    }
+
+    #[test]
+    fn a_namespace_gone_routes_own_rooms_nowhere() {
+        let adapter = MemoryAdapter::new(LocalNamespace::new(Weak::new(), Str::from("/"), None));
+        let id = SocketId::random();
+        assert!(adapter.local_sockets(&opts(&[id.as_str()], &[])).is_empty());
+        assert!(adapter.local_rooms().is_empty());
+    }
+}
