@@ -1,5 +1,6 @@
 // Test server for crates/sockeye-client: the official Node socket.io server with the namespaces
-// and handlers the client tests drive. Usage: node server.js [port]  (0 or none = ephemeral).
+// and handlers the client tests drive. Usage: node server.js [port] [msgpack]  (port 0 or none =
+// ephemeral).
 // Prints "PORT <n>" on stdout once listening.
 "use strict";
 const path = require("path");
@@ -7,8 +8,13 @@ const http = require("http");
 const { Server } = require(path.join(__dirname, "..", "node_modules", "socket.io"));
 
 const port = Number(process.argv[2] || 0);
+// Optional second argument "msgpack": the socket.io-msgpack-parser wire format.
+const options = { pingInterval: 2000, pingTimeout: 3000, maxHttpBufferSize: 1e7 };
+if (process.argv[3] === "msgpack") {
+  options.parser = require(path.join(__dirname, "..", "node_modules", "socket.io-msgpack-parser"));
+}
 const httpServer = http.createServer();
-const io = new Server(httpServer, { pingInterval: 2000, pingTimeout: 3000, maxHttpBufferSize: 1e7 });
+const io = new Server(httpServer, options);
 
 // Handlers shared by every echoing namespace.
 function echoing(socket) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
-use sockeye_protocol::socketio::Args;
+use sockeye_protocol::socketio::{Args, ParserKind};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::conn::{COMMAND_QUEUE, Cmd, Conn, Shared, Status};
@@ -132,6 +132,15 @@ impl ClientBuilder {
     /// The bound of each HTTP request and of the WebSocket handshake (default 5 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.options.request_timeout = timeout;
+        self
+    }
+
+    /// The Socket.IO wire format (default [`ParserKind::Json`]). It must match the server's:
+    /// [`ParserKind::MsgPack`] (feature `msgpack`) speaks the official
+    /// `socket.io-msgpack-parser` format, one binary WebSocket message or base64 polling
+    /// payload per packet.
+    pub fn parser(mut self, parser: ParserKind) -> Self {
+        self.options.parser = parser;
         self
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sockeye_protocol::engine::Frame;
-use sockeye_protocol::socketio::{Args, Decoder, Packet, PacketData, ParserKind};
+use sockeye_protocol::socketio::{Args, Decoder, Limits, Packet, PacketData, ParserKind};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::engine::{self, CloseCause, Command, Engine, EngineEvent, Transport};
@@ -150,6 +150,7 @@ impl Conn {
             .into_iter()
             .map(|ns| (ns, NsState::Pending))
             .collect();
+        let decoder = Decoder::new(options.parser, Limits::default());
         Conn {
             options,
             handlers,
@@ -161,7 +162,7 @@ impl Conn {
             next_ack: 0,
             buffer: VecDeque::new(),
             refusals: HashMap::new(),
-            decoder: Decoder::default(),
+            decoder,
             first: Some(first),
         }
     }
@@ -217,7 +218,7 @@ impl Conn {
 
     /// One Engine.IO connection: connect the namespaces, then serve until it ends.
     async fn session(&mut self, engine: &mut Engine) -> End {
-        self.decoder = Decoder::default();
+        self.decoder = Decoder::new(self.options.parser, Limits::default());
         self.shared.with(|s| {
             s.engine_sid = Some(engine.sid.clone());
             s.transport = Some(engine.transport.clone());
@@ -232,7 +233,12 @@ impl Conn {
         for ns in names {
             self.set_state(&ns, NsState::Pending);
             let payload = self.options.auth.payload().await;
-            send(engine, &Packet::connect(ns.as_str(), payload)).await;
+            send(
+                engine,
+                self.options.parser,
+                &Packet::connect(ns.as_str(), payload),
+            )
+            .await;
         }
         let mut sweep = tokio::time::interval(ACK_SWEEP);
         loop {
@@ -269,7 +275,7 @@ impl Conn {
                     }
                     Some(Cmd::Ack { namespace, id, args }) => {
                         if self.state(&namespace) == Some(&NsState::Connected) {
-                            send(engine, &Packet::ack(namespace, id, args)).await;
+                            send(engine, self.options.parser, &Packet::ack(namespace, id, args)).await;
                         }
                     }
                 },
@@ -287,7 +293,12 @@ impl Conn {
             .map(|(ns, _)| ns.clone())
             .collect();
         for ns in &connected {
-            send(engine, &Packet::disconnect(ns.as_str())).await;
+            send(
+                engine,
+                self.options.parser,
+                &Packet::disconnect(ns.as_str()),
+            )
+            .await;
         }
         let _ = engine.commands.send(Command::Close).await;
         // Let the transport task flush the DISCONNECTs and CLOSE before the task ends.
@@ -469,7 +480,7 @@ impl Conn {
                     }
                     None => Packet::event(namespace.as_str(), name.as_str(), args),
                 };
-                send(engine, &packet).await;
+                send(engine, self.options.parser, &packet).await;
                 Ok(())
             }
             Some(NsState::Pending) => self.buffer_emit(namespace, name, args, reply),
@@ -599,8 +610,8 @@ impl Conn {
 
 /// Encodes and hands a packet to the transport task. A failure means the transport task is
 /// gone; its `Closed` event ends the session, so nothing else is done here.
-async fn send(engine: &Engine, packet: &Packet) {
-    let frames: Vec<Frame> = match packet.encode(ParserKind::Json) {
+async fn send(engine: &Engine, parser: ParserKind, packet: &Packet) {
+    let frames: Vec<Frame> = match packet.encode(parser) {
         Ok(encoded) => encoded.into_vec(),
         Err(error) => {
             tracing::warn!(%error, "cannot encode packet; dropped");

@@ -28,6 +28,9 @@ pub use event::{AckSender, DisconnectReason, Event, IntoAck};
 #[cfg(feature = "tls")]
 pub use rustls;
 pub use simple::SimpleClient;
+/// The Socket.IO wire format, chosen with [`ClientBuilder::parser`]; `MsgPack` needs the
+/// `msgpack` feature.
+pub use sockeye_protocol::socketio::ParserKind;
 /// Event and ack arguments, shared with the server ([`Args::from_value`], [`Args::builder`]
 /// for several or binary arguments; `first`, `nth`, `deserialize` to read them).
 pub use sockeye_protocol::socketio::{Args, ArgsBuilder, DecodeError};

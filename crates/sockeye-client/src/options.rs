@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
+use sockeye_protocol::socketio::ParserKind;
 
 use crate::engine::url::Endpoint;
 use crate::engine::{EngineOptions, Transport};
@@ -105,6 +106,8 @@ pub(crate) struct Options {
     pub(crate) retries: u32,
     pub(crate) ack_timeout: Duration,
     pub(crate) tls: TlsOptions,
+    /// The Socket.IO wire format; the server must use the same one.
+    pub(crate) parser: ParserKind,
 }
 
 impl Options {
@@ -124,6 +127,7 @@ impl Options {
             retries: 0,
             ack_timeout: Duration::from_secs(5),
             tls: TlsOptions::default(),
+            parser: ParserKind::Json,
         }
     }
 

@@ -22,6 +22,15 @@ impl NodeServer {
 
     /// Starts the server on `port` (0 for ephemeral) and waits for it to listen.
     pub fn start_on(port: u16) -> NodeServer {
+        NodeServer::spawn(port, None)
+    }
+
+    /// Starts the server on an ephemeral port with the `socket.io-msgpack-parser` wire format.
+    pub fn start_msgpack() -> NodeServer {
+        NodeServer::spawn(0, Some("msgpack"))
+    }
+
+    fn spawn(port: u16, parser: Option<&str>) -> NodeServer {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let script = root.join("tests/client/server.js");
         let modules = root.join("tests/node_modules/socket.io");
@@ -34,6 +43,7 @@ impl NodeServer {
         let mut child = Command::new("node")
             .arg(&script)
             .arg(port.to_string())
+            .args(parser)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

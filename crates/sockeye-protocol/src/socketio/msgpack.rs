@@ -406,3 +406,38 @@ fn read_array(data: Bytes, with_name: bool) -> Result<(Option<Str>, Args), Decod
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(text: &str) -> Bytes {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>()
+            .into()
+    }
+
+    /// The Node server's CONNECT reply with the official msgpack parser and recovery off:
+    /// `{type:0, nsp:"/", data:{sid:"abc", pid:undefined}}`, bytes taken from notepack.io.
+    #[test]
+    fn notepack_undefined_reads_as_null() {
+        let bytes = hex("83a47479706500a36e7370a12fa46461746182a3736964a3616263a3706964d40000");
+        let packet = decode(&bytes, &Limits::default()).unwrap();
+        assert_eq!(
+            packet.data,
+            PacketData::Connect(Some(Bytes::from_static(br#"{"sid":"abc","pid":null}"#)))
+        );
+    }
+
+    /// Any other extension (here fixext 1 of type 5) is refused, not guessed at.
+    #[test]
+    fn other_extensions_are_refused() {
+        let bytes = hex("83a47479706500a36e7370a12fa46461746182a3736964a3616263a3706964d40500");
+        assert!(matches!(
+            decode(&bytes, &Limits::default()),
+            Err(DecodeError::InvalidPayload(_))
+        ));
+    }
+}

@@ -141,6 +141,25 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         Value::deserialize(d)
     }
+    /// A msgpack extension (rmp-serde hands it over as a newtype of `(type, bytes)`). The one
+    /// the official `socket.io-msgpack-parser` (notepack.io) sends on its own is JavaScript
+    /// `undefined`, fixext 1 of type 0 holding a 0 byte: the Node server's CONNECT reply
+    /// carries `pid: undefined` when recovery is off. It reads as null; others are refused.
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Seq(parts)
+                if matches!(
+                    parts.as_slice(),
+                    [Value::U64(0), Value::Bytes(data)] if data.as_ref() == [0]
+                ) =>
+            {
+                Ok(Value::Null)
+            }
+            _ => Err(de::Error::custom(
+                "msgpack extension types are not supported (only notepack's undefined)",
+            )),
+        }
+    }
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         // The size hint comes from the peer: cap the preallocation.
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
