@@ -119,6 +119,11 @@ impl SocketIo {
         self.of("/")?.emit(event, data)
     }
 
+    /// Sends `data` as a `message` event to every socket of the main namespace `/`.
+    pub fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
+        self.of("/")?.send(data)
+    }
+
     /// An operator on rooms of the main namespace `/`.
     pub fn to(&self, rooms: impl IntoRooms) -> Result<BroadcastOperator, NamespaceNotFound> {
         Ok(self.of("/")?.to(rooms))

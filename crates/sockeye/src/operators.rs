@@ -143,6 +143,12 @@ impl BroadcastOperator {
         self.emit_args(event, args)
     }
 
+    /// Sends `data` as a `message` event to every recipient (JavaScript's and
+    /// python-socketio's `send`).
+    pub fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
+        self.emit("message", data)
+    }
+
     /// Emits `event` with `args` to every recipient.
     ///
     /// With the in-memory adapter the packet is queued for every local recipient before this

@@ -203,6 +203,12 @@ impl SocketRef {
         self.emit_args(event, to_args(data)?)
     }
 
+    /// Sends `data` as a `message` event, the name the JavaScript `socket.send` and
+    /// python-socketio's `send` use (the client receives it with `on("message")`).
+    pub fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
+        self.emit("message", data)
+    }
+
     /// Emits `event` with the given arguments (any number, e.g. received ones echoed back).
     pub fn emit_args(&self, event: &str, args: Args) -> Result<(), EmitError> {
         reserved::check(event)?;

@@ -1,0 +1,46 @@
+//! python-socketio conveniences and semantics (docs/python-socketio-checklist.md): `send`,
+//! namespace `?query` suffixes, `always_connect`. Raw frames over WebSocket.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Ws, builder, serve};
+use serde_json::Value;
+use sockeye::{Event, SocketRef};
+
+fn no_auth() -> impl Fn(SocketRef, Option<Value>) -> std::future::Ready<()> + Send + Sync {
+    |_s, _a| std::future::ready(())
+}
+
+/// Row 64: `send` is `emit("message")` on the socket, on a broadcast operator and on the
+/// server handle; each client gets each message exactly once.
+#[tokio::test]
+async fn send_is_a_message_event_on_socket_operator_and_server() {
+    let io = builder().build();
+    io.ns("/", no_auth())
+        .on("me", |socket: SocketRef, _e: Event| async move {
+            socket.send("to you").unwrap();
+        })
+        .on("others", |socket: SocketRef, _e: Event| async move {
+            socket.broadcast().send(&serde_json::json!({"n": 1})).unwrap();
+        });
+    let addr = serve(&io).await;
+    let (mut s1, _) = Ws::open_connected(addr).await;
+    let (mut s2, _) = Ws::open_connected(addr).await;
+
+    s1.send(r#"42["me"]"#).await;
+    s1.expect(r#"42["message","to you"]"#).await;
+    s2.expect_silence(Duration::from_millis(100)).await;
+
+    s1.send(r#"42["others"]"#).await;
+    s2.expect(r#"42["message",{"n":1}]"#).await;
+    s1.expect_silence(Duration::from_millis(100)).await;
+
+    io.send(&[1, 2]).unwrap();
+    for s in [&mut s1, &mut s2] {
+        s.expect(r#"42["message",[1,2]]"#).await;
+        s.expect_silence(Duration::from_millis(50)).await;
+    }
+}
