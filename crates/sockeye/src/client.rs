@@ -253,6 +253,7 @@ impl SocketIoHandler {
 
     async fn on_packet(&self, session: &Arc<Session<ClientState>>, packet: Packet) {
         let Packet { ns, data } = packet;
+        let ns = without_query(ns);
         match data {
             PacketData::Connect(payload) => self.connect(session, ns, payload).await,
             PacketData::Disconnect => {
@@ -368,6 +369,17 @@ impl SocketIoHandler {
                 send_refusal(session, config, &name, &refusal);
             }
         }
+    }
+}
+
+/// The namespace without a `?query` suffix. Legacy (v2) clients append the handshake query to
+/// the namespace (`/chat?x=1`); like python-socketio the suffix is dropped from every packet
+/// and not exposed, so the socket lives in `/chat` and replies name `/chat`. The same query is
+/// on the handshake URL, where `SocketRef::request` shows it.
+fn without_query(ns: Str) -> Str {
+    match ns.as_str().split_once('?') {
+        Some((path, _query)) => Str::from(path),
+        None => ns,
     }
 }
 

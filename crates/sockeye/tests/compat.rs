@@ -24,7 +24,10 @@ async fn send_is_a_message_event_on_socket_operator_and_server() {
             socket.send("to you").unwrap();
         })
         .on("others", |socket: SocketRef, _e: Event| async move {
-            socket.broadcast().send(&serde_json::json!({"n": 1})).unwrap();
+            socket
+                .broadcast()
+                .send(&serde_json::json!({"n": 1}))
+                .unwrap();
         });
     let addr = serve(&io).await;
     let (mut s1, _) = Ws::open_connected(addr).await;
@@ -43,4 +46,41 @@ async fn send_is_a_message_event_on_socket_operator_and_server() {
         s.expect(r#"42["message",[1,2]]"#).await;
         s.expect_silence(Duration::from_millis(50)).await;
     }
+}
+
+/// Row 30: a CONNECT to `/chat?x=1` (legacy clients) joins `/chat`; the reply and later
+/// packets name `/chat`, and the query is not part of the socket's namespace.
+#[tokio::test]
+async fn namespace_query_suffix_is_stripped() {
+    let io = builder().build();
+    let (tx, mut seen) = tokio::sync::mpsc::channel(4);
+    io.ns("/chat", move |socket: SocketRef, _auth: Option<Value>| {
+        let tx = tx.clone();
+        async move {
+            tx.send(socket.ns().to_owned()).await.unwrap();
+        }
+    })
+    .on("where", |socket: SocketRef, _e: Event| async move {
+        sockeye::Args::from_value(&socket.ns()).unwrap()
+    });
+    let addr = serve(&io).await;
+    let mut ws = Ws::open(addr).await;
+    ws.send("40/chat?x=1&y=2,").await;
+    ws.expect_connect("/chat").await;
+    assert_eq!(seen.recv().await.unwrap(), "/chat");
+    // Later packets may carry the suffix too: they reach the same socket.
+    ws.send(r#"42/chat?x=1,7["where"]"#).await;
+    ws.expect(r#"43/chat,7["/chat"]"#).await;
+    ws.send(r#"42/chat,8["where"]"#).await;
+    ws.expect(r#"43/chat,8["/chat"]"#).await;
+    assert_eq!(
+        io.of("/chat").unwrap().sockets().len(),
+        1,
+        "one socket in /chat"
+    );
+    assert!(seen.try_recv().is_err(), "the connect handler ran once");
+    // An unknown namespace with a query is refused under its bare name.
+    ws.send("40/nope?x=1,").await;
+    ws.expect(r#"44/nope,{"message":"Invalid namespace"}"#)
+        .await;
 }
