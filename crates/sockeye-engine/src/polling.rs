@@ -110,10 +110,21 @@ fn tells_client(reason: CloseReason) -> bool {
     )
 }
 
-/// Resets a request flag when the request ends, however it ends.
+/// Resets a request flag when the request ends, however it ends. A GET dropped before it
+/// was answered means the client went away mid-poll (hyper drops the request's future when
+/// its connection closes): the session ends with `TransportClose`, as in the reference
+/// server, instead of lingering until the ping timeout.
 struct ActiveGuard<D> {
     session: Arc<Session<D>>,
     post: bool,
+    answered: bool,
+}
+
+impl<D> ActiveGuard<D> {
+    fn answer(mut self, res: Response<EngineBody>) -> Response<EngineBody> {
+        self.answered = true;
+        res
+    }
 }
 
 impl<D> Drop for ActiveGuard<D> {
@@ -121,8 +132,14 @@ impl<D> Drop for ActiveGuard<D> {
         let mut state = self.session.lock();
         if self.post {
             state.post_active = false;
-        } else {
-            state.get_active = false;
+            return;
+        }
+        state.get_active = false;
+        let abandoned = !self.answered && state.closing.is_none();
+        drop(state);
+        if abandoned {
+            tracing::debug!("pending poll cancelled by the client, closing the session");
+            self.session.close(CloseReason::TransportClose);
         }
     }
 }
@@ -147,6 +164,7 @@ fn claim<D>(session: &Arc<Session<D>>, post: bool) -> Option<ActiveGuard<D>> {
     Some(ActiveGuard {
         session: Arc::clone(session),
         post,
+        answered: post,
     })
 }
 
@@ -155,7 +173,7 @@ pub(crate) async fn get<H: EngineHandler>(
     inner: &Arc<Inner<H>>,
     session: &Arc<Session<H::Data>>,
 ) -> Response<EngineBody> {
-    let Some(_guard) = claim(session, false) else {
+    let Some(guard) = claim(session, false) else {
         return RequestError::BadRequest.response();
     };
     // A ping comes every interval, so this only bounds a GET on a session whose heartbeat
@@ -196,7 +214,7 @@ pub(crate) async fn get<H: EngineHandler>(
         }
         if !body.is_empty() {
             session.drained.notify_waiters();
-            return http_util::payload(body.freeze());
+            return guard.answer(http_util::payload(body.freeze()));
         }
         if session.lock().closing == Some(CloseReason::PayloadTooLarge) {
             // As the reference server: the oversize POST gets 413 and the pending poll gets
@@ -204,12 +222,12 @@ pub(crate) async fn get<H: EngineHandler>(
             // GET itself; answering CLOSE here raced the 413 and made clients report
             // `transport close`. Held at most until the poll's own deadline.
             tokio::time::sleep_until(deadline).await;
-            return http_util::payload(bytes::Bytes::from_static(b"1"));
+            return guard.answer(http_util::payload(bytes::Bytes::from_static(b"1")));
         }
         tokio::select! {
             () = &mut wake => {}
             () = tokio::time::sleep_until(deadline) => {
-                return http_util::payload(bytes::Bytes::from_static(b"6"));
+                return guard.answer(http_util::payload(bytes::Bytes::from_static(b"6")));
             }
         }
     }

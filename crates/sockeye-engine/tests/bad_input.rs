@@ -743,3 +743,45 @@ async fn a_polling_client_that_never_polls_is_closed_as_slow_reader() {
         "nothing was refused: input was paced"
     );
 }
+
+/// The official suite's "closes the session upon cancelled polling request": a client that
+/// aborts its pending GET has gone away, so the session ends at once as `TransportClose`
+/// (long before the ping timeout) and a later poll on that sid gets 400.
+#[tokio::test]
+async fn a_cancelled_pending_poll_closes_the_session() {
+    let server = serve(EngineConfig::builder().build()).await;
+    let client = http();
+    let sid = handshake(&server, &client).await;
+    let bystander = handshake(&server, &client).await;
+
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let path = format!(
+        "{}?EIO=4&transport=polling&sid={sid}",
+        server.engine.config().path()
+    );
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr);
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    // The GET is now held by the server (nothing queued, ping 25 s away): abort it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(tcp);
+
+    let reason = tokio::time::timeout(Duration::from_secs(3), server.rec.wait_close(&sid))
+        .await
+        .expect("the session must close well before its 25 s ping interval");
+    assert_eq!(reason, CloseReason::TransportClose);
+    let q = server.url(&format!("EIO=4&transport=polling&sid={sid}"));
+    assert_eq!(get(&client, &q).await.0, 400);
+    bystander_still_echoes(&server, &client, &bystander).await;
+}
+
+/// An answered poll is not a cancelled one: sessions whose GETs complete stay open.
+#[tokio::test]
+async fn answered_polls_keep_the_session() {
+    let server = serve(EngineConfig::builder().build()).await;
+    let client = http();
+    let sid = handshake(&server, &client).await;
+    for _ in 0..3 {
+        bystander_still_echoes(&server, &client, &sid).await;
+    }
+    assert!(server.rec.closes().is_empty(), "{:?}", server.rec.closes());
+}
