@@ -368,6 +368,9 @@ impl SocketIoBuilder {
         parser(parser: ParserKind);
         /// Enables connection-state recovery (see `sockeye::SocketIoBuilder::connection_state_recovery`).
         connection_state_recovery(config: sockeye::RecoveryConfig);
+        /// Sends the CONNECT reply before the connect handler runs; a refusal then
+        /// disconnects (see `sockeye::SocketIoBuilder::always_connect`).
+        always_connect(on: bool);
     }
 
     /// The URL path served (default `/socket.io/`).

@@ -346,12 +346,25 @@ impl SocketIoHandler {
                 .recovery
                 .as_ref()
                 .is_some_and(|recovery| recovery.skip_middlewares);
+        if config.always_connect
+            && let Err(e) = socket.finish_connect()
+        {
+            tracing::debug!(socket = %socket.id(), error = %e, "socket left before its CONNECT reply");
+            socket.abort_connect();
+            return;
+        }
         let step = run_connect_step(&socket, auth, skip_middlewares);
         let outcome = match tokio::time::timeout(config.connect_timeout, step).await {
             Ok(outcome) => outcome,
             Err(_) => Err(ConnectionRefusedError::new("connect handler timed out")),
         };
         match outcome {
+            // Already acknowledged before the step.
+            Ok(()) if config.always_connect => {}
+            Err(refusal) if config.always_connect => {
+                tracing::debug!(socket = %socket.id(), ns = %name.as_str(), message = %refusal.message, "connection refused after the CONNECT reply (always_connect): disconnecting");
+                socket.refuse_connected();
+            }
             Ok(()) => {
                 if let Err(e) = socket.finish_connect() {
                     // Disconnected (server side, or the session closed) during the connect

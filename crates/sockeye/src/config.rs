@@ -26,6 +26,8 @@ pub(crate) struct Config {
     pub(crate) parser: ParserKind,
     /// Connection-state recovery, when enabled.
     pub(crate) recovery: Option<crate::recovery::RecoveryConfig>,
+    /// Send the CONNECT reply before the connect step; a refusal then disconnects.
+    pub(crate) always_connect: bool,
 }
 
 impl Default for Config {
@@ -40,6 +42,7 @@ impl Default for Config {
             limits: Limits::default(),
             parser: ParserKind::Json,
             recovery: None,
+            always_connect: false,
         }
     }
 }

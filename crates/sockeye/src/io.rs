@@ -425,6 +425,17 @@ impl SocketIoBuilder {
         self
     }
 
+    /// python-socketio's `always_connect` (default off). Off, the CONNECT reply waits for the
+    /// connect middlewares and handler, and a refusal is a CONNECT_ERROR. On, the reply is
+    /// sent first, so emits from the connect handler go out at once; a refusal (or a timeout
+    /// or panic of the connect step) is then a DISCONNECT packet: the client sees connect,
+    /// then disconnect. The refusal's message and data are not sent (a DISCONNECT carries no
+    /// payload) and the disconnect handler does not run, as for any refusal.
+    pub fn always_connect(mut self, on: bool) -> Self {
+        self.config.always_connect = on;
+        self
+    }
+
     /// Default timeout of [`SocketRef::call_default`] and of broadcasts with ack (default 60 s).
     pub fn ack_timeout(mut self, timeout: Duration) -> Self {
         self.config.ack_timeout = timeout;

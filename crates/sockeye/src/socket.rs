@@ -461,6 +461,26 @@ impl SocketRef {
         self.free_state();
     }
 
+    /// `always_connect`: the connect step refused a socket whose client was already told it
+    /// is connected. Sends a DISCONNECT and forgets the socket without a disconnect handler;
+    /// nothing when it has left meanwhile (its own disconnect then cleans up).
+    pub(crate) fn refuse_connected(&self) {
+        {
+            let mut phase = self.phase();
+            if !matches!(*phase, Phase::Connected) {
+                return;
+            }
+            let sent = packet::disconnect(self.parser(), self.ns_str())
+                .and_then(|frames| self.0.conn.send_batch(frames.frames()));
+            if let Err(e) = sent {
+                tracing::debug!(socket = %self.0.id, error = %e, "DISCONNECT not sent");
+            }
+            *phase = Phase::Disconnected;
+        }
+        self.forget();
+        self.free_state();
+    }
+
     /// Leaves the namespace for `reason`; `notify` sends a DISCONNECT packet first. The
     /// disconnect handler runs after the events already queued. Idempotent.
     pub(crate) fn disconnect_with(&self, reason: DisconnectReason, notify: bool) {

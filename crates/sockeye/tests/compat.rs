@@ -84,3 +84,70 @@ async fn namespace_query_suffix_is_stripped() {
     ws.expect(r#"44/nope,{"message":"Invalid namespace"}"#)
         .await;
 }
+
+/// Row 41: with `always_connect` the CONNECT reply comes before the connect handler runs (its
+/// emit follows the reply), and a refusal then disconnects: the client sees connect, the
+/// emit, then DISCONNECT; no disconnect handler runs and the namespace holds no socket.
+#[tokio::test]
+async fn always_connect_replies_first_and_a_refusal_disconnects() {
+    let io = builder().always_connect(true).build();
+    let (tx, mut disconnects) = tokio::sync::mpsc::channel::<()>(4);
+    io.ns(
+        "/chat",
+        |socket: SocketRef, auth: Option<Value>| async move {
+            // Emitted from the handler: with always_connect the reply is already out.
+            socket.emit("hello", "from connect").unwrap();
+            if auth.as_ref().and_then(|a| a.get("reject")) == Some(&serde_json::json!(true)) {
+                return Err(sockeye::ConnectionRefusedError::new("no"));
+            }
+            Ok(())
+        },
+    )
+    .on_disconnect(move |_s: SocketRef, _reason: sockeye::DisconnectReason| {
+        let tx = tx.clone();
+        async move {
+            tx.send(()).await.unwrap();
+        }
+    })
+    .on("ping", |_s: SocketRef, _e: Event| async move {
+        sockeye::Args::from_value(&"pong").unwrap()
+    });
+    let addr = serve(&io).await;
+    let mut ws = Ws::open(addr).await;
+
+    ws.send(r#"40/chat,{"reject":true}"#).await;
+    ws.expect_connect("/chat").await;
+    ws.expect(r#"42/chat,["hello","from connect"]"#).await;
+    ws.expect("41/chat,").await;
+    ws.expect_silence(Duration::from_millis(100)).await;
+    assert!(io.of("/chat").unwrap().sockets().is_empty());
+    assert!(disconnects.try_recv().is_err(), "no disconnect handler");
+
+    // Accepted: same order, and the socket then works.
+    ws.send("40/chat,").await;
+    ws.expect_connect("/chat").await;
+    ws.expect(r#"42/chat,["hello","from connect"]"#).await;
+    ws.send(r#"42/chat,1["ping"]"#).await;
+    ws.expect(r#"43/chat,1["pong"]"#).await;
+    assert_eq!(io.of("/chat").unwrap().sockets().len(), 1);
+    assert!(disconnects.try_recv().is_err());
+}
+
+/// Without `always_connect` (the default) the same refusal is a CONNECT_ERROR and the
+/// handler's emit is never sent.
+#[tokio::test]
+async fn without_always_connect_a_refusal_is_a_connect_error() {
+    let io = builder().build();
+    io.ns(
+        "/chat",
+        |socket: SocketRef, _auth: Option<Value>| async move {
+            socket.emit("hello", "from connect").unwrap();
+            Err::<(), _>(sockeye::ConnectionRefusedError::new("no"))
+        },
+    );
+    let addr = serve(&io).await;
+    let mut ws = Ws::open(addr).await;
+    ws.send("40/chat,").await;
+    ws.expect(r#"44/chat,{"message":"no"}"#).await;
+    ws.expect_silence(Duration::from_millis(100)).await;
+}
