@@ -145,12 +145,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for WsIo<S> {
         if !this.wide || buf.remaining() >= SCRATCH_SIZE {
             return this.read_direct(cx, buf);
         }
-        SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => this.read_wide(cx, buf, &mut scratch),
-            // Not reachable (the borrow never outlives this call), but a direct read is
-            // always correct.
-            Err(_) => this.read_direct(cx, buf),
-        })
+        // `try_with` and `try_borrow_mut`: neither a thread being torn down nor a nested
+        // borrow (not reachable: the borrow never outlives this call) may panic here; a
+        // direct read is always correct.
+        let polled = SCRATCH.try_with(|cell| {
+            let mut scratch = cell.try_borrow_mut().ok()?;
+            Some(this.read_wide(cx, buf, &mut scratch))
+        });
+        match polled {
+            Ok(Some(poll)) => poll,
+            _ => this.read_direct(cx, buf),
+        }
     }
 }
 
