@@ -193,6 +193,10 @@ pub struct Polling {
 
 impl Polling {
     pub async fn open(addr: SocketAddr) -> Polling {
+        // When a test run also builds sockeye-client with `tls`, reqwest is unified to
+        // `rustls-no-provider` and panics without a process-wide provider: install ring (the
+        // workspace's one) first; a second install in the same process is a no-op error.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::new();
         let base = format!("http://{addr}/socket.io/?EIO=4&transport=polling");
         let body = tokio::time::timeout(WAIT, http.get(&base).send())
