@@ -138,3 +138,55 @@ async fn refusal_with_data() {
         other => panic!("expected ConnectionRefused, got {other:?}"),
     }
 }
+
+/// python-socketio's `always_connect` seen from the client: the refused namespace is first
+/// connected, then disconnected by the server (not refused with a CONNECT_ERROR).
+#[tokio::test]
+async fn always_connect_refusal_is_connect_then_server_disconnect() {
+    let (layer, io) = SocketIo::builder().always_connect(true).build_layer();
+    let _ = io.ns(
+        "/chat",
+        |_socket: SocketRef, _auth: Option<Value>| async move {
+            Err::<(), _>(ConnectionRefusedError::new("no"))
+        },
+    );
+    let app = axum::Router::new().layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let (tx, mut seen) = mpsc::channel(8);
+    let on_connect = tx.clone();
+    let on_error = tx.clone();
+    let _client = Client::builder(format!("http://{addr}"))
+        .transports([Transport::Websocket])
+        .namespaces(["/chat"])
+        .on_connect(move |ns| {
+            let tx = on_connect.clone();
+            async move { tx.send(format!("connect {ns}")).await.unwrap() }
+        })
+        .on_connect_error(move |ns, _e| {
+            let tx = on_error.clone();
+            async move { tx.send(format!("connect_error {ns}")).await.unwrap() }
+        })
+        .on_disconnect(move |ns, reason| {
+            let tx = tx.clone();
+            async move {
+                tx.send(format!("disconnect {ns} {reason:?}"))
+                    .await
+                    .unwrap()
+            }
+        })
+        .connect()
+        .await;
+    let first = timeout(WAIT, seen.recv()).await.unwrap().unwrap();
+    let second = timeout(WAIT, seen.recv()).await.unwrap().unwrap();
+    assert_eq!(first, "connect /chat");
+    assert_eq!(second, "disconnect /chat ServerDisconnect");
+    // Nothing else: no CONNECT_ERROR, no reconnection of the namespace (with its only
+    // namespace gone the client closes, dropping the handlers and so the channel).
+    let third = timeout(Duration::from_millis(300), seen.recv()).await;
+    assert!(matches!(third, Err(_) | Ok(None)), "unexpected {third:?}");
+}
