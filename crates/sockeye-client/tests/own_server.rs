@@ -165,18 +165,22 @@ async fn always_connect_refusal_is_connect_then_server_disconnect() {
         .namespaces(["/chat"])
         .on_connect(move |ns| {
             let tx = on_connect.clone();
-            async move { tx.send(format!("connect {ns}")).await.unwrap() }
+            async move {
+                tx.send(format!("connect {ns}")).await.unwrap();
+            }
         })
         .on_connect_error(move |ns, _e| {
             let tx = on_error.clone();
-            async move { tx.send(format!("connect_error {ns}")).await.unwrap() }
+            async move {
+                tx.send(format!("connect_error {ns}")).await.unwrap();
+            }
         })
         .on_disconnect(move |ns, reason| {
             let tx = tx.clone();
             async move {
                 tx.send(format!("disconnect {ns} {reason:?}"))
                     .await
-                    .unwrap()
+                    .unwrap();
             }
         })
         .connect()
