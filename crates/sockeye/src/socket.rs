@@ -546,22 +546,9 @@ impl SocketRef {
                 drop(permit);
             });
         } else if self.0.inbox.enqueue(Job::Event(event, permit)) {
-            self.drain_inline_first().await;
+            self.spawn_drain();
         }
         Ok(())
-    }
-
-    /// Starts the drain in the caller's task and moves it to a task of its own only if it
-    /// has to wait: a handler that finishes without waiting (an echo, an ack) then costs no
-    /// task spawn and no extra scheduling round. Polling it here first is sound because a
-    /// future re-registers its wakers on every poll, and a spawned task is always polled once.
-    async fn drain_inline_first(&self) {
-        let mut drain = Box::pin(self.clone().drain());
-        let first =
-            std::future::poll_fn(|cx| std::task::Poll::Ready(drain.as_mut().poll(cx))).await;
-        if first.is_pending() {
-            tokio::spawn(drain);
-        }
     }
 
     pub(crate) fn inbox(&self) -> &Inbox {
@@ -569,20 +556,18 @@ impl SocketRef {
     }
 
     fn spawn_drain(&self) {
-        tokio::spawn(self.clone().drain());
-    }
-
-    /// Runs the inbox's jobs in order until it is empty.
-    async fn drain(self) {
-        while let Some(job) = self.0.inbox.next() {
-            match job {
-                Job::Event(event, permit) => {
-                    self.dispatch(event).await;
-                    drop(permit);
+        let socket = self.clone();
+        tokio::spawn(async move {
+            while let Some(job) = socket.0.inbox.next() {
+                match job {
+                    Job::Event(event, permit) => {
+                        socket.dispatch(event).await;
+                        drop(permit);
+                    }
+                    Job::Disconnect(reason) => socket.run_disconnect(reason).await,
                 }
-                Job::Disconnect(reason) => self.run_disconnect(reason).await,
             }
-        }
+        });
     }
 
     async fn run_disconnect(&self, reason: DisconnectReason) {
