@@ -1,6 +1,8 @@
-//! The accept loop of the example servers (`interop`, `conformance`, `engine-conformance`,
-//! `bench-app`): one task per TCP connection, `TCP_NODELAY` set, accept errors backed off, and
-//! every connection's task polled once before the next connection is accepted.
+//! What the example servers (`interop`, `conformance`, `engine-conformance`, `bench-app`) share:
+//! the accept loop ([`accept_loop`]: one task per TCP connection, `TCP_NODELAY` set, accept
+//! errors backed off, and every connection's task polled once before the next connection is
+//! accepted), serving a tower service over HTTP on it ([`serve_http`]), and the `NAME PORT`
+//! command-line entry point ([`main_on_port`]).
 //!
 //! Why the last point: on tokio's multi-threaded runtime a task spawned from a worker goes to
 //! that worker's LIFO slot, and a second spawn pushes the first one out to the back of the run
@@ -12,10 +14,17 @@
 //! LIFO slot, the connection just accepted, before the loop takes the next one. The cost is one
 //! extra scheduling round per accepted connection.
 
+use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
 use std::time::Duration;
 
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 
 /// How long the loop waits after a failed `accept` (out of file descriptors and the like)
@@ -49,6 +58,104 @@ where
         // accept can push it out of the slot (see the crate docs).
         tokio::task::yield_now().await;
     }
+}
+
+/// Serves `service` on `listener` until the returned future is dropped: HTTP/1.1 and HTTP/2
+/// with upgrades (WebSocket), one clone of the service per connection, connections started in
+/// accept order ([`accept_loop`]).
+pub async fn serve_http<S, B>(listener: TcpListener, service: S)
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    accept_loop(listener, move |tcp, peer| {
+        let service = TowerToHyperService::new(service.clone());
+        async move {
+            if let Err(e) = Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                .await
+            {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        }
+    })
+    .await;
+}
+
+/// The runtime an example server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// tokio's multi-threaded runtime (one worker per CPU of the affinity mask).
+    MultiThread,
+    /// One thread, like the Node reference server: connections and their reads are served in
+    /// the order the kernel reports them (what the official suites' timing tests assume).
+    CurrentThread,
+}
+
+/// The entry point of a `NAME PORT` example server: logs to stderr (`RUST_LOG`, default `warn`),
+/// reads the port from the first argument (0 picks a free one), binds `127.0.0.1:PORT`, builds
+/// the service with `make` inside the runtime, prints `listening on 127.0.0.1:<port>` on stdout
+/// (tests and scripts wait for that line), then serves it with [`serve_http`] until the process
+/// ends.
+pub fn main_on_port<M, S, B>(name: &str, runtime: Runtime, make: M) -> ExitCode
+where
+    M: FnOnce() -> S,
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Some(port) = std::env::args().nth(1).and_then(|p| p.parse::<u16>().ok()) else {
+        eprintln!("usage: {name} PORT (a TCP port number; 0 picks a free one)");
+        return ExitCode::from(2);
+    };
+    let built = match runtime {
+        Runtime::MultiThread => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let rt = match built {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let listener = match TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("cannot listen on {addr}: {e} (is the port free?)");
+                return ExitCode::FAILURE;
+            }
+        };
+        let bound = listener.local_addr().unwrap_or(addr);
+        let service = make();
+        println!("listening on {bound}");
+        serve_http(listener, service).await;
+        ExitCode::SUCCESS
+    })
 }
 
 #[cfg(test)]

@@ -12,16 +12,11 @@
 //! `{id, recovered, tag, mwRuns}`, and `publish(room, from, to)` broadcasting `item(i)` to
 //! `room` for each `i` in `from..to` before it answers `"published"`.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use sockeye::{ConnectionRefusedError, Event, RecoveryConfig, Reply, SocketIo, SocketRef};
-use tokio::net::TcpListener;
 use tower_layer::Layer as _;
 
 /// The session value of the app (JS `socket.data`).
@@ -107,37 +102,7 @@ fn reply<T: serde::Serialize>(value: T) -> Reply {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let Some(port) = std::env::args().nth(1).and_then(|p| p.parse::<u16>().ok()) else {
-        eprintln!("usage: recovery PORT (a TCP port number; 0 picks a free one)");
-        return ExitCode::from(2);
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let listener = match TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("cannot listen on {addr}: {e} (is the port free?)");
-                return ExitCode::FAILURE;
-            }
-        };
-        let bound = listener.local_addr().map_or(addr, |a| a);
+    example_serve::main_on_port("recovery", example_serve::Runtime::MultiThread, || {
         let recovering = build(
             "/socket.io/",
             Some(RecoveryConfig {
@@ -148,20 +113,6 @@ fn main() -> ExitCode {
         );
         let plain = build("/plain/", None);
         // Requests outside /socket.io/ go on to the plain server (404 outside /plain/).
-        let service = recovering.layer().layer(plain.service());
-        println!("listening on {bound}");
-        example_serve::accept_loop(listener, move |tcp, peer| {
-            let service = TowerToHyperService::new(service.clone());
-            async move {
-                if let Err(e) = Builder::new(TokioExecutor::new())
-                    .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-                    .await
-                {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-            }
-        })
-        .await;
-        ExitCode::SUCCESS
+        recovering.layer().layer(plain.service())
     })
 }
