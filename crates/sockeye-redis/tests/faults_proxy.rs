@@ -20,8 +20,20 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::time::{Instant, timeout};
 
-async fn private_redis(port: u16) -> Child {
-    let child = Command::new("redis-server")
+/// A private `redis-server` on a spare port with a fault proxy in front of it; nodes connect
+/// through `url`. The server is killed when this is dropped.
+struct ProxiedRedis {
+    _redis: Child,
+    proxy: FaultProxy,
+    url: String,
+}
+
+async fn proxied_redis() -> ProxiedRedis {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let redis = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
         .stdout(Stdio::null())
@@ -36,12 +48,15 @@ async fn private_redis(port: u16) -> Child {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    child
-}
-
-fn spare_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    let proxy = FaultProxy::start(([127, 0, 0, 1], port).into())
+        .await
+        .unwrap();
+    let url = format!("redis://{}", proxy.addr());
+    ProxiedRedis {
+        _redis: redis,
+        proxy,
+        url,
+    }
 }
 
 /// The `tick` numbers node `b` received from other nodes.
@@ -127,14 +142,9 @@ async fn redis_outage_through_the_proxy_is_reported_and_recovers() {
     if !redis_available(SHARED_URL).await {
         return;
     }
-    let port = spare_port();
-    let _redis = private_redis(port).await;
-    let proxy = FaultProxy::start(([127, 0, 0, 1], port).into())
-        .await
-        .unwrap();
-    let url = format!("redis://{}", proxy.addr());
-    let key = unique_key("outage");
-    let cfg = config(&url, &key)
+    // `_redis` (not `_`) keeps the server alive until the end of the test.
+    let ProxiedRedis { _redis, proxy, url } = proxied_redis().await;
+    let cfg = config(&url, &unique_key("outage"))
         .publish_queue(64)
         .command_timeout(Duration::from_millis(500));
     let a = node(cfg.clone(), "a").await;
@@ -208,14 +218,9 @@ async fn redis_slow_then_blackholed_keeps_local_traffic_and_bounds_requests() {
     if !redis_available(SHARED_URL).await {
         return;
     }
-    let port = spare_port();
-    let _redis = private_redis(port).await;
-    let proxy = FaultProxy::start(([127, 0, 0, 1], port).into())
-        .await
-        .unwrap();
-    let url = format!("redis://{}", proxy.addr());
-    let key = unique_key("slow");
-    let cfg = config(&url, &key)
+    // `_redis` (not `_`) keeps the server alive until the end of the test.
+    let ProxiedRedis { _redis, proxy, url } = proxied_redis().await;
+    let cfg = config(&url, &unique_key("slow"))
         .publish_queue(64)
         .request_timeout(Duration::from_secs(1))
         .command_timeout(Duration::from_millis(500));
@@ -318,14 +323,9 @@ async fn full_publish_queue_reports_local_delivery_and_publish_again_reaches_the
     if !redis_available(SHARED_URL).await {
         return;
     }
-    let port = spare_port();
-    let _redis = private_redis(port).await;
-    let proxy = FaultProxy::start(([127, 0, 0, 1], port).into())
-        .await
-        .unwrap();
-    let url = format!("redis://{}", proxy.addr());
-    let key = unique_key("queue");
-    let cfg = config(&url, &key)
+    // `_redis` (not `_`) keeps the server alive until the end of the test.
+    let ProxiedRedis { _redis, proxy, url } = proxied_redis().await;
+    let cfg = config(&url, &unique_key("queue"))
         .publish_queue(4)
         .request_timeout(Duration::from_secs(1))
         .command_timeout(Duration::from_millis(500));
