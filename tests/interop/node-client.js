@@ -8,6 +8,7 @@
 
 const path = require("path");
 const assert = require("assert/strict");
+const { WAIT_MS, withTimeout, next, ack, runCases } = require("./client-harness");
 
 const modules = path.join(__dirname, "..", "node_modules");
 let ioClient;
@@ -26,42 +27,7 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
   process.exit(2);
 }
 const only = new Set(process.argv.slice(3));
-// Known server bugs (comma-separated case names): such a case still runs and its outcome is
-// reported (`xfail` with the error, or `xpass`), but it does not fail the run. Some known bugs
-// are races, so a pass does not prove a fix: the list is pruned by reading the summaries.
-const xfail = new Set((process.env.INTEROP_XFAIL ?? "").split(",").filter(Boolean));
 const base = `http://127.0.0.1:${port}`;
-
-/** Generous bound for any single wait: the machine is small and shared. */
-const WAIT_MS = 10000;
-/** Bound for a whole case. */
-const CASE_MS = 60000;
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Resolves with the argument list of the next `event` on `emitter`. */
-function next(emitter, event, what = event, ms = WAIT_MS) {
-  return withTimeout(
-    new Promise((resolve) => emitter.once(event, (...args) => resolve(args))),
-    ms,
-    what,
-  );
-}
-
-/** Emits `event` with `args` and resolves with the acknowledgement's argument list. */
-function ack(socket, event, ...args) {
-  return withTimeout(
-    new Promise((resolve) => socket.emit(event, ...args, (...reply) => resolve(reply))),
-    WAIT_MS,
-    `ack of ${event}`,
-  );
-}
 
 /** Records every event received by a socket, for "nothing else arrived" checks. */
 function record(socket) {
@@ -496,52 +462,12 @@ const cases = {
   },
 };
 
-function applyXfail(entry) {
-  if (!xfail.has(entry.name)) return;
-  if (entry.ok) {
-    entry.xpass = true;
-  } else {
-    entry.ok = true;
-    entry.xfail = entry.error;
-    delete entry.error;
-  }
-}
-
 async function main() {
-  const results = [];
-  for (const [name, run] of Object.entries(cases)) {
-    if (only.size > 0 && !only.has(name)) continue;
-    const scope = new Scope();
-    const started = Date.now();
-    const entry = { name };
-    try {
-      const extra = await withTimeout(run(scope), CASE_MS, `case ${name}`);
-      entry.ok = true;
-      if (extra) entry.info = extra;
-    } catch (e) {
-      entry.ok = false;
-      entry.error = e && e.stack ? e.stack.split("\n").slice(0, 6).join("\n") : String(e);
-    } finally {
-      scope.close();
-    }
-    entry.ms = Date.now() - started;
-    applyXfail(entry);
-    results.push(entry);
-    if (!entry.ok) console.error(`FAIL ${name}: ${entry.error}`);
-    else if (entry.xfail) console.error(`XFAIL ${name} (known server bug): ${entry.xfail}`);
-  }
-  const failed = results.filter((r) => !r.ok).length;
-  console.log(
-    JSON.stringify({
-      client: "socket.io-client",
-      version: clientVersion,
-      port,
-      passed: results.length - failed,
-      failed,
-      results,
-    }),
-  );
-  process.exit(failed === 0 && results.length > 0 ? 0 : 1);
+  await runCases(cases, {
+    only,
+    newScope: () => new Scope(),
+    summary: { client: "socket.io-client", version: clientVersion, port },
+  });
 }
 
 main().catch((e) => {

@@ -11,6 +11,7 @@
 
 const path = require("path");
 const assert = require("assert/strict");
+const { WAIT_MS, withTimeout, next, ack, runCases } = require("./client-harness");
 
 const modules = path.join(__dirname, "..", "node_modules");
 let ioClient;
@@ -29,37 +30,12 @@ if (!Number.isInteger(port) || port <= 0 || port > 65535) {
   process.exit(2);
 }
 const only = new Set(process.argv.slice(3));
-const xfail = new Set((process.env.INTEROP_XFAIL ?? "").split(",").filter(Boolean));
 const base = `http://127.0.0.1:${port}`;
 
-/** Generous bound for any single wait: the machine is small and shared. */
-const WAIT_MS = 10000;
-/** Bound for a whole case. */
-const CASE_MS = 60000;
 /** The recovering server keeps a dropped socket this long (its maxDisconnectionDuration). */
 const WINDOW_MS = 3000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function next(emitter, event, what = event) {
-  return withTimeout(new Promise((resolve) => emitter.once(event, (...args) => resolve(args))), WAIT_MS, what);
-}
-
-function ack(socket, event, ...args) {
-  return withTimeout(
-    new Promise((resolve) => socket.emit(event, ...args, (...reply) => resolve(reply))),
-    WAIT_MS,
-    `ack of ${event}`,
-  );
-}
 
 /** Resolves once `cond()` holds, polling every 10 ms, at most WAIT_MS. */
 async function until(cond, what) {
@@ -196,52 +172,12 @@ const cases = {
   },
 };
 
-function applyXfail(entry) {
-  if (!xfail.has(entry.name)) return;
-  if (entry.ok) {
-    entry.xpass = true;
-  } else {
-    entry.ok = true;
-    entry.xfail = entry.error;
-    delete entry.error;
-  }
-}
-
 async function main() {
-  const results = [];
-  for (const [name, run] of Object.entries(cases)) {
-    if (only.size > 0 && !only.has(name)) continue;
-    const scope = new Scope();
-    const started = Date.now();
-    const entry = { name };
-    try {
-      const extra = await withTimeout(run(scope), CASE_MS, `case ${name}`);
-      entry.ok = true;
-      if (extra) entry.info = extra;
-    } catch (e) {
-      entry.ok = false;
-      entry.error = e && e.stack ? e.stack.split("\n").slice(0, 6).join("\n") : String(e);
-    } finally {
-      scope.close();
-    }
-    entry.ms = Date.now() - started;
-    applyXfail(entry);
-    results.push(entry);
-    if (!entry.ok) console.error(`FAIL ${name}: ${entry.error}`);
-    else if (entry.xfail) console.error(`XFAIL ${name} (known server bug): ${entry.xfail}`);
-  }
-  const failed = results.filter((r) => !r.ok).length;
-  console.log(
-    JSON.stringify({
-      client: "socket.io-client",
-      version: clientVersion,
-      port,
-      passed: results.length - failed,
-      failed,
-      results,
-    }),
-  );
-  process.exit(failed === 0 && results.length > 0 ? 0 : 1);
+  await runCases(cases, {
+    only,
+    newScope: () => new Scope(),
+    summary: { client: "socket.io-client", version: clientVersion, port },
+  });
 }
 
 main().catch((e) => {
