@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{NodeServer, WAIT};
 use serde_json::{Value, json};
-use sockeye::{ConnectionRefusedError, SocketIo, SocketRef};
+use sockeye::{SocketIo, SocketRef};
 use sockeye_client::{Args, Client, Event, ParserKind, SocketIoError, Transport};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -58,22 +58,8 @@ async fn serve_msgpack() -> String {
                 let _ = socket.emit_args("bin", args.build());
             },
         );
-    let _ = io.ns(
-        "/refuse",
-        |_socket: SocketRef, _auth: Option<Value>| async move {
-            Err::<(), _>(ConnectionRefusedError::with_data(
-                "not authorized",
-                json!({"code": 7}),
-            ))
-        },
-    );
-    let app = axum::Router::new().layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    common::refuse_ns(&io);
+    common::serve_layer(layer).await
 }
 
 /// Binary and JSON arguments both ways, a server call the client answers, an event from the

@@ -1,16 +1,17 @@
 //! The client against our own server (`crates/sockeye`), served by axum on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::WAIT;
 use serde_json::{Value, json};
 use sockeye::{ConnectionRefusedError, SocketIo, SocketRef};
 use sockeye_client::{Args, Client, Event, SocketIoError, Transport};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
-
-const WAIT: Duration = Duration::from_secs(15);
 
 async fn serve() -> String {
     let (layer, io) = SocketIo::builder().build_layer();
@@ -36,22 +37,8 @@ async fn serve() -> String {
                 },
             );
     }
-    let _ = io.ns(
-        "/refuse",
-        |_socket: SocketRef, _auth: Option<Value>| async move {
-            Err::<(), _>(ConnectionRefusedError::with_data(
-                "not authorized",
-                json!({"code": 7}),
-            ))
-        },
-    );
-    let app = axum::Router::new().layer(layer);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}")
+    common::refuse_ns(&io);
+    common::serve_layer(layer).await
 }
 
 #[tokio::test]

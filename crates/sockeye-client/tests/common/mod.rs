@@ -94,3 +94,27 @@ pub fn free_port() -> u16 {
 
 /// Generous bound for anything a test waits on.
 pub const WAIT: Duration = Duration::from_secs(15);
+
+/// Registers `/refuse` on `io`: every CONNECT is refused with "not authorized" and `{"code":7}`.
+pub fn refuse_ns(io: &sockeye::SocketIo) {
+    let _ = io.ns(
+        "/refuse",
+        |_socket: sockeye::SocketRef, _auth: Option<serde_json::Value>| async move {
+            Err::<(), _>(sockeye::ConnectionRefusedError::with_data(
+                "not authorized",
+                serde_json::json!({"code": 7}),
+            ))
+        },
+    );
+}
+
+/// Serves `layer` on an axum router on an ephemeral loopback port; returns its base URL.
+pub async fn serve_layer(layer: sockeye::SocketIoLayer) -> String {
+    let app = axum::Router::new().layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
