@@ -488,38 +488,63 @@ impl RedisAdapter {
         if others == 0 {
             return Ok(rooms);
         }
+        let answered = self
+            .collect_answers(
+                kind::ALL_ROOMS,
+                vec![],
+                "ALL_ROOMS request",
+                others,
+                wire::answered_rooms,
+                |list| rooms.extend(list),
+            )
+            .await?;
+        match answered {
+            Ok(()) => Ok(rooms),
+            Err(answered) => {
+                Err(self.timed_out("all_rooms", answered, others, Partial::Rooms(rooms)))
+            }
+        }
+    }
+
+    /// Publishes a request of `kind` (with `fields` besides `uid`, `requestId` and `type`) and
+    /// hands every answer `parse` accepts to `add`, until the `others` nodes answered: then
+    /// `Ok(Ok(()))`; `Ok(Err(answered))` when `request_timeout` came first.
+    async fn collect_answers<T>(
+        &self,
+        kind: u64,
+        fields: Vec<(&'static str, serde_json::Value)>,
+        what: &'static str,
+        others: usize,
+        parse: impl Fn(&Value) -> Option<T>,
+        mut add: impl FnMut(T),
+    ) -> Result<Result<(), usize>, AdapterError> {
         let (id, mut rx, _guard) = self.open_request()?;
+        let mut message = vec![
+            ("uid", json!(self.uid)),
+            ("requestId", json!(id)),
+            ("type", json!(kind)),
+        ];
+        message.extend(fields);
         self.publish(
             self.channels.request.clone(),
-            wire::encode_json(vec![
-                ("uid", json!(self.uid)),
-                ("requestId", json!(id)),
-                ("type", json!(kind::ALL_ROOMS)),
-            ]),
-            "ALL_ROOMS request",
+            wire::encode_json(message),
+            what,
         )?;
         let deadline = Instant::now() + self.broker.config.request_timeout;
         let mut answered = 0;
         while answered < others {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(resp)) => {
-                    let Some(list) = wire::answered_rooms(&resp) else {
+                    let Some(answer) = parse(&resp) else {
                         continue;
                     };
                     answered += 1;
-                    rooms.extend(list);
+                    add(answer);
                 }
-                Ok(None) | Err(_) => {
-                    return Err(self.timed_out(
-                        "all_rooms",
-                        answered,
-                        others,
-                        Partial::Rooms(rooms),
-                    ));
-                }
+                Ok(None) | Err(_) => return Ok(Err(answered)),
             }
         }
-        Ok(rooms)
+        Ok(Ok(()))
     }
 
     /// Sends a server-side event to the other nodes; see [`crate::RedisAdapterFactory`].
@@ -785,44 +810,32 @@ impl Adapter for RedisAdapter {
             if others == 0 {
                 return Ok(sockets);
             }
-            let (id, mut rx, _guard) = self.open_request()?;
-            self.publish(
-                self.channels.request.clone(),
-                wire::encode_json(vec![
-                    ("uid", json!(self.uid)),
-                    ("requestId", json!(id)),
-                    ("type", json!(kind::REMOTE_FETCH)),
-                    ("opts", json!({"rooms": opts.rooms, "except": opts.except})),
-                ]),
-                "REMOTE_FETCH request",
-            )?;
-            let timeout = self.broker.config.request_timeout;
-            let deadline = Instant::now() + timeout;
-            let mut answered = 0;
-            while answered < others {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(resp)) => {
-                        let Some(list) = wire::fetched_sockets(&resp) else {
-                            continue;
-                        };
-                        answered += 1;
+            let ns = self.local.name();
+            let answered = self
+                .collect_answers(
+                    kind::REMOTE_FETCH,
+                    vec![("opts", json!({"rooms": opts.rooms, "except": opts.except}))],
+                    "REMOTE_FETCH request",
+                    others,
+                    wire::fetched_sockets,
+                    |list| {
                         sockets.extend(list.into_iter().map(|s| SocketInfo {
                             id: SocketId::from(s.id.as_str()),
-                            ns: self.local.name().to_owned(),
+                            ns: ns.to_owned(),
                             rooms: s.rooms,
                             local: false,
                             handshake: s.handshake,
                         }));
-                    }
-                    Ok(None) | Err(_) => {
-                        return Err(self.timed_out(
-                            "fetch_sockets",
-                            answered,
-                            others,
-                            Partial::Sockets(sockets),
-                        ));
-                    }
-                }
+                    },
+                )
+                .await?;
+            if let Err(answered) = answered {
+                return Err(self.timed_out(
+                    "fetch_sockets",
+                    answered,
+                    others,
+                    Partial::Sockets(sockets),
+                ));
             }
             Ok(sockets)
         })
