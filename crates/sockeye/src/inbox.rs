@@ -1,9 +1,10 @@
 //! The per-socket inbox: events of one socket run one after another, in arrival order.
 //!
-//! The engine's reader hands each event to [`Inbox::push`], which waits for one of
-//! `capacity` permits (bounded by a timer: the caller closes the client when it expires) and
-//! queues the event. A drain task is spawned only while there is work: it runs the jobs in
-//! order and exits when the queue is empty, so an idle socket costs no task. Events of a route
+//! The engine's reader takes one of `capacity` permits for each event (waiting for it is
+//! bounded by a timer: the caller closes the client when it expires) and queues the event. A
+//! drain runs only while there is work: it runs the jobs in order and ends when the queue is
+//! empty, so an idle socket costs no task. It starts in the reader's task or in a task of its
+//! own ([`Start`]). Events of a route
 //! marked concurrent do not queue: each runs in its own task, still holding one permit, so the
 //! number of a socket's events in flight stays bounded either way.
 //!
@@ -65,6 +66,23 @@ impl Drop for InboxPermit {
 struct State {
     queue: VecDeque<Job>,
     running: bool,
+    /// A handler of this socket fanned out to other sockets: its drains get a task of their
+    /// own from then on (see [`Start`]).
+    fans_out: bool,
+}
+
+/// How the caller of [`Inbox::enqueue`] must start the drain of a socket that was idle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// In the engine reader's own task, moving to a task of its own only if a handler has to
+    /// wait: a handler that answers at once (an echo, an ack) then costs no spawn and no
+    /// scheduling round.
+    Inline,
+    /// In a task of its own. For sockets whose handlers fan out: run inline, the sender's
+    /// connection writes its ack before the receivers' connections have run, so an
+    /// ack-paced sender runs ahead of its broadcasts and fills their queues (measured: p99
+    /// delivery latency 4× higher at 10 000 receivers).
+    Task,
 }
 
 impl Inbox {
@@ -98,11 +116,22 @@ impl Inbox {
         self.permits.add_permits(1);
     }
 
-    /// Queues `job`; returns true when the caller must spawn the drain task.
-    pub(crate) fn enqueue(&self, job: Job) -> bool {
+    /// Queues `job`; returns how to start the drain when none is running.
+    pub(crate) fn enqueue(&self, job: Job) -> Option<Start> {
         let mut state = self.lock();
         state.queue.push_back(job);
-        !std::mem::replace(&mut state.running, true)
+        if std::mem::replace(&mut state.running, true) {
+            None
+        } else if state.fans_out {
+            Some(Start::Task)
+        } else {
+            Some(Start::Inline)
+        }
+    }
+
+    /// Records that a handler of this socket fanned out to other sockets.
+    pub(crate) fn mark_fans_out(&self) {
+        self.lock().fans_out = true;
     }
 
     /// The next job for the drain task; `None` ends the task (and marks it stopped under the
@@ -118,6 +147,26 @@ impl Inbox {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         crate::sync::lock(&self.state)
+    }
+}
+
+/// Counts, per runtime thread, the deliveries that fanned out to other sockets, so an inbox
+/// drained inline can tell whether the handler it just ran woke other connections.
+pub(crate) mod fanout {
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// Records one delivery to other sockets on this thread.
+    pub(crate) fn note() {
+        COUNT.with(|c| c.set(c.get().wrapping_add(1)));
+    }
+
+    /// Deliveries recorded on this thread so far; only differences are meaningful.
+    pub(crate) fn count() -> u64 {
+        COUNT.with(Cell::get)
     }
 }
 
@@ -156,14 +205,24 @@ mod tests {
     #[test]
     fn drain_task_is_requested_once_per_busy_period() {
         let inbox = Inbox::new(4);
-        assert!(inbox.enqueue(Job::Disconnect(DisconnectReason::ClientDisconnect)));
-        assert!(!inbox.enqueue(Job::Disconnect(DisconnectReason::ClientDisconnect)));
+        let job = || Job::Disconnect(DisconnectReason::ClientDisconnect);
+        assert_eq!(inbox.enqueue(job()), Some(Start::Inline));
+        assert_eq!(inbox.enqueue(job()), None);
         assert!(inbox.next().is_some());
         assert!(inbox.next().is_some());
-        assert!(inbox.next().is_none(), "empty: the task stops");
-        assert!(
-            inbox.enqueue(Job::Disconnect(DisconnectReason::ClientDisconnect)),
-            "new work after the task stopped spawns a new one"
+        assert!(inbox.next().is_none(), "empty: the drain stops");
+        assert_eq!(
+            inbox.enqueue(job()),
+            Some(Start::Inline),
+            "new work after the drain stopped starts a new one"
+        );
+        assert!(inbox.next().is_some());
+        assert!(inbox.next().is_none());
+        inbox.mark_fans_out();
+        assert_eq!(
+            inbox.enqueue(job()),
+            Some(Start::Task),
+            "a socket that fanned out drains in a task of its own"
         );
     }
 }

@@ -94,6 +94,7 @@ impl LocalNamespace {
                 return;
             }
         };
+        crate::inbox::fanout::note();
         for socket in ns.get_many(ids) {
             if let Err(e) = socket.send_encoded(&frames, volatile) {
                 tracing::debug!(socket = %socket.id(), error = %e, "broadcast not delivered");
@@ -128,6 +129,7 @@ impl LocalNamespace {
             }
         };
         let waits = futures_util::stream::FuturesUnordered::new();
+        crate::inbox::fanout::note();
         for socket in ns.get_many(ids) {
             let pending = socket.register_ack(ack_id);
             let id = socket.id().clone();

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::conn::Conn;
 use crate::error::{AckError, EmitError};
 use crate::event::{AckSender, Event};
-use crate::inbox::{Inbox, InboxPermit, Job, PushError};
+use crate::inbox::{Inbox, InboxPermit, Job, PushError, Start, fanout};
 use crate::ns::Namespace;
 use crate::operators::BroadcastOperator;
 use crate::packet::{self, Args, BroadcastPacket, Encoded};
@@ -508,7 +508,7 @@ impl SocketRef {
         tracing::debug!(socket = %self.0.id, ns = %self.ns(), %reason, "socket disconnected");
         self.forget();
         self.0.acks.clear();
-        if self.0.inbox.enqueue(Job::Disconnect(reason)) {
+        if self.0.inbox.enqueue(Job::Disconnect(reason)).is_some() {
             self.spawn_drain();
         }
     }
@@ -545,8 +545,12 @@ impl SocketRef {
                 socket.dispatch(event).await;
                 drop(permit);
             });
-        } else if self.0.inbox.enqueue(Job::Event(event, permit)) {
-            self.spawn_drain();
+        } else {
+            match self.0.inbox.enqueue(Job::Event(event, permit)) {
+                Some(Start::Inline) => self.drain_inline_first().await,
+                Some(Start::Task) => self.spawn_drain(),
+                None => {}
+            }
         }
         Ok(())
     }
@@ -555,19 +559,45 @@ impl SocketRef {
         &self.0.inbox
     }
 
+    /// Runs the drain in the caller's (the engine reader's) task and gives it a task of its
+    /// own only if it has to wait ([`Start::Inline`]). Polling here first is sound: a future
+    /// registers its wakers again on every poll, and a spawned task is polled anyway.
+    ///
+    /// A drain that fanned out to other sockets marks the socket for [`Start::Task`] and
+    /// yields once, so the receivers it woke get a turn before this connection writes the ack.
+    async fn drain_inline_first(&self) {
+        let mut drain = Box::pin(self.clone().drain());
+        let (first, fanned_out) = std::future::poll_fn(|cx| {
+            let before = fanout::count();
+            let poll = drain.as_mut().poll(cx);
+            std::task::Poll::Ready((poll, fanout::count() != before))
+        })
+        .await;
+        if fanned_out {
+            self.0.inbox.mark_fans_out();
+        }
+        if first.is_pending() {
+            tokio::spawn(drain);
+        } else if fanned_out {
+            tokio::task::yield_now().await;
+        }
+    }
+
     fn spawn_drain(&self) {
-        let socket = self.clone();
-        tokio::spawn(async move {
-            while let Some(job) = socket.0.inbox.next() {
-                match job {
-                    Job::Event(event, permit) => {
-                        socket.dispatch(event).await;
-                        drop(permit);
-                    }
-                    Job::Disconnect(reason) => socket.run_disconnect(reason).await,
+        tokio::spawn(self.clone().drain());
+    }
+
+    /// Runs the inbox's jobs in order until it is empty.
+    async fn drain(self) {
+        while let Some(job) = self.0.inbox.next() {
+            match job {
+                Job::Event(event, permit) => {
+                    self.dispatch(event).await;
+                    drop(permit);
                 }
+                Job::Disconnect(reason) => self.run_disconnect(reason).await,
             }
-        });
+        }
     }
 
     async fn run_disconnect(&self, reason: DisconnectReason) {
