@@ -416,43 +416,47 @@ async fn write_queued<D>(
     session: &Session<D>,
     deadline: Instant,
 ) -> Result<(), CloseReason> {
-    let mut wrote = false;
-    loop {
-        let next = {
-            let mut state = session.lock();
-            if state.ping_due {
-                state.ping_due = false;
-                Some(WsMessage::Text(Utf8Bytes::from_static("2")))
-            } else {
-                match state.pop_frame() {
-                    None => None,
-                    Some(Frame::Binary(data)) => Some(WsMessage::Binary(data)),
-                    // Frame::Text is UTF-8 by contract; a raw frame skips re-validating it
-                    // for every recipient of a broadcast.
-                    Some(Frame::Text(text)) => Some(WsMessage::Frame(WsFrame::message(
-                        text,
-                        OpCode::Data(Data::Text),
-                        true,
-                    ))),
-                }
-            }
-        };
-        let Some(message) = next else { break };
-        match tokio::time::timeout_at(deadline, ws.feed(message)).await {
-            Ok(Ok(())) => wrote = true,
-            Ok(Err(_)) => return Err(CloseReason::TransportClose),
-            Err(_) => return Err(CloseReason::SlowReader),
+    let Some(first) = next_outgoing(session) else {
+        return Ok(());
+    };
+    // One deadline for the whole batch: a timeout around each frame looked up the runtime's
+    // timer handle once per recipient of a broadcast (5 % of the user-space instructions per
+    // delivery at 1 000 receivers).
+    match tokio::time::timeout_at(deadline, feed_all(ws, session, first)).await {
+        Ok(Ok(())) => {
+            session.drained.notify_waiters();
+            Ok(())
         }
+        Ok(Err(_)) => Err(CloseReason::TransportClose),
+        Err(_) => Err(CloseReason::SlowReader),
     }
-    if wrote {
-        match tokio::time::timeout_at(deadline, ws.flush()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(CloseReason::TransportClose),
-            Err(_) => return Err(CloseReason::SlowReader),
+}
+
+/// Feeds `first` and everything queued after it to the socket, then flushes once.
+async fn feed_all<D>(ws: &mut Ws, session: &Session<D>, first: WsMessage) -> Result<(), WsError> {
+    let mut next = Some(first);
+    while let Some(message) = next {
+        ws.feed(message).await?;
+        next = next_outgoing(session);
+    }
+    ws.flush().await
+}
+
+/// The due ping, else the next queued frame.
+fn next_outgoing<D>(session: &Session<D>) -> Option<WsMessage> {
+    let mut state = session.lock();
+    if state.ping_due {
+        state.ping_due = false;
+        return Some(WsMessage::Text(Utf8Bytes::from_static("2")));
+    }
+    Some(match state.pop_frame()? {
+        Frame::Binary(data) => WsMessage::Binary(data),
+        // Frame::Text is UTF-8 by contract; a raw frame skips re-validating it for every
+        // recipient of a broadcast.
+        Frame::Text(text) => {
+            WsMessage::Frame(WsFrame::message(text, OpCode::Data(Data::Text), true))
         }
-        session.drained.notify_waiters();
-    }
-    Ok(())
+    })
 }
 
 async fn close_ws(ws: &mut Ws, code: CloseCode) {
