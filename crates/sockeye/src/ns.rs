@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::handler::{
     ConnectHandler, ConnectMiddleware, DisconnectHandler, EventHandler, EventMiddleware,
 };
-use crate::id::SocketId;
+use crate::id::{IdMap, SocketId};
 use crate::pattern::NsParams;
 use crate::recovery::RecoveryLog;
 use crate::socket::SocketRef;
@@ -70,7 +70,7 @@ pub(crate) struct Namespace {
     /// it is empty.
     pub(crate) registry: Option<Weak<RwLock<crate::registry::Registry>>>,
     pub(crate) config: Arc<Config>,
-    sockets: RwLock<HashMap<SocketId, SocketRef>>,
+    sockets: RwLock<IdMap<SocketRef>>,
     adapter: Arc<dyn Adapter>,
     /// Ack ids for packets this namespace sends (one counter, so a broadcast with ack carries
     /// one id and is encoded once).
@@ -112,7 +112,7 @@ impl Namespace {
                 params,
                 registry,
                 config,
-                sockets: RwLock::new(HashMap::new()),
+                sockets: RwLock::new(IdMap::default()),
                 ack_ids: AtomicU64::new(0),
                 members: AtomicUsize::new(0),
                 recovery,
@@ -185,11 +185,11 @@ impl Namespace {
         self.members.load(Ordering::Acquire)
     }
 
-    fn sockets_read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SocketId, SocketRef>> {
+    fn sockets_read(&self) -> std::sync::RwLockReadGuard<'_, IdMap<SocketRef>> {
         crate::sync::read(&self.sockets)
     }
 
-    fn sockets_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SocketId, SocketRef>> {
+    fn sockets_mut(&self) -> std::sync::RwLockWriteGuard<'_, IdMap<SocketRef>> {
         crate::sync::write(&self.sockets)
     }
 }
