@@ -107,18 +107,12 @@ pub(crate) fn accept<H: EngineHandler, B>(
             inner.tracker.spawn(
                 async move {
                     let deadline = Instant::now() + upgrade_timeout;
-                    let upgraded = tokio::time::timeout_at(deadline, on_upgrade).await;
-                    let Ok(Ok(upgraded)) = upgraded else {
+                    let upgraded = complete_upgrade(on_upgrade, deadline, config, max_fragments);
+                    let Some(mut ws) = upgraded.await else {
                         tracing::debug!("WebSocket upgrade did not complete");
                         abandon_upgrade(&session);
                         return;
                     };
-                    let mut ws = WebSocketStream::from_raw_socket(
-                        WsIo::new(TokioIo::new(upgraded), max_fragments),
-                        Role::Server,
-                        Some(config),
-                    )
-                    .await;
                     if probe(&mut ws, &session, deadline).await {
                         tracing::debug!("upgraded to WebSocket");
                         run(&task_inner, &mut ws, &session).await;
@@ -134,16 +128,11 @@ pub(crate) fn accept<H: EngineHandler, B>(
             let span = tracing::debug_span!("engine.refuse", remote = ?remote_addr_of(&parts));
             inner.tracker.spawn(
                 async move {
-                    let Ok(Ok(upgraded)) = tokio::time::timeout(upgrade_timeout, on_upgrade).await
-                    else {
+                    let deadline = Instant::now() + upgrade_timeout;
+                    let upgraded = complete_upgrade(on_upgrade, deadline, config, max_fragments);
+                    let Some(mut ws) = upgraded.await else {
                         return;
                     };
-                    let mut ws = WebSocketStream::from_raw_socket(
-                        WsIo::new(TokioIo::new(upgraded), max_fragments),
-                        Role::Server,
-                        Some(config),
-                    )
-                    .await;
                     tracing::debug!("second WebSocket for a session, closing it");
                     close_ws(&mut ws, CloseCode::Normal).await;
                 }
@@ -152,6 +141,22 @@ pub(crate) fn accept<H: EngineHandler, B>(
         }
     }
     res
+}
+
+/// Waits until `deadline` for the HTTP upgrade to complete, then speaks WebSocket on it as
+/// the server; `None` if the client went away or the deadline passed first.
+async fn complete_upgrade(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    deadline: Instant,
+    config: WebSocketConfig,
+    max_fragments: u32,
+) -> Option<Ws> {
+    let upgraded = tokio::time::timeout_at(deadline, on_upgrade)
+        .await
+        .ok()?
+        .ok()?;
+    let io = WsIo::new(TokioIo::new(upgraded), max_fragments);
+    Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await)
 }
 
 fn abandon_upgrade<D>(session: &Session<D>) {
@@ -185,12 +190,11 @@ async fn open_on_websocket<H: EngineHandler>(inner: Arc<Inner<H>>, start: Box<Ws
         upgrade_timeout,
         on_upgrade,
     } = *start;
-    let Ok(Ok(upgraded)) = tokio::time::timeout(upgrade_timeout, on_upgrade).await else {
+    let deadline = Instant::now() + upgrade_timeout;
+    let Some(mut ws) = complete_upgrade(on_upgrade, deadline, config, max_fragments).await else {
         tracing::debug!("WebSocket upgrade did not complete");
         return;
     };
-    let io = WsIo::new(TokioIo::new(upgraded), max_fragments);
-    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
     let open = inner.handshake_packet(&sid, false).encode();
     let Ok(open) = Utf8Bytes::try_from(open) else {
         return;
