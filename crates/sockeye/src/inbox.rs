@@ -4,9 +4,9 @@
 //! bounded by a timer: the caller closes the client when it expires) and queues the event. A
 //! drain runs only while there is work: it runs the jobs in order and ends when the queue is
 //! empty, so an idle socket costs no task. It starts in the reader's task or in a task of its
-//! own ([`Start`]). Events of a route
-//! marked concurrent do not queue: each runs in its own task, still holding one permit, so the
-//! number of a socket's events in flight stays bounded either way.
+//! own ([`Start`]). Events of a route marked concurrent do not queue: each runs in its own
+//! task, still holding one permit, so the number of a socket's events in flight stays bounded
+//! either way.
 //!
 //! The semaphore lives inside the socket rather than in an `Arc` of its own: a permit reaches
 //! it through a handle on its socket, which saves every idle socket one allocation.
@@ -150,8 +150,8 @@ impl Inbox {
     }
 }
 
-/// Counts, per runtime thread, the deliveries that fanned out to other sockets, so an inbox
-/// drained inline can tell whether the handler it just ran woke other connections.
+/// Counts, per runtime thread, the packets handed to other sockets by a broadcast, so an
+/// inbox drained inline can tell whether the handler it just ran woke other connections.
 pub(crate) mod fanout {
     use std::cell::Cell;
 
@@ -159,12 +159,12 @@ pub(crate) mod fanout {
         static COUNT: Cell<u64> = const { Cell::new(0) };
     }
 
-    /// Records one delivery to other sockets on this thread.
+    /// Records one broadcast to local sockets on this thread.
     pub(crate) fn note() {
         COUNT.with(|c| c.set(c.get().wrapping_add(1)));
     }
 
-    /// Deliveries recorded on this thread so far; only differences are meaningful.
+    /// Broadcasts recorded on this thread so far; only differences are meaningful.
     pub(crate) fn count() -> u64 {
         COUNT.with(Cell::get)
     }
