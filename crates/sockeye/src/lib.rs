@@ -68,6 +68,8 @@ mod server_event;
 mod socket;
 mod state;
 mod sync;
+#[cfg(test)]
+mod testing;
 
 pub use client::{ClientState, SocketIoHandler};
 pub use error::{

@@ -200,58 +200,16 @@ impl LocalNamespace {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
-    use sockeye_engine::{CloseReason, Frame, Transport};
+    use sockeye_engine::Frame;
     use sockeye_protocol::socketio::Str;
 
-    use crate::adapter::{BroadcastOptions, BroadcastPacket, MemoryAdapterFactory};
-    use crate::config::Config;
-    use crate::conn::Conn;
-    use crate::error::EmitError;
-    use crate::id::SocketId;
-    use crate::ns::{Namespace, SharedHandlers};
+    use crate::adapter::{BroadcastOptions, BroadcastPacket};
+    use crate::ns::Namespace;
     use crate::packet::Args;
-    use crate::pattern::NsParams;
     use crate::socket::SocketRef;
-
-    struct FakeConn {
-        frames: Mutex<Vec<Frame>>,
-        parts: http::request::Parts,
-        queued: usize,
-    }
-
-    impl FakeConn {
-        fn new(queued: usize) -> Arc<FakeConn> {
-            Arc::new(FakeConn {
-                frames: Mutex::default(),
-                parts: http::Request::new(()).into_parts().0,
-                queued,
-            })
-        }
-    }
-
-    impl Conn for FakeConn {
-        fn send_batch(&self, frames: &[Frame]) -> Result<(), EmitError> {
-            self.frames.lock().unwrap().extend_from_slice(frames);
-            Ok(())
-        }
-        fn queued_frames(&self) -> usize {
-            self.queued
-        }
-        fn close(&self, _reason: CloseReason) {}
-        fn transport(&self) -> Transport {
-            Transport::Websocket
-        }
-        fn request(&self) -> &http::request::Parts {
-            &self.parts
-        }
-        fn remote_addr(&self) -> Option<SocketAddr> {
-            None
-        }
-        fn detach(&self, _ns: &Str, _id: &SocketId) {}
-    }
+    use crate::testing::{FakeConn, root_namespace};
 
     fn connected(ns: &Arc<Namespace>, conn: Arc<FakeConn>) -> SocketRef {
         let socket = SocketRef::new(ns.clone(), conn, ns.config.clone(), None);
@@ -271,14 +229,7 @@ mod tests {
 
     #[tokio::test]
     async fn broadcast_is_encoded_once_and_shared() {
-        let ns = Namespace::new(
-            Str::from("/"),
-            Arc::new(SharedHandlers::default()),
-            NsParams::default(),
-            None,
-            Arc::new(Config::default()),
-            &MemoryAdapterFactory,
-        );
+        let ns = root_namespace();
         let (c1, c2) = (FakeConn::new(0), FakeConn::new(0));
         let s1 = connected(&ns, c1.clone());
         let s2 = connected(&ns, c2.clone());
@@ -314,14 +265,7 @@ mod tests {
 
     #[tokio::test]
     async fn volatile_skips_busy_and_connecting_sockets() {
-        let ns = Namespace::new(
-            Str::from("/"),
-            Arc::new(SharedHandlers::default()),
-            NsParams::default(),
-            None,
-            Arc::new(Config::default()),
-            &MemoryAdapterFactory,
-        );
+        let ns = root_namespace();
         let idle = FakeConn::new(0);
         let busy = FakeConn::new(3);
         connected(&ns, idle.clone());

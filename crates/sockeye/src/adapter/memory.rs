@@ -301,58 +301,17 @@ impl Adapter for MemoryAdapter {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
     use std::sync::{Arc, Weak};
 
-    use sockeye_engine::{CloseReason, Frame, Transport};
     use sockeye_protocol::socketio::Str;
 
     use super::*;
-    use crate::adapter::MemoryAdapterFactory;
-    use crate::config::Config;
-    use crate::conn::Conn;
-    use crate::error::EmitError;
-    use crate::ns::{Namespace, SharedHandlers};
-    use crate::pattern::NsParams;
+    use crate::ns::Namespace;
     use crate::socket::SocketRef;
-
-    /// A session that accepts every frame and keeps none.
-    struct NullConn(http::request::Parts);
-
-    impl Conn for NullConn {
-        fn send_batch(&self, _frames: &[Frame]) -> Result<(), EmitError> {
-            Ok(())
-        }
-        fn queued_frames(&self) -> usize {
-            0
-        }
-        fn close(&self, _reason: CloseReason) {}
-        fn transport(&self) -> Transport {
-            Transport::Websocket
-        }
-        fn request(&self) -> &http::request::Parts {
-            &self.0
-        }
-        fn remote_addr(&self) -> Option<SocketAddr> {
-            None
-        }
-        fn detach(&self, _ns: &Str, _id: &SocketId) {}
-    }
-
-    fn namespace() -> Arc<Namespace> {
-        Namespace::new(
-            Str::from("/"),
-            Arc::new(SharedHandlers::default()),
-            NsParams::default(),
-            None,
-            Arc::new(Config::default()),
-            &MemoryAdapterFactory,
-        )
-    }
+    use crate::testing::{FakeConn, root_namespace};
 
     fn socket(ns: &Arc<Namespace>) -> SocketId {
-        let conn = Arc::new(NullConn(http::Request::new(()).into_parts().0));
-        let socket = SocketRef::new(ns.clone(), conn, ns.config.clone(), None);
+        let socket = SocketRef::new(ns.clone(), FakeConn::new(0), ns.config.clone(), None);
         ns.insert(socket.clone());
         socket.id().clone()
     }
@@ -380,7 +339,7 @@ mod tests {
 
     #[test]
     fn own_id_rooms_are_implicit_but_listed_and_routed() {
-        let ns = namespace();
+        let ns = root_namespace();
         let adapter = MemoryAdapter::new(LocalNamespace::new(
             Arc::downgrade(&ns),
             Str::from("/"),
