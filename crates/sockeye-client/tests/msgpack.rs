@@ -10,7 +10,7 @@ use bytes::Bytes;
 use common::{NodeServer, WAIT};
 use serde_json::{Value, json};
 use sockeye::{SocketIo, SocketRef};
-use sockeye_client::{Args, Client, Event, ParserKind, SocketIoError, Transport};
+use sockeye_client::{Args, Client, Event, ParserKind, Transport};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -30,34 +30,15 @@ async fn serve_msgpack() -> String {
     let (layer, io) = SocketIo::builder()
         .parser(ParserKind::MsgPack)
         .build_layer();
-    let _ = io
-        .ns(
-            "/",
-            |_socket: SocketRef, _auth: Option<Value>| async move {},
-        )
-        .on(
-            "echo",
-            |_socket: SocketRef, event: sockeye::Event| async move { event.args },
-        )
-        .on(
-            "ask",
-            |socket: SocketRef, event: sockeye::Event| async move {
-                let reply = socket.call_args("question", event.args, SHORT).await;
-                let _ = match reply {
-                    Ok(args) => socket.emit_args("answer", args),
-                    Err(e) => socket.emit("answer", &json!({"error": e.to_string()})),
-                };
-            },
-        )
-        .on(
-            "binary-please",
-            |socket: SocketRef, _event: sockeye::Event| async move {
-                let mut args = Args::builder();
-                args.push_binary(Bytes::from_static(&[1, 2, 3, 4]));
-                args.push(&"after").unwrap();
-                let _ = socket.emit_args("bin", args.build());
-            },
-        );
+    let _ = common::echo_and_ask(&io, "/").on(
+        "binary-please",
+        |socket: SocketRef, _event: sockeye::Event| async move {
+            let mut args = Args::builder();
+            args.push_binary(Bytes::from_static(&[1, 2, 3, 4]));
+            args.push(&"after").unwrap();
+            let _ = socket.emit_args("bin", args.build());
+        },
+    );
     common::refuse_ns(&io);
     common::serve_layer(layer).await
 }
@@ -125,18 +106,7 @@ async fn refused_with_data(url: &str, data: Value) {
         .namespaces(["/", "/refuse"])
         .connect()
         .await;
-    match result {
-        Err(SocketIoError::ConnectionRefused {
-            namespace,
-            message,
-            data: got,
-        }) => {
-            assert_eq!(namespace, "/refuse");
-            assert_eq!(message, "not authorized");
-            assert_eq!(got, Some(data));
-        }
-        other => panic!("expected ConnectionRefused, got {other:?}"),
-    }
+    common::assert_refused(result, data);
 }
 
 #[tokio::test]

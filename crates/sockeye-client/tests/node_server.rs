@@ -293,18 +293,7 @@ async fn refusal_surfaces_message_and_data() {
         })
         .connect()
         .await;
-    match result {
-        Err(SocketIoError::ConnectionRefused {
-            namespace,
-            message,
-            data,
-        }) => {
-            assert_eq!(namespace, "/refuse");
-            assert_eq!(message, "not authorized");
-            assert_eq!(data, Some(json!({"reason": "token missing", "code": 401})));
-        }
-        other => panic!("expected ConnectionRefused, got {other:?}"),
-    }
+    common::assert_refused(result, json!({"reason": "token missing", "code": 401}));
     let (ns, text) = timeout(WAIT, errors.recv()).await.unwrap().unwrap();
     assert_eq!(ns, "/refuse");
     assert!(text.contains("not authorized"), "{text}");

@@ -9,33 +9,14 @@ use bytes::Bytes;
 use common::WAIT;
 use serde_json::{Value, json};
 use sockeye::{ConnectionRefusedError, SocketIo, SocketRef};
-use sockeye_client::{Args, Client, Event, SocketIoError, Transport};
+use sockeye_client::{Args, Client, Event, Transport};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 async fn serve() -> String {
     let (layer, io) = SocketIo::builder().build_layer();
     for ns in ["/", "/a", "/b", "/c"] {
-        let _ = io
-            .ns(ns, |_socket: SocketRef, _auth: Option<Value>| async move {})
-            // The arguments come back as the ack.
-            .on(
-                "echo",
-                |_socket: SocketRef, event: sockeye::Event| async move { event.args },
-            )
-            // Asks the client, then reports its answer as "answer".
-            .on(
-                "ask",
-                |socket: SocketRef, event: sockeye::Event| async move {
-                    let reply = socket
-                        .call_args("question", event.args, Duration::from_secs(5))
-                        .await;
-                    let _ = match reply {
-                        Ok(args) => socket.emit_args("answer", args),
-                        Err(e) => socket.emit("answer", &json!({"error": e.to_string()})),
-                    };
-                },
-            );
+        let _ = common::echo_and_ask(&io, ns);
     }
     common::refuse_ns(&io);
     common::serve_layer(layer).await
@@ -112,18 +93,11 @@ async fn binary_and_acks_both_ways() {
 #[tokio::test]
 async fn refusal_with_data() {
     let url = serve().await;
-    let err = Client::builder(&url)
+    let result = Client::builder(&url)
         .namespaces(["/refuse"])
         .connect()
-        .await
-        .unwrap_err();
-    match err {
-        SocketIoError::ConnectionRefused { message, data, .. } => {
-            assert_eq!(message, "not authorized");
-            assert_eq!(data, Some(json!({"code": 7})));
-        }
-        other => panic!("expected ConnectionRefused, got {other:?}"),
-    }
+        .await;
+    common::assert_refused(result, json!({"code": 7}));
 }
 
 /// python-socketio's `always_connect` seen from the client: the refused namespace is first

@@ -2,22 +2,23 @@
 //! at test time by a private CA (rcgen), reached over `wss` and `https` polling.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::WAIT;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use serde_json::{Value, json};
-use sockeye::{SocketIo, SocketRef};
+use sockeye::SocketIo;
 use sockeye_client::{Client, ConnectionError, SocketIoError, Transport};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-
-const WAIT: Duration = Duration::from_secs(15);
 
 /// A private CA and a server certificate for 127.0.0.1 and localhost signed by it.
 struct Pki {
@@ -53,18 +54,10 @@ fn pki() -> Pki {
     }
 }
 
-/// Our server with an `echo` event (the arguments come back as the ack), over TLS only.
+/// Our server with `common::echo_and_ask` on `/`, over TLS only.
 async fn serve_tls(server: rustls::ServerConfig) -> SocketAddr {
     let io = SocketIo::builder().build();
-    let _ = io
-        .ns(
-            "/",
-            |_socket: SocketRef, _auth: Option<Value>| async move {},
-        )
-        .on(
-            "echo",
-            |_socket: SocketRef, event: sockeye::Event| async move { event.args },
-        );
+    let _ = common::echo_and_ask(&io, "/");
     let acceptor = TlsAcceptor::from(Arc::new(server));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

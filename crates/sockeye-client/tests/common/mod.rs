@@ -95,6 +95,53 @@ pub fn free_port() -> u16 {
 /// Generous bound for anything a test waits on.
 pub const WAIT: Duration = Duration::from_secs(15);
 
+/// Registers namespace `ns` on `io` with what the client tests call: `echo` acks its
+/// arguments; `ask` calls the client's `question` with its arguments (5 s) and emits the
+/// answer, or `{"error": ..}`, as `answer`. Returns the handle to register more events.
+pub fn echo_and_ask(io: &sockeye::SocketIo, ns: &str) -> sockeye::NsHandle {
+    use sockeye::SocketRef;
+    io.ns(
+        ns,
+        |_socket: SocketRef, _auth: Option<serde_json::Value>| async move {},
+    )
+    .on(
+        "echo",
+        |_socket: SocketRef, event: sockeye::Event| async move { event.args },
+    )
+    .on(
+        "ask",
+        |socket: SocketRef, event: sockeye::Event| async move {
+            let reply = socket
+                .call_args("question", event.args, Duration::from_secs(5))
+                .await;
+            let _ = match reply {
+                Ok(args) => socket.emit_args("answer", args),
+                Err(e) => socket.emit("answer", &serde_json::json!({"error": e.to_string()})),
+            };
+        },
+    )
+}
+
+/// Asserts that `result` is the refusal of namespace `/refuse` (by [`refuse_ns`] or the Node
+/// test server) with the message "not authorized" and `data`.
+pub fn assert_refused<T: std::fmt::Debug>(
+    result: Result<T, sockeye_client::SocketIoError>,
+    data: serde_json::Value,
+) {
+    match result {
+        Err(sockeye_client::SocketIoError::ConnectionRefused {
+            namespace,
+            message,
+            data: got,
+        }) => {
+            assert_eq!(namespace, "/refuse");
+            assert_eq!(message, "not authorized");
+            assert_eq!(got, Some(data));
+        }
+        other => panic!("expected ConnectionRefused, got {other:?}"),
+    }
+}
+
 /// Registers `/refuse` on `io`: every CONNECT is refused with "not authorized" and `{"code":7}`.
 pub fn refuse_ns(io: &sockeye::SocketIo) {
     let _ = io.ns(
