@@ -1,6 +1,39 @@
-// What the official-client scripts (node-client.js, recovery-client.js) share: bounded waits
-// and the case runner that prints one JSON summary line on stdout and sets the exit code.
+// What the interop scripts (node-client.js, recovery-client.js, conformance.js) share: loading
+// packages from tests/node_modules, the `PORT [case ...]` arguments, bounded waits, and the
+// case runner that prints one JSON summary line on stdout and sets the exit code.
 "use strict";
+
+const path = require("path");
+
+const MODULES = path.join(__dirname, "..", "node_modules");
+
+/** Loads package `name` from tests/node_modules; exits 2 with a hint when it is missing. */
+function requireTestModule(name) {
+  try {
+    return require(path.join(MODULES, name));
+  } catch (e) {
+    console.error(`${name} not found under ${MODULES}: run \`npm ci\` in tests/ (${e.message})`);
+    process.exit(2);
+  }
+}
+
+/** The version of package `name` installed in tests/node_modules. */
+function testModuleVersion(name) {
+  return require(path.join(MODULES, name, "package.json")).version;
+}
+
+/**
+ * Reads `node SCRIPT PORT [case ...]`: the port and the cases picked (an empty Set: all).
+ * Exits 2 on bad usage.
+ */
+function cliArgs(script) {
+  const port = Number(process.argv[2]);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) {
+    console.error(`usage: node ${script} PORT [case ...]`);
+    process.exit(2);
+  }
+  return { port, only: new Set(process.argv.slice(3)) };
+}
 
 /** Generous bound for any single wait: the machine is small and shared. */
 const WAIT_MS = 10000;
@@ -50,10 +83,10 @@ function applyXfail(entry, xfail) {
 
 /**
  * Runs `cases` (name → async (scope) => optional info) one after another, each with a fresh
- * `newScope()` closed afterwards and bounded by CASE_MS; `only` (a Set, empty for all) picks
+ * `newScope()` closed afterwards and bounded by `caseMs`; `only` (a Set, empty for all) picks
  * cases. Prints `{...summary, passed, failed, results}` and exits 0 only if every case passed.
  */
-async function runCases(cases, { only, newScope, summary }) {
+async function runCases(cases, { only, newScope, summary, caseMs = CASE_MS }) {
   const xfail = new Set((process.env.INTEROP_XFAIL ?? "").split(",").filter(Boolean));
   const results = [];
   for (const [name, run] of Object.entries(cases)) {
@@ -62,7 +95,7 @@ async function runCases(cases, { only, newScope, summary }) {
     const started = Date.now();
     const entry = { name };
     try {
-      const extra = await withTimeout(run(scope), CASE_MS, `case ${name}`);
+      const extra = await withTimeout(run(scope), caseMs, `case ${name}`);
       entry.ok = true;
       if (extra) entry.info = extra;
     } catch (e) {
@@ -82,4 +115,13 @@ async function runCases(cases, { only, newScope, summary }) {
   process.exit(failed === 0 && results.length > 0 ? 0 : 1);
 }
 
-module.exports = { WAIT_MS, withTimeout, next, ack, runCases };
+module.exports = {
+  WAIT_MS,
+  requireTestModule,
+  testModuleVersion,
+  cliArgs,
+  withTimeout,
+  next,
+  ack,
+  runCases,
+};

@@ -8,41 +8,17 @@
 // `message-back` and acks `message-with-ack`. Prints one JSON summary line; exits 1 on failure.
 "use strict";
 
-const path = require("path");
 const assert = require("assert/strict");
+const { requireTestModule, cliArgs, withTimeout, runCases } = require("./client-harness");
 
-const modules = path.join(__dirname, "..", "node_modules");
-let WebSocket;
-try {
-  WebSocket = require(path.join(modules, "ws"));
-} catch (e) {
-  console.error(`ws not found under ${modules}: run \`npm ci\` in tests/ (${e.message})`);
-  process.exit(2);
-}
-
-const port = Number(process.argv[2]);
-if (!Number.isInteger(port) || port <= 0 || port > 65535) {
-  console.error("usage: node conformance.js PORT [case ...]");
-  process.exit(2);
-}
-const only = new Set(process.argv.slice(3));
-// Known server bugs (comma-separated case names): such a case still runs and its outcome is
-// reported (`xfail` with the error, or `xpass`), but it does not fail the run. Some known bugs
-// are races, so a pass does not prove a fix: the list is pruned by reading the summaries.
-const xfail = new Set((process.env.INTEROP_XFAIL ?? "").split(",").filter(Boolean));
+const WebSocket = requireTestModule("ws");
+const { port, only } = cliArgs("conformance.js");
+// Known server bugs: INTEROP_XFAIL, handled by the harness's runCases.
 const HTTP = `http://127.0.0.1:${port}/socket.io/`;
 const WS = `ws://127.0.0.1:${port}/socket.io/`;
 const WAIT_MS = 5000;
 const PING_INTERVAL = 300;
 const PING_TIMEOUT = 200;
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -476,40 +452,14 @@ const cases = {
   },
 };
 
-function applyXfail(entry) {
-  if (!xfail.has(entry.name)) return;
-  if (entry.ok) {
-    entry.xpass = true;
-  } else {
-    entry.ok = true;
-    entry.xfail = entry.error;
-    delete entry.error;
-  }
-}
-
 async function main() {
-  const results = [];
-  for (const [name, run] of Object.entries(cases)) {
-    if (only.size > 0 && !only.has(name)) continue;
-    const started = Date.now();
-    const entry = { name };
-    try {
-      await withTimeout(run(), 15000, `case ${name}`);
-      entry.ok = true;
-    } catch (e) {
-      entry.ok = false;
-      entry.error = e && e.stack ? e.stack.split("\n").slice(0, 6).join("\n") : String(e);
-      console.error(`${xfail.has(name) ? "XFAIL" : "FAIL"} ${name}: ${entry.error}`);
-    } finally {
-      for (const c of opened.splice(0)) c.close();
-    }
-    entry.ms = Date.now() - started;
-    applyXfail(entry);
-    results.push(entry);
-  }
-  const failed = results.filter((r) => !r.ok).length;
-  console.log(JSON.stringify({ suite: "socket.io-protocol §2", port, passed: results.length - failed, failed, results }));
-  process.exit(failed === 0 && results.length > 0 ? 0 : 1);
+  await runCases(cases, {
+    only,
+    // A case's connections are closed whatever its outcome.
+    newScope: () => ({ close: () => opened.splice(0).forEach((c) => c.close()) }),
+    summary: { suite: "socket.io-protocol §2", port },
+    caseMs: 15000,
+  });
 }
 
 main().catch((e) => {

@@ -6,27 +6,21 @@
 // stdout and exits 1 if any case failed (2 on bad usage or a missing dependency).
 "use strict";
 
-const path = require("path");
 const assert = require("assert/strict");
-const { WAIT_MS, withTimeout, next, ack, runCases } = require("./client-harness");
+const {
+  WAIT_MS,
+  requireTestModule,
+  testModuleVersion,
+  cliArgs,
+  withTimeout,
+  next,
+  ack,
+  runCases,
+} = require("./client-harness");
 
-const modules = path.join(__dirname, "..", "node_modules");
-let ioClient;
-try {
-  ioClient = require(path.join(modules, "socket.io-client"));
-} catch (e) {
-  console.error(`socket.io-client not found under ${modules}: run \`npm ci\` in tests/ (${e.message})`);
-  process.exit(2);
-}
-const { io, Manager } = ioClient;
-const clientVersion = require(path.join(modules, "socket.io-client", "package.json")).version;
-
-const port = Number(process.argv[2]);
-if (!Number.isInteger(port) || port <= 0 || port > 65535) {
-  console.error("usage: node node-client.js PORT [case ...]");
-  process.exit(2);
-}
-const only = new Set(process.argv.slice(3));
+const { io, Manager } = requireTestModule("socket.io-client");
+const clientVersion = testModuleVersion("socket.io-client");
+const { port, only } = cliArgs("node-client.js");
 const base = `http://127.0.0.1:${port}`;
 
 /** Records every event received by a socket, for "nothing else arrived" checks. */
