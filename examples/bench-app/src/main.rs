@@ -20,21 +20,12 @@ mod config;
 mod serve;
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
-
-use tokio::net::TcpListener;
 
 use crate::config::Settings;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    example_serve::init_logging();
 
     let settings =
         match Settings::from_sources(std::env::args().nth(1), |name| std::env::var(name).ok()) {
@@ -44,10 +35,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match example_serve::Runtime::MultiThread.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bench-app: cannot start the tokio runtime: {e}");
@@ -55,15 +43,13 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, settings.port));
-        let listener = match TcpListener::bind(addr).await {
-            Ok(l) => l,
+        let (listener, bound) = match example_serve::listen_on_loopback(settings.port).await {
+            Ok(bound) => bound,
             Err(e) => {
-                eprintln!("bench-app: cannot listen on {addr}: {e} (is the port free?)");
+                eprintln!("bench-app: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        let bound = listener.local_addr().unwrap_or(addr);
         let redis = match &settings.redis_url {
             None => None,
             Some(url) => match cluster::connect(url, settings.redis_key.as_deref()).await {

@@ -1,8 +1,9 @@
 //! What the example servers (`interop`, `conformance`, `engine-conformance`, `bench-app`) share:
 //! the accept loop ([`accept_loop`]: one task per TCP connection, `TCP_NODELAY` set, accept
 //! errors backed off, and every connection's task polled once before the next connection is
-//! accepted), serving a tower service over HTTP on it ([`serve_http`]), and the `NAME PORT`
-//! command-line entry point ([`main_on_port`]).
+//! accepted), serving a tower service over HTTP on it ([`serve_http`]), the `NAME PORT`
+//! command-line entry point ([`main_on_port`]) and its parts for a server with its own `main`
+//! ([`init_logging`], [`Runtime::build`], [`listen_on_loopback`]).
 //!
 //! Why the last point: on tokio's multi-threaded runtime a task spawned from a worker goes to
 //! that worker's LIFO slot, and a second spawn pushes the first one out to the back of the run
@@ -98,6 +99,42 @@ pub enum Runtime {
     CurrentThread,
 }
 
+impl Runtime {
+    /// Builds the runtime with I/O and timers enabled.
+    pub fn build(self) -> std::io::Result<tokio::runtime::Runtime> {
+        match self {
+            Runtime::MultiThread => tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build(),
+            Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build(),
+        }
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `warn`).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Binds `127.0.0.1:port` (0 picks a free port); returns the listener and the address it got,
+/// or a message saying what failed.
+pub async fn listen_on_loopback(port: u16) -> Result<(TcpListener, SocketAddr), String> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e} (is the port free?)"))?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    Ok((listener, bound))
+}
+
 /// The entry point of a `NAME PORT` example server: logs to stderr (`RUST_LOG`, default `warn`),
 /// reads the port from the first argument (0 picks a free one), binds `127.0.0.1:PORT`, builds
 /// the service with `make` inside the runtime, prints `listening on 127.0.0.1:<port>` on stdout
@@ -115,42 +152,26 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging();
     let Some(port) = std::env::args().nth(1).and_then(|p| p.parse::<u16>().ok()) else {
         eprintln!("usage: {name} PORT (a TCP port number; 0 picks a free one)");
         return ExitCode::from(2);
     };
-    let built = match runtime {
-        Runtime::MultiThread => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build(),
-        Runtime::CurrentThread => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build(),
-    };
-    let rt = match built {
+    let rt = match runtime.build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("cannot start the tokio runtime: {e}");
+            eprintln!("{name}: cannot start the tokio runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
     rt.block_on(async move {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let listener = match TcpListener::bind(addr).await {
-            Ok(l) => l,
+        let (listener, bound) = match listen_on_loopback(port).await {
+            Ok(bound) => bound,
             Err(e) => {
-                eprintln!("cannot listen on {addr}: {e} (is the port free?)");
+                eprintln!("{name}: {e}");
                 return ExitCode::FAILURE;
             }
         };
-        let bound = listener.local_addr().unwrap_or(addr);
         let service = make();
         println!("listening on {bound}");
         serve_http(listener, service).await;
