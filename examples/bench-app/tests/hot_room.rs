@@ -310,6 +310,20 @@ struct SlowEnd {
     ended: Option<String>,
 }
 
+impl SlowEnd {
+    /// Counts one frame read: a broadcast, or the close frame (its code kept; returns true).
+    fn saw_close(&mut self, op: u8, data: &[u8]) -> bool {
+        if op == opcode::CLOSE {
+            self.close_code = data.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+            return true;
+        }
+        if parse_broadcast(data).is_some() {
+            self.broadcasts += 1;
+        }
+        false
+    }
+}
+
 /// Reads whole frames at `bytes_per_sec` until `stop` is set (the run is over and the server
 /// has closed it), then drains what the kernel still holds until the connection ends (at most
 /// 60 s), looking for a close frame. The drain waits for the end of the run so that it does not
@@ -341,12 +355,8 @@ async fn slow_reader(
             }
             Ok((_, op, data)) => {
                 end.throttled_bytes += data.len() as u64 + 2;
-                if op == opcode::CLOSE {
-                    end.close_code = data.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+                if end.saw_close(op, &data) {
                     return end;
-                }
-                if parse_broadcast(&data).is_some() {
-                    end.broadcasts += 1;
                 }
             }
         }
@@ -369,12 +379,8 @@ async fn slow_reader(
             }
             Ok(Ok((_, op, data))) => {
                 end.drained_bytes += data.len() as u64 + 2;
-                if op == opcode::CLOSE {
-                    end.close_code = data.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
+                if end.saw_close(op, &data) {
                     return end;
-                }
-                if parse_broadcast(&data).is_some() {
-                    end.broadcasts += 1;
                 }
             }
         }
