@@ -84,9 +84,20 @@ function applyXfail(entry, xfail) {
 /**
  * Runs `cases` (name → async (scope) => optional info) one after another, each with a fresh
  * `newScope()` closed afterwards and bounded by `caseMs`; `only` (a Set, empty for all) picks
- * cases. Prints `{...summary, passed, failed, results}` and exits 0 only if every case passed.
+ * cases. Prints `{...summary, passed, failed, results}` and exits 0 only if every case passed
+ * (1 otherwise, also when the runner itself fails).
  */
-async function runCases(cases, { only, newScope, summary, caseMs = CASE_MS }) {
+async function runCases(cases, options) {
+  try {
+    await runEach(cases, options);
+  } catch (e) {
+    // Not a case failing (those are caught per case): the runner itself broke.
+    console.error(e);
+    process.exit(1);
+  }
+}
+
+async function runEach(cases, { only, newScope, summary, caseMs = CASE_MS }) {
   const xfail = new Set((process.env.INTEROP_XFAIL ?? "").split(",").filter(Boolean));
   const results = [];
   for (const [name, run] of Object.entries(cases)) {

@@ -452,17 +452,10 @@ const cases = {
   },
 };
 
-async function main() {
-  await runCases(cases, {
-    only,
-    // A case's connections are closed whatever its outcome.
-    newScope: () => ({ close: () => opened.splice(0).forEach((c) => c.close()) }),
-    summary: { suite: "socket.io-protocol §2", port },
-    caseMs: 15000,
-  });
-}
-
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
+runCases(cases, {
+  only,
+  // A case's connections are closed whatever its outcome.
+  newScope: () => ({ close: () => opened.splice(0).forEach((c) => c.close()) }),
+  summary: { suite: "socket.io-protocol §2", port },
+  caseMs: 15000,
 });

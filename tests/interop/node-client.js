@@ -456,15 +456,8 @@ const cases = {
   },
 };
 
-async function main() {
-  await runCases(cases, {
-    only,
-    newScope: () => new Scope(),
-    summary: { client: "socket.io-client", version: clientVersion, port },
-  });
-}
-
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
+runCases(cases, {
+  only,
+  newScope: () => new Scope(),
+  summary: { client: "socket.io-client", version: clientVersion, port },
 });
