@@ -117,7 +117,7 @@ pub use close::{CloseReason, SendError};
 pub use config::{
     AllowRequest, CookieConfig, EngineConfig, EngineConfigBuilder, SameSite, Transports,
 };
-pub use engine::{BoxError, Engine, RemoteAddr};
+pub use engine::{BoxError, Engine, RemoteAddr, WeakEngine};
 pub use handler::EngineHandler;
 pub use service::{EngineLayer, EngineService, NotFound, ResponseBody, ResponseFuture};
 pub use session::{Session, Transport};

@@ -85,8 +85,8 @@ impl Rejection {
     }
 
     /// The refusal sent to a client whose connection was rejected by an extractor.
-    pub fn to_refusal(&self) -> sockeye::ConnectionRefusedError {
-        sockeye::ConnectionRefusedError::with_data(
+    pub fn to_refusal(&self) -> crate::error::ConnectionRefusedError {
+        crate::error::ConnectionRefusedError::with_data(
             self.client_message(),
             json!({ "code": self.client_code() }),
         )

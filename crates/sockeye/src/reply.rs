@@ -1,12 +1,31 @@
-//! [`IntoAck`]: what an event handler may return; the value becomes the ack.
+//! [`IntoAck`]: what an event handler returns, or an explicit ack handle sends; the value
+//! becomes the ack.
 
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
-use sockeye::{AckValue, Args, IntoReply, NoAck, Reply};
 
-/// Converts an event handler's return value into its ack (sent only when the client asked for
-/// one).
+use crate::packet::Args;
+
+/// An acknowledgement as it will be sent.
+#[derive(Debug, Clone, Default)]
+pub enum Reply {
+    /// Acknowledge with these arguments.
+    Ack(Args),
+    /// Acknowledge with no arguments (`43<id>[]`), python-socketio's reply for a handler that
+    /// returns nothing.
+    #[default]
+    Empty,
+    /// Send no ack (the client's callback never runs, or times out).
+    None,
+}
+
+/// Sends no ack, even when the client asked for one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoAck;
+
+/// Converts a value into an ack: what an event handler returns (sent only when the client
+/// asked for one) and what [`crate::AckSender::send`] takes, with one rule for both.
 ///
 /// | returned | ack arguments |
 /// |---|---|
@@ -15,7 +34,7 @@ use sockeye::{AckValue, Args, IntoReply, NoAck, Reply};
 /// | [`Bytes`] | one binary argument (an attachment) |
 /// | tuples `(A, B, ...)` of serialisable values (up to 8) | one argument per element |
 /// | `Option<T>` | `None`: none; `Some(t)`: as `t` |
-/// | `Result<T, E>` | as `T` or as `E` (both must be `IntoAck`) |
+/// | `Result<T, E>` | as `T` or as `E` (both must be `IntoAck`), as axum turns both arms of a `Result` into a response |
 /// | [`Args`], [`Reply`], [`NoAck`] | exactly that (`NoAck`: no ack at all) |
 ///
 /// Binary data inside serialised values (`bytes::Bytes` fields) becomes attachments too.
@@ -30,8 +49,8 @@ pub trait IntoAck {
 
 /// One serialisable ack argument (the return type an axum user expects).
 ///
-/// This is sockeye-axum's `Json`, not axum's: in a module that also imports `axum::Json`,
-/// name one of them by path.
+/// With the `axum` feature, `axum::Json<T>` is an ack too, so a module that imports axum's
+/// `Json` beside `sockeye::prelude::*` works either way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Json<T>(pub T);
 
@@ -75,9 +94,10 @@ impl IntoAck for NoAck {
     }
 }
 
-impl<T: Serialize> IntoAck for AckValue<T> {
+#[cfg(feature = "axum")]
+impl<T: Serialize> IntoAck for axum::Json<T> {
     fn into_ack(self) -> Reply {
-        self.into_reply()
+        one(&self.0)
     }
 }
 

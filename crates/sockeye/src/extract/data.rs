@@ -5,13 +5,14 @@ use std::any::type_name;
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use sockeye::{AckSender, Args};
 
 use super::{
     ConnectContext, DisconnectContext, EventContext, FromConnectParts, FromDisconnectParts,
-    FromEventParts,
+    FromEventParts, OptionalFromConnectParts, OptionalFromDisconnectParts, OptionalFromEventParts,
+    Rejection,
 };
-use crate::rejection::Rejection;
+use crate::event::{AckSender, Event};
+use crate::packet::Args;
 
 /// The event's data, deserialised as `T`.
 ///
@@ -20,6 +21,7 @@ use crate::rejection::Rejection;
 /// `emit("move", "x", 3)`). Binary parts fill `bytes::Bytes` fields. When the data does not
 /// match `T`, the handler is not called and a requested ack carries
 /// `{"error":{"code":"invalid_data",...}}`; use [`TryData`] to handle it yourself.
+/// `Option<Data<T>>` is `None` when the event has no argument at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Data<T>(pub T);
 
@@ -37,8 +39,9 @@ pub struct EventName(pub String);
 
 /// The auth payload of the CONNECT packet (the client's `auth` option), deserialised as `T`.
 ///
-/// A client that sent none is deserialised from `null`: `Auth<Option<T>>` accepts it, other
-/// types reject it with code `missing_auth`. Also readable in event and disconnect handlers.
+/// A client that sent none is rejected with code `missing_auth`; take `Option<Auth<T>>` when
+/// auth is optional (`None` when the client sent none, still a rejection when it sent one that
+/// is not a valid `T`). Also readable in event and disconnect handlers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Auth<T>(pub T);
 
@@ -63,6 +66,16 @@ impl<T: DeserializeOwned> FromEventParts for Data<T> {
     }
 }
 
+impl<T: DeserializeOwned> OptionalFromEventParts for Data<T> {
+    type Rejection = Rejection;
+    fn from_event_parts(cx: &mut EventContext) -> Result<Option<Self>, Rejection> {
+        if cx.args().is_empty() {
+            return Ok(None);
+        }
+        decode_args(cx.args()).map(|v| Some(Data(v)))
+    }
+}
+
 impl<T: DeserializeOwned> FromEventParts for TryData<T> {
     type Rejection = std::convert::Infallible;
     fn from_event_parts(cx: &mut EventContext) -> Result<Self, Self::Rejection> {
@@ -84,6 +97,14 @@ impl FromEventParts for Args {
     }
 }
 
+/// The whole event: name and arguments (for catch-all handlers).
+impl FromEventParts for Event {
+    type Rejection = std::convert::Infallible;
+    fn from_event_parts(cx: &mut EventContext) -> Result<Self, Self::Rejection> {
+        Ok(cx.event())
+    }
+}
+
 impl FromEventParts for EventName {
     type Rejection = std::convert::Infallible;
     fn from_event_parts(cx: &mut EventContext) -> Result<Self, Self::Rejection> {
@@ -93,7 +114,7 @@ impl FromEventParts for EventName {
 
 /// The explicit ack handle: the handler acknowledges when it wants (from another task, after
 /// other work), and its return value no longer becomes the ack. Rejected (code `no_ack`) when
-/// the client asked for no ack: take `Option<AckSender>` when acks are optional.
+/// the client asked for no ack: take `Option<AckSender>` when acks are optional (`None` then).
 impl FromEventParts for AckSender {
     type Rejection = Rejection;
     fn from_event_parts(cx: &mut EventContext) -> Result<Self, Rejection> {
@@ -109,25 +130,57 @@ impl FromEventParts for AckSender {
     }
 }
 
-fn decode_auth<T: DeserializeOwned>(auth: Option<&Value>) -> Result<Auth<T>, Rejection> {
-    let value = auth.cloned().unwrap_or(Value::Null);
-    let missing = value.is_null();
-    serde_json::from_value(value).map(Auth).map_err(|e| {
-        if missing {
-            Rejection::client(
-                "missing_auth",
-                "this namespace needs an auth payload: connect with io(url, { auth: {...} })",
-            )
-        } else {
-            Rejection::client(
-                "invalid_auth",
-                format!(
-                    "the auth payload is not a valid `{}`: {e}",
-                    type_name::<T>()
-                ),
-            )
-        }
+impl OptionalFromEventParts for AckSender {
+    type Rejection = std::convert::Infallible;
+    fn from_event_parts(cx: &mut EventContext) -> Result<Option<Self>, Self::Rejection> {
+        Ok(cx.take_ack())
+    }
+}
+
+/// The auth payload, `None` when the client sent none (or `null`).
+fn optional_auth<T: DeserializeOwned>(auth: Option<&Value>) -> Result<Option<Auth<T>>, Rejection> {
+    let Some(value) = auth.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    T::deserialize(value).map(|v| Some(Auth(v))).map_err(|e| {
+        Rejection::client(
+            "invalid_auth",
+            format!(
+                "the auth payload is not a valid `{}`: {e}",
+                type_name::<T>()
+            ),
+        )
     })
+}
+
+fn decode_auth<T: DeserializeOwned>(auth: Option<&Value>) -> Result<Auth<T>, Rejection> {
+    optional_auth(auth)?.ok_or_else(|| {
+        Rejection::client(
+            "missing_auth",
+            "this namespace needs an auth payload: connect with io(url, { auth: {...} })",
+        )
+    })
+}
+
+impl<T: DeserializeOwned> OptionalFromConnectParts for Auth<T> {
+    type Rejection = Rejection;
+    fn from_connect_parts(cx: &ConnectContext) -> Result<Option<Self>, Rejection> {
+        optional_auth(cx.auth())
+    }
+}
+
+impl<T: DeserializeOwned> OptionalFromEventParts for Auth<T> {
+    type Rejection = Rejection;
+    fn from_event_parts(cx: &mut EventContext) -> Result<Option<Self>, Rejection> {
+        optional_auth(cx.socket().auth())
+    }
+}
+
+impl<T: DeserializeOwned> OptionalFromDisconnectParts for Auth<T> {
+    type Rejection = Rejection;
+    fn from_disconnect_parts(cx: &DisconnectContext) -> Result<Option<Self>, Rejection> {
+        optional_auth(cx.socket().auth())
+    }
 }
 
 impl<T: DeserializeOwned> FromConnectParts for Auth<T> {

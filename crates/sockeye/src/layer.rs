@@ -3,14 +3,13 @@
 
 use std::task::{Context, Poll};
 
-use axum_core::extract::FromRequestParts;
-use axum_core::response::{IntoResponse, Response};
-use http::{Request, StatusCode};
+use http::Request;
+use sockeye_engine::EngineLayer;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::connection::SocketIoHandler;
 use crate::io::SocketIo;
-use crate::rejection::Rejection;
 
 /// The tower layer serving Socket.IO under the path (default `/socket.io/`); requests outside
 /// it go to the wrapped service with the [`SocketIo`] handle in their extensions.
@@ -19,18 +18,18 @@ use crate::rejection::Rejection;
 #[derive(Clone, Debug)]
 pub struct SocketIoLayer {
     io: SocketIo,
-    engine: sockeye::SocketIoLayer,
+    engine: EngineLayer<SocketIoHandler>,
 }
 
 impl SocketIoLayer {
     pub(crate) fn new(io: SocketIo) -> SocketIoLayer {
-        let engine = io.core().layer();
+        let engine = io.engine().layer();
         SocketIoLayer { io, engine }
     }
 }
 
 impl<S> Layer<S> for SocketIoLayer {
-    type Service = <sockeye::SocketIoLayer as Layer<WithSocketIo<S>>>::Service;
+    type Service = <EngineLayer<SocketIoHandler> as Layer<WithSocketIo<S>>>::Service;
 
     fn layer(&self, inner: S) -> Self::Service {
         // Only the inner service gets the handle: Engine.IO sessions keep their handshake
@@ -67,34 +66,46 @@ where
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for SocketIo {
-    type Rejection = Rejection;
+#[cfg(feature = "axum")]
+mod axum_extract {
+    use axum::extract::FromRequestParts;
+    use axum::response::{IntoResponse, Response};
+    use http::StatusCode;
 
-    async fn from_request_parts(
-        parts: &mut http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<SocketIo>().cloned().ok_or_else(|| {
-            Rejection::server(
-                "missing_socketio",
-                "no SocketIo in the request extensions: add the layer from SocketIo::builder().build_layer() to the router (after the routes)",
-            )
-        })
+    use crate::extract::Rejection;
+    use crate::io::SocketIo;
+
+    /// The server handle in an axum HTTP handler (`async fn send(io: SocketIo)`): the
+    /// [`super::SocketIoLayer`] puts it in every request's extensions.
+    impl<S: Send + Sync> FromRequestParts<S> for SocketIo {
+        type Rejection = Rejection;
+
+        async fn from_request_parts(
+            parts: &mut http::request::Parts,
+            _state: &S,
+        ) -> Result<Self, Self::Rejection> {
+            parts.extensions.get::<SocketIo>().cloned().ok_or_else(|| {
+                Rejection::server(
+                    "missing_socketio",
+                    "no SocketIo in the request extensions: add the layer from SocketIo::builder().build_layer() to the router (after the routes)",
+                )
+            })
+        }
     }
-}
 
-impl IntoResponse for Rejection {
-    fn into_response(self) -> Response {
-        let status = if self.is_client_facing() {
-            StatusCode::BAD_REQUEST
-        } else {
-            tracing::error!(
-                code = self.code(),
-                error = self.message(),
-                "HTTP extractor failed"
-            );
-            StatusCode::INTERNAL_SERVER_ERROR
-        };
-        (status, self.client_message().to_owned()).into_response()
+    impl IntoResponse for Rejection {
+        fn into_response(self) -> Response {
+            let status = if self.is_client_facing() {
+                StatusCode::BAD_REQUEST
+            } else {
+                tracing::error!(
+                    code = self.code(),
+                    error = self.message(),
+                    "HTTP extractor failed"
+                );
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            (status, self.client_message().to_owned()).into_response()
+        }
     }
 }

@@ -1,16 +1,64 @@
-//! Handler traits for functions of extractors, implemented for async and plain functions of up
-//! to 16 arguments.
+//! Handlers: async (or plain) functions whose arguments are extractors, as in axum.
 //!
-//! The `T` parameter only tells the implementations apart (sync or async, argument types);
-//! users never name it.
+//! A handler is any `Fn` of up to 16 arguments, each implementing the extractor trait of its
+//! kind ([`crate::extract::FromConnectParts`], [`crate::extract::FromEventParts`],
+//! [`crate::extract::FromDisconnectParts`]). A closure is a handler like any other:
+//! `|socket: SocketRef, Data(text): Data<String>| async move { .. }`.
+//!
+//! - a **connect handler** (and a connect middleware) returns `()` or
+//!   `Result<_, E>` with `E: Into<ConnectionRefusedError>`: `Err` refuses the connection, and
+//!   the client receives the refusal's message and data;
+//! - an **event handler** returns anything [`IntoAck`]: that value is the ack, when the
+//!   client asked for one;
+//! - a **disconnect handler** returns `()`.
+//!
+//! The `T` parameter of the traits only tells the implementations apart (sync or async,
+//! argument types); users never name it. The server stores each handler once, type-erased, and
+//! shares it between every socket of the namespace.
+
+pub(crate) mod class;
 
 use std::future::{Future, ready};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
 
-use sockeye::{ConnectResult, HandlerFuture, IntoConnectResult};
+use crate::error::{ConnectionRefusedError, RegisterError};
+use crate::event::Event;
+use crate::extract::{
+    ConnectContext, DisconnectContext, EventContext, FromConnectParts, FromDisconnectParts,
+    FromEventParts, Registration,
+};
+use crate::reply::IntoAck;
+use crate::socket::SocketRef;
 
-use crate::ack::IntoAck;
-use crate::context::{ConnectContext, DisconnectContext, EventContext};
-use crate::extract::{FromConnectParts, FromDisconnectParts, FromEventParts};
+/// A boxed, sendable, `'static` future, as handlers return.
+pub type HandlerFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// The outcome of a connect step: accept, or refuse with CONNECT_ERROR.
+pub type ConnectResult = Result<(), ConnectionRefusedError>;
+
+/// What a connect handler may return: `()` accepts, `Result<_, E>` accepts or refuses.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a connect handler's result",
+    note = "a connect handler returns `()` or `Result<_, E>` where `E: Into<ConnectionRefusedError>`"
+)]
+pub trait IntoConnectResult {
+    /// Accept (`Ok`) or refuse (`Err`).
+    fn into_connect_result(self) -> ConnectResult;
+}
+
+impl IntoConnectResult for () {
+    fn into_connect_result(self) -> ConnectResult {
+        Ok(())
+    }
+}
+
+impl<T, E: Into<ConnectionRefusedError>> IntoConnectResult for Result<T, E> {
+    fn into_connect_result(self) -> ConnectResult {
+        self.map(drop).map_err(Into::into)
+    }
+}
 
 /// Markers telling async and plain-function handlers apart.
 #[doc(hidden)]
@@ -24,15 +72,19 @@ pub mod marker {
 }
 
 /// A connect handler (or connect middleware): an async or plain function whose arguments are
-/// connect extractors, returning `()` or `Result<(), E>` with `E: Into<ConnectionRefusedError>`.
+/// connect extractors, returning `()` or `Result<_, E>` with `E: Into<ConnectionRefusedError>`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a valid sockeye connect handler",
     label = "not a connect handler",
-    note = "a connect handler is an async or plain fn of up to 16 arguments that implement `FromConnectParts` (SocketRef, Auth<T>, State<T>, ...), returning `()` or `Result<(), ConnectionRefusedError>`"
+    note = "a connect handler is an async or plain fn of up to 16 arguments that implement `FromConnectParts` (SocketRef, Auth<T>, State<T>, ...), returning `()` or `Result<_, ConnectionRefusedError>`"
 )]
 pub trait ConnectHandler<T>: Send + Sync + 'static {
     /// Extracts the arguments and runs the function.
     fn call(&self, cx: ConnectContext) -> HandlerFuture<ConnectResult>;
+
+    /// Checks, when the handler is registered, that every argument can ever be extracted (a
+    /// `State<T>` needs a state of type `T`).
+    fn check(&self, registration: &Registration<'_>) -> Result<(), RegisterError>;
 }
 
 /// An event handler: an async or plain function whose arguments are event extractors,
@@ -45,6 +97,9 @@ pub trait ConnectHandler<T>: Send + Sync + 'static {
 pub trait EventHandler<T>: Send + Sync + 'static {
     /// Extracts the arguments, runs the function and sends its ack.
     fn call(&self, cx: EventContext) -> HandlerFuture<()>;
+
+    /// Checks, when the handler is registered, that every argument can ever be extracted.
+    fn check(&self, registration: &Registration<'_>) -> Result<(), RegisterError>;
 }
 
 /// A disconnect handler: an async or plain function whose arguments are disconnect
@@ -57,6 +112,9 @@ pub trait EventHandler<T>: Send + Sync + 'static {
 pub trait DisconnectHandler<T>: Send + Sync + 'static {
     /// Extracts the arguments and runs the function.
     fn call(&self, cx: DisconnectContext) -> HandlerFuture<()>;
+
+    /// Checks, when the handler is registered, that every argument can ever be extracted.
+    fn check(&self, registration: &Registration<'_>) -> Result<(), RegisterError>;
 }
 
 macro_rules! impl_handlers {
@@ -80,6 +138,12 @@ macro_rules! impl_handlers {
                 let fut = self($($ty,)*);
                 Box::pin(async move { fut.await.into_connect_result() })
             }
+
+            #[allow(unused_variables)]
+            fn check(&self, registration: &Registration<'_>) -> Result<(), RegisterError> {
+                $( <$ty as FromConnectParts>::check(registration)?; )*
+                Ok(())
+            }
         }
 
         #[diagnostic::do_not_recommend]
@@ -98,6 +162,12 @@ macro_rules! impl_handlers {
                     };
                 )*
                 Box::pin(ready(self($($ty,)*).into_connect_result()))
+            }
+
+            #[allow(unused_variables)]
+            fn check(&self, registration: &Registration<'_>) -> Result<(), RegisterError> {
+                $( <$ty as FromConnectParts>::check(registration)?; )*
+                Ok(())
             }
         }
 
@@ -122,7 +192,13 @@ macro_rules! impl_handlers {
                     };
                 )*
                 let fut = self($($ty,)*);
-                Box::pin(async move { cx.finish(fut.await.into_ack()) })
+                Box::pin(async move { cx.finish(fut.await) })
+            }
+
+            #[allow(unused_variables)]
+            fn check(&self, registration: &Registration<'_>) -> Result<(), RegisterError> {
+                $( <$ty as FromEventParts>::check(registration)?; )*
+                Ok(())
             }
         }
 
@@ -145,8 +221,14 @@ macro_rules! impl_handlers {
                         }
                     };
                 )*
-                cx.finish(self($($ty,)*).into_ack());
+                cx.finish(self($($ty,)*));
                 Box::pin(ready(()))
+            }
+
+            #[allow(unused_variables)]
+            fn check(&self, registration: &Registration<'_>) -> Result<(), RegisterError> {
+                $( <$ty as FromEventParts>::check(registration)?; )*
+                Ok(())
             }
         }
 
@@ -170,6 +252,12 @@ macro_rules! impl_handlers {
                 )*
                 Box::pin(self($($ty,)*))
             }
+
+            #[allow(unused_variables)]
+            fn check(&self, registration: &Registration<'_>) -> Result<(), RegisterError> {
+                $( <$ty as FromDisconnectParts>::check(registration)?; )*
+                Ok(())
+            }
         }
 
         #[diagnostic::do_not_recommend]
@@ -191,6 +279,12 @@ macro_rules! impl_handlers {
                 )*
                 self($($ty,)*);
                 Box::pin(ready(()))
+            }
+
+            #[allow(unused_variables)]
+            fn check(&self, registration: &Registration<'_>) -> Result<(), RegisterError> {
+                $( <$ty as FromDisconnectParts>::check(registration)?; )*
+                Ok(())
             }
         }
     };
@@ -217,3 +311,74 @@ impl_handlers!(
 impl_handlers!(
     T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14, T15, T16
 );
+
+/// Why an event middleware stopped an event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event rejected by middleware: {0}")]
+pub struct EventRejected(pub String);
+
+/// A per-event middleware (`socket.use` in JavaScript): runs before the event's handler, in
+/// registration order; it can inspect or rewrite the event, or reject it (the event is then
+/// dropped and no ack is sent).
+pub trait EventMiddleware: Send + Sync + 'static {
+    /// Runs the middleware on `event`, passing it on (possibly changed) or rejecting it.
+    fn call(&self, socket: SocketRef, event: Event) -> HandlerFuture<Result<Event, EventRejected>>;
+}
+
+impl<F, Fut> EventMiddleware for F
+where
+    F: Fn(SocketRef, Event) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Event, EventRejected>> + Send + 'static,
+{
+    fn call(&self, socket: SocketRef, event: Event) -> HandlerFuture<Result<Event, EventRejected>> {
+        Box::pin(self(socket, event))
+    }
+}
+
+// The erased forms the namespace stores: one `Arc<dyn ..>` per registered handler, whatever
+// its argument types.
+
+pub(crate) trait ErasedConnect: Send + Sync + 'static {
+    fn call(&self, cx: ConnectContext) -> HandlerFuture<ConnectResult>;
+}
+
+pub(crate) trait ErasedEvent: Send + Sync + 'static {
+    fn call(&self, cx: EventContext) -> HandlerFuture<()>;
+}
+
+pub(crate) trait ErasedDisconnect: Send + Sync + 'static {
+    fn call(&self, cx: DisconnectContext) -> HandlerFuture<()>;
+}
+
+/// A handler with its argument types forgotten.
+pub(crate) struct Erased<H, T> {
+    handler: H,
+    marker: PhantomData<fn() -> T>,
+}
+
+impl<H, T> Erased<H, T> {
+    pub(crate) fn new(handler: H) -> Arc<Self> {
+        Arc::new(Erased {
+            handler,
+            marker: PhantomData,
+        })
+    }
+}
+
+impl<H: ConnectHandler<T>, T: 'static> ErasedConnect for Erased<H, T> {
+    fn call(&self, cx: ConnectContext) -> HandlerFuture<ConnectResult> {
+        self.handler.call(cx)
+    }
+}
+
+impl<H: EventHandler<T>, T: 'static> ErasedEvent for Erased<H, T> {
+    fn call(&self, cx: EventContext) -> HandlerFuture<()> {
+        self.handler.call(cx)
+    }
+}
+
+impl<H: DisconnectHandler<T>, T: 'static> ErasedDisconnect for Erased<H, T> {
+    fn call(&self, cx: DisconnectContext) -> HandlerFuture<()> {
+        self.handler.call(cx)
+    }
+}

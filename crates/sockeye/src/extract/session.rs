@@ -3,24 +3,27 @@
 use std::any::type_name;
 use std::ops::{Deref, DerefMut};
 
-use sockeye::SocketRef;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::rejection::Rejection;
+use super::{Rejection, generic_from_socket, generic_optional_from_socket};
+use crate::socket::SocketRef;
 
 /// A copy of the socket's session value of type `T` (python-socketio's `get_session`), with
 /// [`Session::save`] to write changes back.
 ///
 /// Save the first value with [`SocketRef::save_session`] (typically in the connect handler).
 /// Rejected with code `no_session` when the socket has no session of type `T` yet: take
-/// `Option<Session<T>>` when that is expected. The session is dropped when the socket
-/// disconnects (it is still readable in the disconnect handler).
+/// `Option<Session<T>>` when that is expected (`None` then). The session is dropped when the
+/// socket disconnects (it is still readable in the disconnect handler), or kept for
+/// connection-state recovery.
 #[derive(Debug, Clone)]
 pub struct Session<T> {
     value: T,
     socket: SocketRef,
 }
 
-impl<T: Clone + Send + Sync + 'static> Session<T> {
+impl<T: SessionValue> Session<T> {
     /// Writes this (possibly modified) value back as the socket's session.
     pub fn save(self) {
         self.socket.save_session(self.value);
@@ -45,8 +48,21 @@ impl<T> DerefMut for Session<T> {
     }
 }
 
-fn session<T: Clone + Send + Sync + 'static>(socket: &SocketRef) -> Result<Session<T>, Rejection> {
-    let value = socket.get_session::<T>().ok_or_else(|| {
+/// What a session value must be: serialisable (recovery carries it to other nodes), and
+/// cloned for each extraction.
+pub trait SessionValue: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {}
+
+impl<T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> SessionValue for T {}
+
+fn optional_session<T: SessionValue>(socket: &SocketRef) -> Result<Option<Session<T>>, Rejection> {
+    Ok(socket.get_session::<T>().map(|value| Session {
+        value,
+        socket: socket.clone(),
+    }))
+}
+
+fn session<T: SessionValue>(socket: &SocketRef) -> Result<Session<T>, Rejection> {
+    optional_session(socket)?.ok_or_else(|| {
         Rejection::client(
             "no_session",
             format!(
@@ -54,10 +70,6 @@ fn session<T: Clone + Send + Sync + 'static>(socket: &SocketRef) -> Result<Sessi
                 type_name::<T>()
             ),
         )
-    })?;
-    Ok(Session {
-        value,
-        socket: socket.clone(),
     })
 }
 
@@ -65,19 +77,25 @@ fn session<T: Clone + Send + Sync + 'static>(socket: &SocketRef) -> Result<Sessi
 /// the HTTP request that opened the connection (what tower layers such as an auth middleware
 /// or axum's `Extension` layer put there).
 ///
-/// Rejected (server-side, code `missing_extension`) when neither holds a `T`.
+/// Rejected (server-side, code `missing_extension`) when neither holds a `T`;
+/// `Option<Extension<T>>` is `None` then.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extension<T>(pub T);
+
+fn optional_extension<T: Clone + Send + Sync + 'static>(
+    socket: &SocketRef,
+) -> Result<Option<Extension<T>>, Rejection> {
+    Ok(socket
+        .extensions()
+        .get::<T>()
+        .or_else(|| socket.request().extensions.get::<T>().cloned())
+        .map(Extension))
+}
 
 fn extension<T: Clone + Send + Sync + 'static>(
     socket: &SocketRef,
 ) -> Result<Extension<T>, Rejection> {
-    socket
-        .extensions()
-        .get::<T>()
-        .or_else(|| socket.request().extensions.get::<T>().cloned())
-        .map(Extension)
-        .ok_or_else(|| {
+    optional_extension(socket)?.ok_or_else(|| {
             Rejection::server(
                 "missing_extension",
                 format!(
@@ -88,29 +106,11 @@ fn extension<T: Clone + Send + Sync + 'static>(
         })
 }
 
-macro_rules! generic_any_parts {
-    ($ty:ident, $f:ident) => {
-        impl<T: Clone + Send + Sync + 'static> super::FromConnectParts for $ty<T> {
-            type Rejection = Rejection;
-            fn from_connect_parts(cx: &super::ConnectContext) -> Result<Self, Rejection> {
-                $f(cx.socket())
-            }
-        }
-        impl<T: Clone + Send + Sync + 'static> super::FromEventParts for $ty<T> {
-            type Rejection = Rejection;
-            fn from_event_parts(cx: &mut super::EventContext) -> Result<Self, Rejection> {
-                $f(cx.socket())
-            }
-        }
-        impl<T: Clone + Send + Sync + 'static> super::FromDisconnectParts for $ty<T> {
-            type Rejection = Rejection;
-            fn from_disconnect_parts(cx: &super::DisconnectContext) -> Result<Self, Rejection> {
-                $f(cx.socket())
-            }
-        }
-    };
-}
-pub(super) use generic_any_parts;
-
-generic_any_parts!(Session, session);
-generic_any_parts!(Extension, extension);
+generic_from_socket!(Session, [SessionValue], session);
+generic_optional_from_socket!(Session, [SessionValue], optional_session);
+generic_from_socket!(Extension, [Clone + Send + Sync + 'static], extension);
+generic_optional_from_socket!(
+    Extension,
+    [Clone + Send + Sync + 'static],
+    optional_extension
+);

@@ -4,7 +4,11 @@ use std::any::{Any, TypeId, type_name};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::rejection::Rejection;
+use super::{
+    ConnectContext, DisconnectContext, EventContext, FromConnectParts, FromDisconnectParts,
+    FromEventParts, Registration, Rejection,
+};
+use crate::error::RegisterError;
 
 /// The states registered with [`crate::SocketIoBuilder::with_state`], read-only after build.
 ///
@@ -37,6 +41,10 @@ impl StateMap {
                 ),
             )
         })
+    }
+
+    pub(crate) fn contains<T: Send + Sync + 'static>(&self) -> bool {
+        self.values.contains_key(&TypeId::of::<T>())
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -73,37 +81,55 @@ mod tests {
 /// A shared application state of type `T` (a clone), registered with
 /// [`crate::SocketIoBuilder::with_state`].
 ///
-/// In socket handlers it reads the server's states (rejected server-side, code
-/// `missing_state`, when `T` was never registered). In axum HTTP handlers it is axum's
-/// `State`: `T` comes from the router's state through `FromRef`, so one `State<Db>` type serves
-/// both sides.
+/// In socket handlers it reads the server's states. A handler taking a `State<T>` of a type
+/// that was never registered is refused when it is registered ([`RegisterError::MissingState`]),
+/// so it can never fail at an event. With the `axum` feature it is also an axum HTTP extractor,
+/// reading `T` from the router's state through `FromRef`, so one `State<Db>` serves both sides.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct State<T>(pub T);
 
-impl<T: Clone + Send + Sync + 'static> crate::extract::FromConnectParts for State<T> {
-    type Rejection = Rejection;
-    fn from_connect_parts(cx: &crate::extract::ConnectContext) -> Result<Self, Rejection> {
-        cx.io().states().extract().map(State)
+fn check_state<T: Send + Sync + 'static>(registration: &Registration<'_>) -> Result<(), RegisterError> {
+    if registration.has_state::<T>() {
+        Ok(())
+    } else {
+        Err(RegisterError::MissingState(type_name::<T>()))
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> crate::extract::FromEventParts for State<T> {
+impl<T: Clone + Send + Sync + 'static> FromConnectParts for State<T> {
     type Rejection = Rejection;
-    fn from_event_parts(cx: &mut crate::extract::EventContext) -> Result<Self, Rejection> {
-        cx.io().states().extract().map(State)
+    fn from_connect_parts(cx: &ConnectContext) -> Result<Self, Rejection> {
+        cx.socket().states().extract().map(State)
+    }
+    fn check(registration: &Registration<'_>) -> Result<(), RegisterError> {
+        check_state::<T>(registration)
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> crate::extract::FromDisconnectParts for State<T> {
+impl<T: Clone + Send + Sync + 'static> FromEventParts for State<T> {
     type Rejection = Rejection;
-    fn from_disconnect_parts(cx: &crate::extract::DisconnectContext) -> Result<Self, Rejection> {
-        cx.io().states().extract().map(State)
+    fn from_event_parts(cx: &mut EventContext) -> Result<Self, Rejection> {
+        cx.socket().states().extract().map(State)
+    }
+    fn check(registration: &Registration<'_>) -> Result<(), RegisterError> {
+        check_state::<T>(registration)
     }
 }
 
-impl<S, T> axum_core::extract::FromRequestParts<S> for State<T>
+impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for State<T> {
+    type Rejection = Rejection;
+    fn from_disconnect_parts(cx: &DisconnectContext) -> Result<Self, Rejection> {
+        cx.socket().states().extract().map(State)
+    }
+    fn check(registration: &Registration<'_>) -> Result<(), RegisterError> {
+        check_state::<T>(registration)
+    }
+}
+
+#[cfg(feature = "axum")]
+impl<S, T> axum::extract::FromRequestParts<S> for State<T>
 where
-    T: axum_core::extract::FromRef<S> + Send,
+    T: axum::extract::FromRef<S> + Send,
     S: Send + Sync,
 {
     type Rejection = std::convert::Infallible;

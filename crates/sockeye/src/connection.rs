@@ -1,5 +1,6 @@
-//! One Engine.IO session seen from Socket.IO: its decoder and its sockets, one per namespace.
-//! [`SocketIoHandler`] is the [`EngineHandler`] that routes each packet.
+//! One client connection (an Engine.IO session) seen from Socket.IO: its decoder and its
+//! sockets, one per namespace ([`ConnectionState`]). [`SocketIoHandler`] is the
+//! [`EngineHandler`] that routes each of its packets.
 
 use std::sync::{Arc, Mutex};
 
@@ -7,28 +8,31 @@ use serde_json::Value;
 use sockeye_engine::{CloseReason, EngineHandler, Message, Session};
 use sockeye_protocol::socketio::{Decoder, Packet, PacketData, Str};
 
-use crate::adapter::Room;
+use crate::adapter::{BroadcastPacket, PersistedSession, Room};
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::error::ConnectionRefusedError;
 use crate::event::Event;
+use crate::extract::ConnectContext;
 use crate::id::SocketId;
-use crate::io::ServerInner;
+use crate::io::ServerCore;
 use crate::ns::Namespace;
-use crate::packet::{self, Encoded};
+use crate::packet;
 use crate::reason::DisconnectReason;
+use crate::recovery::RecoveryCounters;
 use crate::registry;
 use crate::socket::SocketRef;
 
-/// The per-session state the Socket.IO layer keeps in each Engine.IO session.
+/// What the Socket.IO layer keeps for each client connection (in its Engine.IO session): the
+/// packet decoder and the client's sockets, one per namespace.
 #[derive(Default)]
-pub struct ClientState {
-    inner: Mutex<ClientInner>,
+pub struct ConnectionState {
+    inner: Mutex<ConnectionInner>,
 }
 
-impl std::fmt::Debug for ClientState {
+impl std::fmt::Debug for ConnectionState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientState")
+        f.debug_struct("ConnectionState")
             .field("namespaces", &self.lock().sockets.len())
             .finish()
     }
@@ -82,7 +86,7 @@ impl NsSockets {
 }
 
 #[derive(Default)]
-struct ClientInner {
+struct ConnectionInner {
     sockets: NsSockets,
     decoder: Decoder,
     /// Counts binary packet headers, so a completion timer knows whether the packet it was
@@ -99,8 +103,8 @@ struct ClientInner {
 /// How many left namespaces a client remembers, so the list stays bounded whatever it does.
 const LEFT_NAMESPACES_KEPT: usize = 8;
 
-impl ClientState {
-    fn lock(&self) -> std::sync::MutexGuard<'_, ClientInner> {
+impl ConnectionState {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ConnectionInner> {
         crate::sync::lock(&self.inner)
     }
 
@@ -135,7 +139,7 @@ impl ClientState {
 /// in the layer and service types only.
 #[derive(Clone)]
 pub struct SocketIoHandler {
-    pub(crate) server: Arc<ServerInner>,
+    server: Arc<ServerCore>,
 }
 
 impl std::fmt::Debug for SocketIoHandler {
@@ -145,9 +149,9 @@ impl std::fmt::Debug for SocketIoHandler {
 }
 
 impl EngineHandler for SocketIoHandler {
-    type Data = ClientState;
+    type Data = ConnectionState;
 
-    fn on_open(&self, session: &Arc<Session<ClientState>>) {
+    fn on_open(&self, session: &Arc<Session<ConnectionState>>) {
         let config = &self.server.config;
         session.data.lock().decoder = Decoder::new(config.parser, config.limits);
         let timeout = config.connect_timeout;
@@ -168,7 +172,7 @@ impl EngineHandler for SocketIoHandler {
         });
     }
 
-    async fn on_message(&self, session: &Arc<Session<ClientState>>, message: Message) {
+    async fn on_message(&self, session: &Arc<Session<ConnectionState>>, message: Message) {
         let header = matches!(message, Message::Text(_));
         let decoded = session.data.lock().decoder.decode(message);
         match decoded {
@@ -182,7 +186,7 @@ impl EngineHandler for SocketIoHandler {
         }
     }
 
-    fn on_close(&self, session: &Arc<Session<ClientState>>, reason: CloseReason) {
+    fn on_close(&self, session: &Arc<Session<ConnectionState>>, reason: CloseReason) {
         let sockets: Vec<SocketRef> = {
             let mut inner = session.data.lock();
             inner.closed = true;
@@ -208,9 +212,13 @@ fn disconnect_reason(reason: CloseReason) -> DisconnectReason {
 }
 
 impl SocketIoHandler {
+    pub(crate) fn new(server: Arc<ServerCore>) -> SocketIoHandler {
+        SocketIoHandler { server }
+    }
+
     /// A binary packet header arrived: its attachments must all follow within
     /// `attachment_timeout`, or the session is closed (the decoder holds them until then).
-    fn arm_attachment_timer(&self, session: &Arc<Session<ClientState>>) {
+    fn arm_attachment_timer(&self, session: &Arc<Session<ConnectionState>>) {
         let seq = {
             let mut inner = session.data.lock();
             inner.binary_started += 1;
@@ -241,7 +249,7 @@ impl SocketIoHandler {
     /// A packet for a namespace this client is not connected to. One it left may have crossed
     /// our DISCONNECT and is ignored; one it never connected is a protocol error, and the
     /// session is closed as the JavaScript server does.
-    fn not_connected(&self, session: &Arc<Session<ClientState>>, ns: &Str, kind: &'static str) {
+    fn not_connected(&self, session: &Arc<Session<ConnectionState>>, ns: &Str, kind: &'static str) {
         let ns = ns.as_str();
         if session.data.has_left(ns) {
             tracing::debug!(sid = %session.sid(), ns, kind, "packet for a namespace this client left: ignored");
@@ -251,7 +259,7 @@ impl SocketIoHandler {
         }
     }
 
-    async fn on_packet(&self, session: &Arc<Session<ClientState>>, packet: Packet) {
+    async fn on_packet(&self, session: &Arc<Session<ConnectionState>>, packet: Packet) {
         let Packet { ns, data } = packet;
         let ns = without_query(ns);
         match data {
@@ -268,8 +276,7 @@ impl SocketIoHandler {
                     self.not_connected(session, &ns, "EVENT");
                     return;
                 };
-                let ack = ack.map(|id| socket.ack_sender(id));
-                if let Err(e) = socket.push_event(Event::new(name, args, ack)).await {
+                if let Err(e) = socket.push_event(Event::received(name, args, ack)).await {
                     tracing::warn!(sid = %session.sid(), socket = %socket.id(), error = %e, "closing the client");
                     session.close(CloseReason::ServerClose);
                 }
@@ -290,7 +297,7 @@ impl SocketIoHandler {
 
     async fn connect(
         &self,
-        session: &Arc<Session<ClientState>>,
+        session: &Arc<Session<ConnectionState>>,
         name: Str,
         payload: Option<bytes::Bytes>,
     ) {
@@ -310,12 +317,7 @@ impl SocketIoHandler {
                 return;
             }
         };
-        let Some(ns) = registry::join(
-            &self.server.registry,
-            name.as_str(),
-            config,
-            self.server.factory.as_ref(),
-        ) else {
+        let Some(ns) = registry::join(&self.server, name.as_str()) else {
             send_refusal(
                 session,
                 config,
@@ -325,19 +327,23 @@ impl SocketIoHandler {
             return;
         };
         let conn: Arc<dyn Conn> = session.clone();
-        let (socket, attached) = match recover(session, &name, &ns, &conn, config, auth.as_ref()) {
-            Some(recovered) => recovered,
-            None => {
+        let (socket, replay) = match recover(session, &name, &ns, &conn, config, auth.as_ref()).await
+        {
+            Recovery::Restored(socket, missed) => (socket, Some(missed)),
+            Recovery::Closed(socket) => {
+                socket.abort_connect();
+                return;
+            }
+            Recovery::Fresh => {
                 let socket = SocketRef::new(ns.clone(), conn, config.clone(), auth.clone());
                 // No rooms to add: the own-id room is implicit once the namespace lists it.
-                let attached = attach(session, &name, &ns, &socket, &[]);
-                (socket, attached)
+                if !attach(session, &name, &ns, &socket, &[]) {
+                    socket.abort_connect();
+                    return;
+                }
+                (socket, None)
             }
         };
-        if !attached {
-            socket.abort_connect();
-            return;
-        }
 
         // A recovered socket skips the middlewares if so configured (they ran when it first
         // connected); its connect handler still runs.
@@ -346,8 +352,13 @@ impl SocketIoHandler {
                 .recovery
                 .as_ref()
                 .is_some_and(|recovery| recovery.skip_middlewares);
+        let mut replay = replay;
+        let mut finish = |socket: &SocketRef| match replay.take() {
+            Some(missed) => socket.finish_recovered(missed),
+            None => socket.finish_connect(),
+        };
         if config.always_connect
-            && let Err(e) = socket.finish_connect()
+            && let Err(e) = finish(&socket)
         {
             tracing::debug!(socket = %socket.id(), error = %e, "socket left before its CONNECT reply");
             socket.abort_connect();
@@ -366,7 +377,7 @@ impl SocketIoHandler {
                 socket.refuse_connected();
             }
             Ok(()) => {
-                if let Err(e) = socket.finish_connect() {
+                if let Err(e) = finish(&socket) {
                     // Disconnected (server side, or the session closed) during the connect
                     // step: tell the client rather than leave its connect pending.
                     tracing::debug!(socket = %socket.id(), error = %e, "socket left during its connect step");
@@ -414,10 +425,11 @@ async fn run_connect_step(
     };
     let run = async move {
         for mw in middlewares {
-            mw.call(socket.clone()).await?;
+            mw.call(ConnectContext::new(socket.clone(), auth.clone()))
+                .await?;
         }
         match handler {
-            Some(handler) => handler.call(socket.clone(), auth).await,
+            Some(handler) => handler.call(ConnectContext::new(socket.clone(), auth)).await,
             None => Ok(()),
         }
     };
@@ -433,7 +445,7 @@ async fn run_connect_step(
 /// Makes `socket` the client's socket for `name` and a member of `rooms` in its namespace;
 /// false (nothing done) when the client's session closed meanwhile.
 fn attach(
-    session: &Session<ClientState>,
+    session: &Session<ConnectionState>,
     name: &Str,
     ns: &Arc<Namespace>,
     socket: &SocketRef,
@@ -447,55 +459,99 @@ fn attach(
         inner.sockets.insert(name.clone(), socket.clone());
     }
     ns.insert(socket.clone());
-    ns.adapter().add_all(socket.id(), rooms);
+    ns.join(socket.id(), rooms);
     true
 }
 
-/// Connection-state recovery: when the CONNECT auth carries a `pid` and an `offset` the
-/// namespace can recover, the socket comes back (id, rooms, session value) with the packets it
-/// missed held for after the CONNECT reply, already attached; with whether attaching worked.
-/// The log stays locked from the lookup until the socket is in its rooms, so a concurrent
-/// broadcast is either replayed or delivered, never both nor neither.
-fn recover(
-    session: &Session<ClientState>,
+/// What a CONNECT's recovery attempt came to.
+enum Recovery {
+    /// Not an attempt, or a failed one: the client gets a fresh socket.
+    Fresh,
+    /// The socket is back in its rooms, holding what is delivered to it, with the packets it
+    /// missed (oldest first) to send after its CONNECT reply.
+    Restored(SocketRef, Vec<BroadcastPacket>),
+    /// The session was restored but the client's connection closed meanwhile.
+    Closed(SocketRef),
+}
+
+/// Connection-state recovery: when the CONNECT auth carries a `pid` and an `offset` and the
+/// namespace recovers sessions, takes the session kept under `pid` from the adapter, attaches
+/// the restored socket to its rooms (from then on what is broadcast to it is held), and only
+/// then asks the adapter for the packets it missed: a packet broadcast between the two steps is
+/// both held and replayed, with the same offset, and `finish_recovered` sends it once.
+async fn recover(
+    session: &Session<ConnectionState>,
     name: &Str,
     ns: &Arc<Namespace>,
     conn: &Arc<dyn Conn>,
     config: &Arc<Config>,
     auth: Option<&Value>,
-) -> Option<(SocketRef, bool)> {
-    let log = ns.recovery()?;
-    let pid = auth?.get("pid")?.as_str()?;
-    let offset = auth?.get("offset")?.as_str()?;
-    log.restore(pid, offset, |persisted, missed| {
-        let mut rooms = persisted.rooms.clone();
-        if !rooms.iter().any(|room| room == persisted.id.as_str()) {
-            rooms.push(persisted.id.as_str().to_owned());
+) -> Recovery {
+    if !ns.recovers() {
+        return Recovery::Fresh;
+    }
+    let (Some(pid), Some(offset)) = (
+        auth.and_then(|a| a.get("pid")).and_then(Value::as_str),
+        auth.and_then(|a| a.get("offset")).and_then(Value::as_str),
+    ) else {
+        return Recovery::Fresh;
+    };
+    let stats = &ns.recovery_stats;
+    let adapter = ns.adapter().clone();
+    let persisted = match adapter.take_session(pid).await {
+        Ok(Some(persisted)) if persisted.ns == name.as_str() && persisted.pid == pid => persisted,
+        Ok(_) => {
+            RecoveryCounters::bump(&stats.unknown_pid);
+            tracing::debug!(ns = %name.as_str(), "recovery: no session kept under this pid");
+            return Recovery::Fresh;
         }
-        let held: Vec<Encoded> = missed
-            .iter()
-            .filter_map(|p| {
-                packet::event(config.parser, &p.ns, &p.event, &p.args, None)
-                    .inspect_err(|e| tracing::error!(error = %e, "missed packet not re-encoded"))
-                    .ok()
-            })
-            .collect();
-        let socket = SocketRef::restored(
-            ns.clone(),
-            conn.clone(),
-            config.clone(),
-            auth.cloned(),
-            Arc::from(pid),
-            persisted,
-            held,
-        );
-        let attached = attach(session, name, ns, &socket, &rooms);
-        (socket, attached)
-    })
+        Err(e) => {
+            RecoveryCounters::bump(&stats.errors);
+            tracing::warn!(ns = %name.as_str(), error = %e, "recovery: the adapter could not look the session up");
+            return Recovery::Fresh;
+        }
+    };
+    let mut rooms = persisted.rooms.clone();
+    if !rooms.iter().any(|room| room == persisted.id.as_str()) {
+        rooms.push(persisted.id.as_str().to_owned());
+    }
+    let query = PersistedSession {
+        id: persisted.id.clone(),
+        pid: persisted.pid.clone(),
+        ns: persisted.ns.clone(),
+        rooms: rooms.clone(),
+        data: None,
+    };
+    let socket = SocketRef::restored(ns.clone(), conn.clone(), config.clone(), auth.cloned(), persisted);
+    if !attach(session, name, ns, &socket, &rooms) {
+        return Recovery::Closed(socket);
+    }
+    match adapter.missed_packets(&query, offset).await {
+        Ok(Some(missed)) => {
+            RecoveryCounters::bump(&stats.recovered);
+            tracing::debug!(socket = %socket.id(), missed = missed.len(), "socket recovered");
+            Recovery::Restored(socket, missed)
+        }
+        outcome => {
+            match outcome {
+                Err(e) => {
+                    RecoveryCounters::bump(&stats.errors);
+                    tracing::warn!(socket = %socket.id(), error = %e, "recovery: the adapter could not replay the missed packets");
+                }
+                _ => {
+                    RecoveryCounters::bump(&stats.failed);
+                    tracing::debug!(socket = %socket.id(), "recovery failed: the missed packets cannot all be replayed");
+                }
+            }
+            // Never a partial replay presented as complete: the client starts afresh.
+            socket.discard();
+            Recovery::Fresh
+        }
+    }
 }
 
 fn send_refusal(
-    session: &Session<ClientState>,
+    session: &Session<ConnectionState>,
     config: &Config,
     ns: &Str,
     refusal: &ConnectionRefusedError,

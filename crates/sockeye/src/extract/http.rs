@@ -2,30 +2,33 @@
 //! request extensions.
 
 use std::any::type_name;
-use std::net::SocketAddr;
 
 use http::{HeaderMap, Uri};
 use serde::de::DeserializeOwned;
-use sockeye::SocketRef;
+use sockeye_engine::RemoteAddr;
 
-use super::from_any_parts;
-use super::session::generic_any_parts;
-use crate::rejection::Rejection;
+use super::{
+    Rejection, from_socket, generic_from_socket, generic_optional_from_socket, optional_from_socket,
+};
+use crate::socket::SocketRef;
 
-from_any_parts!(HeaderMap, |socket, io| Ok(socket.request().headers.clone()));
-from_any_parts!(Uri, |socket, io| Ok(socket.request().uri.clone()));
-from_any_parts!(Cookies, |socket, io| Ok(Cookies::from_headers(
+from_socket!(HeaderMap, |socket| Ok(socket.request().headers.clone()));
+from_socket!(Uri, |socket| Ok(socket.request().uri.clone()));
+from_socket!(Cookies, |socket| Ok(Cookies::from_headers(
     &socket.request().headers
 )));
-from_any_parts!(RemoteAddr, |socket, io| {
+
+// The peer address: the same `RemoteAddr` type that a server loop puts in request extensions.
+from_socket!(RemoteAddr, |socket| {
     socket
     .remote_addr()
     .map(RemoteAddr)
     .ok_or_else(|| Rejection::server(
         "no_remote_addr",
-        "the peer address is unknown: put a sockeye_engine::RemoteAddr or a SocketAddr in the request extensions, or serve with axum's into_make_service_with_connect_info::<SocketAddr>() and enable the `axum` feature"
+        "the peer address is unknown: put a sockeye::RemoteAddr or a SocketAddr in the request extensions, or serve with axum's into_make_service_with_connect_info::<SocketAddr>() and enable the `axum` feature; take Option<RemoteAddr> where it may be unknown"
     ))
 });
+optional_from_socket!(RemoteAddr, |socket| Ok(socket.remote_addr().map(RemoteAddr)));
 
 /// The query string of the handshake request, deserialised as `T` (it also holds Engine.IO's
 /// own `EIO`, `transport` and `t` parameters; unknown fields are ignored by default).
@@ -47,26 +50,7 @@ impl<T: DeserializeOwned> Query<T> {
     }
 }
 
-impl<T: DeserializeOwned> super::FromConnectParts for Query<T> {
-    type Rejection = Rejection;
-    fn from_connect_parts(cx: &super::ConnectContext) -> Result<Self, Rejection> {
-        Query::parse(cx.socket())
-    }
-}
-
-impl<T: DeserializeOwned> super::FromEventParts for Query<T> {
-    type Rejection = Rejection;
-    fn from_event_parts(cx: &mut super::EventContext) -> Result<Self, Rejection> {
-        Query::parse(cx.socket())
-    }
-}
-
-impl<T: DeserializeOwned> super::FromDisconnectParts for Query<T> {
-    type Rejection = Rejection;
-    fn from_disconnect_parts(cx: &super::DisconnectContext) -> Result<Self, Rejection> {
-        Query::parse(cx.socket())
-    }
-}
+generic_from_socket!(Query, [DeserializeOwned], Query::parse);
 
 /// The cookies of the handshake request (`Cookie` headers), by name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,16 +90,9 @@ impl Cookies {
     }
 }
 
-/// The peer address of the connection, when the server loop recorded it: a
-/// `sockeye_engine::RemoteAddr` or a `SocketAddr` in the request extensions, or, with this
-/// crate's `axum` feature, the `ConnectInfo<SocketAddr>` that axum's
-/// `into_make_service_with_connect_info::<SocketAddr>()` adds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RemoteAddr(pub SocketAddr);
-
 /// A value of type `T` from the extensions of the handshake request only (for instance
 /// `HttpExtension<axum::extract::ConnectInfo<SocketAddr>>`). Rejected (server-side, code
-/// `missing_http_extension`) when absent.
+/// `missing_http_extension`) when absent; `Option<HttpExtension<T>>` is `None` then.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpExtension<T>(pub T);
 
@@ -139,7 +116,12 @@ fn http_extension<T: Clone + Send + Sync + 'static>(
         })
 }
 
-generic_any_parts!(HttpExtension, http_extension);
+generic_from_socket!(HttpExtension, [Clone + Send + Sync + 'static], http_extension);
+generic_optional_from_socket!(
+    HttpExtension,
+    [Clone + Send + Sync + 'static],
+    |socket: &SocketRef| Ok(socket.request().extensions.get::<T>().cloned().map(HttpExtension))
+);
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use serde_json::Value;
-use sockeye::{ConnectResult, DisconnectReason, Event, HandlerFuture, Reply, SocketRef};
+
+use super::{ConnectResult, ErasedConnect, ErasedDisconnect, ErasedEvent, HandlerFuture};
+use crate::event::Event;
+use crate::extract::{ConnectContext, DisconnectContext, EventContext};
+use crate::reason::DisconnectReason;
+use crate::reply::Reply;
+use crate::socket::SocketRef;
 
 /// A namespace's handlers as methods of one type, registered with
 /// [`crate::SocketIo::ns_class`].
@@ -18,8 +24,8 @@ use sockeye::{ConnectResult, DisconnectReason, Event, HandlerFuture, Reply, Sock
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use sockeye_axum::prelude::*;
-/// use sockeye_axum::{Event, Reply, NamespaceHandler};
+/// use sockeye::prelude::*;
+/// use sockeye::{Event, Reply, NamespaceHandler};
 ///
 /// #[derive(Default)]
 /// struct Counter { hits: AtomicUsize }
@@ -65,27 +71,32 @@ pub trait NamespaceHandler: Send + Sync + 'static {
     }
 }
 
-pub(crate) struct ClassConnect<N>(pub(crate) Arc<N>);
-pub(crate) struct ClassEvent<N>(pub(crate) Arc<N>);
-pub(crate) struct ClassDisconnect<N>(pub(crate) Arc<N>);
+/// A [`NamespaceHandler`] seen as the namespace's three handlers.
+pub(crate) struct Class<N>(pub(crate) Arc<N>);
 
-impl<N: NamespaceHandler> sockeye::ConnectHandler for ClassConnect<N> {
-    fn call(&self, socket: SocketRef, auth: Option<Value>) -> HandlerFuture<ConnectResult> {
+impl<N: NamespaceHandler> ErasedConnect for Class<N> {
+    fn call(&self, cx: ConnectContext) -> HandlerFuture<ConnectResult> {
         let this = self.0.clone();
+        let socket = cx.socket().clone();
+        let auth = cx.auth().cloned();
         Box::pin(async move { this.on_connect(socket, auth).await })
     }
 }
 
-impl<N: NamespaceHandler> sockeye::EventHandler for ClassEvent<N> {
-    fn call(&self, socket: SocketRef, event: Event) -> HandlerFuture<Reply> {
+impl<N: NamespaceHandler> ErasedEvent for Class<N> {
+    fn call(&self, cx: EventContext) -> HandlerFuture<()> {
         let this = self.0.clone();
-        Box::pin(async move { this.on_event(socket, event).await })
+        let socket = cx.socket().clone();
+        let event = cx.event();
+        Box::pin(async move { cx.finish(this.on_event(socket, event).await) })
     }
 }
 
-impl<N: NamespaceHandler> sockeye::DisconnectHandler for ClassDisconnect<N> {
-    fn call(&self, socket: SocketRef, reason: DisconnectReason) -> HandlerFuture<()> {
+impl<N: NamespaceHandler> ErasedDisconnect for Class<N> {
+    fn call(&self, cx: DisconnectContext) -> HandlerFuture<()> {
         let this = self.0.clone();
+        let socket = cx.socket().clone();
+        let reason = cx.reason();
         Box::pin(async move { this.on_disconnect(socket, reason).await })
     }
 }

@@ -1,10 +1,32 @@
 //! What a handler's extractors read from: one context per handler kind.
 
 use serde_json::Value;
-use sockeye::{AckSender, Args, ConnectResult, DisconnectReason, Event, Reply, SocketRef, Str};
+use sockeye_protocol::socketio::Str;
 
-use crate::io::SocketIo;
-use crate::rejection::Rejection;
+use super::rejection::Rejection;
+use super::state::StateMap;
+use crate::event::{AckSender, Event};
+use crate::handler::ConnectResult;
+use crate::packet::Args;
+use crate::reason::DisconnectReason;
+use crate::reply::{IntoAck, Reply};
+use crate::socket::SocketRef;
+
+/// What the server knows when a handler is registered, for [`super::FromEventParts::check`]
+/// and its siblings: a requirement that can never be met is refused then, not at the first
+/// event.
+#[derive(Debug)]
+pub struct Registration<'a> {
+    pub(crate) states: &'a StateMap,
+}
+
+impl Registration<'_> {
+    /// True when a state of type `T` was registered with
+    /// [`crate::SocketIoBuilder::with_state`].
+    pub fn has_state<T: Send + Sync + 'static>(&self) -> bool {
+        self.states.contains::<T>()
+    }
+}
 
 /// The input of a connect handler (and of a connect middleware): the socket, with its
 /// handshake, and the CONNECT payload.
@@ -12,12 +34,11 @@ use crate::rejection::Rejection;
 pub struct ConnectContext {
     socket: SocketRef,
     auth: Option<Value>,
-    io: SocketIo,
 }
 
 impl ConnectContext {
-    pub(crate) fn new(socket: SocketRef, auth: Option<Value>, io: SocketIo) -> ConnectContext {
-        ConnectContext { socket, auth, io }
+    pub(crate) fn new(socket: SocketRef, auth: Option<Value>) -> ConnectContext {
+        ConnectContext { socket, auth }
     }
 
     /// The connecting socket.
@@ -28,11 +49,6 @@ impl ConnectContext {
     /// The CONNECT payload (the client's `auth` option), `None` when it sent none.
     pub fn auth(&self) -> Option<&Value> {
         self.auth.as_ref()
-    }
-
-    /// The server handle (with its states).
-    pub fn io(&self) -> &SocketIo {
-        &self.io
     }
 
     /// An extractor failed: the handler is not called and the connection is refused.
@@ -52,25 +68,20 @@ impl ConnectContext {
 #[derive(Debug)]
 pub struct EventContext {
     socket: SocketRef,
-    io: SocketIo,
     name: Str,
     args: Args,
     ack: Option<AckSender>,
-    ack_extracted: bool,
 }
 
 impl EventContext {
-    pub(crate) fn new(socket: SocketRef, mut event: Event, io: SocketIo) -> EventContext {
-        // The context owns the ack from the start, so that a rejection can still answer it even
-        // when an earlier argument already extracted the ack handle.
-        let ack = event.take_ack();
+    pub(crate) fn new(socket: SocketRef, event: Event) -> EventContext {
+        // The context owns the ack from the start, so that a rejection can still answer it.
+        let ack = event.ack_id().map(|id| AckSender::new(socket.clone(), id));
         EventContext {
             socket,
-            io,
             name: event.name,
             args: event.args,
             ack,
-            ack_extracted: false,
         }
     }
 
@@ -79,14 +90,15 @@ impl EventContext {
         &self.socket
     }
 
-    /// The server handle (with its states).
-    pub fn io(&self) -> &SocketIo {
-        &self.io
-    }
-
     /// The event name.
     pub fn event_name(&self) -> &str {
         self.name.as_str()
+    }
+
+    /// The event (name and arguments) as received, with whether an ack was asked.
+    pub(crate) fn event(&self) -> Event {
+        let ack = self.ack.as_ref().map(AckSender::id);
+        Event::received(self.name.clone(), self.args.clone(), ack)
     }
 
     /// The event's arguments, binary attachments included.
@@ -94,26 +106,22 @@ impl EventContext {
         &self.args
     }
 
-    /// True when the client asked for an ack.
+    /// True while the ack is still here to send: the client asked for one and no extractor
+    /// took the handle.
     pub fn ack_requested(&self) -> bool {
         self.ack.is_some()
     }
 
-    /// Hands the ack out to the handler: its return value no longer becomes the ack.
-    /// `None` when the client asked for no ack.
+    /// Hands the ack out to the handler: its return value no longer becomes the ack. `None`
+    /// when the client asked for no ack (or the handle was taken already).
     pub fn take_ack(&mut self) -> Option<AckSender> {
-        let ack = self.ack.clone()?;
-        self.ack_extracted = true;
-        Some(ack)
+        self.ack.take()
     }
 
-    /// The handler returned `reply`: it is the ack, unless the handler took the ack handle.
-    pub(crate) fn finish(self, reply: Reply) {
-        if self.ack_extracted {
-            return;
-        }
+    /// The handler returned `value`: it is the ack, unless the handler took the ack handle.
+    pub(crate) fn finish(self, value: impl IntoAck) {
         if let Some(ack) = self.ack
-            && let Err(e) = ack.send(reply)
+            && let Err(e) = ack.send(value)
         {
             tracing::debug!(socket = %self.socket.id(), event = self.name.as_str(), error = %e, "ack not sent");
         }
@@ -149,12 +157,11 @@ impl EventContext {
 pub struct DisconnectContext {
     socket: SocketRef,
     reason: DisconnectReason,
-    io: SocketIo,
 }
 
 impl DisconnectContext {
-    pub(crate) fn new(socket: SocketRef, reason: DisconnectReason, io: SocketIo) -> Self {
-        DisconnectContext { socket, reason, io }
+    pub(crate) fn new(socket: SocketRef, reason: DisconnectReason) -> Self {
+        DisconnectContext { socket, reason }
     }
 
     /// The socket that left.
@@ -165,11 +172,6 @@ impl DisconnectContext {
     /// Why it left.
     pub fn reason(&self) -> DisconnectReason {
         self.reason
-    }
-
-    /// The server handle (with its states).
-    pub fn io(&self) -> &SocketIo {
-        &self.io
     }
 
     /// An extractor failed: the handler is not called.
