@@ -52,7 +52,7 @@
 //! ```
 //!
 //! A closure is a handler like any other:
-//! `io.ns("/", async |socket: SocketRef| { let _ = socket.emit("welcome", "hi"); })`.
+//! `io.ns("/", |socket: SocketRef| async move { let _ = socket.emit("welcome", "hi"); })`.
 //!
 //! Features: `msgpack` (the `socket.io-msgpack-parser` wire format,
 //! [`ParserKind::MsgPack`]); `axum` ([`SocketIo`] and [`extract::State`] as axum HTTP
