@@ -240,6 +240,12 @@ impl SocketIo {
         Ok(adapter.server_side_emit_with_ack(packet, timeout).await?)
     }
 
+    /// How many servers of the cluster serve namespace `ns` (1 with the in-memory adapter).
+    pub async fn server_count(&self, ns: &str) -> Result<usize, EmitError> {
+        let adapter = self.namespace(ns)?.adapter().clone();
+        Ok(adapter.server_count().await?)
+    }
+
     /// Handles the events other servers of the cluster send to namespace `ns` with
     /// `server_side_emit(_with_ack)` (JS `io.of(ns).on(event, (...args, cb) => ..)` for
     /// server-side events): the handler gets the event name, its arguments and, when the sender
