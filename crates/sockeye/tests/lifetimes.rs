@@ -99,15 +99,22 @@ async fn eventually(what: &str, f: impl Fn() -> bool) {
 
 /// One round: build, register, serve, connect a client that emits and gets its ack, drop the
 /// client, stop serving, drop every handle.
-async fn round(states: &Arc<AtomicUsize>, adapters: &Arc<AtomicUsize>, handlers: &Arc<AtomicUsize>) {
+async fn round(
+    states: &Arc<AtomicUsize>,
+    adapters: &Arc<AtomicUsize>,
+    handlers: &Arc<AtomicUsize>,
+) {
     let (layer, io) = SocketIo::builder()
         .with_state(Tracked::new(states))
         .adapter(CountingFactory(adapters.clone()))
         .build_layer();
     let guard = Tracked::new(handlers);
-    io.ns("/", |socket: SocketRef, State(_state): State<Tracked>| async move {
-        socket.join("lobby");
-    })
+    io.ns(
+        "/",
+        |socket: SocketRef, State(_state): State<Tracked>| async move {
+            socket.join("lobby");
+        },
+    )
     .on("hi", move |io: SocketIo, Data(n): Data<u32>| {
         let _keep = &guard;
         async move {
@@ -118,7 +125,10 @@ async fn round(states: &Arc<AtomicUsize>, adapters: &Arc<AtomicUsize>, handlers:
     io.ns("/other", || ());
     let (addr, server) = serve(&io).await;
     let mut client = SioClient::connected(addr, "/", None, WAIT).await.unwrap();
-    let id = client.emit_with_ack("hi", &[serde_json::json!(1)]).await.unwrap();
+    let id = client
+        .emit_with_ack("hi", &[serde_json::json!(1)])
+        .await
+        .unwrap();
     loop {
         match client.next(WAIT).await {
             Some(sockeye_testkit::sio::Received::Ack { id: got, args }) if got == id => {
@@ -148,8 +158,14 @@ async fn dropping_every_handle_frees_the_server_each_time() {
         round(&states, &adapters, &handlers).await;
         // Everything is freed by the time the last handle is dropped, or very soon after
         // (a task that saw the session close may still be finishing).
-        eventually("the state is dropped", || states.load(Ordering::SeqCst) == n).await;
-        eventually("the handlers are dropped", || handlers.load(Ordering::SeqCst) == n).await;
+        eventually("the state is dropped", || {
+            states.load(Ordering::SeqCst) == n
+        })
+        .await;
+        eventually("the handlers are dropped", || {
+            handlers.load(Ordering::SeqCst) == n
+        })
+        .await;
         eventually("both namespaces' adapters are dropped", || {
             adapters.load(Ordering::SeqCst) == 2 * n
         })
@@ -185,5 +201,8 @@ async fn close_frees_a_server_whose_handler_holds_its_handle() {
     assert_eq!(states.load(Ordering::SeqCst), 0, "the cycle keeps it alive");
     weak_probe.close().await;
     drop(weak_probe);
-    eventually("close broke the cycle", || states.load(Ordering::SeqCst) == 1).await;
+    eventually("close broke the cycle", || {
+        states.load(Ordering::SeqCst) == 1
+    })
+    .await;
 }

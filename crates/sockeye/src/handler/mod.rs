@@ -76,7 +76,8 @@ pub mod marker {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a valid sockeye connect handler",
     label = "not a connect handler",
-    note = "a connect handler is an async or plain fn of up to 16 arguments that implement `FromConnectParts` (SocketRef, Auth<T>, State<T>, ...), returning `()` or `Result<_, ConnectionRefusedError>`"
+    note = "a connect handler is an async or plain fn of up to 16 arguments, each a connect extractor (SocketRef, Auth<T>, State<T>, Extension<T>, Query<T>, HeaderMap, Cookies, RemoteAddr, SocketIo, ...), returning `()` or `Result<_, E>` with `E: Into<ConnectionRefusedError>`",
+    note = "`Option<X>` is an extractor only where X can be absent (Auth, Session, Extension, HttpExtension, RemoteAddr); socket handlers take sockeye's `State`, not axum's (see the guide's axum page)"
 )]
 pub trait ConnectHandler<T>: Send + Sync + 'static {
     /// Extracts the arguments and runs the function.
@@ -92,7 +93,8 @@ pub trait ConnectHandler<T>: Send + Sync + 'static {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a valid sockeye event handler",
     label = "not an event handler",
-    note = "an event handler is an async or plain fn of up to 16 arguments that implement `FromEventParts` (SocketRef, Data<T>, AckSender, Session<T>, State<T>, ...), returning something that implements `IntoAck`"
+    note = "an event handler is an async or plain fn of up to 16 arguments, each an event extractor (SocketRef, Data<T>, TryData<T>, Bin, Event, EventName, AckSender, Session<T>, State<T>, Extension<T>, SocketIo, ...), returning a value that implements `IntoAck` (its ack)",
+    note = "the event's data is `Data<T>`, not a bare `T`; `Option<X>` is an extractor only where X can be absent (Auth, Session, Extension, HttpExtension, AckSender, Data, RemoteAddr); `DisconnectReason` exists only in disconnect handlers; socket handlers take sockeye's `State`, not axum's (see the guide's axum page)"
 )]
 pub trait EventHandler<T>: Send + Sync + 'static {
     /// Extracts the arguments, runs the function and sends its ack.
@@ -107,7 +109,7 @@ pub trait EventHandler<T>: Send + Sync + 'static {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a valid sockeye disconnect handler",
     label = "not a disconnect handler",
-    note = "a disconnect handler is an async or plain fn of up to 16 arguments that implement `FromDisconnectParts` (SocketRef, DisconnectReason, Session<T>, State<T>, ...), returning `()`"
+    note = "a disconnect handler is an async or plain fn of up to 16 arguments, each a disconnect extractor (SocketRef, DisconnectReason, Session<T>, State<T>, Extension<T>, SocketIo, ...), returning `()`"
 )]
 pub trait DisconnectHandler<T>: Send + Sync + 'static {
     /// Extracts the arguments and runs the function.
