@@ -120,9 +120,10 @@ pub async fn serve(io: &SocketIo) -> (SocketAddr, tokio::task::JoinHandle<()>) {
             let _ = tcp.set_nodelay(true);
             let svc = svc.clone();
             connections.spawn(async move {
-                let service = hyper::service::service_fn(
-                    move |req: http::Request<hyper::body::Incoming>| svc.clone().oneshot(req),
-                );
+                let service =
+                    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                        svc.clone().oneshot(req)
+                    });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection_with_upgrades(TokioIo::new(tcp), service)
                     .await;
@@ -186,7 +187,11 @@ fn rooms_from_auth(io: &SocketIo) {
 async fn drain(client: &mut SioClient, name: &str, quiet: Duration) -> Vec<Value> {
     let mut got = Vec::new();
     while let Some(mut args) = client.event(name, quiet).await {
-        got.push(if args.is_empty() { Value::Null } else { args.remove(0) });
+        got.push(if args.is_empty() {
+            Value::Null
+        } else {
+            args.remove(0)
+        });
     }
     got
 }
@@ -224,7 +229,10 @@ pub async fn order_and_exactly_once(cluster: &dyn Cluster) {
             }
         }
         assert_eq!(n, expected, "client {k}: node 0's emits, in order, once");
-        assert_eq!(m, expected, "client {k}: the last node's emits, in order, once");
+        assert_eq!(
+            m, expected,
+            "client {k}: the last node's emits, in order, once"
+        );
     }
 }
 
@@ -316,7 +324,9 @@ pub async fn acks_with_timeout(cluster: &dyn Cluster) {
                 args,
                 ack: Some(id),
             }) if name == "q" && args == vec![json!("?")] => {
-                c.ack(id, &[json!(k)]).await.unwrap_or_else(|e| panic!("{e}"));
+                c.ack(id, &[json!(k)])
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
             }
             other => panic!("client {k}: expected the question with an ack id, got {other:?}"),
         }
@@ -363,7 +373,11 @@ pub async fn remote_fetch_join_leave_disconnect(cluster: &dyn Cluster) {
         .collect();
     ids.sort();
     let mut want = vec![
-        (here.sid.clone(), true, sorted(vec![here.sid.clone(), "r".into()])),
+        (
+            here.sid.clone(),
+            true,
+            sorted(vec![here.sid.clone(), "r".into()]),
+        ),
         (
             there.sid.clone(),
             last == 0,
@@ -371,7 +385,10 @@ pub async fn remote_fetch_join_leave_disconnect(cluster: &dyn Cluster) {
         ),
     ];
     want.sort();
-    assert_eq!(ids, want, "every socket of room r, with its rooms, local flag right");
+    assert_eq!(
+        ids, want,
+        "every socket of room r, with its rooms, local flag right"
+    );
 
     io.to("s")
         .join("t")
@@ -500,9 +517,15 @@ pub async fn recovery(cluster: &dyn Cluster) {
         "the adapter does not support recovery: the CONNECT reply must carry no pid"
     );
     let io = &nodes[0].io;
-    io.to("r").emit("m", &0).await.unwrap_or_else(|e| panic!("{e}"));
+    io.to("r")
+        .emit("m", &0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.event("m", WAIT).await, Some(vec![json!(0)]));
-    let offset = c.offset.clone().unwrap_or_else(|| panic!("broadcasts carry an offset"));
+    let offset = c
+        .offset
+        .clone()
+        .unwrap_or_else(|| panic!("broadcasts carry an offset"));
     let sid = c.sid.clone();
     c.drop_transport();
     // The server keeps the session once it sees the transport gone.
@@ -512,7 +535,10 @@ pub async fn recovery(cluster: &dyn Cluster) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for i in 1..=5 {
-        io.to("r").emit("m", &i).await.unwrap_or_else(|e| panic!("{e}"));
+        io.to("r")
+            .emit("m", &i)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     let back_to = if cluster.recovers_across_nodes() {
         &nodes[nodes.len() - 1]
@@ -523,8 +549,15 @@ pub async fn recovery(cluster: &dyn Cluster) {
     let mut back = client(back_to, Some(auth.clone())).await;
     assert_eq!(back.sid, sid, "same socket id");
     let missed = drain(&mut back, "m", Duration::from_millis(500)).await;
-    assert_eq!(missed, (1..=5).map(|i| json!(i)).collect::<Vec<_>>(), "missed, once, in order");
-    let id = back.emit_with_ack("whoami", &[]).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        missed,
+        (1..=5).map(|i| json!(i)).collect::<Vec<_>>(),
+        "missed, once, in order"
+    );
+    let id = back
+        .emit_with_ack("whoami", &[])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     match back.next(WAIT).await {
         Some(Received::Ack { id: got, args }) if got == id => {
             let me = &args[0];
@@ -534,13 +567,23 @@ pub async fn recovery(cluster: &dyn Cluster) {
         }
         other => panic!("expected whoami's ack, got {other:?}"),
     }
-    io.to("r").emit("m", &6).await.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(back.event("m", WAIT).await, Some(vec![json!(6)]), "live again");
+    io.to("r")
+        .emit("m", &6)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        back.event("m", WAIT).await,
+        Some(vec![json!(6)]),
+        "live again"
+    );
 
     // A used pid, a forged one, and an offset from the future: fresh sessions.
     for (label, auth) in [
         ("reused pid", auth),
-        ("forged pid", json!({"pid": "0123456789abcdef0123456789abcdef", "offset": offset})),
+        (
+            "forged pid",
+            json!({"pid": "0123456789abcdef0123456789abcdef", "offset": offset}),
+        ),
     ] {
         let fresh = client(&nodes[0], Some(auth)).await;
         assert_ne!(fresh.sid, sid, "{label}: a fresh socket");
@@ -558,7 +601,10 @@ pub async fn recovery(cluster: &dyn Cluster) {
         Some(json!({"pid": fpid, "offset": "999999999999999999"})),
     )
     .await;
-    assert_ne!(from_future.sid, fsid, "an offset from the future: a fresh socket");
+    assert_ne!(
+        from_future.sid, fsid,
+        "an offset from the future: a fresh socket"
+    );
 }
 
 /// Closing a node closes its adapter; the other nodes go on, and the closed node's server
@@ -571,7 +617,10 @@ pub async fn close(cluster: &dyn Cluster) {
         .await
         .unwrap_or_else(|_| panic!("close did not finish in time"));
     assert!(
-        matches!(c.next(WAIT).await, Some(Received::Closed | Received::Disconnect)),
+        matches!(
+            c.next(WAIT).await,
+            Some(Received::Closed | Received::Disconnect)
+        ),
         "the node's clients are closed"
     );
     if let Some(other) = nodes.first() {
@@ -592,7 +641,11 @@ pub async fn close(cluster: &dyn Cluster) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let mut d = client(other, None).await;
-        other.io.emit("still", &1).await.unwrap_or_else(|e| panic!("{e}"));
+        other
+            .io
+            .emit("still", &1)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(d.event("still", WAIT).await, Some(vec![json!(1)]));
     }
 }
@@ -649,9 +702,7 @@ impl SlowAdapter {
     }
 
     fn delay(&self) -> Duration {
-        let turn = self
-            .turn
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // 3, 0, 2, 1, 3, 0, ... ms: later emits often wait less than earlier ones.
         Duration::from_millis((turn * 7 + 3) % 4)
     }

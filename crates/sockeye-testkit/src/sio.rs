@@ -113,7 +113,8 @@ impl SioClient {
         let ok = format!("40{}", prefix(ns));
         let refused = format!("44{}", prefix(ns));
         if let Some(json) = reply.strip_prefix(&refused) {
-            let value = serde_json::from_str(json).map_err(|e| format!("bad CONNECT_ERROR: {e}"))?;
+            let value =
+                serde_json::from_str(json).map_err(|e| format!("bad CONNECT_ERROR: {e}"))?;
             return Ok(Connect::Refused(value));
         }
         let Some(json) = reply.strip_prefix(&ok) else {
@@ -164,7 +165,9 @@ impl SioClient {
     pub async fn next(&mut self, within: Duration) -> Option<Received> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()?;
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
             let text = match frame {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Some(Received::Closed),
                 Some(Ok(Message::Text(t))) => t.to_string(),

@@ -22,7 +22,7 @@ use crate::layer::SocketIoLayer;
 use crate::ns::{Namespace, NamespaceSpec, Route, SharedHandlers};
 use crate::operators::{BroadcastOperator, IntoRooms};
 use crate::packet::{Args, BroadcastPacket};
-use crate::pattern::NsPattern;
+use crate::pattern::{NsParams, NsPattern};
 use crate::recovery::{RecoveryConfig, RecoveryStats};
 use crate::registry::{self, Matcher, SharedRegistry};
 use crate::server_event::ServerEvent;
@@ -39,6 +39,8 @@ pub(crate) struct ServerCore {
     pub(crate) config: Arc<Config>,
     pub(crate) registry: SharedRegistry,
     pub(crate) factory: Arc<dyn AdapterFactory>,
+    /// The main namespace `/`, which always exists.
+    root: Arc<Namespace>,
     engine: OnceLock<WeakEngine<SocketIoHandler>>,
     me: Weak<ServerCore>,
 }
@@ -170,17 +172,7 @@ impl SocketIo {
 
     /// An operator on the main namespace `/`.
     pub fn root(&self) -> BroadcastOperator {
-        // `/` is created by `build` and only removed by `close`; after that, an operator on a
-        // detached namespace reaches nobody.
-        let ns = self.namespace("/").unwrap_or_else(|_| {
-            self.core.new_namespace(NamespaceSpec {
-                name: Str::from("/"),
-                handlers: Arc::default(),
-                params: Default::default(),
-                registry: None,
-            })
-        });
-        BroadcastOperator::new(ns)
+        BroadcastOperator::new(self.core.root.clone())
     }
 
     /// An operator on rooms of the main namespace `/`.
@@ -328,8 +320,9 @@ impl SocketIo {
 
     /// Graceful shutdown: refuses new sessions, closes every session (disconnect handlers run
     /// with [`crate::DisconnectReason::ServerShutdown`]), waits for them up to the engine's
-    /// `shutdown_timeout`, closes every namespace's adapter, then drops every namespace and
-    /// handler. The handle stays usable for reading but serves nothing any more.
+    /// `shutdown_timeout`, closes every namespace's adapter, then drops every handler and
+    /// dynamic namespace (so a handler that captured this handle no longer keeps the server
+    /// alive). The handle stays usable for reading; emits after `close` reach nobody, or fail.
     pub async fn close(&self) {
         self.engine.close().await;
         let namespaces = registry::read(&self.core.registry).all();
@@ -339,9 +332,8 @@ impl SocketIo {
             }
         }
         drop(namespaces);
-        let cleared = registry::write(&self.core.registry).clear();
-        // Dropped outside the lock: a handler's destructor may call back into the server.
-        drop(cleared);
+        let closed = registry::write(&self.core.registry).close();
+        drop(closed);
     }
 
     /// The underlying Engine.IO server (session count, config).
@@ -680,19 +672,32 @@ impl SocketIoBuilder {
     pub fn build(mut self) -> SocketIo {
         let payload = usize::try_from(self.max_payload).unwrap_or(usize::MAX);
         self.config.limits.max_packet_size = self.config.limits.max_packet_size.min(payload).max(1);
-        let core = Arc::new_cyclic(|me| ServerCore {
-            config: Arc::new(self.config),
-            registry: SharedRegistry::default(),
-            factory: self.factory,
-            engine: OnceLock::new(),
-            me: me.clone(),
+        let config = Arc::new(self.config);
+        let factory = self.factory;
+        let core = Arc::new_cyclic(|me: &Weak<ServerCore>| {
+            let root = Namespace::new(
+                NamespaceSpec {
+                    name: Str::from("/"),
+                    handlers: Arc::default(),
+                    params: NsParams::default(),
+                    registry: None,
+                },
+                config.clone(),
+                me.clone(),
+                factory.as_ref(),
+            );
+            let registry = SharedRegistry::default();
+            registry::write(&registry).insert_fixed(root.clone());
+            ServerCore {
+                config,
+                registry,
+                factory,
+                root,
+                engine: OnceLock::new(),
+                me: me.clone(),
+            }
         });
-        registry::write(&core.registry).fixed_handlers("/", &core);
-        if core.config.recovery.is_some()
-            && registry::read(&core.registry)
-                .get("/")
-                .is_some_and(|ns| !ns.recovers())
-        {
+        if core.config.recovery.is_some() && !core.root.recovers() {
             tracing::warn!(
                 "connection-state recovery is enabled but the adapter cannot recover sessions: \
                  recovery stays off (CONNECT replies carry no pid)"

@@ -101,14 +101,25 @@ impl Registry {
             .collect()
     }
 
-    /// Forgets every namespace and registration (the server is closing): handlers that hold
-    /// a handle on the server no longer keep it alive.
-    pub(crate) fn clear(&mut self) -> Vec<Arc<Namespace>> {
-        self.dynamic.clear();
-        let all = self.all();
-        self.fixed.clear();
-        self.children.clear();
-        all
+    /// Adds static namespace `ns` (the server's main namespace, made with the server).
+    pub(crate) fn insert_fixed(&mut self, ns: Arc<Namespace>) {
+        self.fixed.insert(ns.name.as_str().to_owned(), ns);
+    }
+
+    /// The server is closing: forgets dynamic registrations and their namespaces, and every
+    /// static namespace's handlers, so that handlers holding a handle on the server no longer
+    /// keep it alive. Returns what to drop (outside the lock: a handler's destructor may call
+    /// back into the server).
+    pub(crate) fn close(&mut self) -> (Vec<Arc<Namespace>>, Vec<crate::ns::Handlers>) {
+        let mut dropped_handlers: Vec<crate::ns::Handlers> = Vec::new();
+        for dynamic in self.dynamic.drain(..) {
+            dropped_handlers.push(std::mem::take(&mut *dynamic.handlers.write()));
+        }
+        for ns in self.fixed.values() {
+            dropped_handlers.push(std::mem::take(&mut *ns.handlers.write()));
+        }
+        let children = self.children.drain().map(|(_, ns)| ns).collect();
+        (children, dropped_handlers)
     }
 }
 
