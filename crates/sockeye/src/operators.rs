@@ -115,6 +115,17 @@ impl BroadcastOperator {
         }
     }
 
+    /// Every socket of `socket`'s namespace, `socket` included (the
+    /// [`crate::extract::Namespace`] extractor's operator): it fans out from `socket` like the
+    /// operators of [`BroadcastOperator::from_socket`].
+    pub(crate) fn namespace_of(socket: &SocketRef) -> BroadcastOperator {
+        BroadcastOperator {
+            ns: socket.namespace().clone(),
+            opts: BroadcastOptions::default(),
+            origin: Some(socket.clone()),
+        }
+    }
+
     /// Adds target rooms (union with the rooms already targeted).
     pub fn to(mut self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.opts.rooms.extend(rooms.into_rooms());
