@@ -64,3 +64,8 @@ pub use error::{
 };
 pub use factory::RedisAdapterFactory;
 pub use stats::StatsSnapshot;
+
+/// The examples of `docs/redis.md`, compiled as doctests so they stay true.
+#[doc = include_str!("../../../docs/redis.md")]
+#[cfg(doctest)]
+pub struct RedisDocDoctest;

@@ -152,3 +152,28 @@ pub mod prelude {
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctest;
+
+/// The examples of the user guide (`docs/guide/`) and of `docs/server.md`, compiled (and, unless
+/// marked `no_run`, run) as doctests so they stay true. The pages with axum HTTP handlers need
+/// the `axum` feature (`cargo test -p sockeye --all-features --doc`).
+#[cfg(doctest)]
+pub mod doc_pages {
+    #[doc = include_str!("../../../docs/guide/quick-start.md")]
+    pub struct QuickStart;
+    #[doc = include_str!("../../../docs/guide/handlers-and-extractors.md")]
+    pub struct HandlersAndExtractors;
+    #[cfg(feature = "axum")]
+    #[doc = include_str!("../../../docs/guide/rooms-and-broadcasts.md")]
+    pub struct RoomsAndBroadcasts;
+    #[doc = include_str!("../../../docs/guide/acks-and-calls.md")]
+    pub struct AcksAndCalls;
+    #[doc = include_str!("../../../docs/guide/sessions.md")]
+    pub struct Sessions;
+    #[doc = include_str!("../../../docs/guide/errors.md")]
+    pub struct Errors;
+    #[cfg(feature = "axum")]
+    #[doc = include_str!("../../../docs/guide/axum.md")]
+    pub struct Axum;
+    #[doc = include_str!("../../../docs/server.md")]
+    pub struct Server;
+}

@@ -115,6 +115,17 @@ impl BroadcastOperator {
         }
     }
 
+    /// Every socket of `socket`'s namespace, `socket` included (the
+    /// [`crate::extract::Namespace`] extractor's operator): it fans out from `socket` like the
+    /// operators of [`BroadcastOperator::from_socket`].
+    pub(crate) fn namespace_of(socket: &SocketRef) -> BroadcastOperator {
+        BroadcastOperator {
+            ns: socket.namespace().clone(),
+            opts: BroadcastOptions::default(),
+            origin: Some(socket.clone()),
+        }
+    }
+
     /// Adds target rooms (union with the rooms already targeted).
     pub fn to(mut self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.opts.rooms.extend(rooms.into_rooms());
@@ -281,4 +292,44 @@ impl BroadcastOperator {
 
 fn to_args<T: Serialize + ?Sized>(data: &T) -> Result<Args, EmitError> {
     Args::from_value(data).map_err(|e| EmitError::Serialize(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakeConn, connected, root_namespace};
+
+    /// The inline-drain rule (docs/server.md, "Where a socket's events run"): an emit through
+    /// an operator built from a socket marks that socket as fanning out; one built from the
+    /// namespace alone marks nobody.
+    #[tokio::test]
+    async fn operators_built_from_a_socket_mark_it_as_fanning_out() {
+        let ns = root_namespace();
+        let marked = |op: fn(&SocketRef) -> BroadcastOperator| {
+            let socket = connected(&ns, FakeConn::new(0));
+            let emit = op(&socket).emit("ev", &1);
+            (socket, emit)
+        };
+        for op in [
+            (|s: &SocketRef| s.broadcast()) as fn(&SocketRef) -> BroadcastOperator,
+            |s| s.to("room"),
+            |s| s.within("room"),
+            |s| s.except("room"),
+            |s| s.namespace_operator(),
+        ] {
+            let (socket, emit) = marked(op);
+            assert!(!socket.inbox().fans_out(), "not before the emit runs");
+            emit.await.unwrap();
+            assert!(socket.inbox().fans_out());
+        }
+        let bystander = connected(&ns, FakeConn::new(0));
+        BroadcastOperator::new(ns.clone())
+            .emit("ev", &1)
+            .await
+            .unwrap();
+        assert!(
+            !bystander.inbox().fans_out(),
+            "a namespace operator marks nobody"
+        );
+    }
 }

@@ -746,9 +746,11 @@ impl SocketRef {
         self.0.ns.server.upgrade()?.handle()
     }
 
-    /// An operator on every socket of this socket's namespace, this one included.
+    /// An operator on every socket of this socket's namespace, this one included; a broadcast
+    /// through it counts as a fan-out of this socket (see `docs/server.md`, "Where a socket's
+    /// events run").
     pub(crate) fn namespace_operator(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.0.ns.clone())
+        BroadcastOperator::namespace_of(self)
     }
 }
 

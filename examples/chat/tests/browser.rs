@@ -1,4 +1,5 @@
-//! Starts the `chat` binary and drives the page in headless Chromium (tests/browser/chat.js).
+//! Starts the `chat` binary and drives the page in headless Chromium (tests/browser/chat.js),
+//! which loads the Socket.IO client that `npm ci` installed in `examples/chat`.
 //! Skipped with a message when `chromium` (or, for the two-node test, Redis) is missing, unless
 //! `CI=true` (then it fails).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -105,6 +106,13 @@ fn run_browser(chromium: &Path, urls: &[&str], shot_name: &str) {
     assert!(
         root.join("tests/node_modules/playwright-core").is_dir(),
         "tests/node_modules/playwright-core is missing: run `npm ci` in tests/ (scripts/test does)"
+    );
+    // The page must get the client from the chat server (npm's copy): the browser reaches
+    // nothing but loopback, so its CDN fallback cannot load.
+    assert!(
+        chat::client_js_path().is_file(),
+        "{} is missing: run `npm ci` in examples/chat (scripts/test does)",
+        chat::client_js_path().display()
     );
     let _one_browser = BROWSER
         .lock()

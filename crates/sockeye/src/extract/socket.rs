@@ -46,7 +46,10 @@ impl Namespace {
         self.socket.ns_params()
     }
 
-    /// An operator on every socket of this namespace (the sender included).
+    /// An operator on every socket of this namespace (the sender included). A broadcast
+    /// through it fans out from the socket the extractor was taken from, like
+    /// `socket.broadcast()`: that socket's later events run in a task of its own (see
+    /// `docs/server.md`, "Where a socket's events run").
     pub fn broadcast(&self) -> BroadcastOperator {
         self.socket.namespace_operator()
     }
