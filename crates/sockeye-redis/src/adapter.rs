@@ -659,31 +659,29 @@ impl Adapter for RedisAdapter {
         packet: BroadcastPacket,
         opts: BroadcastOptions,
     ) -> BoxFuture<'_, Result<(), AdapterError>> {
-        // Local sockets get it whatever Redis does; an error then says so (see
-        // `NotPublished`), so the caller does not repeat the emit and deliver it twice here.
-        let recipients = self.local.deliver(&packet, &opts);
-        let local = LocalOutcome::Delivered { recipients };
-        let remote = if opts.flags.local {
-            Ok(())
-        } else {
-            wire::packet_value(self.local.name(), &packet.event, &packet.args)
+        Box::pin(async move {
+            // Local sockets get it whatever Redis does; an error then says so (see
+            // `NotPublished`), so the caller does not repeat the emit and deliver it twice here.
+            let recipients = self.local.deliver(&packet, &opts);
+            let local = LocalOutcome::Delivered { recipients };
+            if opts.flags.local {
+                return Ok(());
+            }
+            let payload = wire::packet_value(self.local.name(), &packet.event, &packet.args)
                 .and_then(|p| wire::encode_broadcast(&self.uid, p, &Self::opts_of(&opts)))
                 .map_err(|e| {
                     adapter_err(
                         &format!("broadcast {local}, but cannot be encoded for the other nodes"),
                         e,
                     )
-                })
-                .and_then(|payload| {
-                    self.publish_after(
-                        self.channels.broadcast_for(&opts.rooms),
-                        payload,
-                        "broadcast",
-                        local,
-                    )
-                })
-        };
-        Box::pin(std::future::ready(remote))
+                })?;
+            self.publish_after(
+                self.channels.broadcast_for(&opts.rooms),
+                payload,
+                "broadcast",
+                local,
+            )
+        })
     }
 
     fn broadcast_with_ack(

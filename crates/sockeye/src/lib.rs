@@ -131,10 +131,12 @@ pub use sockeye_protocol::socketio::{ArgsBuilder, Limits, ParserKind, Str};
 
 /// Everything a handler module needs: `use sockeye::prelude::*;`.
 ///
-/// It exports `Json` and `State`, names axum has too. In a module that imports axum's beside
-/// this prelude, the explicit import wins: with the `axum` feature, `axum::Json` is a valid ack
-/// and sockeye's `State` is a valid axum extractor, so either works; otherwise name one of them
-/// by path (`sockeye::Json`, `axum::extract::State`). The guide's "axum" page has the details.
+/// It exports `Json`, `State`, `Query` and `Extension`, names axum has too. In a module that
+/// imports axum's beside this prelude, the explicit import wins. With the `axum` feature,
+/// `axum::Json` is a valid ack and sockeye's `State` also works in axum HTTP handlers (reading
+/// the same states), so for those two either works; `Query` and `Extension` are socket
+/// extractors only: name axum's by path in HTTP handlers. The guide's "axum" page has the
+/// details.
 pub mod prelude {
     pub use crate::event::{AckSender, Event};
     pub use crate::extract::{
@@ -142,6 +144,7 @@ pub mod prelude {
         Session, State, TryData,
     };
     pub use crate::io::SocketIo;
+    pub use crate::packet::Args;
     pub use crate::reason::DisconnectReason;
     pub use crate::reply::{IntoAck, Json, NoAck};
     pub use crate::socket::SocketRef;

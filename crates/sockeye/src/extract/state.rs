@@ -128,18 +128,34 @@ impl<T: Clone + Send + Sync + 'static> FromDisconnectParts for State<T> {
     }
 }
 
+/// In an axum HTTP handler behind the [`crate::SocketIoLayer`], `State<T>` reads the same
+/// states as socket handlers (from the `SocketIo` handle the layer puts in the request): one
+/// `with_state` serves both sides. Rejected (500) when the layer is missing or no state of type
+/// `T` was registered.
 #[cfg(feature = "axum")]
-impl<S, T> axum::extract::FromRequestParts<S> for State<T>
-where
-    T: axum::extract::FromRef<S> + Send,
-    S: Send + Sync,
+impl<S: Send + Sync, T: Clone + Send + Sync + 'static> axum::extract::FromRequestParts<S>
+    for State<T>
 {
-    type Rejection = std::convert::Infallible;
+    type Rejection = Rejection;
 
     async fn from_request_parts(
-        _parts: &mut http::request::Parts,
-        state: &S,
+        parts: &mut http::request::Parts,
+        _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        Ok(State(T::from_ref(state)))
+        let io = parts.extensions.get::<crate::SocketIo>().ok_or_else(|| {
+            Rejection::server(
+                "missing_socketio",
+                "sockeye's State<T> in an HTTP handler reads the SocketIo's states: add the layer from SocketIo::builder().build_layer() to the router (after the routes), or use axum::extract::State for the router's own state",
+            )
+        })?;
+        io.state::<T>().map(State).ok_or_else(|| {
+            Rejection::server(
+                "missing_state",
+                format!(
+                    "no state of type `{}`: register it with SocketIo::builder().with_state(value)",
+                    type_name::<T>()
+                ),
+            )
+        })
     }
 }
