@@ -327,23 +327,23 @@ impl SocketIoHandler {
             return;
         };
         let conn: Arc<dyn Conn> = session.clone();
-        let (socket, replay) = match recover(session, &name, &ns, &conn, config, auth.as_ref()).await
-        {
-            Recovery::Restored(socket, missed) => (socket, Some(missed)),
-            Recovery::Closed(socket) => {
-                socket.abort_connect();
-                return;
-            }
-            Recovery::Fresh => {
-                let socket = SocketRef::new(ns.clone(), conn, config.clone(), auth.clone());
-                // No rooms to add: the own-id room is implicit once the namespace lists it.
-                if !attach(session, &name, &ns, &socket, &[]) {
+        let (socket, replay) =
+            match recover(session, &name, &ns, &conn, config, auth.as_ref()).await {
+                Recovery::Restored(socket, missed) => (socket, Some(missed)),
+                Recovery::Closed(socket) => {
                     socket.abort_connect();
                     return;
                 }
-                (socket, None)
-            }
-        };
+                Recovery::Fresh => {
+                    let socket = SocketRef::new(ns.clone(), conn, config.clone(), auth.clone());
+                    // No rooms to add: the own-id room is implicit once the namespace lists it.
+                    if !attach(session, &name, &ns, &socket, &[]) {
+                        socket.abort_connect();
+                        return;
+                    }
+                    (socket, None)
+                }
+            };
 
         // A recovered socket skips the middlewares if so configured (they ran when it first
         // connected); its connect handler still runs.
@@ -429,7 +429,11 @@ async fn run_connect_step(
                 .await?;
         }
         match handler {
-            Some(handler) => handler.call(ConnectContext::new(socket.clone(), auth)).await,
+            Some(handler) => {
+                handler
+                    .call(ConnectContext::new(socket.clone(), auth))
+                    .await
+            }
             None => Ok(()),
         }
     };
@@ -522,7 +526,13 @@ async fn recover(
         rooms: rooms.clone(),
         data: None,
     };
-    let socket = SocketRef::restored(ns.clone(), conn.clone(), config.clone(), auth.cloned(), persisted);
+    let socket = SocketRef::restored(
+        ns.clone(),
+        conn.clone(),
+        config.clone(),
+        auth.cloned(),
+        persisted,
+    );
     if !attach(session, name, ns, &socket, &rooms) {
         return Recovery::Closed(socket);
     }

@@ -16,9 +16,7 @@ use crate::connection::SocketIoHandler;
 use crate::error::{EmitError, NamespaceNotFound, RegisterError};
 use crate::extract::Registration;
 use crate::handler::class::{Class, NamespaceHandler};
-use crate::handler::{
-    ConnectHandler, DisconnectHandler, Erased, EventHandler, EventMiddleware,
-};
+use crate::handler::{ConnectHandler, DisconnectHandler, Erased, EventHandler, EventMiddleware};
 use crate::id::SocketId;
 use crate::layer::SocketIoLayer;
 use crate::ns::{Namespace, NamespaceSpec, Route, SharedHandlers};

@@ -105,8 +105,8 @@ pub use error::{
 pub use event::{AckSender, Event};
 pub use handler::class::NamespaceHandler;
 pub use handler::{
-    ConnectHandler, ConnectResult, DisconnectHandler, EventHandler, EventMiddleware,
-    EventRejected, HandlerFuture, IntoConnectResult, marker,
+    ConnectHandler, ConnectResult, DisconnectHandler, EventHandler, EventMiddleware, EventRejected,
+    HandlerFuture, IntoConnectResult, marker,
 };
 pub use id::SocketId;
 pub use io::{NsHandle, SocketIo, SocketIoBuilder, SocketIoService};

@@ -336,7 +336,11 @@ mod tests {
         ns.join(&a, &[a.as_str().to_owned()]);
         assert!(ns.rooms_empty());
         assert_eq!(ns.rooms_of(&a), rooms(&[&a], &[]));
-        assert_eq!(ns.all_rooms(), rooms(&[&a, &b], &[]), "allRooms lists sid rooms");
+        assert_eq!(
+            ns.all_rooms(),
+            rooms(&[&a, &b], &[]),
+            "allRooms lists sid rooms"
+        );
         assert_eq!(ns.targets(&opts(&[a.as_str()], &[])), vec![a.clone()]);
 
         // b joins the room named after a, and a joins "r".

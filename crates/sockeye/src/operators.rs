@@ -217,9 +217,15 @@ impl BroadcastOperator {
         async move {
             let packet = packet?;
             self.note_fan_out();
-            let timeout = self.opts.flags.timeout.unwrap_or(self.ns.config.ack_timeout);
+            let timeout = self
+                .opts
+                .flags
+                .timeout
+                .unwrap_or(self.ns.config.ack_timeout);
             let adapter = self.ns.adapter().clone();
-            Ok(adapter.broadcast_with_ack(packet, self.opts, timeout).await?)
+            Ok(adapter
+                .broadcast_with_ack(packet, self.opts, timeout)
+                .await?)
         }
     }
 

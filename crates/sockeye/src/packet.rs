@@ -45,7 +45,11 @@ impl BroadcastPacket {
     }
 
     /// Encodes the packet as recipients get it: with its offset as the last argument.
-    pub(crate) fn encode(&self, parser: ParserKind, ack: Option<u64>) -> Result<Encoded, EmitError> {
+    pub(crate) fn encode(
+        &self,
+        parser: ParserKind,
+        ack: Option<u64>,
+    ) -> Result<Encoded, EmitError> {
         match &self.offset {
             None => event(parser, &self.ns, &self.event, &self.args, ack),
             Some(offset) => {

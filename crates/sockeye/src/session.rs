@@ -71,7 +71,9 @@ impl SessionData {
     }
 
     /// The value as `T`: the typed value, or the JSON form decoded (and then kept typed).
-    fn as_mut<T: DeserializeOwned + Serialize + Send + Sync + 'static>(&mut self) -> Option<&mut T> {
+    fn as_mut<T: DeserializeOwned + Serialize + Send + Sync + 'static>(
+        &mut self,
+    ) -> Option<&mut T> {
         if let Repr::Json(value) = &self.0 {
             let typed: T = T::deserialize(value).ok()?;
             self.0 = Repr::Typed(Box::new(typed));
@@ -158,7 +160,11 @@ mod tests {
         let s = SessionSlot::default();
         assert_eq!(s.get::<u8>(), None);
         s.save(3u8);
-        assert_eq!(s.get::<String>(), None, "a different type is not the session");
+        assert_eq!(
+            s.get::<String>(),
+            None,
+            "a different type is not the session"
+        );
         assert_eq!(s.update::<u8, _>(|v| *v += 1), Some(()));
         assert_eq!(s.get::<u8>(), Some(4));
         assert_eq!(s.to_json(), Some(serde_json::json!(4)));
@@ -175,13 +181,12 @@ mod tests {
         let s = SessionSlot::default();
         s.restore(SessionData::from_json(serde_json::json!({"name": "ann"})));
         assert!(!s.holds::<User>());
-        assert_eq!(s.get::<u32>(), None, "JSON that is not a u32 stays as it is");
         assert_eq!(
-            s.get::<User>(),
-            Some(User {
-                name: "ann".into()
-            })
+            s.get::<u32>(),
+            None,
+            "JSON that is not a u32 stays as it is"
         );
+        assert_eq!(s.get::<User>(), Some(User { name: "ann".into() }));
         assert!(s.holds::<User>(), "decoded once, then kept typed");
         assert_eq!(s.to_json(), Some(serde_json::json!({"name": "ann"})));
     }

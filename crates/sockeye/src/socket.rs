@@ -636,7 +636,8 @@ impl SocketRef {
     async fn drain_inline_first(&self) {
         let mut drain = Box::pin(self.clone().drain());
         let fanned_before = self.0.inbox.fans_out();
-        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(drain.as_mut().poll(cx))).await;
+        let first =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(drain.as_mut().poll(cx))).await;
         if first.is_pending() {
             tokio::spawn(drain);
         } else if !fanned_before && self.0.inbox.fans_out() {

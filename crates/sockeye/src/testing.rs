@@ -13,8 +13,8 @@ use crate::conn::Conn;
 use crate::error::EmitError;
 use crate::id::SocketId;
 use crate::ns::{Namespace, NamespaceSpec, SharedHandlers};
-use crate::socket::SocketRef;
 use crate::pattern::NsParams;
+use crate::socket::SocketRef;
 
 /// A session that keeps every frame it is sent and reports a fixed queue length.
 pub(crate) struct FakeConn {

@@ -28,7 +28,9 @@ from_socket!(RemoteAddr, |socket| {
         "the peer address is unknown: put a sockeye::RemoteAddr or a SocketAddr in the request extensions, or serve with axum's into_make_service_with_connect_info::<SocketAddr>() and enable the `axum` feature; take Option<RemoteAddr> where it may be unknown"
     ))
 });
-optional_from_socket!(RemoteAddr, |socket| Ok(socket.remote_addr().map(RemoteAddr)));
+optional_from_socket!(RemoteAddr, |socket| Ok(socket
+    .remote_addr()
+    .map(RemoteAddr)));
 
 /// The query string of the handshake request, deserialised as `T` (it also holds Engine.IO's
 /// own `EIO`, `transport` and `t` parameters; unknown fields are ignored by default).
@@ -116,11 +118,20 @@ fn http_extension<T: Clone + Send + Sync + 'static>(
         })
 }
 
-generic_from_socket!(HttpExtension, [Clone + Send + Sync + 'static], http_extension);
+generic_from_socket!(
+    HttpExtension,
+    [Clone + Send + Sync + 'static],
+    http_extension
+);
 generic_optional_from_socket!(
     HttpExtension,
     [Clone + Send + Sync + 'static],
-    |socket: &SocketRef| Ok(socket.request().extensions.get::<T>().cloned().map(HttpExtension))
+    |socket: &SocketRef| Ok(socket
+        .request()
+        .extensions
+        .get::<T>()
+        .cloned()
+        .map(HttpExtension))
 );
 
 #[cfg(test)]

@@ -88,7 +88,9 @@ mod tests {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct State<T>(pub T);
 
-fn check_state<T: Send + Sync + 'static>(registration: &Registration<'_>) -> Result<(), RegisterError> {
+fn check_state<T: Send + Sync + 'static>(
+    registration: &Registration<'_>,
+) -> Result<(), RegisterError> {
     if registration.has_state::<T>() {
         Ok(())
     } else {

@@ -116,7 +116,11 @@ impl RecoveryLog {
         let now = Instant::now();
         let pid = session.pid.clone();
         state.order.push_back((now, pid.clone()));
-        if state.sessions.insert(pid, Kept { session, at: now }).is_some() {
+        if state
+            .sessions
+            .insert(pid, Kept { session, at: now })
+            .is_some()
+        {
             // A pid is kept once at a time; a second disconnect of the same pid replaces it.
             tracing::debug!("recovery session kept twice: the newer one stays");
         }
@@ -251,7 +255,11 @@ mod tests {
     use crate::packet::Args;
 
     fn packet(n: u32) -> BroadcastPacket {
-        BroadcastPacket::new(Str::from("/"), Str::from("ev"), Args::from_value(&n).unwrap())
+        BroadcastPacket::new(
+            Str::from("/"),
+            Str::from("ev"),
+            Args::from_value(&n).unwrap(),
+        )
     }
 
     fn opts(rooms: &[&str], except: &[&str]) -> BroadcastOptions {
