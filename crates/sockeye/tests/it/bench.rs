@@ -1,8 +1,7 @@
 //! Rough throughput figures, ignored by default. Run with
-//! `cargo test -p sockeye --release --test bench -- --ignored --nocapture --test-threads 1`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! `cargo test -p sockeye --release --test it -- bench:: --ignored --nocapture --test-threads 1`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,7 @@ use sockeye::{Event, SocketRef};
 #[ignore = "benchmark: run explicitly in release"]
 async fn echo_ack_round_trips() {
     let io = builder().build();
-    io.ns("/", |_s: SocketRef, _a: Option<serde_json::Value>| async {})
+    io.ns("/", |_s: SocketRef| async {})
         .on("echo", |_s: SocketRef, e: Event| async move { e.args });
     let addr = serve(&io).await;
     let (mut ws, _) = Ws::open_connected(addr).await;
@@ -43,7 +42,7 @@ async fn echo_ack_round_trips() {
 #[ignore = "benchmark: run explicitly in release"]
 async fn broadcast_fan_out() {
     let io = builder().engine(|e| e.max_queued_frames(100_000)).build();
-    io.ns("/", |_s: SocketRef, _a: Option<serde_json::Value>| async {});
+    io.ns("/", |_s: SocketRef| async {});
     let addr = serve(&io).await;
     let mut clients = Vec::new();
     for _ in 0..100 {
@@ -52,7 +51,7 @@ async fn broadcast_fan_out() {
     let messages = 1000;
     let start = Instant::now();
     for i in 0..messages {
-        io.emit("tick", &i).unwrap();
+        io.emit("tick", &i).await.unwrap();
     }
     let mut readers = Vec::new();
     for mut ws in clients {

@@ -1,17 +1,17 @@
 //! python-socketio conveniences and semantics (docs/python-socketio-checklist.md): `send`,
 //! namespace `?query` suffixes, `always_connect`. Raw frames over WebSocket.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use common::{Ws, builder, serve};
 use serde_json::Value;
+use sockeye::extract::Auth;
 use sockeye::{Event, SocketRef};
 
-fn no_auth() -> impl Fn(SocketRef, Option<Value>) -> std::future::Ready<()> + Send + Sync {
-    |_s, _a| std::future::ready(())
+fn no_auth() -> impl Fn(SocketRef) -> std::future::Ready<()> + Send + Sync + 'static {
+    |_s| std::future::ready(())
 }
 
 /// Row 64: `send` is `emit("message")` on the socket, on a broadcast operator and on the
@@ -27,6 +27,7 @@ async fn send_is_a_message_event_on_socket_operator_and_server() {
             socket
                 .broadcast()
                 .send(&serde_json::json!({"n": 1}))
+                .await
                 .unwrap();
         });
     let addr = serve(&io).await;
@@ -41,7 +42,7 @@ async fn send_is_a_message_event_on_socket_operator_and_server() {
     s2.expect(r#"42["message",{"n":1}]"#).await;
     s1.expect_silence(Duration::from_millis(100)).await;
 
-    io.send(&[1, 2]).unwrap();
+    io.send(&[1, 2]).await.unwrap();
     for s in [&mut s1, &mut s2] {
         s.expect(r#"42["message",[1,2]]"#).await;
         s.expect_silence(Duration::from_millis(50)).await;
@@ -54,7 +55,7 @@ async fn send_is_a_message_event_on_socket_operator_and_server() {
 async fn namespace_query_suffix_is_stripped() {
     let io = builder().build();
     let (tx, mut seen) = tokio::sync::mpsc::channel(4);
-    io.ns("/chat", move |socket: SocketRef, _auth: Option<Value>| {
+    io.ns("/chat", move |socket: SocketRef| {
         let tx = tx.clone();
         async move {
             tx.send(socket.ns().to_owned()).await.unwrap();
@@ -94,10 +95,10 @@ async fn always_connect_replies_first_and_a_refusal_disconnects() {
     let (tx, mut disconnects) = tokio::sync::mpsc::channel::<()>(4);
     io.ns(
         "/chat",
-        |socket: SocketRef, auth: Option<Value>| async move {
+        |socket: SocketRef, auth: Option<Auth<Value>>| async move {
             // Emitted from the handler: with always_connect the reply is already out.
             socket.emit("hello", "from connect").unwrap();
-            if auth.as_ref().and_then(|a| a.get("reject")) == Some(&serde_json::json!(true)) {
+            if auth.as_ref().and_then(|Auth(a)| a.get("reject")) == Some(&serde_json::json!(true)) {
                 return Err(sockeye::ConnectionRefusedError::new("no"));
             }
             Ok(())
@@ -138,13 +139,10 @@ async fn always_connect_replies_first_and_a_refusal_disconnects() {
 #[tokio::test]
 async fn without_always_connect_a_refusal_is_a_connect_error() {
     let io = builder().build();
-    io.ns(
-        "/chat",
-        |socket: SocketRef, _auth: Option<Value>| async move {
-            socket.emit("hello", "from connect").unwrap();
-            Err::<(), _>(sockeye::ConnectionRefusedError::new("no"))
-        },
-    );
+    io.ns("/chat", |socket: SocketRef| async move {
+        socket.emit("hello", "from connect").unwrap();
+        Err::<(), _>(sockeye::ConnectionRefusedError::new("no"))
+    });
     let addr = serve(&io).await;
     let mut ws = Ws::open(addr).await;
     ws.send("40/chat,").await;

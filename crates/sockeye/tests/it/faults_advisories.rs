@@ -3,9 +3,8 @@
 //! server. Each test names its advisory and asserts what the server does with the input; after
 //! each, a bystander connected beforehand must still be echoed (the process lives, other
 //! sessions are untouched).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,7 +19,7 @@ use tokio::time::timeout;
 /// `/` echoing `echo` by ack; the official servers' most ordinary handler.
 async fn server() -> SocketAddr {
     let io = builder().build();
-    io.ns("/", |_s: SocketRef, _a: Option<serde_json::Value>| async {})
+    io.ns("/", |_s: SocketRef| async {})
         .on(
             "echo",
             |_s: SocketRef, event: Event| async move { event.args },

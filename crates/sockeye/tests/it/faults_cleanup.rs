@@ -1,9 +1,8 @@
 //! Every close path leaves nothing behind: Engine.IO sessions, namespace sockets, room
 //! memberships, pending acks (an awaited `call` ends with `Disconnected`) and partial binary
 //! packets are all released, whichever way the client went away.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +11,7 @@ use std::time::Duration;
 use common::{Ws, eventually, serve};
 use futures_util::SinkExt;
 use serde_json::Value;
+use sockeye::extract::Auth;
 use sockeye::{AckError, ConnectionRefusedError, Event, SocketIo, SocketRef};
 use tokio_tungstenite::tungstenite::Message as WsMsg;
 
@@ -28,8 +28,8 @@ fn app(counts: Arc<Counts>) -> SocketIo {
         .connect_timeout(Duration::from_millis(600))
         .attachment_timeout(Duration::from_millis(600))
         .build();
-    io.ns("/", |_s: SocketRef, auth: Option<Value>| async move {
-        if auth.as_ref().and_then(|a| a.get("refuse")).is_some() {
+    io.ns("/", |_s: SocketRef, auth: Option<Auth<Value>>| async move {
+        if auth.as_ref().and_then(|Auth(a)| a.get("refuse")).is_some() {
             return Err(ConnectionRefusedError::new("refused"));
         }
         Ok(())

@@ -1,9 +1,8 @@
 //! Hostile input that targets limits and timers rather than the parser: attachments that never
 //! complete, the payload that kills the Node server when echoed, WebSocket fragment floods,
 //! and a compression offer.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,9 +16,9 @@ use tokio::time::{Instant, timeout};
 /// `/` with an `echo` handler answering the client's own arguments (ack) and re-emitting them
 /// (event): the pattern that sends a client's payload back through the encoder.
 async fn echo_server(io: SocketIo) -> SocketAddr {
-    io.ns("/", |_s: SocketRef, _a: Option<serde_json::Value>| async {})
+    io.ns("/", |_s: SocketRef| async {})
         .on("echo", |socket: SocketRef, event: Event| async move {
-            let _ = socket.emit_args("echo-back", event.args.clone());
+            socket.emit_args("echo-back", event.args.clone()).unwrap();
             event.args
         });
     serve(&io).await

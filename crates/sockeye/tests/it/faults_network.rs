@@ -1,8 +1,7 @@
 //! Network faults between a client and the server, through the testkit's TCP fault proxy:
 //! a stalled client, a half-open one, and a slow consumer in a hot room.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,7 +9,6 @@ use std::time::Duration;
 
 use common::{WAIT, Ws, serve};
 use futures_util::StreamExt;
-use serde_json::Value;
 use sockeye::{DisconnectReason, EmitError, Event, SocketIo, SocketRef};
 use sockeye_testkit::{Direction, Fault, FaultProxy};
 use tokio::sync::mpsc;
@@ -23,12 +21,12 @@ type Reasons = mpsc::UnboundedReceiver<(String, DisconnectReason)>;
 /// Registers `/`, reporting every disconnect (socket id, reason) on the returned channel.
 fn with_disconnects(io: &SocketIo) -> (sockeye::NsHandle, Reasons) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let ns = io
-        .ns("/", |_s: SocketRef, _a: Option<Value>| async {})
-        .on_disconnect(move |s: SocketRef, reason: DisconnectReason| {
+    let ns = io.ns("/", |_s: SocketRef| async {}).on_disconnect(
+        move |s: SocketRef, reason: DisconnectReason| {
             let _ = tx.send((s.id().as_str().to_owned(), reason));
             async {}
-        });
+        },
+    );
     (ns, rx)
 }
 
@@ -297,7 +295,7 @@ async fn slow_consumer_in_a_hot_room_is_closed_and_the_others_get_everything() {
     for seq in 0..total {
         let at = start + Duration::from_micros(seq as u64 * 1_000_000 / RATE);
         tokio::time::sleep_until(at).await;
-        if io.emit("tick", &(seq, &blob)).is_err() {
+        if io.emit("tick", &(seq, &blob)).await.is_err() {
             broadcast_errors += 1;
         }
         if seq % 50 == 0 {
@@ -463,7 +461,7 @@ async fn only_volatile_packets_are_dropped() {
     let blob = "v".repeat(16 * 1024);
     let ns = io.of("/").unwrap();
     for i in 0..3_000 {
-        if let Err(e) = ns.clone().volatile().emit("v", &blob) {
+        if let Err(e) = ns.clone().volatile().emit("v", &blob).await {
             panic!("volatile emit {i} failed: {e}");
         }
         if i % 100 == 0 {

@@ -1,17 +1,17 @@
 //! Server behaviour through raw frames: connect step, ordering, acks, rooms, broadcasts,
 //! dynamic namespaces, sessions, disconnects.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{F, WAIT, Ws, ack_id, builder, eventually, serve};
 use serde_json::{Value, json};
+use sockeye::extract::Auth;
 use sockeye::{
-    AckError, Args, ConnectionRefusedError, DisconnectReason, EmitError, Event, EventRejected,
-    NoAck, SocketIo, SocketRef,
+    AckError, AckSender, Args, ConnectionRefusedError, DisconnectReason, EmitError, Event,
+    EventRejected, NoAck, SocketIo, SocketRef,
 };
 use tokio::sync::mpsc;
 
@@ -28,15 +28,15 @@ fn report_disconnects(io: &SocketIo) -> mpsc::Receiver<DisconnectReason> {
     rx
 }
 
-fn no_auth() -> impl Fn(SocketRef, Option<Value>) -> std::future::Ready<()> + Send + Sync {
-    |_s, _a| std::future::ready(())
+fn no_auth() -> impl Fn(SocketRef) -> std::future::Ready<()> + Send + Sync + 'static {
+    |_s| std::future::ready(())
 }
 
 #[tokio::test]
 async fn refusal_carries_message_and_data() {
     let io = builder().build();
-    io.ns("/", |_s: SocketRef, auth: Option<Value>| async move {
-        if auth.as_ref().and_then(|a| a.get("reject")) == Some(&json!(true)) {
+    io.ns("/", |_s: SocketRef, auth: Option<Auth<Value>>| async move {
+        if auth.as_ref().and_then(|Auth(a)| a.get("reject")) == Some(&json!(true)) {
             return Err(ConnectionRefusedError::with_data(
                 "rejected by server",
                 json!({"code": 4001, "reason": "auth.reject was set"}),
@@ -91,7 +91,7 @@ async fn connect_middlewares_run_in_order_and_can_refuse() {
 #[tokio::test]
 async fn event_sent_right_after_connect_sees_the_connect_handler_finished() {
     let io = builder().build();
-    io.ns("/", |socket: SocketRef, _a: Option<Value>| async move {
+    io.ns("/", |socket: SocketRef| async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
         socket.extensions().insert(String::from("ready"));
     })
@@ -156,8 +156,7 @@ async fn ack_rules_empty_none_unhandled_and_explicit() {
     io.ns("/", no_auth())
         .on("nothing", |_s: SocketRef, _e: Event| async {})
         .on("noack", |_s: SocketRef, _e: Event| async { NoAck })
-        .on("later", |_s: SocketRef, mut e: Event| async move {
-            let ack = e.take_ack().unwrap();
+        .on("later", |ack: AckSender| async move {
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 ack.send(Args::from_value(&"late").unwrap()).unwrap();
@@ -215,7 +214,7 @@ async fn catch_all_and_event_middleware() {
 async fn call_yields_the_ack_or_a_timeout_without_leaking() {
     let io = builder().build();
     let (tx, mut rx) = mpsc::channel(4);
-    io.ns("/", move |socket: SocketRef, _a: Option<Value>| {
+    io.ns("/", move |socket: SocketRef| {
         let tx = tx.clone();
         async move {
             tokio::spawn(async move {
@@ -280,10 +279,15 @@ async fn rooms_broadcast_once_except_and_sender_exclusion() {
             Args::from_value(&rooms).unwrap()
         })
         .on("to-ab", |socket: SocketRef, _e: Event| async move {
-            socket.to(["a", "b"]).emit("msg", "ab").unwrap();
+            socket.to(["a", "b"]).emit("msg", "ab").await.unwrap();
         })
         .on("all-but-b", |socket: SocketRef, _e: Event| async move {
-            socket.broadcast().except("b").emit("msg", "not-b").unwrap();
+            socket
+                .broadcast()
+                .except("b")
+                .emit("msg", "not-b")
+                .await
+                .unwrap();
         });
     let addr = serve(&io).await;
     let (mut s1, _) = Ws::open_connected(addr).await;
@@ -304,7 +308,7 @@ async fn rooms_broadcast_once_except_and_sender_exclusion() {
     s1.expect_silence(Duration::from_millis(50)).await;
 
     // Whole namespace from the server handle, then room exclusion.
-    io.emit("hello", "everyone").unwrap();
+    io.emit("hello", "everyone").await.unwrap();
     for s in [&mut s1, &mut s2, &mut s3] {
         s.expect(r#"42["hello","everyone"]"#).await;
     }
@@ -360,17 +364,14 @@ async fn broadcast_with_ack_yields_each_result() {
 #[tokio::test]
 async fn dynamic_namespaces_by_pattern_predicate_and_catch_all() {
     let io = builder().build();
-    io.dyn_ns(
-        "/room-{id}",
-        |socket: SocketRef, _a: Option<Value>| async move {
-            let id = socket.ns_params().get("id").unwrap_or("").to_owned();
-            socket.emit("id", &id).unwrap();
-        },
-    )
+    io.dyn_ns("/room-{id}", |socket: SocketRef| async move {
+        let id = socket.ns_params().get("id").unwrap_or("").to_owned();
+        socket.emit("id", &id).unwrap();
+    })
     .unwrap();
     io.dyn_ns_fn(
         |name| name.starts_with("/pred-"),
-        |socket: SocketRef, _a: Option<Value>| async move {
+        |socket: SocketRef| async move {
             socket.emit("pred", socket.ns()).unwrap();
         },
     );
@@ -395,7 +396,7 @@ async fn dynamic_namespaces_by_pattern_predicate_and_catch_all() {
     .await;
     assert!(io.of("/room-42").is_err());
 
-    io.ns_any(|_s: SocketRef, _a: Option<Value>| async {});
+    io.ns_any(|_s: SocketRef| async {});
     ws.send("40/anything,").await;
     ws.expect_connect("/anything").await;
 }
@@ -405,7 +406,7 @@ async fn unregistered_namespace_is_an_error() {
     let io = builder().build();
     assert!(io.of("/nope").is_err());
     assert!(io.of("/").is_ok(), "the main namespace always exists");
-    io.emit("x", &1).unwrap();
+    io.emit("x", &1).await.unwrap();
     assert!(matches!(
         io.server_side_emit("/nope", "x", &1).await,
         Err(EmitError::BadNamespace(_))
@@ -424,7 +425,7 @@ async fn disconnect_handler_sees_rooms_and_session_then_they_are_dropped() {
     let (tx, mut rx) = mpsc::channel(4);
     let kept: Arc<Mutex<Option<SocketRef>>> = Arc::default();
     let kept2 = kept.clone();
-    io.ns("/", move |socket: SocketRef, _a: Option<Value>| {
+    io.ns("/", move |socket: SocketRef| {
         let kept = kept2.clone();
         async move {
             socket.join("r1");
@@ -525,7 +526,7 @@ async fn full_inbox_closes_the_client_after_the_timeout() {
 #[tokio::test]
 async fn reserved_event_names_are_refused() {
     let io = builder().build();
-    io.ns("/", |socket: SocketRef, _a: Option<Value>| async move {
+    io.ns("/", |socket: SocketRef| async move {
         assert!(matches!(
             socket.emit("connect", &1),
             Err(EmitError::ReservedEvent(_))
@@ -541,7 +542,7 @@ async fn reserved_event_names_are_refused() {
 async fn handshake_parts_are_visible_to_the_connect_step() {
     let io = builder().build();
     let (tx, mut rx) = mpsc::channel(1);
-    io.ns("/", move |socket: SocketRef, _a: Option<Value>| {
+    io.ns("/", move |socket: SocketRef| {
         let tx = tx.clone();
         async move {
             let query = socket.request().uri.query().unwrap_or("").to_owned();
@@ -579,7 +580,7 @@ async fn close_shuts_every_session_with_server_shutdown() {
 async fn no_event_lost_right_after_connect_over_many_connections() {
     // Pitfall 6 of the conformance notes: handlers must be in place before CONNECT goes out.
     let io = builder().build();
-    io.ns("/", |socket: SocketRef, _a: Option<Value>| async move {
+    io.ns("/", |socket: SocketRef| async move {
         tokio::task::yield_now().await;
         socket.emit("auth", &json!({})).unwrap();
     })
@@ -599,7 +600,7 @@ async fn no_event_lost_right_after_connect_over_many_connections() {
 async fn call_accepts_an_ack_without_arguments() {
     let io = builder().build();
     let (tx, mut rx) = mpsc::channel(1);
-    io.ns("/", move |socket: SocketRef, _a: Option<Value>| {
+    io.ns("/", move |socket: SocketRef| {
         let tx = tx.clone();
         async move {
             tokio::spawn(async move {
@@ -651,7 +652,7 @@ async fn nested_binary_both_ways() {
         parts: Vec<bytes::Bytes>,
     }
     let io = builder().build();
-    io.ns("/", |socket: SocketRef, _a: Option<Value>| async move {
+    io.ns("/", |socket: SocketRef| async move {
         let file = json!({ "deep": [ { "x": 1 } ] });
         let chunk = Chunk {
             name: "f".into(),
@@ -663,7 +664,7 @@ async fn nested_binary_both_ways() {
     .on("upload", |_s: SocketRef, e: Event| async move {
         let chunk: Chunk = e.args.first().unwrap();
         let sizes: Vec<usize> = chunk.parts.iter().map(bytes::Bytes::len).collect();
-        sockeye::AckValue(json!({ "name": chunk.name, "sizes": sizes }))
+        sockeye::Json(json!({ "name": chunk.name, "sizes": sizes }))
     });
     let addr = serve(&io).await;
     let (mut ws, _) = Ws::open_connected(addr).await;
@@ -682,7 +683,7 @@ async fn nested_binary_both_ways() {
 async fn disconnect_during_the_connect_step_refuses_the_client() {
     let io = builder().build();
     let (tx, mut rx) = mpsc::channel(1);
-    io.ns("/", move |_s: SocketRef, _a: Option<Value>| {
+    io.ns("/", move |_s: SocketRef| {
         let tx = tx.clone();
         async move {
             tx.send(()).await.unwrap();

@@ -6,22 +6,44 @@
 //! divided by the number of sockets, is what the Socket.IO layer (socket, namespace map, adapter
 //! bookkeeping) holds per idle socket. The client side of the test lives in the same process,
 //! but it only reads one more frame per connection and keeps nothing of it.
+//!
+//! The allocator serves the whole test binary (every module of `tests/it`), so it counts only
+//! what the measuring thread allocates and frees: the test runs on a current-thread runtime, so
+//! the server and its clients all run on that thread, and tests running beside it in the same
+//! process (under `cargo test`) do not disturb the figures.
 // A counting global allocator needs `unsafe impl GlobalAlloc`; it only forwards to `System`.
 #![allow(unsafe_code)]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
+use crate::common;
 use common::Ws;
 
-/// The system allocator, counting live bytes and live blocks.
+/// The system allocator, counting live bytes and live blocks of the measuring thread.
 struct Counting;
 
 static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
 static LIVE_BLOCKS: AtomicIsize = AtomicIsize::new(0);
+
+thread_local! {
+    /// Set on the thread whose allocations are counted. A const-initialised `Cell` without a
+    /// destructor: reading it never allocates, so the allocator may read it.
+    static COUNTED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn counted() -> bool {
+    // `try_with`: during thread teardown the slot may be gone; nothing is counted then.
+    COUNTED.try_with(Cell::get).unwrap_or(false)
+}
+
+fn count(bytes: isize, blocks: isize) {
+    if counted() {
+        LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        LIVE_BLOCKS.fetch_add(blocks, Ordering::Relaxed);
+    }
+}
 
 // SAFETY: every call is forwarded to `System` unchanged; the counters are only statistics.
 unsafe impl GlobalAlloc for Counting {
@@ -29,8 +51,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: same contract as the caller's.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-            LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
+            count(layout.size() as isize, 1);
         }
         p
     }
@@ -39,8 +60,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: same contract as the caller's.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
-            LIVE_BLOCKS.fetch_add(1, Ordering::Relaxed);
+            count(layout.size() as isize, 1);
         }
         p
     }
@@ -48,18 +68,14 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: same contract as the caller's.
         unsafe { System.dealloc(ptr, layout) };
-        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        LIVE_BLOCKS.fetch_sub(1, Ordering::Relaxed);
+        count(-(layout.size() as isize), -1);
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: same contract as the caller's.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            LIVE_BYTES.fetch_add(
-                new_size as isize - layout.size() as isize,
-                Ordering::Relaxed,
-            );
+            count(new_size as isize - layout.size() as isize, 0);
         }
         p
     }
@@ -81,13 +97,10 @@ const N: usize = 1000;
 
 #[tokio::test(flavor = "current_thread")]
 async fn idle_socket_heap_cost() {
+    COUNTED.with(|c| c.set(true));
     let io = common::builder().build();
     // The bench app's shape: handlers registered, nothing stored per socket.
-    io.ns(
-        "/",
-        |_socket: sockeye::SocketRef, _auth: Option<serde_json::Value>| async move {},
-    )
-    .on(
+    io.ns("/", |_socket: sockeye::SocketRef| async move {}).on(
         "echo",
         |_s: sockeye::SocketRef, _e: sockeye::Event| async move {},
     );

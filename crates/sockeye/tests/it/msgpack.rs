@@ -1,8 +1,6 @@
 //! The msgpack parser end to end, client frames made with the protocol crate's own codec.
-#![cfg(feature = "msgpack")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::{F, Ws, builder, serve};
@@ -32,7 +30,7 @@ async fn recv_packet(ws: &mut Ws) -> Packet {
 #[tokio::test]
 async fn connect_event_and_binary_ack_over_msgpack() {
     let io = builder().parser(ParserKind::MsgPack).build();
-    io.ns("/", |_s: SocketRef, _a: Option<serde_json::Value>| async {})
+    io.ns("/", |_s: SocketRef| async {})
         .on("echo", |_s: SocketRef, e: Event| async move { e.args });
     let addr = serve(&io).await;
     let mut ws = Ws::open(addr).await;

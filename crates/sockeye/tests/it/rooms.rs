@@ -1,14 +1,12 @@
 //! The implicit own-id room: every socket is in the room named after its id without the
 //! adapter storing it. Routing, `rooms()`, leaving and `fetch_sockets` behave as if the room
 //! were stored, as with the JavaScript server.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use common::{WAIT, Ws, builder, serve};
-use serde_json::Value;
 use sockeye::{Args, DisconnectReason, Event, SocketRef};
 use tokio::sync::mpsc;
 
@@ -19,7 +17,7 @@ const QUIET: Duration = Duration::from_millis(300);
 async fn own_id_room_routes_lists_and_survives_leave() {
     let (gone_tx, mut gone_rx) = mpsc::channel::<Vec<String>>(4);
     let io = builder().build();
-    io.ns("/", |_s: SocketRef, _a: Option<Value>| async move {})
+    io.ns("/", |_s: SocketRef| async move {})
         .on("rooms", |socket: SocketRef, _e: Event| async move {
             Args::from_value(&socket.rooms()).unwrap()
         })
@@ -37,7 +35,7 @@ async fn own_id_room_routes_lists_and_survives_leave() {
         })
         .on("dm", |socket: SocketRef, e: Event| async move {
             let (to, text): (String, String) = e.args.deserialize().unwrap();
-            socket.to(to).emit("dm", &text).unwrap();
+            socket.to(to).emit("dm", &text).await.unwrap();
         })
         .on_disconnect(move |socket: SocketRef, _r: DisconnectReason| {
             let tx = gone_tx.clone();
@@ -80,6 +78,7 @@ async fn own_id_room_routes_lists_and_survives_leave() {
     ns.clone()
         .to([id_a.as_str(), id_c.as_str(), id_b.as_str()])
         .emit("many", &1)
+        .await
         .unwrap();
     for ws in [&mut a, &mut b, &mut c] {
         ws.expect(r#"42["many",1]"#).await;
@@ -87,7 +86,11 @@ async fn own_id_room_routes_lists_and_survives_leave() {
     }
 
     // Excluding a's id excludes a and its explicit member c.
-    ns.clone().except(id_a.as_str()).emit("not-a", &2).unwrap();
+    ns.clone()
+        .except(id_a.as_str())
+        .emit("not-a", &2)
+        .await
+        .unwrap();
     b.expect(r#"42["not-a",2]"#).await;
     a.expect_silence(QUIET).await;
     c.expect_silence(QUIET).await;
@@ -148,7 +151,7 @@ async fn own_id_room_routes_lists_and_survives_leave() {
 async fn rooms_are_empty_once_the_disconnect_handler_ran() {
     let (tx, mut rx) = mpsc::channel::<SocketRef>(1);
     let io = builder().build();
-    io.ns("/", move |socket: SocketRef, _a: Option<Value>| {
+    io.ns("/", move |socket: SocketRef| {
         let tx = tx.clone();
         async move {
             tx.send(socket).await.unwrap();

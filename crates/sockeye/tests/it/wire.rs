@@ -1,24 +1,28 @@
 //! Exact wire strings of the official Socket.IO protocol suite (conformance-notes §2), over
 //! raw WebSocket frames and raw long-polling.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use common::{F, Polling, Ws, builder, serve};
 use serde_json::{Value, json};
+use sockeye::extract::Auth;
 use sockeye::{Event, SocketIo, SocketRef};
 
 /// The suite's app: `auth` on connect, `message` echoed as `message-back`, `message-with-ack`
 /// acknowledged with its arguments; on `/` and `/custom`.
 fn app(io: &SocketIo) {
     for ns in ["/", "/custom"] {
-        io.ns(ns, |socket: SocketRef, auth: Option<Value>| async move {
-            let _ = socket.emit("auth", &auth.unwrap_or_else(|| json!({})));
-        })
+        io.ns(
+            ns,
+            |socket: SocketRef, auth: Option<Auth<Value>>| async move {
+                let auth = auth.map_or_else(|| json!({}), |Auth(auth)| auth);
+                socket.emit("auth", &auth).unwrap();
+            },
+        )
         .on("message", |socket: SocketRef, event: Event| async move {
-            let _ = socket.emit_args("message-back", event.args);
+            socket.emit_args("message-back", event.args).unwrap();
         })
         .on(
             "message-with-ack",

@@ -260,3 +260,8 @@ pub fn ack_id(frame: &str) -> String {
         .take_while(char::is_ascii_digit)
         .collect()
 }
+
+/// The harness of the axum-served tests (`handlers`): an axum app on loopback and a raw client
+/// comparing exact frames.
+#[cfg(feature = "axum")]
+pub mod axum;
