@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{F, WAIT, Ws, ack_id, builder, eventually, serve};
 use serde_json::{Value, json};
-use sockeye::extract::Auth;
+use sockeye::extract::{Auth, Data};
 use sockeye::{
     AckError, AckSender, Args, ConnectionRefusedError, DisconnectReason, EmitError, Event,
     EventRejected, NoAck, SocketIo, SocketRef,
@@ -735,6 +735,74 @@ async fn a_panicking_handler_disconnects_its_socket_with_a_reason() {
     ws.expect("432[1]").await;
     bystander.send(r#"423["ok",2]"#).await;
     bystander.expect("433[2]").await;
+}
+
+/// What runs in a handler's `call` itself rather than in the future it returns (a plain-fn
+/// event handler, an event middleware's code before its future, a plain-fn disconnect handler)
+/// is guarded like an async body: a panic there costs the socket (DISCONNECT, reason
+/// `HandlerPanic`), never the client's connection, and the socket's rooms are still freed.
+#[tokio::test]
+async fn panics_in_plain_fn_handlers_and_middlewares_cost_only_the_socket() {
+    let io = builder().build();
+    let reasons = Arc::new(Mutex::new(Vec::new()));
+    let seen = reasons.clone();
+    let (tx, mut sockets) = mpsc::unbounded_channel();
+    io.ns("/", move |socket: SocketRef| {
+        socket.join("r");
+        tx.send(socket).unwrap();
+    })
+    .use_event(|_s: SocketRef, e: Event| {
+        assert_ne!(e.name.as_str(), "mw-boom", "middleware bug");
+        std::future::ready(Ok(e))
+    })
+    .on("boom", |Data(n): Data<u32>| -> u32 {
+        assert_eq!(n, 0, "plain fn handler bug");
+        n
+    })
+    .on("ok", |e: Event| e.args)
+    .on_disconnect(move |reason: DisconnectReason| {
+        seen.lock().unwrap().push(reason);
+        assert_ne!(
+            reason,
+            DisconnectReason::HandlerPanic,
+            "disconnect handler bug"
+        );
+    });
+    let addr = serve(&io).await;
+    let (mut bystander, _) = Ws::open_connected(addr).await;
+    let first = tokio::time::timeout(WAIT, sockets.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let (mut ws, _) = Ws::open_connected(addr).await;
+    for (i, boom) in [r#"["mw-boom"]"#, r#"["boom",1]"#].into_iter().enumerate() {
+        let socket = tokio::time::timeout(WAIT, sockets.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        ws.send(&format!("42{i}{boom}")).await;
+        ws.expect("41").await;
+        eventually("the panicked socket's rooms are freed", || {
+            socket.rooms().is_empty() && !socket.connected()
+        })
+        .await;
+        // Only that socket went: its Engine.IO session may connect again.
+        ws.send("40").await;
+        ws.expect_connect("/").await;
+    }
+    assert_eq!(
+        *reasons.lock().unwrap(),
+        [
+            DisconnectReason::HandlerPanic,
+            DisconnectReason::HandlerPanic
+        ]
+    );
+    ws.send(r#"427["ok",7]"#).await;
+    ws.expect("437[7]").await;
+    bystander.send(r#"428["ok",8]"#).await;
+    bystander.expect("438[8]").await;
+    assert_eq!(io.of("/").unwrap().to("r").sockets().len(), 2);
+    assert!(first.connected());
 }
 
 #[tokio::test]

@@ -4,9 +4,11 @@
 
 mod common;
 
+mod ack_rules;
 mod bad_input;
 mod bench;
 mod compat;
+mod extractors;
 mod faults_advisories;
 mod faults_cleanup;
 mod faults_input;
