@@ -474,8 +474,7 @@ impl RedisAdapter {
     /// Every room of every node (JS `allRooms`): this node's rooms and each other node's
     /// answer to ALL_ROOMS within `request_timeout`, else a [`RequestTimeout`] error.
     pub(crate) async fn all_rooms(&self) -> Result<std::collections::BTreeSet<Room>, AdapterError> {
-        let mut rooms: std::collections::BTreeSet<Room> =
-            self.local.rooms().into_iter().collect();
+        let mut rooms: std::collections::BTreeSet<Room> = self.local.rooms().into_iter().collect();
         let others = self.other_nodes().await;
         if others == 0 {
             return Ok(rooms);

@@ -661,9 +661,7 @@ pub(crate) fn fetched_sockets(resp: &Value) -> Option<Vec<FetchedSocket>> {
                     id: field_str(s, "id")?.to_owned(),
                     rooms: rooms(field(s, "rooms")).ok()?,
                     handshake: field(s, "handshake").map(value_to_json),
-                    data: field(s, "data")
-                        .map(value_to_json)
-                        .filter(|v| !v.is_null()),
+                    data: field(s, "data").map(value_to_json).filter(|v| !v.is_null()),
                 })
             })
             .collect(),
