@@ -1,8 +1,7 @@
 //! Three sockeye nodes and one Node `socket.io` node with `@socket.io/redis-adapter` form one
 //! cluster through the shared Redis; official `socket.io-client` clients on each node.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -47,20 +46,25 @@ async fn mixed_cluster_broadcasts_rooms_fetch_acks_and_emitters() {
     }
 
     // A broadcast from every node reaches every client exactly once.
-    a.io.emit("from-a", &1).unwrap();
-    b.io.emit("from-b", &2).unwrap();
+    a.io.emit("from-a", &1).await.unwrap();
+    b.io.emit("from-b", &2).await.unwrap();
     peer.call(json!({"op": "node_emit", "event": "from-n", "data": 3}))
         .await;
     // Rooms and except across nodes.
     c.io.to("red")
-        .unwrap()
         .except(id("a1"))
         .emit("red-but-a1", &4)
+        .await
         .unwrap();
     peer.call(json!({"op": "node_emit", "event": "red-or-blue", "data": 5, "rooms": ["red", "blue"], "except": [id("c")]}))
         .await;
     // Local stays local.
-    b.io.of("/").unwrap().local().emit("local-b", &6).unwrap();
+    b.io.of("/")
+        .unwrap()
+        .local()
+        .emit("local-b", &6)
+        .await
+        .unwrap();
     // The official emitter and ours, with binary.
     peer.call(json!({"op": "emitter_emit", "event": "js-emitter", "data": 7, "rooms": ["red"], "binary": [1, 2, 3]}))
         .await;
@@ -108,7 +112,7 @@ async fn mixed_cluster_broadcasts_rooms_fetch_acks_and_emitters() {
     // Barrier: one marker from each origin after everything else; Redis keeps each
     // publisher's order, so once the markers are in, any duplicate would be too.
     for origin in [&a, &b, &c] {
-        origin.io.emit("end", &origin.name).unwrap();
+        origin.io.emit("end", &origin.name).await.unwrap();
     }
     peer.call(json!({"op": "node_emit", "event": "end", "data": "n"}))
         .await;
@@ -163,7 +167,7 @@ async fn mixed_cluster_broadcasts_rooms_fetch_acks_and_emitters() {
         n_info.handshake.as_ref().unwrap()["query"]["name"],
         json!("n")
     );
-    let reds = a.io.to("red").unwrap().fetch_sockets().await.unwrap();
+    let reds = a.io.to("red").fetch_sockets().await.unwrap();
     let red_ids: BTreeSet<String> = reds.iter().map(|s| s.id.to_string()).collect();
     assert_eq!(red_ids, [id("a1"), id("c"), id("n")].into_iter().collect());
     // ... and the Node node sees the sockeye sockets, with their handshake.
@@ -255,14 +259,7 @@ async fn mixed_cluster_broadcasts_rooms_fetch_acks_and_emitters() {
     async fn rooms_reach(node: &common::Node, room: &str, n: usize) {
         let deadline = tokio::time::Instant::now() + common::WAIT;
         loop {
-            let got = node
-                .io
-                .to(room)
-                .unwrap()
-                .fetch_sockets()
-                .await
-                .unwrap()
-                .len();
+            let got = node.io.to(room).fetch_sockets().await.unwrap().len();
             if got == n {
                 return;
             }
@@ -287,7 +284,7 @@ async fn mixed_cluster_broadcasts_rooms_fetch_acks_and_emitters() {
     rooms_reach(&a, "violet", 1).await;
     peer.call(json!({"op": "node_emit", "event": "green", "data": 1, "rooms": ["green"]}))
         .await;
-    c.io.to("violet").unwrap().emit("violet", &1).unwrap();
+    c.io.to("violet").emit("violet", &1).await.unwrap();
     let got = peer
         .wait_for("green and violet", |r| {
             ["a2", "b", "c", "n"]

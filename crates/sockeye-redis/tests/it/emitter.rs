@@ -1,7 +1,6 @@
 //! Our `Emitter` against a sockeye node, over a Unix-socket Redis URL.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! Faults: Redis going away and coming back, nodes that stopped answering, hostile broker input.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -86,7 +85,7 @@ async fn nodes_survive_a_redis_restart_and_resubscribe() {
     peer.call(json!({"op": "clients", "urls": [
         {"name": "x", "port": a.addr.port()}, {"name": "y", "port": b.addr.port()}]}))
         .await;
-    a.io.emit("before", &1).unwrap();
+    a.io.emit("before", &1).await.unwrap();
     peer.wait_for("before on both", |r| {
         count(r, "x", "before") == 1 && count(r, "y", "before") == 1
     })
@@ -94,7 +93,7 @@ async fn nodes_survive_a_redis_restart_and_resubscribe() {
 
     // Redis goes away: local clients are still served, the lost publish is counted.
     redis.kill().await.unwrap();
-    a.io.emit("during", &2).unwrap();
+    a.io.emit("during", &2).await.unwrap();
     peer.wait_for("during on x", |r| count(r, "x", "during") == 1)
         .await;
     eventually("the lost publish to be counted", || {
@@ -119,7 +118,7 @@ async fn nodes_survive_a_redis_restart_and_resubscribe() {
     let mut n = 0;
     loop {
         n += 1;
-        a.io.emit("after", &n).unwrap();
+        a.io.emit("after", &n).await.unwrap();
         let r = peer.received().await;
         if count(&r, "y", "after") >= 1 {
             assert_eq!(

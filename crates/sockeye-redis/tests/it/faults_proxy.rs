@@ -2,9 +2,8 @@
 //! outage (connections reset, new ones refused) with recovery, and a slow then partitioned
 //! Redis. Cross-node traffic is server-side events (`tick` with a sequence number); local
 //! delivery is checked with a raw WebSocket client on node `a`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -167,7 +166,7 @@ async fn redis_outage_through_the_proxy_is_reported_and_recovers() {
             }
             n += 1;
         }
-        a.io.emit("local", &local_sent).unwrap();
+        a.io.emit("local", &local_sent).await.unwrap();
         let sent = Instant::now();
         let ev = local.next_event().await;
         assert_eq!(ev, format!(r#"42["local",{local_sent}]"#));
@@ -233,7 +232,7 @@ async fn redis_slow_then_blackholed_keeps_local_traffic_and_bounds_requests() {
     proxy.set(Direction::Both, Fault::Delay(Duration::from_secs(2)));
     for i in 0..3 {
         let t = Instant::now();
-        a.io.emit("local", &i).unwrap();
+        a.io.emit("local", &i).await.unwrap();
         assert_eq!(local.next_event().await, format!(r#"42["local",{i}]"#));
         assert!(
             t.elapsed() < Duration::from_millis(500),
@@ -274,7 +273,7 @@ async fn redis_slow_then_blackholed_keeps_local_traffic_and_bounds_requests() {
         let t = Instant::now();
         // The broadcast reaches local clients; its cross-node half is refused (full queue),
         // and the caller is told so.
-        if a.io.emit("local", &i).is_err() {
+        if a.io.emit("local", &i).await.is_err() {
             emit_errors += 1;
         }
         assert_eq!(local.next_event().await, format!(r#"42["local",{i}]"#));
@@ -333,7 +332,7 @@ async fn full_publish_queue_reports_local_delivery_and_publish_again_reaches_the
     let b = node(cfg, "b").await;
     let mut on_a = LocalClient::connect(a.addr).await;
     let mut on_b = LocalClient::connect(b.addr).await;
-    a.io.emit("ev", &0).unwrap();
+    a.io.emit("ev", &0).await.unwrap();
     assert_eq!(on_a.next_event().await, r#"42["ev",0]"#);
     assert_eq!(on_b.next_event().await, r#"42["ev",0]"#);
 
@@ -341,7 +340,7 @@ async fn full_publish_queue_reports_local_delivery_and_publish_again_reaches_the
     let before = a.redis.stats();
     let mut refused = Vec::new();
     for i in 1..=20u64 {
-        if let Err(e) = a.io.emit("ev", &i) {
+        if let Err(e) = a.io.emit("ev", &i).await {
             let np = NotPublished::in_emit_error(&e)
                 .unwrap_or_else(|| panic!("emit {i}: untyped error {e}"));
             assert_eq!(np.local, LocalOutcome::Delivered { recipients: 1 }, "{e}");
@@ -409,7 +408,7 @@ async fn full_publish_queue_reports_local_delivery_and_publish_again_reaches_the
         );
     }
     // Node a's client got nothing more: a marker from b arrives next.
-    b.io.emit("end", &()).unwrap();
+    b.io.emit("end", &()).await.unwrap();
     assert_eq!(on_a.next_event().await, r#"42["end",null]"#);
     eprintln!(
         "publish queue 4, Redis blackholed: 20/20 emits delivered locally, {} refused with NotPublished (queue_full +{queue_full}); \

@@ -1,8 +1,7 @@
 //! Server-side events between two sockeye nodes on Redis, received through
 //! `SocketIo::on_server_event` (the adapter delivers them via `LocalNamespace::server_event`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

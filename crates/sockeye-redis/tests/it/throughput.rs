@@ -1,9 +1,8 @@
 //! A rough figure, not a pass/fail check: how many broadcasts per second cross from one node to
 //! another through the shared Redis. Run with
-//! `cargo test -p sockeye-redis --test throughput -- --ignored --nocapture`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! `cargo test -p sockeye-redis --test it -- throughput:: --ignored --nocapture`.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +23,7 @@ async fn broadcasts_per_second_between_two_nodes() {
     let start = Instant::now();
     for i in 0..n {
         // The publish queue is bounded: back off briefly when it is full.
-        while a.io.emit("msg", &payload).is_err() {
+        while a.io.emit("msg", &payload).await.is_err() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         if i % 1000 == 0 {

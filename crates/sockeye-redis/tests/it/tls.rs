@@ -1,8 +1,6 @@
 //! `rediss://`: two nodes through a TLS-only `redis-server` with a private CA.
-#![cfg(feature = "tls")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -87,14 +87,12 @@ pub async fn node(cfg: RedisConfig, name: &'static str) -> Node {
         .ping_timeout(Duration::from_secs(30))
         .adapter(redis.clone())
         .build();
-    io.ns("/", |_s: SocketRef, _a: Option<Value>| async {}).on(
-        "join",
-        |s: SocketRef, e: Event| async move {
+    io.ns("/", |_s: SocketRef| async {})
+        .on("join", |s: SocketRef, e: Event| async move {
             let room: String = e.args.first().unwrap_or_default();
             s.join(room);
             json!("ok")
-        },
-    );
+        });
     io.on_server_event("/", move |ev| {
         if ev.event == "ping-servers"
             && let Some(ack) = ev.ack
