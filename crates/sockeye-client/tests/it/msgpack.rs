@@ -1,8 +1,7 @@
 //! The client with the `socket.io-msgpack-parser` wire format, against our own server and the
 //! official Node server, over each transport.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -36,7 +35,7 @@ async fn serve_msgpack() -> String {
             let mut args = Args::builder();
             args.push_binary(Bytes::from_static(&[1, 2, 3, 4]));
             args.push(&"after").unwrap();
-            let _ = socket.emit_args("bin", args.build());
+            socket.emit_args("bin", args.build()).unwrap();
         },
     );
     common::refuse_ns(&io);

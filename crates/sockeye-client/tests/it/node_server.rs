@@ -1,7 +1,6 @@
 //! The client against the official Node `socket.io` server (tests/client/server.js).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

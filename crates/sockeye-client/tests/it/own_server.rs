@@ -1,7 +1,6 @@
 //! The client against our own server (`crates/sockeye`), served by axum on loopback.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -105,12 +104,9 @@ async fn refusal_with_data() {
 #[tokio::test]
 async fn always_connect_refusal_is_connect_then_server_disconnect() {
     let (layer, io) = SocketIo::builder().always_connect(true).build_layer();
-    let _ = io.ns(
-        "/chat",
-        |_socket: SocketRef, _auth: Option<Value>| async move {
-            Err::<(), _>(ConnectionRefusedError::new("no"))
-        },
-    );
+    io.ns("/chat", |_socket: SocketRef| async move {
+        Err::<(), _>(ConnectionRefusedError::new("no"))
+    });
     let app = axum::Router::new().layer(layer);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

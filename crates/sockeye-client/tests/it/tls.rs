@@ -1,8 +1,7 @@
 //! The client over TLS (feature `tls`): our server behind tokio-rustls with a certificate issued
 //! at test time by a private CA (rcgen), reached over `wss` and `https` polling.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -100,26 +100,24 @@ pub const WAIT: Duration = Duration::from_secs(15);
 /// answer, or `{"error": ..}`, as `answer`. Returns the handle to register more events.
 pub fn echo_and_ask(io: &sockeye::SocketIo, ns: &str) -> sockeye::NsHandle {
     use sockeye::SocketRef;
-    io.ns(
-        ns,
-        |_socket: SocketRef, _auth: Option<serde_json::Value>| async move {},
-    )
-    .on(
-        "echo",
-        |_socket: SocketRef, event: sockeye::Event| async move { event.args },
-    )
-    .on(
-        "ask",
-        |socket: SocketRef, event: sockeye::Event| async move {
-            let reply = socket
-                .call_args("question", event.args, Duration::from_secs(5))
-                .await;
-            let _ = match reply {
-                Ok(args) => socket.emit_args("answer", args),
-                Err(e) => socket.emit("answer", &serde_json::json!({"error": e.to_string()})),
-            };
-        },
-    )
+    io.ns(ns, |_socket: SocketRef| async move {})
+        .on(
+            "echo",
+            |_socket: SocketRef, event: sockeye::Event| async move { event.args },
+        )
+        .on(
+            "ask",
+            |socket: SocketRef, event: sockeye::Event| async move {
+                let reply = socket
+                    .call_args("question", event.args, Duration::from_secs(5))
+                    .await;
+                match reply {
+                    Ok(args) => socket.emit_args("answer", args),
+                    Err(e) => socket.emit("answer", &serde_json::json!({"error": e.to_string()})),
+                }
+                .unwrap();
+            },
+        )
 }
 
 /// Asserts that `result` is the refusal of namespace `/refuse` (by [`refuse_ns`] or the Node
@@ -144,15 +142,12 @@ pub fn assert_refused<T: std::fmt::Debug>(
 
 /// Registers `/refuse` on `io`: every CONNECT is refused with "not authorized" and `{"code":7}`.
 pub fn refuse_ns(io: &sockeye::SocketIo) {
-    let _ = io.ns(
-        "/refuse",
-        |_socket: sockeye::SocketRef, _auth: Option<serde_json::Value>| async move {
-            Err::<(), _>(sockeye::ConnectionRefusedError::with_data(
-                "not authorized",
-                serde_json::json!({"code": 7}),
-            ))
-        },
-    );
+    io.ns("/refuse", |_socket: sockeye::SocketRef| async move {
+        Err::<(), _>(sockeye::ConnectionRefusedError::with_data(
+            "not authorized",
+            serde_json::json!({"code": 7}),
+        ))
+    });
 }
 
 /// Serves `layer` on an axum router on an ephemeral loopback port; returns its base URL.
