@@ -1,8 +1,7 @@
 //! Hostile and malformed input: each case gets the reference server's HTTP error or a close
 //! of that session only, and never disturbs another session.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! The engine composed with other tower services: on an axum `Router` beside normal routes,
 //! on bare hyper in front of another service, and under `tower-http` CORS and compression.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::sync::Arc;

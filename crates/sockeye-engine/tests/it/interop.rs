@@ -1,9 +1,8 @@
 //! Interop with the official `engine.io-client` (npm, pinned in tests/package.json): polling
 //! only, WebSocket only, polling then upgrade; text and binary both ways; a 1 MiB message;
 //! 200 concurrent clients.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! Options: transports, upgrades, upgrade timeout, cookie, admission hook, path, timings.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! Origin allow-list on every transport (CORS alone leaves WebSockets open to any site), and
 //! the CORS misconfiguration `*` + credentials refused by the composed tower-http layer.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use crate::common;
 
 use common::*;
 use sockeye_testkit::ws::handshake as raw_ws;

@@ -1,8 +1,7 @@
 //! Graceful shutdown: every session is told, `on_close` runs once each, new handshakes are
 //! refused, and `close()` returns within its deadline.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
