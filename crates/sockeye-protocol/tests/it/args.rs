@@ -1,5 +1,4 @@
 //! Arguments: typed reads, binary in and out, passthrough, the msgpack form.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,4 @@
 //! Hostile and malformed input: every case is a typed error naming the problem, never a panic.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use bytes::Bytes;
 use sockeye_protocol::engine::Message;

@@ -2,12 +2,6 @@
 //! `socket.io-msgpack-parser` (tests/protocol/vectors.js) encode packets that sockeye must
 //! decode to the same packets and re-encode to the same bytes; sockeye's encodings must decode,
 //! in the official parsers, to the packets they came from.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use std::fmt;
 use std::io::{Read, Write};

@@ -1,7 +1,6 @@
 //! Every example packet of the Socket.IO v5 and Engine.IO v4 protocol specifications
 //! (socketio/socket.io-protocol and socketio/engine.io-protocol READMEs) encodes to exactly the
 //! documented bytes and decodes back to the same packet.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use bytes::Bytes;
 use sockeye_protocol::engine::{self, Frame, Message};

@@ -1,6 +1,5 @@
 //! Property tests: decode(encode(p)) == p for generated packets, both parsers; arbitrary bytes
 //! never panic a decoder (a bounded, stable-toolchain stand-in for the fuzz targets).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use bytes::Bytes;
 use proptest::prelude::*;
