@@ -1,5 +1,4 @@
 //! The proxy itself: each fault does what its documentation says, against a loopback echo.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
