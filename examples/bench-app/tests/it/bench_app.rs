@@ -1,8 +1,7 @@
 //! The bench app as a process: its handshake carries the environment overrides, and the
 //! official Node client checks the sio-bench contract (echo, binary echo, broadcast + ack).
 
-#[path = "../../../tests/interop/harness.rs"]
-mod harness;
+use crate::harness;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

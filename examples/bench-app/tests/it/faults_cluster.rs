@@ -2,7 +2,6 @@
 //! (`REDIS_URL`), raw WebSocket clients, a broadcaster on node 0 sending `broadcast` events
 //! with acks at a steady rate. One node is killed with SIGKILL, stopped with SIGTERM, or
 //! frozen with SIGSTOP; a polling request is sent to the wrong node.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::process::Stdio;

@@ -18,7 +18,6 @@
 //! Not part of `scripts/test`: it needs a release build and about three minutes of both cores.
 //! Run it with `tests/hot-room/run.sh` (figures in docs/guarantees.md). `HOT_ROOM_CLIENTS`,
 //! `HOT_ROOM_RATE` and `HOT_ROOM_SECONDS` scale it down for a quick check.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // Percentile ranks and sequence numbers from seconds: small, non-negative values.
 #![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
