@@ -446,7 +446,7 @@ async fn requester(key: &str) -> (sockeye::SocketIo, sockeye_redis::RedisAdapter
         .await
         .unwrap();
     let io = sockeye::SocketIo::builder().adapter(redis.clone()).build();
-    let _ = io.ns("/", |_socket: sockeye::SocketRef, _auth| async move {});
+    io.ns("/", |_socket: sockeye::SocketRef| async move {});
     assert!(redis.ready(WAIT).await, "requester subscriptions not ready");
     (io, redis)
 }
