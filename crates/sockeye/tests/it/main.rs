@@ -16,6 +16,7 @@ mod faults_network;
 mod features;
 #[cfg(feature = "axum")]
 mod handlers;
+mod lifecycle;
 mod memory;
 #[cfg(feature = "msgpack")]
 mod msgpack;
