@@ -33,9 +33,10 @@ async fn serve_one(app: axum::Router) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-            app.clone().oneshot(req)
-        });
+        let service =
+            hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                app.clone().oneshot(req)
+            });
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
             .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tcp), service)
             .await
@@ -105,7 +106,11 @@ async fn a_dropped_or_closed_server_frees_everything_1000_times() {
         } else {
             tokio::time::timeout(WAIT, io.close()).await.unwrap();
             drop(io);
-            assert_eq!(ws.recv().await, F::Closed, "close() ends the client's session");
+            assert_eq!(
+                ws.recv().await,
+                F::Closed,
+                "close() ends the client's session"
+            );
             drop(ws);
         }
         until("the server's state to be dropped", || {

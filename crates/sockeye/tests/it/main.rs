@@ -5,6 +5,7 @@
 mod common;
 
 mod ack_rules;
+mod adapter_seam;
 mod bad_input;
 mod bench;
 mod compat;
