@@ -1,4 +1,4 @@
-//! What an idle Socket.IO socket keeps allocated, counted by a global allocator (issue 8:
+//! What an idle Socket.IO socket keeps allocated, counted by the global allocator (issue 8:
 //! memory per idle WebSocket client).
 //!
 //! Engine.IO sessions are opened first and the live heap is sampled; then each session connects
@@ -7,89 +7,13 @@
 //! bookkeeping) holds per idle socket. The client side of the test lives in the same process,
 //! but it only reads one more frame per connection and keeps nothing of it.
 //!
-//! The allocator serves the whole test binary (every module of `tests/it`), so it counts only
-//! what the measuring thread allocates and frees: the test runs on a current-thread runtime, so
-//! the server and its clients all run on that thread, and tests running beside it in the same
-//! process (under `cargo test`) do not disturb the figures.
-// A counting global allocator needs `unsafe impl GlobalAlloc`; it only forwards to `System`.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicIsize, Ordering};
+//! The counting allocator (`common::heap`) counts only the measuring thread: the test runs on
+//! a current-thread runtime, so the server and its clients all run on that thread, and tests
+//! running beside it in the same process (under `cargo test`) do not disturb the figures.
 
 use crate::common;
 use common::Ws;
-
-/// The system allocator, counting live bytes and live blocks of the measuring thread.
-struct Counting;
-
-static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
-static LIVE_BLOCKS: AtomicIsize = AtomicIsize::new(0);
-
-thread_local! {
-    /// Set on the thread whose allocations are counted. A const-initialised `Cell` without a
-    /// destructor: reading it never allocates, so the allocator may read it.
-    static COUNTED: Cell<bool> = const { Cell::new(false) };
-}
-
-fn counted() -> bool {
-    // `try_with`: during thread teardown the slot may be gone; nothing is counted then.
-    COUNTED.try_with(Cell::get).unwrap_or(false)
-}
-
-fn count(bytes: isize, blocks: isize) {
-    if counted() {
-        LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
-        LIVE_BLOCKS.fetch_add(blocks, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; the counters are only statistics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            count(layout.size() as isize, 1);
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            count(layout.size() as isize, 1);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) };
-        count(-(layout.size() as isize), -1);
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: same contract as the caller's.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            count(new_size as isize - layout.size() as isize, 0);
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-fn live() -> (isize, isize) {
-    (
-        LIVE_BYTES.load(Ordering::Relaxed),
-        LIVE_BLOCKS.load(Ordering::Relaxed),
-    )
-}
+use common::heap::{count_this_thread, live};
 
 /// Sockets connected in the measurement: enough that the namespace's and the adapter's hash
 /// tables are amortised, few enough for a loaded test machine.
@@ -97,7 +21,7 @@ const N: usize = 1000;
 
 #[tokio::test(flavor = "current_thread")]
 async fn idle_socket_heap_cost() {
-    COUNTED.with(|c| c.set(true));
+    count_this_thread();
     let io = common::builder().build();
     // The bench app's shape: handlers registered, nothing stored per socket.
     io.ns("/", |_socket: sockeye::SocketRef| async move {}).on(

@@ -261,6 +261,9 @@ pub fn ack_id(frame: &str) -> String {
         .collect()
 }
 
+/// The binary's counting global allocator (per-thread live heap), for the memory figures.
+pub mod heap;
+
 /// The harness of the axum-served tests (`handlers`): an axum app on loopback and a raw client
 /// comparing exact frames.
 #[cfg(feature = "axum")]
