@@ -92,12 +92,34 @@ struct ConnectionInner {
     /// Counts binary packet headers, so a completion timer knows whether the packet it was
     /// armed for is still the pending one.
     binary_started: u64,
+    /// The connect-timeout and attachment timer tasks: aborted when the session closes, so
+    /// that a closed session's memory (they hold it weakly) and the tasks themselves do not
+    /// outlive it by up to `connect_timeout` / `attachment_timeout`.
+    timers: Timers,
     /// Set by `on_close`: no socket may be attached any more.
     closed: bool,
     /// Namespaces this client was connected to and left, newest last (at most
     /// [`LEFT_NAMESPACES_KEPT`]): a packet for one of them may simply have crossed our
     /// DISCONNECT, so it is ignored; a packet for a namespace never connected closes the session.
     left: Vec<Str>,
+}
+
+/// The timer tasks of one connection (see [`ConnectionInner::timers`]).
+#[derive(Default)]
+struct Timers {
+    connect: Option<tokio::task::AbortHandle>,
+    attachments: Option<tokio::task::AbortHandle>,
+}
+
+impl Timers {
+    fn abort(&mut self) {
+        for task in [self.connect.take(), self.attachments.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
+    }
 }
 
 /// How many left namespaces a client remembers, so the list stays bounded whatever it does.
@@ -160,7 +182,7 @@ impl EngineHandler for SocketIoHandler {
             tracing::error!("no tokio runtime: the connect timeout cannot be armed");
             return;
         };
-        rt.spawn(async move {
+        let task = rt.spawn(async move {
             tokio::time::sleep(timeout).await;
             if let Some(session) = weak.upgrade()
                 && session.data.is_empty()
@@ -170,6 +192,12 @@ impl EngineHandler for SocketIoHandler {
                 session.close(CloseReason::ServerClose);
             }
         });
+        let mut inner = session.data.lock();
+        if inner.closed {
+            task.abort();
+        } else {
+            inner.timers.connect = Some(task.abort_handle());
+        }
     }
 
     async fn on_message(&self, session: &Arc<Session<ConnectionState>>, message: Message) {
@@ -190,6 +218,7 @@ impl EngineHandler for SocketIoHandler {
         let sockets: Vec<SocketRef> = {
             let mut inner = session.data.lock();
             inner.closed = true;
+            inner.timers.abort();
             inner.decoder = Decoder::default();
             inner.sockets.take_all()
         };
@@ -230,7 +259,7 @@ impl SocketIoHandler {
             tracing::error!("no tokio runtime: the attachment timer cannot be armed");
             return;
         };
-        rt.spawn(async move {
+        let task = rt.spawn(async move {
             tokio::time::sleep(timeout).await;
             let Some(session) = weak.upgrade() else {
                 return;
@@ -244,6 +273,14 @@ impl SocketIoHandler {
                 session.close(CloseReason::ParseError);
             }
         });
+        // A new header means the previous binary packet is complete: its timer has nothing
+        // left to watch.
+        let mut inner = session.data.lock();
+        if inner.closed {
+            task.abort();
+        } else if let Some(previous) = inner.timers.attachments.replace(task.abort_handle()) {
+            previous.abort();
+        }
     }
 
     /// A packet for a namespace this client is not connected to. One it left may have crossed

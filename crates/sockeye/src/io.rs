@@ -101,7 +101,10 @@ impl SocketIo {
     /// When the handler takes an argument that can never be extracted, such as a `State<T>` of
     /// a type no state was registered for (see [`NsHandle::try_on`] for the same check without
     /// panicking).
+    #[track_caller]
     pub fn ns<H: ConnectHandler<T>, T: 'static>(&self, name: &str, handler: H) -> NsHandle {
+        // Checked before anything is registered: a refused handler leaves no namespace behind.
+        registered(handler.check(&self.registration()));
         let name = normalize(name);
         let handlers = registry::write(&self.core.registry).fixed_handlers(&name, &self.core);
         self.handle(handlers).with_connect(handler)
@@ -118,18 +121,27 @@ impl SocketIo {
         handler: H,
     ) -> Result<NsHandle, RegisterError> {
         let pattern = NsPattern::parse(pattern)?;
+        // Checked before the pattern is registered: on an error nothing is left that would
+        // accept connections without this connect handler.
+        handler.check(&self.registration())?;
         let handlers = registry::write(&self.core.registry).add_dynamic(Matcher::Pattern(pattern));
         self.handle(handlers).try_with_connect(handler)
     }
 
     /// Registers dynamic namespaces whose name satisfies `predicate`. See
     /// [`SocketIo::dyn_ns`].
+    ///
+    /// # Panics
+    ///
+    /// As [`SocketIo::ns`], when the handler takes an argument that can never be extracted.
+    #[track_caller]
     pub fn dyn_ns_fn<P, H, T>(&self, predicate: P, handler: H) -> NsHandle
     where
         P: Fn(&str) -> bool + Send + Sync + 'static,
         H: ConnectHandler<T>,
         T: 'static,
     {
+        registered(handler.check(&self.registration()));
         let handlers = registry::write(&self.core.registry)
             .add_dynamic(Matcher::Predicate(Arc::new(predicate)));
         self.handle(handlers).with_connect(handler)
@@ -137,6 +149,7 @@ impl SocketIo {
 
     /// Registers a catch-all: any namespace that matches nothing else is accepted (static
     /// namespaces and earlier dynamic registrations are tried first).
+    #[track_caller]
     pub fn ns_any<H: ConnectHandler<T>, T: 'static>(&self, handler: H) -> NsHandle {
         self.dyn_ns_fn(|_| true, handler)
     }
@@ -156,6 +169,12 @@ impl SocketIo {
             h.disconnect = Some(class);
         }
         self.handle(handlers)
+    }
+
+    fn registration(&self) -> Registration<'_> {
+        Registration {
+            states: &self.core.config.states,
+        }
     }
 
     fn handle(&self, handlers: Arc<SharedHandlers>) -> NsHandle {

@@ -666,7 +666,8 @@ impl SocketRef {
         let handler = self.0.ns.handlers.read().disconnect.clone();
         if let Some(handler) = handler {
             let cx = DisconnectContext::new(self.clone(), reason);
-            let fut = std::panic::AssertUnwindSafe(handler.call(cx));
+            // `call` inside the guarded future: a plain-fn handler runs (and may panic) in it.
+            let fut = std::panic::AssertUnwindSafe(async move { handler.call(cx).await });
             if fut.catch_unwind().await.is_err() {
                 tracing::error!(socket = %self.0.id, "disconnect handler panicked");
             }
@@ -700,7 +701,10 @@ impl SocketRef {
     async fn dispatch(&self, mut event: Event) {
         let middlewares = self.0.ns.handlers.read().event_mw.clone();
         for mw in middlewares {
-            let fut = std::panic::AssertUnwindSafe(mw.call(self.clone(), event));
+            let socket = self.clone();
+            // `call` inside the guarded future: a middleware may run code (and panic) before
+            // returning its future.
+            let fut = std::panic::AssertUnwindSafe(async move { mw.call(socket, event).await });
             match fut.catch_unwind().await {
                 Ok(Ok(next)) => event = next,
                 Ok(Err(rejected)) => {
@@ -720,7 +724,9 @@ impl SocketRef {
             return;
         };
         let cx = EventContext::new(self.clone(), event);
-        let fut = std::panic::AssertUnwindSafe(route.handler.call(cx));
+        // `call` inside the guarded future: extractors and a plain-fn handler run (and may
+        // panic) in `call` itself, not in the future it returns.
+        let fut = std::panic::AssertUnwindSafe(async move { route.handler.call(cx).await });
         if fut.catch_unwind().await.is_err() {
             // What the handler left half-done (session, rooms) cannot be trusted: the socket
             // goes, with a reason its disconnect handler and the client both see.
