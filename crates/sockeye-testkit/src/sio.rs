@@ -43,7 +43,7 @@ pub enum Received {
 #[derive(Debug)]
 pub enum Connect {
     /// Accepted.
-    Ok(SioClient),
+    Ok(Box<SioClient>),
     /// Refused with this CONNECT_ERROR payload.
     Refused(Value),
 }
@@ -128,14 +128,14 @@ impl SioClient {
             .ok_or_else(|| format!("CONNECT reply without sid: {json}"))?
             .to_owned();
         let pid = value.get("pid").and_then(Value::as_str).map(str::to_owned);
-        Ok(Connect::Ok(SioClient {
+        Ok(Connect::Ok(Box::new(SioClient {
             ws,
             ns: ns.to_owned(),
             sid,
             pid,
             offset: None,
             next_ack: 0,
-        }))
+        })))
     }
 
     /// Like [`SioClient::connect`], failing unless the server accepts.
@@ -146,7 +146,7 @@ impl SioClient {
         within: Duration,
     ) -> Result<SioClient, String> {
         match SioClient::connect(addr, ns, auth, within).await? {
-            Connect::Ok(client) => Ok(client),
+            Connect::Ok(client) => Ok(*client),
             Connect::Refused(payload) => Err(format!("connection refused: {payload}")),
         }
     }
@@ -154,11 +154,12 @@ impl SioClient {
     /// The auth payload a client that wants its session back sends: `{pid, offset}`.
     pub fn recovery_auth(&self) -> Option<Value> {
         let pid = self.pid.as_ref()?;
-        let mut auth = serde_json::json!({ "pid": pid });
+        let mut auth = serde_json::Map::new();
+        auth.insert("pid".into(), Value::String(pid.clone()));
         if let Some(offset) = &self.offset {
-            auth["offset"] = Value::String(offset.clone());
+            auth.insert("offset".into(), Value::String(offset.clone()));
         }
-        Some(auth)
+        Some(Value::Object(auth))
     }
 
     /// The next packet for this namespace within `within` (`None`: nothing came).
@@ -169,7 +170,7 @@ impl SioClient {
                 .await
                 .ok()?;
             let text = match frame {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Some(Received::Closed),
+                None | Some(Err(_) | Ok(Message::Close(_))) => return Some(Received::Closed),
                 Some(Ok(Message::Text(t))) => t.to_string(),
                 Some(Ok(_)) => continue,
             };
@@ -289,7 +290,7 @@ async fn next_text(ws: &mut Stream, within: Duration) -> Result<String, String> 
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {
             Err(_) => return Err("no answer in time".to_owned()),
-            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => {
+            Ok(None | Some(Err(_) | Ok(Message::Close(_)))) => {
                 return Err("the connection closed".to_owned());
             }
             Ok(Some(Ok(Message::Text(t)))) => {

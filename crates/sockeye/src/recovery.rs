@@ -147,6 +147,7 @@ mod tests {
     #[test]
     fn connect_reply_carries_sid_then_pid_in_every_parser() {
         use sockeye_protocol::socketio::{Decoder, Limits, PacketData, ParserKind};
+        #[allow(unused_mut)] // pushed to only with the `msgpack` feature
         let mut kinds = vec![ParserKind::Json];
         #[cfg(feature = "msgpack")]
         kinds.push(ParserKind::MsgPack);

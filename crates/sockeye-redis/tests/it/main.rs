@@ -4,6 +4,7 @@
 
 mod common;
 
+mod adapter_contract;
 mod cluster;
 mod emitter;
 mod faults;

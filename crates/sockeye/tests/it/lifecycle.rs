@@ -172,3 +172,36 @@ async fn a_dropped_or_closed_server_frees_everything_1000_times() {
         );
     }
 }
+
+/// A handler that captures a clone of the handle makes a cycle (handler → server → handler):
+/// dropping the handles cannot free it, `close()` does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_frees_a_server_whose_handler_holds_its_handle() {
+    static DROPPED: AtomicUsize = AtomicUsize::new(0);
+    #[derive(Clone)]
+    struct Tracked(#[allow(dead_code)] Arc<DropCount>);
+    let io = SocketIo::builder()
+        .with_state(Tracked(Arc::new(DropCount(&DROPPED))))
+        .build();
+    // A handler that captures the handle: a cycle only `close` can break.
+    let captured = io.clone();
+    io.ns("/", move |socket: SocketRef| {
+        let io = captured.clone();
+        async move {
+            let _ = io.to(socket.id()).emit("hi", &1).await;
+        }
+    });
+    let weak_probe = io.clone();
+    drop(io);
+    assert_eq!(
+        DROPPED.load(Ordering::SeqCst),
+        0,
+        "the cycle keeps it alive"
+    );
+    weak_probe.close().await;
+    drop(weak_probe);
+    until("close broke the cycle", || {
+        DROPPED.load(Ordering::SeqCst) == 1
+    })
+    .await;
+}

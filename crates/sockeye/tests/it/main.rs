@@ -5,6 +5,7 @@
 mod common;
 
 mod ack_rules;
+mod adapter_contract;
 mod adapter_seam;
 mod bad_input;
 mod bench;
@@ -23,4 +24,5 @@ mod memory;
 mod msgpack;
 mod recovery;
 mod rooms;
+mod ui;
 mod wire;

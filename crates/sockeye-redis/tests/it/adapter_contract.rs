@@ -1,7 +1,5 @@
 //! The adapter contract suite (`sockeye-testkit`) on the Redis adapter: two nodes on the Redis
 //! at 127.0.0.1:6379, each check under a key prefix of its own.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
