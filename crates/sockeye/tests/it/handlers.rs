@@ -167,9 +167,12 @@ struct App {
 
 async fn app() -> App {
     let db = Db::default();
+    let rest_calls = Arc::new(AtomicUsize::new(0));
+    // One registration serves socket handlers and (through the layer) HTTP handlers alike.
     let (layer, io) = SocketIo::builder()
         .ping_interval(Duration::from_secs(30))
         .with_state(db.clone())
+        .with_state(rest_calls.clone())
         .build_layer();
     let left = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let left2 = left.clone();
@@ -191,10 +194,8 @@ async fn app() -> App {
             }
         });
     let _ = io.ns("/open", || ());
-    let rest_calls = Arc::new(AtomicUsize::new(0));
     let app = axum::Router::new()
         .route("/send", post(rest_send))
-        .with_state(rest_calls.clone())
         .layer(layer);
     App {
         addr: serve(app).await,
