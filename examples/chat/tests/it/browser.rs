@@ -2,7 +2,6 @@
 //! which loads the Socket.IO client that `npm ci` installed in `examples/chat`.
 //! Skipped with a message when `chromium` (or, for the two-node test, Redis) is missing, unless
 //! `CI=true` (then it fails).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -3,12 +3,9 @@
 //! `/socket.io/`, off at `/plain/`). The same script passes against the official Node server
 //! (`tests/interop/reference-recovery-server.js`, run by `tests/interop/run-reference.sh`).
 
-#[path = "../../../tests/interop/harness.rs"]
-mod harness;
-
 use std::time::Duration;
 
-use harness::{Server, assert_script, require_node};
+use crate::harness::{Server, assert_script, require_node};
 
 /// The script's five cases, one of them waiting out the 3 s window, on a loaded machine.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(120);

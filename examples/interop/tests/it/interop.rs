@@ -1,12 +1,9 @@
 //! The interop app against the official clients: `socket.io-client` (Node) and
 //! `python-socketio`, each driven by its script in `tests/interop/`.
 
-#[path = "../../../tests/interop/harness.rs"]
-mod harness;
-
 use std::time::Duration;
 
-use harness::{Server, assert_script, require_node, require_python};
+use crate::harness::{Server, assert_script, require_node, require_python};
 
 /// A whole script run, 200-client case included, on a loaded 2-core machine.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(150);

@@ -1,13 +1,9 @@
 //! The chat app against raw Socket.IO clients.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-#[path = "support/sio.rs"]
-mod sio;
 
 use std::time::Duration;
 
 use serde_json::json;
-use sio::Sio;
+use crate::sio::Sio;
 
 /// Serves `app` on an ephemeral loopback port.
 async fn serve(app: axum::Router) -> std::net::SocketAddr {
