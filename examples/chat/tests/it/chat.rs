@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use crate::sio::Sio;
+use serde_json::json;
 
 /// Serves `app` on an ephemeral loopback port.
 async fn serve(app: axum::Router) -> std::net::SocketAddr {
