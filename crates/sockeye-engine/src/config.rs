@@ -123,6 +123,8 @@ pub struct EngineConfig {
     pub(crate) ws_write_buffer_size: usize,
     pub(crate) ws_max_fragments: u32,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) allow_eio3: bool,
+    pub(crate) http_compression: Option<usize>,
 }
 
 impl fmt::Debug for EngineConfig {
@@ -144,6 +146,8 @@ impl fmt::Debug for EngineConfig {
             .field("ws_write_buffer_size", &self.ws_write_buffer_size)
             .field("ws_max_fragments", &self.ws_max_fragments)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("allow_eio3", &self.allow_eio3)
+            .field("http_compression", &self.http_compression)
             .finish()
     }
 }
@@ -167,6 +171,8 @@ impl Default for EngineConfig {
             ws_write_buffer_size: 16 * 1024,
             ws_max_fragments: 16_384,
             shutdown_timeout: Duration::from_secs(5),
+            allow_eio3: false,
+            http_compression: Some(1024),
         }
     }
 }
@@ -216,6 +222,17 @@ impl EngineConfig {
     /// The accepted transports.
     pub fn transports(&self) -> Transports {
         self.transports
+    }
+
+    /// Whether Engine.IO v3 clients are accepted (`allow_eio3`, crate feature `eio3`).
+    pub fn allow_eio3(&self) -> bool {
+        self.allow_eio3
+    }
+
+    /// The size from which polling answers are compressed, `None` when HTTP compression is
+    /// off.
+    pub fn http_compression(&self) -> Option<usize> {
+        self.http_compression
     }
 
     /// The bound of each session's outgoing queue, in frames.
@@ -378,6 +395,31 @@ impl EngineConfigBuilder {
     /// How long [`crate::Engine::close`] waits for sessions to finish (default 5 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Also accepts Engine.IO v3 clients (`EIO=3`: the JavaScript clients 2.x, and other
+    /// clients of that protocol), as the reference server's `allowEIO3` (default false: a v3
+    /// handshake gets 400 "Unsupported protocol version"). Their sessions follow v3: the
+    /// client pings and the server answers (a session without a client PING for
+    /// `ping_interval + ping_timeout` is closed as `PingTimeout`), polling payloads count
+    /// UTF-16 code units, binary goes out as `b4` + base64 or, when the client did not ask for
+    /// `b64=1`, as XHR2 binary payloads, and JSONP polling (query parameter `j`) is served.
+    /// Only `EIO=3` selects v3; a missing or other `EIO` is still refused (the reference takes
+    /// anything but `4` for 3).
+    #[cfg(feature = "eio3")]
+    pub fn allow_eio3(mut self, allow: bool) -> Self {
+        self.config.allow_eio3 = allow;
+        self
+    }
+
+    /// HTTP compression of polling answers (GET payloads): `Some(threshold)` compresses every
+    /// answer of at least `threshold` bytes with the best coding the client's
+    /// `Accept-Encoding` allows (gzip, brotli or deflate); `None` turns it off. Default
+    /// `Some(1024)`, on as in the reference server. POST answers (`ok`) and errors are never
+    /// compressed.
+    pub fn http_compression(mut self, threshold: Option<usize>) -> Self {
+        self.config.http_compression = threshold;
         self
     }
 

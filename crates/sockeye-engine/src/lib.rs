@@ -103,10 +103,12 @@
 )]
 
 mod close;
+mod compress;
 mod config;
 mod engine;
 mod handler;
 mod http_util;
+mod payload;
 mod polling;
 mod service;
 mod session;
@@ -119,6 +121,7 @@ pub use config::{
 };
 pub use engine::{BoxError, Engine, RemoteAddr};
 pub use handler::EngineHandler;
+pub use payload::Protocol;
 pub use service::{EngineLayer, EngineService, NotFound, ResponseBody, ResponseFuture};
 pub use session::{Session, Transport};
 pub use sockeye_protocol::engine::{Frame, Message};

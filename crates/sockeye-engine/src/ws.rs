@@ -27,6 +27,7 @@ use crate::close::CloseReason;
 use crate::engine::{Inner, new_sid, remote_addr_of};
 use crate::handler::EngineHandler;
 use crate::http_util::{EngineBody, RequestError};
+use crate::payload::Protocol;
 use crate::session::{Session, Tick, Transport, Upgrade};
 use crate::ws_io::{TooManyFragments, WsIo};
 
@@ -37,8 +38,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the WebSocket is for.
 pub(crate) enum Mode<D> {
-    /// A new session that starts on WebSocket.
-    Handshake,
+    /// A new session that starts on WebSocket, in this protocol.
+    Handshake(Protocol),
     /// The upgrade of an existing polling session (its state is already `Upgrade::Pending`).
     Upgrade(Arc<Session<D>>),
     /// A WebSocket for a session that already has one (or is getting one): the handshake is
@@ -84,7 +85,7 @@ pub(crate) fn accept<H: EngineHandler, B>(
     let max_fragments = inner.config.ws_max_fragments;
     let task_inner = Arc::clone(inner);
     match mode {
-        Mode::Handshake => {
+        Mode::Handshake(protocol) => {
             let sid = new_sid();
             if let Some(cookie) = inner.cookie(&sid) {
                 res.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -92,6 +93,7 @@ pub(crate) fn accept<H: EngineHandler, B>(
             let span = tracing::info_span!("engine.session", sid = %sid, transport = "websocket", remote = ?remote_addr_of(&parts));
             let start = Box::new(WsStart {
                 sid,
+                protocol,
                 parts,
                 config,
                 max_fragments,
@@ -172,6 +174,7 @@ fn abandon_upgrade<D>(session: &Session<D>) {
 /// every connection task, idle ones included (about 400 bytes each).
 struct WsStart {
     sid: Box<str>,
+    protocol: Protocol,
     parts: http::request::Parts,
     config: WebSocketConfig,
     max_fragments: u32,
@@ -184,6 +187,7 @@ struct WsStart {
 async fn open_on_websocket<H: EngineHandler>(inner: Arc<Inner<H>>, start: Box<WsStart>) {
     let WsStart {
         sid,
+        protocol,
         parts,
         config,
         max_fragments,
@@ -207,7 +211,7 @@ async fn open_on_websocket<H: EngineHandler>(inner: Arc<Inner<H>>, start: Box<Ws
         tracing::debug!("client left before the OPEN packet");
         return;
     }
-    let session = inner.create_session(sid, parts, Transport::Websocket);
+    let session = inner.create_session(sid, parts, Transport::Websocket, (protocol, false));
     // A panicking on_open leaves the session closing: `run` then closes the socket.
     inner.open_guarded(&session);
     run(&inner, &mut ws, &session).await;
@@ -330,11 +334,21 @@ async fn run<H: EngineHandler>(
             () = &mut timer_sleep => {}
             () = inflight.finish() => {}
             msg = ws.next(), if can_read => {
-                match incoming(msg) {
+                match incoming(msg, session.protocol()) {
                     Incoming::Message(message) => {
                         inflight.start(inner.deliver(session, message));
                     }
-                    Incoming::Pong => session.on_pong(),
+                    Incoming::Pong => {
+                        if !session.on_pong() {
+                            tracing::debug!("PONG from a v3 client: invalid heartbeat direction");
+                            session.close(CloseReason::TransportError);
+                        }
+                    }
+                    Incoming::Ping => {
+                        if !session.on_client_ping() {
+                            tracing::trace!("PING from a v4 client, ignored");
+                        }
+                    }
                     Incoming::Ignore => {}
                     Incoming::Close(reason, code) => {
                         close_code = code;
@@ -359,30 +373,60 @@ async fn run<H: EngineHandler>(
 enum Incoming {
     Message(Message),
     Pong,
+    Ping,
     Ignore,
     Close(CloseReason, CloseCode),
 }
 
-fn incoming(msg: Option<Result<WsMessage, WsError>>) -> Incoming {
+/// Decodes a text frame in the session's protocol.
+fn decode_text(protocol: Protocol, text: Bytes) -> Result<Packet, String> {
+    match protocol {
+        #[cfg(feature = "eio3")]
+        Protocol::V3 => sockeye_protocol::eio3::decode_text(text).map_err(|e| e.to_string()),
+        _ => Packet::decode_text(text).map_err(|e| e.to_string()),
+    }
+}
+
+/// Decodes a binary frame in the session's protocol (v3 frames start with the type byte).
+fn decode_binary(protocol: Protocol, data: Bytes) -> Result<Packet, String> {
+    match protocol {
+        #[cfg(feature = "eio3")]
+        Protocol::V3 => sockeye_protocol::eio3::decode_binary(data).map_err(|e| e.to_string()),
+        _ => Ok(Packet::Binary(data)),
+    }
+}
+
+fn incoming(msg: Option<Result<WsMessage, WsError>>, protocol: Protocol) -> Incoming {
+    let packet = match msg {
+        Some(Ok(WsMessage::Text(text))) => decode_text(protocol, Bytes::from(text)),
+        Some(Ok(WsMessage::Binary(data))) => decode_binary(protocol, data),
+        other => return incoming_other(other),
+    };
+    match packet {
+        Ok(Packet::Message(data)) => Incoming::Message(Message::Text(data)),
+        Ok(Packet::Binary(data)) => Incoming::Message(Message::Binary(data)),
+        Ok(Packet::Pong(_)) => Incoming::Pong,
+        Ok(Packet::Ping(_)) => Incoming::Ping,
+        Ok(Packet::Close) => Incoming::Close(CloseReason::ClientClose, CloseCode::Normal),
+        Ok(other) => {
+            tracing::trace!(kind = %other.type_char(), "ignored WebSocket packet");
+            Incoming::Ignore
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, "invalid WebSocket packet");
+            Incoming::Close(CloseReason::ParseError, CloseCode::Policy)
+        }
+    }
+}
+
+/// What is not a data frame: the end of the stream, control frames, errors.
+fn incoming_other(msg: Option<Result<WsMessage, WsError>>) -> Incoming {
     match msg {
         None => Incoming::Close(CloseReason::TransportClose, CloseCode::Normal),
-        Some(Ok(WsMessage::Text(text))) => match Packet::decode_text(Bytes::from(text)) {
-            Ok(Packet::Message(data)) => Incoming::Message(Message::Text(data)),
-            Ok(Packet::Pong(_)) => Incoming::Pong,
-            Ok(Packet::Close) => Incoming::Close(CloseReason::ClientClose, CloseCode::Normal),
-            Ok(other) => {
-                tracing::trace!(kind = %other.type_char(), "ignored WebSocket packet");
-                Incoming::Ignore
-            }
-            Err(err) => {
-                tracing::debug!(error = %err, "invalid WebSocket packet");
-                Incoming::Close(CloseReason::ParseError, CloseCode::Policy)
-            }
-        },
-        Some(Ok(WsMessage::Binary(data))) => Incoming::Message(Message::Binary(data)),
         Some(Ok(WsMessage::Close(_))) => {
             Incoming::Close(CloseReason::TransportClose, CloseCode::Normal)
         }
+        // Data frames are decoded by `incoming`; pings and pongs are tungstenite's.
         Some(Ok(_)) => Incoming::Ignore,
         Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
             tracing::debug!(size, max_size, "WebSocket message over max_payload");
@@ -446,14 +490,21 @@ async fn feed_all<D>(ws: &mut Ws, session: &Session<D>, first: WsMessage) -> Res
     ws.flush().await
 }
 
-/// The due ping, else the next queued frame.
+/// The due heartbeat (v4 PING, v3 PONG), else the next queued frame.
 fn next_outgoing<D>(session: &Session<D>) -> Option<WsMessage> {
     let mut state = session.lock();
     if state.ping_due {
         state.ping_due = false;
-        return Some(WsMessage::Text(Utf8Bytes::from_static("2")));
+        return Some(WsMessage::Text(match session.protocol() {
+            Protocol::V4 => Utf8Bytes::from_static("2"),
+            _ => Utf8Bytes::from_static("3"),
+        }));
     }
     Some(match state.pop_frame()? {
+        #[cfg(feature = "eio3")]
+        Frame::Binary(data) if session.protocol() == Protocol::V3 => {
+            WsMessage::Binary(sockeye_protocol::eio3::websocket_binary(&data))
+        }
         Frame::Binary(data) => WsMessage::Binary(data),
         // Frame::Text is UTF-8 by contract; a raw frame skips re-validating it for every
         // recipient of a broadcast.

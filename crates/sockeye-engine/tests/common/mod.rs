@@ -259,3 +259,53 @@ pub async fn ws_session(server: &TestServer) -> (WsClient, String) {
     let json: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
     (ws, json["sid"].as_str().unwrap().to_owned())
 }
+
+fn workspace_root() -> std::path::PathBuf {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Node resolves NODE_PATH lexically: hand it a path without `..`.
+    std::fs::canonicalize(&root).unwrap_or(root)
+}
+
+/// Runs `tests/js/SCRIPT` with the server's base URL and `args`, the npm packages of
+/// `tests/node_modules` on NODE_PATH (`package` must be among them), and returns its last
+/// output line as JSON; a line with an `error` key fails the test.
+pub async fn run_node(
+    script: &str,
+    package: &str,
+    server: &TestServer,
+    args: &[&str],
+) -> serde_json::Value {
+    let node_modules = workspace_root().join("tests/node_modules");
+    assert!(
+        node_modules.join(package).is_dir(),
+        "{package} missing from {}: run `npm ci` in tests/ (scripts/test does it)",
+        node_modules.display()
+    );
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/js")
+        .join(script);
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(&path)
+        .arg(format!("http://{}", server.addr))
+        .args(args)
+        .env("NODE_PATH", &node_modules)
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("node {script} {args:?} did not finish within 60 s"))
+        .unwrap_or_else(|e| panic!("cannot run `node` (is Node.js installed?): {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_else(|| {
+        panic!(
+            "node printed nothing; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let value: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert!(
+        value.get("error").is_none(),
+        "node {script} {args:?} failed: {value}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    value
+}
