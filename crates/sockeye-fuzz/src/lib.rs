@@ -13,11 +13,13 @@
     clippy::missing_panics_doc
 )]
 
+mod deflate;
 mod eio3;
 mod engine;
 mod requests;
 mod socketio;
 
+pub use deflate::ws_inflate;
 pub use eio3::{eio3_binary, eio3_payload};
 pub use engine::{engine_packet, engine_payload};
 pub use requests::{engine_requests, sockeye_requests};
@@ -57,6 +59,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("engine_payload", engine_payload),
     ("eio3_payload", eio3_payload),
     ("eio3_binary", eio3_binary),
+    ("ws_inflate", ws_inflate),
     ("socketio_json", socketio_json),
     ("socketio_msgpack", socketio_msgpack),
     ("engine_requests", engine_requests),

@@ -123,3 +123,8 @@ fn sockeye_requests() {
 fn redis_wire() {
     replay("redis_wire");
 }
+
+#[test]
+fn ws_inflate() {
+    replay("ws_inflate");
+}
