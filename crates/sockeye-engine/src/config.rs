@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use sockeye_protocol::deflate::DeflateConfig;
+
 /// Which transports the engine accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Transports {
@@ -125,6 +127,7 @@ pub struct EngineConfig {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) allow_eio3: bool,
     pub(crate) http_compression: Option<usize>,
+    pub(crate) ws_deflate: Option<DeflateConfig>,
 }
 
 impl fmt::Debug for EngineConfig {
@@ -148,6 +151,7 @@ impl fmt::Debug for EngineConfig {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("allow_eio3", &self.allow_eio3)
             .field("http_compression", &self.http_compression)
+            .field("ws_deflate", &self.ws_deflate)
             .finish()
     }
 }
@@ -173,6 +177,7 @@ impl Default for EngineConfig {
             shutdown_timeout: Duration::from_secs(5),
             allow_eio3: false,
             http_compression: Some(1024),
+            ws_deflate: None,
         }
     }
 }
@@ -233,6 +238,11 @@ impl EngineConfig {
     /// off.
     pub fn http_compression(&self) -> Option<usize> {
         self.http_compression
+    }
+
+    /// The WebSocket permessage-deflate options, `None` when it is off (the default).
+    pub fn ws_deflate(&self) -> Option<&DeflateConfig> {
+        self.ws_deflate.as_ref()
     }
 
     /// The bound of each session's outgoing queue, in frames.
@@ -420,6 +430,20 @@ impl EngineConfigBuilder {
     /// compressed.
     pub fn http_compression(mut self, threshold: Option<usize>) -> Self {
         self.config.http_compression = threshold;
+        self
+    }
+
+    /// WebSocket permessage-deflate (RFC 7692), negotiated with clients that offer it
+    /// (browsers, the Node `ws` client): `Some(config)` turns it on, `None` (the default, as in
+    /// the reference server) leaves it off. Outgoing messages of at least `config.threshold`
+    /// bytes are compressed when that makes them smaller. Incoming compressed messages are
+    /// inflated with `max_payload` as the limit of the *inflated* size: a deflate bomb closes
+    /// its connection with 1009 ([`crate::CloseReason::PayloadTooLarge`]) after at most
+    /// `max_payload` bytes of output, however it is fragmented. Without context takeover (the
+    /// default both ways) an idle connection holds no compression state; with it, each
+    /// connection keeps an inflater (about 43 KiB) and/or a compressor (a few hundred KiB).
+    pub fn ws_deflate(mut self, config: Option<DeflateConfig>) -> Self {
+        self.config.ws_deflate = config;
         self
     }
 

@@ -117,7 +117,8 @@ mod ws_io;
 
 pub use close::{CloseReason, SendError};
 pub use config::{
-    AllowRequest, CookieConfig, EngineConfig, EngineConfigBuilder, SameSite, Transports,
+    AllowRequest, CookieConfig, DeflateConfig, EngineConfig, EngineConfigBuilder, SameSite,
+    Transports,
 };
 pub use engine::{BoxError, Engine, RemoteAddr};
 pub use handler::EngineHandler;

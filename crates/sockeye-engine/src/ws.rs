@@ -29,7 +29,10 @@ use crate::handler::EngineHandler;
 use crate::http_util::{EngineBody, RequestError};
 use crate::payload::Protocol;
 use crate::session::{Session, Tick, Transport, Upgrade};
-use crate::ws_io::{TooManyFragments, WsIo};
+use crate::ws_io::{Deflate, TooManyFragments, WsIo};
+use sockeye_protocol::deflate::{
+    self, Deflater, InflateError, InflateStream, Inflater, Role as DeflateRole,
+};
 
 type Ws = WebSocketStream<WsIo<TokioIo<Upgraded>>>;
 
@@ -83,6 +86,7 @@ pub(crate) fn accept<H: EngineHandler, B>(
         .max_frame_size(Some(inner.config.max_payload_usize()));
     let upgrade_timeout = inner.config.upgrade_timeout;
     let max_fragments = inner.config.ws_max_fragments;
+    let deflate = negotiate_deflate(inner, &parts.headers, res.headers_mut());
     let task_inner = Arc::clone(inner);
     match mode {
         Mode::Handshake(protocol) => {
@@ -94,6 +98,7 @@ pub(crate) fn accept<H: EngineHandler, B>(
             let start = Box::new(WsStart {
                 sid,
                 protocol,
+                deflate,
                 parts,
                 config,
                 max_fragments,
@@ -109,7 +114,8 @@ pub(crate) fn accept<H: EngineHandler, B>(
             inner.tracker.spawn(
                 async move {
                     let deadline = Instant::now() + upgrade_timeout;
-                    let upgraded = complete_upgrade(on_upgrade, deadline, config, max_fragments);
+                    let upgraded =
+                        complete_upgrade(on_upgrade, deadline, config, max_fragments, deflate);
                     let Some(mut ws) = upgraded.await else {
                         tracing::debug!("WebSocket upgrade did not complete");
                         abandon_upgrade(&session);
@@ -131,7 +137,8 @@ pub(crate) fn accept<H: EngineHandler, B>(
             inner.tracker.spawn(
                 async move {
                     let deadline = Instant::now() + upgrade_timeout;
-                    let upgraded = complete_upgrade(on_upgrade, deadline, config, max_fragments);
+                    let upgraded =
+                        complete_upgrade(on_upgrade, deadline, config, max_fragments, deflate);
                     let Some(mut ws) = upgraded.await else {
                         return;
                     };
@@ -152,13 +159,41 @@ async fn complete_upgrade(
     deadline: Instant,
     config: WebSocketConfig,
     max_fragments: u32,
+    deflate: Option<Box<Deflate>>,
 ) -> Option<Ws> {
     let upgraded = tokio::time::timeout_at(deadline, on_upgrade)
         .await
         .ok()?
         .ok()?;
-    let io = WsIo::new(TokioIo::new(upgraded), max_fragments);
+    let io = WsIo::new(TokioIo::new(upgraded), max_fragments, deflate);
     Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await)
+}
+
+/// permessage-deflate for this handshake, when configured and offered: adds the answer to
+/// `response` and returns the connection's state.
+fn negotiate_deflate<H: EngineHandler>(
+    inner: &Inner<H>,
+    request: &http::HeaderMap,
+    response: &mut http::HeaderMap,
+) -> Option<Box<Deflate>> {
+    let config = inner.config.ws_deflate.as_ref()?;
+    let offers = request
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let (answer, agreed) = deflate::negotiate(offers, config)?;
+    response.insert(
+        header::SEC_WEBSOCKET_EXTENSIONS,
+        HeaderValue::from_str(&answer).ok()?,
+    );
+    let limit = inner.config.max_payload_usize();
+    Some(Box::new(Deflate::new(
+        InflateStream::new(
+            DeflateRole::Server,
+            Inflater::new(DeflateRole::Server, agreed, limit),
+        ),
+        Deflater::new(DeflateRole::Server, agreed, config),
+    )))
 }
 
 fn abandon_upgrade<D>(session: &Session<D>) {
@@ -175,6 +210,7 @@ fn abandon_upgrade<D>(session: &Session<D>) {
 struct WsStart {
     sid: Box<str>,
     protocol: Protocol,
+    deflate: Option<Box<Deflate>>,
     parts: http::request::Parts,
     config: WebSocketConfig,
     max_fragments: u32,
@@ -188,6 +224,7 @@ async fn open_on_websocket<H: EngineHandler>(inner: Arc<Inner<H>>, start: Box<Ws
     let WsStart {
         sid,
         protocol,
+        deflate,
         parts,
         config,
         max_fragments,
@@ -195,7 +232,8 @@ async fn open_on_websocket<H: EngineHandler>(inner: Arc<Inner<H>>, start: Box<Ws
         on_upgrade,
     } = *start;
     let deadline = Instant::now() + upgrade_timeout;
-    let Some(mut ws) = complete_upgrade(on_upgrade, deadline, config, max_fragments).await else {
+    let upgraded = complete_upgrade(on_upgrade, deadline, config, max_fragments, deflate);
+    let Some(mut ws) = upgraded.await else {
         tracing::debug!("WebSocket upgrade did not complete");
         return;
     };
@@ -440,6 +478,23 @@ fn incoming_other(msg: Option<Result<WsMessage, WsError>>) -> Incoming {
             tracing::debug!(error = %err, "WebSocket message over ws_max_fragments");
             Incoming::Close(CloseReason::PayloadTooLarge, CloseCode::Size)
         }
+        Some(Err(WsError::Io(err)))
+            if err
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<InflateError>())
+                .is_some() =>
+        {
+            tracing::debug!(error = %err, "compressed WebSocket message refused");
+            match err.get_ref().and_then(|e| e.downcast_ref::<InflateError>()) {
+                Some(InflateError::TooBig { .. }) => {
+                    Incoming::Close(CloseReason::PayloadTooLarge, CloseCode::Size)
+                }
+                Some(InflateError::Corrupt(_)) => {
+                    Incoming::Close(CloseReason::TransportError, CloseCode::Invalid)
+                }
+                _ => Incoming::Close(CloseReason::TransportError, CloseCode::Protocol),
+            }
+        }
         Some(Err(WsError::Utf8(_))) => {
             tracing::debug!("WebSocket text frame is not UTF-8");
             Incoming::Close(CloseReason::TransportError, CloseCode::Invalid)
@@ -484,10 +539,32 @@ async fn write_queued<D>(
 async fn feed_all<D>(ws: &mut Ws, session: &Session<D>, first: WsMessage) -> Result<(), WsError> {
     let mut next = Some(first);
     while let Some(message) = next {
+        let message = match ws.get_mut().deflater() {
+            Some(deflater) => compress(deflater, message),
+            None => message,
+        };
         ws.feed(message).await?;
         next = next_outgoing(session);
     }
     ws.flush().await
+}
+
+/// A data message as a compressed frame (RSV1) when permessage-deflate makes it smaller.
+fn compress(deflater: &mut Deflater, message: WsMessage) -> WsMessage {
+    let (data, kind): (&[u8], Data) = match &message {
+        WsMessage::Frame(frame) if frame.header().opcode == OpCode::Data(Data::Text) => {
+            (frame.payload(), Data::Text)
+        }
+        WsMessage::Text(text) => (text.as_bytes(), Data::Text),
+        WsMessage::Binary(data) => (data, Data::Binary),
+        _ => return message,
+    };
+    let Some(packed) = deflater.compress(data) else {
+        return message;
+    };
+    let mut frame = WsFrame::message(packed, OpCode::Data(kind), true);
+    frame.header_mut().rsv1 = true;
+    WsMessage::Frame(frame)
 }
 
 /// The due heartbeat (v4 PING, v3 PONG), else the next queued frame.
