@@ -161,7 +161,7 @@ impl<H: EngineHandler> Engine<H> {
             return RequestError::Forbidden.response();
         }
         let query = Query::parse(req.uri().query());
-        let ws_request = is_websocket_request(&req);
+        let ws_request = ws::websocket_kind(&req).is_some();
         let transport = match query.transport {
             Some("polling") if config.transports.polling() => Transport::Polling,
             Some("websocket") if config.transports.websocket() => Transport::Websocket,
@@ -275,7 +275,9 @@ impl<H: EngineHandler> Engine<H> {
         if inner.shutting_down.load(Ordering::Acquire) {
             return http_util::status(StatusCode::SERVICE_UNAVAILABLE);
         }
-        if req.method() != Method::GET {
+        // GET, or an HTTP/2 extended CONNECT for a WebSocket (RFC 8441).
+        let h2_websocket = ws::websocket_kind(&req) == Some(ws::Kind::Http2);
+        if req.method() != Method::GET && !h2_websocket {
             return RequestError::BadHandshakeMethod.response();
         }
         let Some(protocol) = protocol else {
@@ -497,13 +499,4 @@ pub(crate) fn new_sid() -> Box<str> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(raw)
         .into_boxed_str()
-}
-
-fn is_websocket_request<B>(req: &Request<B>) -> bool {
-    req.method() == Method::GET
-        && req
-            .headers()
-            .get(header::UPGRADE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }

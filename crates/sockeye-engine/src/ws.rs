@@ -5,9 +5,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -57,27 +58,32 @@ pub(crate) fn accept<H: EngineHandler, B>(
     mut req: Request<B>,
     mode: Mode<H::Data>,
 ) -> Response<EngineBody> {
-    let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
-    let version_ok = req
-        .headers()
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .is_some_and(|v| v.as_bytes() == b"13");
-    let Some(key) = key.filter(|_| version_ok) else {
-        if let Mode::Upgrade(session) = &mode {
-            session.lock().upgrade = Upgrade::None;
+    let kind = websocket_kind(&req);
+    let checked = match kind {
+        Some(kind) => validate(&req, kind),
+        None => Err(Refusal::BadRequest),
+    };
+    let accept_key = match checked {
+        Ok(key) => key,
+        Err(refused) => {
+            if let Mode::Upgrade(session) = &mode {
+                session.lock().upgrade = Upgrade::None;
+            }
+            return refused.response();
         }
-        return RequestError::BadRequest.response();
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let (parts, _) = req.into_parts();
     let mut res = Response::new(Full::new(Bytes::new()));
-    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = res.headers_mut();
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+    if let Some(accept) = accept_key {
+        // HTTP/1.1: 101 Switching Protocols (RFC 6455 §4.2.2).
+        *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let headers = res.headers_mut();
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
+    // HTTP/2 extended CONNECT: 200, and no Upgrade, Connection or Accept (RFC 8441 §5).
     let config = WebSocketConfig::default()
         .read_buffer_size(inner.config.ws_read_buffer_size)
         .write_buffer_size(inner.config.ws_write_buffer_size)
@@ -150,6 +156,123 @@ pub(crate) fn accept<H: EngineHandler, B>(
         }
     }
     res
+}
+
+/// How a WebSocket is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `GET` with `Upgrade: websocket` (RFC 6455).
+    Http1,
+    /// Extended `CONNECT` with `:protocol websocket` on an HTTP/2 stream (RFC 8441).
+    Http2,
+}
+
+/// Whether the request asks for a WebSocket, and how. Its other fields are checked by
+/// [`validate`].
+pub(crate) fn websocket_kind<B>(req: &Request<B>) -> Option<Kind> {
+    if req.method() == Method::CONNECT {
+        return req
+            .extensions()
+            .get::<hyper::ext::Protocol>()
+            .filter(|p| p.as_str().eq_ignore_ascii_case("websocket"))
+            .map(|_| Kind::Http2);
+    }
+    (req.method() == Method::GET && has_token(req.headers(), header::UPGRADE, "websocket"))
+        .then_some(Kind::Http1)
+}
+
+/// True when a comma-separated header (all its lines) lists `token`, without case.
+fn has_token(headers: &http::HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Why a WebSocket handshake request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// A missing or malformed field: 400 `{"code":3,...}`.
+    BadRequest,
+    /// A `Sec-WebSocket-Version` other than 13: 426 with `Sec-WebSocket-Version: 13` (RFC 6455
+    /// §4.4).
+    Version,
+}
+
+impl Refusal {
+    fn response(self) -> Response<EngineBody> {
+        let mut res = RequestError::BadRequest.response();
+        if self == Refusal::Version {
+            *res.status_mut() = StatusCode::UPGRADE_REQUIRED;
+            res.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+        }
+        res
+    }
+}
+
+/// Checks every field of a WebSocket handshake request: RFC 6455 §4.2.1 over HTTP/1.1, RFC
+/// 8441 §4-5 over HTTP/2. On success, the `Sec-WebSocket-Accept` value for HTTP/1.1 (none for
+/// HTTP/2, which does not use the key).
+fn validate<B>(req: &Request<B>, kind: Kind) -> Result<Option<HeaderValue>, Refusal> {
+    let headers = req.headers();
+    let bad = |why: &str| {
+        tracing::debug!(why, "invalid WebSocket handshake");
+        Refusal::BadRequest
+    };
+    match kind {
+        Kind::Http1 => {
+            // 1. An HTTP/1.1 (or later) GET; `websocket_kind` checked GET and `Upgrade`.
+            if req.version() < http::Version::HTTP_11 {
+                return Err(bad("HTTP version before 1.1"));
+            }
+            // 2. A Host header.
+            if !headers.contains_key(header::HOST) {
+                return Err(bad("no Host header"));
+            }
+            // 4. `Connection` includes the token `Upgrade`.
+            if !has_token(headers, header::CONNECTION, "upgrade") {
+                return Err(bad("Connection does not include Upgrade"));
+            }
+        }
+        Kind::Http2 => {
+            // RFC 8441 §4: `:scheme`, `:path` and `:authority` with `:protocol`.
+            let uri = req.uri();
+            if uri.scheme().is_none() || uri.authority().is_none() || uri.path().is_empty() {
+                return Err(bad("extended CONNECT without :scheme, :authority or :path"));
+            }
+        }
+    }
+    // 6. `Sec-WebSocket-Version: 13`, exactly one.
+    let mut versions = headers.get_all(header::SEC_WEBSOCKET_VERSION).iter();
+    match (versions.next(), versions.next()) {
+        (Some(v), None) if v.as_bytes() == b"13" => {}
+        (None, _) => return Err(bad("no Sec-WebSocket-Version")),
+        _ => {
+            tracing::debug!("unsupported Sec-WebSocket-Version");
+            return Err(Refusal::Version);
+        }
+    }
+    if kind == Kind::Http2 {
+        return Ok(None);
+    }
+    // 5. `Sec-WebSocket-Key`: exactly one, base64 of 16 bytes.
+    let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
+    let key = match (keys.next(), keys.next()) {
+        (Some(key), None) => key,
+        _ => return Err(bad("no or several Sec-WebSocket-Key")),
+    };
+    let decoded = base64::engine::general_purpose::STANDARD.decode(key.as_bytes());
+    if decoded.map(|k| k.len()) != Ok(16) {
+        return Err(bad("Sec-WebSocket-Key is not base64 of 16 bytes"));
+    }
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .map(Some)
+        .map_err(|_| bad("unusable key"))
 }
 
 /// Waits until `deadline` for the HTTP upgrade to complete, then speaks WebSocket on it as

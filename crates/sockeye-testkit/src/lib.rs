@@ -5,8 +5,11 @@
 //!   reset every connection.
 //! - [`ws`]: raw WebSocket framing, for inputs a well-behaved client library refuses to send
 //!   (fragment floods, truncated frames).
+//! - [`h2raw`]: a raw HTTP/2 client, for streams that never end, resets mid-message, more
+//!   streams than allowed and malformed extended CONNECT requests.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+pub mod h2raw;
 mod proxy;
 pub mod ws;
 

@@ -149,13 +149,53 @@ pub fn fast_config() -> sockeye_engine::EngineConfigBuilder {
         .ping_timeout(Duration::from_millis(200))
 }
 
-/// Serves an engine with `config` on an ephemeral port (standalone service on hyper).
+/// Serves an engine with `config` on an ephemeral port (standalone service on hyper, HTTP/1.1
+/// and h2c with extended CONNECT).
 pub async fn serve(config: EngineConfig) -> TestServer {
+    serve_with(config, ServeOptions::default()).await
+}
+
+/// How the test server listens.
+#[derive(Clone, Default)]
+pub struct ServeOptions {
+    /// TLS with ALPN `h2` and `http/1.1`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The HTTP/2 concurrent-stream limit (hyper's default, 200, when `None`).
+    pub max_concurrent_streams: Option<u32>,
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`: the server's TLS configuration
+/// (ALPN `h2`, `http/1.1`) and the certificate, to trust on the client side.
+pub fn self_signed() -> (
+    Arc<rustls::ServerConfig>,
+    rustls::pki_types::CertificateDer<'static>,
+) {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let der = cert.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        cert.signing_key.serialize_der(),
+    ));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![der.clone()], key)
+        .unwrap();
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    (Arc::new(server), der)
+}
+
+/// Serves an engine with `config` as `options` say.
+pub async fn serve_with(config: EngineConfig, options: ServeOptions) -> TestServer {
     let rec = Arc::new(Recorder::default());
     let engine = Engine::new(Echo { rec: rec.clone() }, config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let service = engine.service();
+    let acceptor = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     tokio::spawn(async move {
         loop {
             let Ok((tcp, peer)) = listener.accept().await else {
@@ -169,13 +209,30 @@ pub async fn serve(config: EngineConfig) -> TestServer {
                         .insert(sockeye_engine::RemoteAddr(peer));
                     tower::Service::call(&mut service, req)
                 });
+            let acceptor = acceptor.clone();
+            let max_streams = options.max_concurrent_streams;
             tokio::spawn(async move {
-                let _ = Builder::new(TokioExecutor::new())
-                    .serve_connection_with_upgrades(
-                        TokioIo::new(tcp),
-                        TowerToHyperService::new(service),
-                    )
-                    .await;
+                let mut builder = Builder::new(TokioExecutor::new());
+                builder.http2().enable_connect_protocol();
+                if let Some(max) = max_streams {
+                    builder.http2().max_concurrent_streams(max);
+                }
+                let service = TowerToHyperService::new(service);
+                match acceptor {
+                    Some(acceptor) => {
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let _ = builder
+                            .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                            .await;
+                    }
+                    None => {
+                        let _ = builder
+                            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                            .await;
+                    }
+                }
             });
         }
     });
