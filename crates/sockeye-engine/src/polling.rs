@@ -218,12 +218,14 @@ pub(crate) async fn get<H: EngineHandler>(
             return guard.answer(style.respond(body));
         }
         if session.lock().closing == Some(CloseReason::PayloadTooLarge) {
-            // As the reference server: the oversize POST gets 413 and the pending poll gets
-            // nothing, so the client sees the POST's error (`transport error`) and aborts this
-            // GET itself; answering CLOSE here raced the 413 and made clients report
-            // `transport close`. Held at most until the poll's own deadline.
-            tokio::time::sleep_until(deadline).await;
-            return guard.answer(style.respond(single(session, jsonp, b"1")));
+            // The oversize POST gets 413; the pending poll gets NOOP, never CLOSE: the client
+            // must see the POST's failure (`transport error`), as with the reference server
+            // (which keeps the session, so that poll later gets a PING). A CLOSE here raced
+            // the 413 and made the JavaScript client report `transport close`, and held until
+            // its deadline it made python-socketio report a server disconnect. After NOOP the
+            // JavaScript client's next poll gets 400 (`transport error`), and python-engineio,
+            // whose write loop stopped on the 413, ends with `transport error` too.
+            return guard.answer(style.respond(single(session, jsonp, b"6")));
         }
         tokio::select! {
             () = &mut wake => {}
