@@ -91,9 +91,9 @@ for size in 100 1024 16384; do
     result=$(node tests/engine/bench-ws.js "$PORT" "$messages" "$size" "$deflate")
     after=$(stats "$name")
     bytes=$(( $(field "$after" bytes_in) + $(field "$after" bytes_out) - $(field "$before" bytes_in) - $(field "$before" bytes_out) ))
-    cpu=$(( $(field "$after" cpu_ms) - $(field "$before" cpu_ms) ))
+    cpu=$(( $(field "$after" cpu_us) - $(field "$before" cpu_us) ))
     ms=$(sed -n 's/.*"ms":\([0-9]*\).*/\1/p' <<<"$result")
-    echo "| $size B | $([ "$deflate" = 1 ] && echo on || echo off) | $((bytes / messages)) | $(awk "BEGIN{printf \"%.1f\", $cpu*1000/$messages}") | $ms |"
+    echo "| $size B | $([ "$deflate" = 1 ] && echo on || echo off) | $((bytes / messages)) | $(awk "BEGIN{printf \"%.1f\", $cpu/$messages}") | $ms |"
   done
 done
 
@@ -111,8 +111,8 @@ for size in 100 1024 16384; do
     result=$(node tests/engine/bench-polling.js "$PORT" "$rounds" "$size" "$encoding")
     after=$(stats "$name")
     bytes=$(( $(field "$after" bytes_in) + $(field "$after" bytes_out) - $(field "$before" bytes_in) - $(field "$before" bytes_out) ))
-    cpu=$(( $(field "$after" cpu_ms) - $(field "$before" cpu_ms) ))
+    cpu=$(( $(field "$after" cpu_us) - $(field "$before" cpu_us) ))
     got=$(sed -n 's/.*"encoding":"\{0,1\}\([a-z]*\).*/\1/p' <<<"$result")
-    echo "| $size B | $encoding | ${got:-none} | $((bytes / rounds)) | $(awk "BEGIN{printf \"%.1f\", $cpu*1000/$rounds}") |"
+    echo "| $size B | $encoding | ${got:-none} | $((bytes / rounds)) | $(awk "BEGIN{printf \"%.1f\", $cpu/$rounds}") |"
   done
 done

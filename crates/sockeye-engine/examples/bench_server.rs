@@ -2,7 +2,7 @@
 //! `scripts/bench-protocol-reach.sh`): HTTP/1.1, h2c with extended CONNECT, optional
 //! permessage-deflate, HTTP compression of polling answers on unless told otherwise. It counts
 //! the bytes of every TCP connection and answers `stats` on stdin with one JSON line:
-//! `{"rss_kb", "cpu_ms", "bytes_in", "bytes_out", "sessions"}`.
+//! `{"rss_kb", "cpu_us", "bytes_in", "bytes_out", "sessions"}`.
 //!
 //! `cargo run --release -p sockeye-engine --example bench_server -- [--deflate]
 //! [--no-http-compression] [--max-streams N]`; prints `PORT <n>`.
@@ -89,7 +89,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
     }
 }
 
-/// Resident set size (kB) and CPU time (ms, user + system, all threads) of this process.
+/// Resident set size (kB) of this process, and the CPU time (µs) of all its threads: the
+/// sum of `/proc/self/task/*/schedstat` (nanosecond run time, not 10 ms ticks).
 fn rss_and_cpu() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let rss = status
@@ -97,18 +98,18 @@ fn rss_and_cpu() -> (u64, u64) {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which ends with ')'): utime is the 12th, stime the 13th,
-    // in clock ticks of 1/100 s (USER_HZ).
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
-        .sum();
-    (rss, ticks * 10)
+    let mut nanos: u64 = 0;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            nanos += stat
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    (rss, nanos / 1000)
 }
 
 #[tokio::main]
@@ -164,9 +165,9 @@ async fn main() -> std::io::Result<()> {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         if line.trim() == "stats" {
-            let (rss_kb, cpu_ms) = rss_and_cpu();
+            let (rss_kb, cpu_us) = rss_and_cpu();
             println!(
-                "{{\"rss_kb\":{rss_kb},\"cpu_ms\":{cpu_ms},\"bytes_in\":{},\"bytes_out\":{},\"sessions\":{}}}",
+                "{{\"rss_kb\":{rss_kb},\"cpu_us\":{cpu_us},\"bytes_in\":{},\"bytes_out\":{},\"sessions\":{}}}",
                 counters.bytes_in.load(Ordering::Relaxed),
                 counters.bytes_out.load(Ordering::Relaxed),
                 engine.session_count()

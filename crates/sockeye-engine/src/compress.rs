@@ -15,8 +15,15 @@ pub(crate) enum Encoding {
     Deflate,
 }
 
-/// Brotli quality: 4 compresses polling payloads (JSON text) about as well as gzip's default
-/// level at a fraction of the CPU of brotli's default (11).
+/// gzip and deflate level: 1 (fast). On 16 KiB of chat-like JSON, level 6 (zlib's default,
+/// the reference server's) cost several times the CPU for a few percent fewer bytes
+/// (docs/benchmarks.md).
+fn level() -> flate2::Compression {
+    flate2::Compression::fast()
+}
+
+/// Brotli quality: 4 compresses polling payloads (JSON text) about as well as gzip at a
+/// fraction of the CPU of brotli's default (11).
 const BROTLI_QUALITY: u32 = 4;
 /// Brotli window (log2 of bytes): 22 is brotli's default.
 const BROTLI_WINDOW: u32 = 22;
@@ -66,12 +73,12 @@ impl Encoding {
         let out = Vec::with_capacity(data.len() / 2);
         let out = match self {
             Encoding::Gzip => {
-                let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+                let mut enc = flate2::write::GzEncoder::new(out, level());
                 enc.write_all(data).ok()?;
                 enc.finish().ok()?
             }
             Encoding::Deflate => {
-                let mut enc = flate2::write::ZlibEncoder::new(out, flate2::Compression::default());
+                let mut enc = flate2::write::ZlibEncoder::new(out, level());
                 enc.write_all(data).ok()?;
                 enc.finish().ok()?
             }
