@@ -70,27 +70,85 @@ impl Encoding {
 
     /// The compressed bytes; `None` if the encoder failed (the answer then goes out as is).
     pub(crate) fn compress(self, data: &[u8]) -> Option<Bytes> {
-        let out = Vec::with_capacity(data.len() / 2);
         let out = match self {
             Encoding::Gzip => {
-                let mut enc = flate2::write::GzEncoder::new(out, level());
-                enc.write_all(data).ok()?;
-                enc.finish().ok()?
+                let mut out = Vec::with_capacity(data.len() / 3 + 32);
+                // RFC 1952: magic, deflate, no flags, no time, no extra flags, unknown OS.
+                out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+                with_deflater(false, |compress| finish(compress, data, &mut out))?;
+                let mut crc = flate2::Crc::new();
+                crc.update(data);
+                out.extend_from_slice(&crc.sum().to_le_bytes());
+                // ISIZE: the length modulo 2^32.
+                let size = u32::try_from(data.len() % (1 << 32)).unwrap_or(0);
+                out.extend_from_slice(&size.to_le_bytes());
+                out
             }
             Encoding::Deflate => {
-                let mut enc = flate2::write::ZlibEncoder::new(out, level());
-                enc.write_all(data).ok()?;
-                enc.finish().ok()?
+                let mut out = Vec::with_capacity(data.len() / 3 + 16);
+                with_deflater(true, |compress| finish(compress, data, &mut out))?;
+                out
             }
             Encoding::Brotli => {
-                let mut enc =
-                    brotli::CompressorWriter::new(out, 4096, BROTLI_QUALITY, BROTLI_WINDOW);
+                // A window just large enough for the answer: brotli allocates its ring
+                // buffer from it, 4 MiB per answer at its default of 22.
+                let bits = usize::BITS - data.len().max(1).leading_zeros();
+                let window = bits.clamp(16, BROTLI_WINDOW);
+                let mut enc = brotli::CompressorWriter::new(
+                    Vec::with_capacity(data.len() / 3 + 16),
+                    4096,
+                    BROTLI_QUALITY,
+                    window,
+                );
                 enc.write_all(data).ok()?;
                 // Finishes the stream.
                 enc.into_inner()
             }
         };
         Some(Bytes::from(out))
+    }
+}
+
+thread_local! {
+    /// This thread's deflate compressors, raw (for gzip) and with a zlib header (for
+    /// `deflate`), reset after each answer: a compressor is a few hundred KiB to allocate and
+    /// clear, several times the cost of compressing a polling answer.
+    static DEFLATERS: std::cell::RefCell<[Option<flate2::Compress>; 2]> =
+        const { std::cell::RefCell::new([None, None]) };
+}
+
+/// Runs `f` with this thread's compressor (`zlib` header or raw), reset afterwards.
+fn with_deflater<T>(zlib: bool, f: impl FnOnce(&mut flate2::Compress) -> Option<T>) -> Option<T> {
+    DEFLATERS.with(|cell| {
+        let Ok(mut slots) = cell.try_borrow_mut() else {
+            return f(&mut flate2::Compress::new(level(), zlib));
+        };
+        let slot = slots.get_mut(usize::from(zlib))?;
+        let compress = slot.get_or_insert_with(|| flate2::Compress::new(level(), zlib));
+        let result = f(compress);
+        compress.reset();
+        result
+    })
+}
+
+/// Compresses all of `data` into `out` and ends the stream.
+fn finish(compress: &mut flate2::Compress, data: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let start = compress.total_in();
+    loop {
+        let consumed = usize::try_from(compress.total_in() - start).ok()?;
+        if out.capacity() - out.len() < 64 {
+            out.reserve(out.capacity().max(256));
+        }
+        let status = compress
+            .compress_vec(
+                data.get(consumed..).unwrap_or_default(),
+                out,
+                flate2::FlushCompress::Finish,
+            )
+            .ok()?;
+        if status == flate2::Status::StreamEnd {
+            return Some(());
+        }
     }
 }
 
