@@ -37,8 +37,10 @@ fn event(size: usize) -> Vec<u8> {
         text.push_str(words[x as usize % words.len()]);
         text.push(' ');
     }
-    format!(r#"42["chat",{{"user":"user-42","room":"general","ts":1700000000000,"text":"{text}"}}]"#)
-        .into_bytes()
+    format!(
+        r#"42["chat",{{"user":"user-42","room":"general","ts":1700000000000,"text":"{text}"}}]"#
+    )
+    .into_bytes()
 }
 
 /// A masked client frame carrying `payload` as a compressed text message.
