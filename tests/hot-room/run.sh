@@ -11,9 +11,10 @@
 #   HOT_ROOM_CLIENTS=100 HOT_ROOM_SECONDS=60 tests/hot-room/run.sh   # smaller
 #
 # Not part of CI (scripts/test): it needs a release build and the whole machine for minutes;
-# the scaled-down version runs in CI as crates/sockeye/tests/faults_network.rs
+# the scaled-down version runs in CI as crates/sockeye/tests/it/faults_network.rs
 # `slow_consumer_in_a_hot_room_is_closed_and_the_others_get_everything`.
-# The test and its raw WebSocket clients: examples/bench-app/tests/hot_room.rs.
+# The test and its raw WebSocket clients: examples/bench-app/tests/it/hot_room.rs (module
+# `hot_room` of the bench app's one test binary `it`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec cargo test --release -q -p bench-app --test hot_room -- --ignored --nocapture
+exec cargo test --release -q -p bench-app --test it -- hot_room:: --ignored --nocapture

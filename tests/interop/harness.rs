@@ -2,9 +2,10 @@
 //! run a Node or Python peer script against it with a timeout, stop the server by its PID.
 //!
 //! Included by the example crates' integration tests with
-//! `#[path = "../../../tests/interop/harness.rs"] mod harness;`, so `env!("CARGO_MANIFEST_DIR")`
-//! is the including example crate and the workspace root is two levels up. Std only: the tests
-//! build nothing but the example binary.
+//! `#[path = "../../../tests/interop/harness.rs"] mod harness;` (from `tests/it/main.rs`, one
+//! level deeper: `../../../../tests/interop/harness.rs`), so `env!("CARGO_MANIFEST_DIR")` is the
+//! including example crate and the workspace root is two levels up. Std only: the tests build
+//! nothing but the example binary.
 
 #![allow(dead_code)] // each including test uses a subset
 

@@ -58,6 +58,33 @@ impl<H: EngineHandler> std::fmt::Debug for Engine<H> {
     }
 }
 
+/// A handle on an [`Engine`] that does not keep it alive (for what the engine itself owns,
+/// such as its handler, to reach it without a reference cycle).
+pub struct WeakEngine<H: EngineHandler> {
+    inner: std::sync::Weak<Inner<H>>,
+}
+
+impl<H: EngineHandler> WeakEngine<H> {
+    /// The engine, if it is still alive.
+    pub fn upgrade(&self) -> Option<Engine<H>> {
+        self.inner.upgrade().map(|inner| Engine { inner })
+    }
+}
+
+impl<H: EngineHandler> Clone for WeakEngine<H> {
+    fn clone(&self) -> Self {
+        WeakEngine {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<H: EngineHandler> std::fmt::Debug for WeakEngine<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakEngine").finish_non_exhaustive()
+    }
+}
+
 type Map<D> = HashMap<Box<str>, Arc<Session<D>>>;
 pub(crate) type SessionMap<D> = RwLock<Map<D>>;
 
@@ -80,6 +107,13 @@ impl<H: EngineHandler> Engine<H> {
                 tracker: TaskTracker::new(),
                 shutting_down: AtomicBool::new(false),
             }),
+        }
+    }
+
+    /// A handle that does not keep the engine alive.
+    pub fn downgrade(&self) -> WeakEngine<H> {
+        WeakEngine {
+            inner: Arc::downgrade(&self.inner),
         }
     }
 

@@ -120,7 +120,7 @@ pub use config::{
     AllowRequest, CookieConfig, DeflateConfig, EngineConfig, EngineConfigBuilder, SameSite,
     Transports,
 };
-pub use engine::{BoxError, Engine, RemoteAddr};
+pub use engine::{BoxError, Engine, RemoteAddr, WeakEngine};
 pub use handler::EngineHandler;
 pub use payload::Protocol;
 pub use service::{EngineLayer, EngineService, NotFound, ResponseBody, ResponseFuture};

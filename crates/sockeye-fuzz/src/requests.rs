@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
-use sockeye::{Event, SocketIo, SocketRef};
+use sockeye::prelude::*;
 use sockeye_engine::{CloseReason, Engine, EngineConfig, EngineHandler, Frame, Message, Session};
 
 /// Echoes every message back, text and binary.
@@ -166,27 +166,30 @@ fn server() -> SocketIo {
         .max_payload(8192)
         .attachment_timeout(Duration::from_secs(5))
         .build();
-    io.ns("/", |_s: SocketRef, _a: Option<serde_json::Value>| async {})
-        .on("echo", |socket: SocketRef, event: Event| async move {
-            let _ = socket.emit_args("echo", event.args.clone());
-            event.args
-        })
-        .on("join", |socket: SocketRef, event: Event| async move {
-            let room: String = event.args.first().unwrap_or_default();
-            socket.join(room.clone());
-            let _ = socket.to(room).emit_args("joined", event.args);
-        })
-        .on("ask", |socket: SocketRef, event: Event| async move {
-            let _ = socket
-                .call_args("question", event.args, Duration::from_secs(1))
-                .await;
-        })
-        .on("all", |socket: SocketRef, event: Event| async move {
-            let _ = socket.broadcast().emit_args("all", event.args);
-        });
+    io.ns(
+        "/",
+        |_s: SocketRef, _a: Option<Auth<serde_json::Value>>| async {},
+    )
+    .on("echo", |socket: SocketRef, event: Event| async move {
+        let _ = socket.emit_args("echo", event.args.clone());
+        event.args
+    })
+    .on("join", |socket: SocketRef, event: Event| async move {
+        let room: String = event.args.first().unwrap_or_default();
+        socket.join(room.clone());
+        let _ = socket.to(room).emit_args("joined", event.args).await;
+    })
+    .on("ask", |socket: SocketRef, event: Event| async move {
+        let _ = socket
+            .call_args("question", event.args, Duration::from_secs(1))
+            .await;
+    })
+    .on("all", |socket: SocketRef, event: Event| async move {
+        let _ = socket.broadcast().emit_args("all", event.args).await;
+    });
     let _ = io.dyn_ns(
         "/room-{id}",
-        |_s: SocketRef, _a: Option<serde_json::Value>| async {},
+        |_s: SocketRef, _a: Option<Auth<serde_json::Value>>| async {},
     );
     io
 }

@@ -1,17 +1,16 @@
-//! [`RedisAdapter`]: one namespace's adapter. Local rooms and delivery are the embedded
-//! [`MemoryAdapter`]'s; this type adds the broker messages of `@socket.io/redis-adapter`.
+//! [`RedisAdapter`]: one namespace's adapter. Local rooms and delivery are the server's
+//! ([`LocalNamespace`]); this type adds the broker messages of `@socket.io/redis-adapter`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use futures_util::FutureExt as _;
 use futures_util::StreamExt as _;
 use rmpv::Value;
 use serde_json::json;
 use sockeye::adapter::{
     AckResult, AckStream, Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, BroadcastPacket,
-    LocalNamespace, MemoryAdapter, Room, SocketInfo,
+    LocalNamespace, Room, SocketInfo,
 };
 use sockeye::{AckError, AdapterError, Args, SocketId};
 use tokio::sync::mpsc;
@@ -28,7 +27,6 @@ pub struct RedisAdapter {
     me: Weak<RedisAdapter>,
     broker: Arc<BrokerHandle>,
     local: LocalNamespace,
-    mem: MemoryAdapter,
     uid: String,
     channels: Channels,
     pending: Mutex<HashMap<String, mpsc::Sender<Value>>>,
@@ -80,7 +78,6 @@ impl RedisAdapter {
         Arc::new_cyclic(|me| RedisAdapter {
             me: me.clone(),
             broker,
-            mem: MemoryAdapter::new(local.clone()),
             local,
             uid,
             channels,
@@ -176,6 +173,14 @@ impl RedisAdapter {
         }
     }
 
+    /// Options targeting the one socket `sid` (its own room).
+    fn socket_only(sid: &str) -> BroadcastOptions {
+        BroadcastOptions {
+            rooms: vec![sid.to_owned()],
+            ..BroadcastOptions::default()
+        }
+    }
+
     fn opts_of(opts: &BroadcastOptions) -> Opts {
         Opts {
             rooms: opts.rooms.clone(),
@@ -222,14 +227,12 @@ impl RedisAdapter {
                 "room channel does not match the target rooms",
             ));
         }
-        let packet = BroadcastPacket {
-            ns: sockeye::Str::from(msg.packet.nsp.as_str()),
-            event: sockeye::Str::from(msg.packet.event.as_str()),
-            args: msg.packet.args,
-        };
-        let volatile = msg.opts.volatile;
-        let targets = self.mem.local_sockets(&Self::options(msg.opts));
-        self.local.deliver(&targets, &packet, volatile);
+        let packet = BroadcastPacket::new(
+            sockeye::Str::from(msg.packet.nsp.as_str()),
+            sockeye::Str::from(msg.packet.event.as_str()),
+            msg.packet.args,
+        );
+        self.local.deliver(&packet, &Self::options(msg.opts));
         Ok(())
     }
 
@@ -249,8 +252,8 @@ impl RedisAdapter {
                     ..Opts::default()
                 };
                 let ids: Vec<String> = self
-                    .mem
-                    .local_sockets(&Self::options(opts))
+                    .local
+                    .targets(&Self::options(opts))
                     .iter()
                     .map(|id| id.as_str().to_owned())
                     .collect();
@@ -263,7 +266,7 @@ impl RedisAdapter {
                 self.respond(
                     vec![
                         ("requestId", json!(request_id)),
-                        ("rooms", json!(self.mem.local_rooms())),
+                        ("rooms", json!(self.local.rooms())),
                     ],
                     "ALL_ROOMS response",
                 );
@@ -275,24 +278,22 @@ impl RedisAdapter {
             } => match target {
                 wire::Target::Opts(opts) => {
                     let opts = Self::options(opts);
-                    let fut = if join {
-                        self.mem.add_sockets(opts, rooms)
+                    if join {
+                        self.local.add_rooms(&opts, &rooms);
                     } else {
-                        self.mem.del_sockets(opts, rooms)
-                    };
-                    let _ = fut.now_or_never();
+                        self.local.del_rooms(&opts, &rooms);
+                    }
                 }
                 wire::Target::Socket { sid, request_id } => {
                     let id = SocketId::from(sid.as_str());
                     if !self.local.socket_ids().contains(&id) {
                         return Ok(());
                     }
-                    for room in &rooms {
-                        if join {
-                            self.mem.add_all(&id, std::slice::from_ref(room));
-                        } else if *room != sid {
-                            self.mem.del(&id, room);
-                        }
+                    let only = Self::socket_only(&sid);
+                    if join {
+                        self.local.add_rooms(&only, &rooms);
+                    } else {
+                        self.local.del_rooms(&only, &rooms);
                     }
                     if let Some(request_id) = request_id {
                         self.respond(
@@ -304,15 +305,14 @@ impl RedisAdapter {
             },
             wire::Request::Disconnect { target, close } => match target {
                 wire::Target::Opts(opts) => {
-                    let targets = self.mem.local_sockets(&Self::options(opts));
-                    self.local.disconnect(&targets, close);
+                    self.local.disconnect(&Self::options(opts), close);
                 }
                 wire::Target::Socket { sid, request_id } => {
                     let id = SocketId::from(sid.as_str());
                     if !self.local.socket_ids().contains(&id) {
                         return Ok(());
                     }
-                    self.local.disconnect(&[id], close);
+                    self.local.disconnect(&Self::socket_only(&sid), close);
                     if let Some(request_id) = request_id {
                         self.respond(
                             vec![("requestId", json!(request_id))],
@@ -322,12 +322,7 @@ impl RedisAdapter {
                 }
             },
             wire::Request::Fetch { request_id, opts } => {
-                let infos = self
-                    .mem
-                    .fetch_sockets(Self::options(opts))
-                    .now_or_never()
-                    .and_then(Result::ok)
-                    .unwrap_or_default();
+                let infos = self.local.fetch(&Self::options(opts));
                 let sockets: Vec<serde_json::Value> = infos
                     .into_iter()
                     .map(|s| {
@@ -335,7 +330,7 @@ impl RedisAdapter {
                             "id": s.id.as_str(),
                             "handshake": s.handshake.unwrap_or_else(|| json!({})),
                             "rooms": s.rooms,
-                            "data": serde_json::Value::Null,
+                            "data": s.data.unwrap_or(serde_json::Value::Null),
                         })
                     })
                     .collect();
@@ -394,17 +389,14 @@ impl RedisAdapter {
                 )
                 .min(MAX_REMOTE_ACK_TIMEOUT_MS),
         );
-        let packet = BroadcastPacket {
-            ns: sockeye::Str::from(packet.nsp.as_str()),
-            event: sockeye::Str::from(packet.event.as_str()),
-            args: packet.args,
-        };
+        let packet = BroadcastPacket::new(
+            sockeye::Str::from(packet.nsp.as_str()),
+            sockeye::Str::from(packet.event.as_str()),
+            packet.args,
+        );
         let stream = self
-            .mem
-            .broadcast_with_ack(packet, Self::options(opts), timeout)
-            .now_or_never()
-            .and_then(Result::ok)
-            .unwrap_or_else(AckStream::empty);
+            .local
+            .deliver_with_ack(&packet, &Self::options(opts), timeout);
         self.respond(
             vec![
                 ("type", json!(kind::BROADCAST_CLIENT_COUNT)),
@@ -482,8 +474,7 @@ impl RedisAdapter {
     /// Every room of every node (JS `allRooms`): this node's rooms and each other node's
     /// answer to ALL_ROOMS within `request_timeout`, else a [`RequestTimeout`] error.
     pub(crate) async fn all_rooms(&self) -> Result<std::collections::BTreeSet<Room>, AdapterError> {
-        let mut rooms: std::collections::BTreeSet<Room> =
-            self.mem.local_rooms().into_iter().collect();
+        let mut rooms: std::collections::BTreeSet<Room> = self.local.rooms().into_iter().collect();
         let others = self.other_nodes().await;
         if others == 0 {
             return Ok(rooms);
@@ -663,63 +654,34 @@ impl Drop for RedisAdapter {
 }
 
 impl Adapter for RedisAdapter {
-    fn add_all(&self, id: &SocketId, rooms: &[Room]) {
-        self.mem.add_all(id, rooms);
-    }
-
-    fn del(&self, id: &SocketId, room: &str) {
-        self.mem.del(id, room);
-    }
-
-    fn del_all(&self, id: &SocketId) {
-        self.mem.del_all(id);
-    }
-
-    fn socket_rooms(&self, id: &SocketId) -> Vec<Room> {
-        self.mem.socket_rooms(id)
-    }
-
-    fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
-        self.mem.local_sockets(opts)
-    }
-
-    fn local_rooms(&self) -> Vec<Room> {
-        self.mem.local_rooms()
-    }
-
     fn broadcast(
         &self,
         packet: BroadcastPacket,
         opts: BroadcastOptions,
     ) -> BoxFuture<'_, Result<(), AdapterError>> {
-        // Local sockets get it whatever Redis does; an error then says so (see
-        // `NotPublished`), so the caller does not repeat the emit and deliver it twice here.
-        let targets = self.mem.local_sockets(&opts);
-        self.local.deliver(&targets, &packet, opts.flags.volatile);
-        let local = LocalOutcome::Delivered {
-            recipients: targets.len(),
-        };
-        let remote = if opts.flags.local {
-            Ok(())
-        } else {
-            wire::packet_value(self.local.name(), &packet.event, &packet.args)
+        Box::pin(async move {
+            // Local sockets get it whatever Redis does; an error then says so (see
+            // `NotPublished`), so the caller does not repeat the emit and deliver it twice here.
+            let recipients = self.local.deliver(&packet, &opts);
+            let local = LocalOutcome::Delivered { recipients };
+            if opts.flags.local {
+                return Ok(());
+            }
+            let payload = wire::packet_value(self.local.name(), &packet.event, &packet.args)
                 .and_then(|p| wire::encode_broadcast(&self.uid, p, &Self::opts_of(&opts)))
                 .map_err(|e| {
                     adapter_err(
                         &format!("broadcast {local}, but cannot be encoded for the other nodes"),
                         e,
                     )
-                })
-                .and_then(|payload| {
-                    self.publish_after(
-                        self.channels.broadcast_for(&opts.rooms),
-                        payload,
-                        "broadcast",
-                        local,
-                    )
-                })
-        };
-        Box::pin(std::future::ready(remote))
+                })?;
+            self.publish_after(
+                self.channels.broadcast_for(&opts.rooms),
+                payload,
+                "broadcast",
+                local,
+            )
+        })
     }
 
     fn broadcast_with_ack(
@@ -752,7 +714,7 @@ impl Adapter for RedisAdapter {
                 self.publish(self.channels.request.clone(), payload, "BROADCAST request")?;
                 Some((rx, guard))
             };
-            let local = self.mem.broadcast_with_ack(packet, opts, timeout).await?;
+            let local = self.local.deliver_with_ack(&packet, &opts, timeout);
             let Some((mut rx, guard)) = remote else {
                 return Ok(local);
             };
@@ -802,7 +764,7 @@ impl Adapter for RedisAdapter {
         opts: BroadcastOptions,
     ) -> BoxFuture<'_, Result<Vec<SocketInfo>, AdapterError>> {
         Box::pin(async move {
-            let mut sockets = self.mem.fetch_sockets(opts.clone()).await?;
+            let mut sockets = self.local.fetch(&opts);
             if opts.flags.local {
                 return Ok(sockets);
             }
@@ -825,6 +787,7 @@ impl Adapter for RedisAdapter {
                             rooms: s.rooms,
                             local: false,
                             handshake: s.handshake,
+                            data: s.data,
                         }));
                     },
                 )
@@ -850,7 +813,8 @@ impl Adapter for RedisAdapter {
             if !opts.flags.local {
                 self.publish_room_change(kind::REMOTE_JOIN, "REMOTE_JOIN request", &opts, &rooms)?;
             }
-            self.mem.add_sockets(opts, rooms).await
+            self.local.add_rooms(&opts, &rooms);
+            Ok(())
         })
     }
 
@@ -868,7 +832,8 @@ impl Adapter for RedisAdapter {
                     &rooms,
                 )?;
             }
-            self.mem.del_sockets(opts, rooms).await
+            self.local.del_rooms(&opts, &rooms);
+            Ok(())
         })
     }
 
@@ -890,7 +855,8 @@ impl Adapter for RedisAdapter {
                     "REMOTE_DISCONNECT request",
                 )?;
             }
-            self.mem.disconnect_sockets(opts, close).await
+            self.local.disconnect(&opts, close);
+            Ok(())
         })
     }
 

@@ -62,9 +62,9 @@ pub enum RedisError {
 /// whole operation may be retried.
 ///
 /// ```no_run
-/// # fn run(io: sockeye::SocketIo, redis: sockeye_redis::RedisAdapterFactory) {
+/// # async fn run(io: sockeye::SocketIo, redis: sockeye_redis::RedisAdapterFactory) {
 /// use sockeye_redis::NotPublished;
-/// if let Err(e) = io.emit("news", "hello") {
+/// if let Err(e) = io.emit("news", "hello").await {
 ///     match NotPublished::in_emit_error(&e) {
 ///         // Local clients have it; try the other nodes once more (or count it as lost).
 ///         Some(not_published) => { let _ = redis.publish_again(not_published); }

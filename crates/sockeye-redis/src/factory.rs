@@ -94,11 +94,11 @@ impl RedisAdapterFactory {
         timeout: Duration,
     ) -> Result<AckStream, AdapterError> {
         let adapter = self.adapter(ns)?;
-        let packet = sockeye::BroadcastPacket {
-            ns: sockeye::Str::from(ns),
-            event: sockeye::Str::from(event),
+        let packet = sockeye::adapter::BroadcastPacket::new(
+            sockeye::Str::from(ns),
+            sockeye::Str::from(event),
             args,
-        };
+        );
         adapter.server_side_emit_with_ack(packet, timeout).await
     }
 

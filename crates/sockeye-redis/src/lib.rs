@@ -11,7 +11,7 @@
 //! let redis = RedisAdapterFactory::connect(RedisConfig::new("redis://127.0.0.1:6379")).await?;
 //! let (layer, io) = sockeye::SocketIo::builder().adapter(redis.clone()).build_layer();
 //! redis.ready(Duration::from_secs(5)).await;
-//! io.emit("hello", "every client of every node")?;
+//! io.emit("hello", "every client of every node").await?;
 //! # let _ = layer; Ok(()) }
 //! ```
 //!
@@ -64,3 +64,8 @@ pub use error::{
 };
 pub use factory::RedisAdapterFactory;
 pub use stats::StatsSnapshot;
+
+/// The examples of `docs/redis.md`, compiled as doctests so they stay true.
+#[doc = include_str!("../../../docs/redis.md")]
+#[cfg(doctest)]
+pub struct RedisDocDoctest;

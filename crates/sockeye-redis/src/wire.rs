@@ -644,6 +644,8 @@ pub(crate) struct FetchedSocket {
     pub(crate) id: String,
     pub(crate) rooms: Vec<String>,
     pub(crate) handshake: Option<serde_json::Value>,
+    /// The socket's `data` (its session value), `None` when absent or `null`.
+    pub(crate) data: Option<serde_json::Value>,
 }
 
 /// The sockets of a REMOTE_FETCH answer; `None` if the answer has no socket list. Entries
@@ -659,6 +661,7 @@ pub(crate) fn fetched_sockets(resp: &Value) -> Option<Vec<FetchedSocket>> {
                     id: field_str(s, "id")?.to_owned(),
                     rooms: rooms(field(s, "rooms")).ok()?,
                     handshake: field(s, "handshake").map(value_to_json),
+                    data: field(s, "data").map(value_to_json).filter(|v| !v.is_null()),
                 })
             })
             .collect(),

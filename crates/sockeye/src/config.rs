@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use sockeye_protocol::socketio::{Limits, ParserKind};
 
+use crate::extract::StateMap;
+
 /// Settings of the Socket.IO layer, set through [`crate::SocketIoBuilder`].
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -28,6 +30,8 @@ pub(crate) struct Config {
     pub(crate) recovery: Option<crate::recovery::RecoveryConfig>,
     /// Send the CONNECT reply before the connect step; a refusal then disconnects.
     pub(crate) always_connect: bool,
+    /// The application's states, read by `State<T>` extractors.
+    pub(crate) states: StateMap,
 }
 
 impl Default for Config {
@@ -43,6 +47,7 @@ impl Default for Config {
             parser: ParserKind::Json,
             recovery: None,
             always_connect: false,
+            states: StateMap::default(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The Engine.IO session as seen by a socket.
 //!
-//! Sockets talk to their session through this trait rather than `Session<ClientState>`
+//! Sockets talk to their session through this trait rather than `Session<ConnectionState>`
 //! directly, which keeps the socket logic testable without a network.
 
 use std::net::SocketAddr;
@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use sockeye_engine::{CloseReason, Frame, SendError, Session, Transport};
 use sockeye_protocol::socketio::Str;
 
-use crate::client::ClientState;
+use crate::connection::ConnectionState;
 use crate::error::EmitError;
 use crate::id::SocketId;
 
@@ -30,7 +30,7 @@ pub(crate) trait Conn: Send + Sync + 'static {
     fn detach(&self, ns: &Str, id: &SocketId);
 }
 
-impl Conn for Session<ClientState> {
+impl Conn for Session<ConnectionState> {
     fn send_batch(&self, frames: &[Frame]) -> Result<(), EmitError> {
         Session::send_batch(self, frames.iter().cloned()).map_err(|e| match e {
             SendError::QueueFull(_) => EmitError::QueueFull(e.to_string()),

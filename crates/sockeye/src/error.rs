@@ -149,6 +149,11 @@ pub enum RegisterError {
     /// A namespace name must start with '/'.
     #[error("namespace name {0:?} must start with '/'")]
     InvalidName(String),
+    /// A handler takes `State<T>` but no state of type `T` was registered: it could never run.
+    #[error(
+        "a handler takes State<{0}>, but no state of that type was registered: add it with SocketIo::builder().with_state(value) before build()"
+    )]
+    MissingState(&'static str),
 }
 
 #[cfg(test)]

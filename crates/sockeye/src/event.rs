@@ -1,27 +1,34 @@
 //! An inbound event and its explicit ack handle.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use sockeye_protocol::socketio::Str;
 
 use crate::error::EmitError;
-use crate::handler::{IntoReply, Reply};
 use crate::packet::{self, Args};
+use crate::reply::{IntoAck, Reply};
 use crate::socket::SocketRef;
 
-/// One event received from a client.
-#[derive(Debug)]
+/// One event received from a client: its name, its arguments, and whether the client asked for
+/// an ack. Also an extractor (the whole event, for catch-all handlers and middlewares).
+#[derive(Debug, Clone)]
 pub struct Event {
     /// The event name, JSON-decoded (escapes such as `\u00fc` are resolved).
     pub name: Str,
     /// The arguments after the name, with their binary attachments.
     pub args: Args,
-    ack: Option<AckSender>,
+    ack: Option<u64>,
 }
 
 impl Event {
-    pub(crate) fn new(name: Str, args: Args, ack: Option<AckSender>) -> Event {
+    /// An event with no ack requested (for tests and middlewares that build one).
+    pub fn new(name: impl Into<Str>, args: Args) -> Event {
+        Event {
+            name: name.into(),
+            args,
+            ack: None,
+        }
+    }
+
+    pub(crate) fn received(name: Str, args: Args, ack: Option<u64>) -> Event {
         Event { name, args, ack }
     }
 
@@ -32,72 +39,42 @@ impl Event {
 
     /// The client's ack id, if it asked for an ack.
     pub fn ack_id(&self) -> Option<u64> {
-        self.ack.as_ref().map(|a| a.inner.id)
-    }
-
-    /// A second handle on the ack (the dispatcher's), without marking it taken.
-    pub(crate) fn ack_handle(&self) -> Option<AckSender> {
-        self.ack.clone()
-    }
-
-    /// Takes the explicit ack handle, to acknowledge later (from another task, after other
-    /// work). Once taken, the handler's return value no longer becomes the ack; dropping the
-    /// handle without sending sends nothing.
-    pub fn take_ack(&mut self) -> Option<AckSender> {
-        let ack = self.ack.take()?;
-        ack.inner.taken.store(true, Ordering::Release);
-        Some(ack)
+        self.ack
     }
 }
 
-/// Sends the acknowledgement of one event, once.
-#[derive(Debug, Clone)]
-pub struct AckSender {
-    inner: Arc<AckInner>,
-}
-
+/// Sends the acknowledgement of one event: the explicit ack handle, for acknowledging later
+/// (from another task, after other work) instead of with the handler's return value.
+///
+/// It acknowledges at most once: [`AckSender::send`] consumes it. Dropping it without sending
+/// sends nothing (the client's callback then waits for its own timeout).
 #[derive(Debug)]
-struct AckInner {
+#[must_use = "dropping an AckSender without sending leaves the client waiting for its ack"]
+pub struct AckSender {
     socket: SocketRef,
     id: u64,
-    taken: AtomicBool,
-    sent: AtomicBool,
 }
 
 impl AckSender {
     pub(crate) fn new(socket: SocketRef, id: u64) -> AckSender {
-        AckSender {
-            inner: Arc::new(AckInner {
-                socket,
-                id,
-                taken: AtomicBool::new(false),
-                sent: AtomicBool::new(false),
-            }),
-        }
+        AckSender { socket, id }
     }
 
-    /// Acknowledges with `reply` ([`Args`], `()`, [`crate::AckValue`], ...). A second send on
-    /// the same event (or a clone of this handle) does nothing and returns `Ok`.
-    pub fn send(self, reply: impl IntoReply) -> Result<(), EmitError> {
-        self.send_reply(reply.into_reply())
+    /// The client's ack id.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
-    /// True once the handle was taken out of its event with [`Event::take_ack`].
-    pub(crate) fn was_taken(&self) -> bool {
-        self.inner.taken.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn send_reply(&self, reply: Reply) -> Result<(), EmitError> {
-        let args = match reply {
+    /// Acknowledges with `ack`: anything [`IntoAck`], with the same rule as a handler's return
+    /// value (`()`, `Json(x)`, a tuple, `Bytes`, [`Args`], `NoAck`, ...).
+    pub fn send(self, ack: impl IntoAck) -> Result<(), EmitError> {
+        let args = match ack.into_ack() {
             Reply::Ack(args) => args,
             Reply::Empty => Args::empty(),
             Reply::None => return Ok(()),
         };
-        if self.inner.sent.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let socket = &self.inner.socket;
-        let frames = packet::ack(socket.parser(), socket.ns_str(), self.inner.id, args)?;
+        let socket = &self.socket;
+        let frames = packet::ack(socket.parser(), socket.ns_str(), self.id, args)?;
         socket.send_encoded(&frames, false)
     }
 }

@@ -129,9 +129,15 @@ impl Inbox {
         }
     }
 
-    /// Records that a handler of this socket fanned out to other sockets.
+    /// Records that a handler of this socket fanned out to other sockets (it broadcast through
+    /// an operator built from the socket): its drains get a task of their own from now on.
     pub(crate) fn mark_fans_out(&self) {
         self.lock().fans_out = true;
+    }
+
+    /// True once a handler of this socket fanned out.
+    pub(crate) fn fans_out(&self) -> bool {
+        self.lock().fans_out
     }
 
     /// The next job for the drain task; `None` ends the task (and marks it stopped under the
@@ -147,26 +153,6 @@ impl Inbox {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         crate::sync::lock(&self.state)
-    }
-}
-
-/// Counts, per runtime thread, the packets handed to other sockets by a broadcast, so an
-/// inbox drained inline can tell whether the handler it just ran woke other connections.
-pub(crate) mod fanout {
-    use std::cell::Cell;
-
-    thread_local! {
-        static COUNT: Cell<u64> = const { Cell::new(0) };
-    }
-
-    /// Records one broadcast to local sockets on this thread.
-    pub(crate) fn note() {
-        COUNT.with(|c| c.set(c.get().wrapping_add(1)));
-    }
-
-    /// Broadcasts recorded on this thread so far; only differences are meaningful.
-    pub(crate) fn count() -> u64 {
-        COUNT.with(Cell::get)
     }
 }
 

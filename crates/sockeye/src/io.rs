@@ -1,45 +1,79 @@
 //! The server handle [`SocketIo`], its builder and namespace registration.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use serde::Serialize;
 use sockeye_engine::{
-    Engine, EngineConfig, EngineConfigBuilder, EngineLayer, EngineService, NotFound, Transports,
+    Engine, EngineConfig, EngineConfigBuilder, EngineService, NotFound, Transports, WeakEngine,
 };
 use sockeye_protocol::socketio::{Limits, ParserKind, Str};
 
-use crate::adapter::{AdapterFactory, MemoryAdapterFactory};
-use crate::client::SocketIoHandler;
+use crate::adapter::{AckStream, AdapterFactory, MemoryAdapterFactory};
 use crate::config::Config;
+use crate::connection::SocketIoHandler;
 use crate::error::{EmitError, NamespaceNotFound, RegisterError};
-use crate::handler::{
-    ConnectHandler, ConnectMiddleware, DisconnectHandler, EventHandler, EventMiddleware,
-};
+use crate::extract::Registration;
+use crate::handler::class::{Class, NamespaceHandler};
+use crate::handler::{ConnectHandler, DisconnectHandler, Erased, EventHandler, EventMiddleware};
 use crate::id::SocketId;
-use crate::ns::{Namespace, Route, SharedHandlers};
+use crate::layer::SocketIoLayer;
+use crate::ns::{Namespace, NamespaceSpec, Route, SharedHandlers};
 use crate::operators::{BroadcastOperator, IntoRooms};
 use crate::packet::{Args, BroadcastPacket};
-use crate::pattern::NsPattern;
+use crate::pattern::{NsParams, NsPattern};
+use crate::recovery::{RecoveryConfig, RecoveryStats};
 use crate::registry::{self, Matcher, SharedRegistry};
+use crate::server_event::ServerEvent;
 use crate::socket::SocketRef;
 
-/// The tower layer serving Socket.IO under the configured path (default `/socket.io/`).
-pub type SocketIoLayer = EngineLayer<SocketIoHandler>;
-
-/// The standalone tower service: Socket.IO under the path, 404 elsewhere.
+/// The standalone tower service: Socket.IO under the path, 404 elsewhere (for bare hyper).
 pub type SocketIoService = EngineService<NotFound, SocketIoHandler>;
 
-pub(crate) struct ServerInner {
+/// What the server is, apart from its engine: settings, namespaces, the adapter factory.
+///
+/// The engine's handler holds it strongly; namespaces hold it weakly, and it holds the engine
+/// weakly, so that nothing the server owns keeps the server alive.
+pub(crate) struct ServerCore {
     pub(crate) config: Arc<Config>,
     pub(crate) registry: SharedRegistry,
     pub(crate) factory: Arc<dyn AdapterFactory>,
+    /// The main namespace `/`, which always exists.
+    root: Arc<Namespace>,
+    engine: OnceLock<WeakEngine<SocketIoHandler>>,
+    me: Weak<ServerCore>,
 }
 
-/// The server handle: register namespaces, emit, look sockets up. Cheap to clone.
+impl ServerCore {
+    pub(crate) fn new_namespace(&self, spec: NamespaceSpec) -> Arc<Namespace> {
+        Namespace::new(
+            spec,
+            self.config.clone(),
+            self.me.clone(),
+            self.factory.as_ref(),
+        )
+    }
+
+    /// The server handle, while the server is alive.
+    pub(crate) fn handle(&self) -> Option<SocketIo> {
+        let core = self.me.upgrade()?;
+        let engine = self.engine.get()?.upgrade()?;
+        Some(SocketIo { core, engine })
+    }
+}
+
+/// The server: register namespaces and their handlers, emit, look sockets up, mount it on an
+/// axum `Router` or any tower service. Cheap to clone.
+///
+/// Handlers reach it as an extractor (`io: SocketIo`), and axum HTTP handlers too with the
+/// `axum` feature (the layer puts it in each request's extensions). Dropping the last handle
+/// (and the layer and the services it made) frees the server: its engine, sessions, tasks and
+/// adapters. [`SocketIo::close`] does it at once. A handler that captures a clone of the handle
+/// keeps the server alive until `close`: take the `SocketIo` extractor instead.
 #[derive(Clone)]
 pub struct SocketIo {
-    inner: Arc<ServerInner>,
+    core: Arc<ServerCore>,
     engine: Engine<SocketIoHandler>,
 }
 
@@ -61,15 +95,19 @@ impl SocketIo {
     /// Registers static namespace `name` (a leading `/` is added if missing) with its connect
     /// handler, and returns the handle to register its event handlers. Registering the same
     /// name again replaces the connect handler and keeps the other handlers.
-    pub fn ns<H: ConnectHandler>(&self, name: &str, handler: H) -> NsHandle {
+    ///
+    /// # Panics
+    ///
+    /// When the handler takes an argument that can never be extracted, such as a `State<T>` of
+    /// a type no state was registered for (see [`NsHandle::try_on`] for the same check without
+    /// panicking).
+    #[track_caller]
+    pub fn ns<H: ConnectHandler<T>, T: 'static>(&self, name: &str, handler: H) -> NsHandle {
+        // Checked before anything is registered: a refused handler leaves no namespace behind.
+        registered(handler.check(&self.registration()));
         let name = normalize(name);
-        let handlers = registry::write(&self.inner.registry).fixed_handlers(
-            &name,
-            &self.inner.config,
-            self.inner.factory.as_ref(),
-        );
-        handlers.write().connect = Some(Arc::new(handler));
-        NsHandle { handlers }
+        let handlers = registry::write(&self.core.registry).fixed_handlers(&name, &self.core);
+        self.handle(handlers).with_connect(handler)
     }
 
     /// Registers dynamic namespaces matching `pattern` (`/room-{id}`: each `{name}` matches one
@@ -77,56 +115,111 @@ impl SocketIo {
     /// sockets and rooms) on first connect and is removed when its last socket leaves; all
     /// share the handlers registered on the returned handle. Captures are in
     /// [`SocketRef::ns_params`].
-    pub fn dyn_ns<H: ConnectHandler>(
+    pub fn dyn_ns<H: ConnectHandler<T>, T: 'static>(
         &self,
         pattern: &str,
         handler: H,
     ) -> Result<NsHandle, RegisterError> {
         let pattern = NsPattern::parse(pattern)?;
-        Ok(self.add_dynamic(Matcher::Pattern(pattern), handler))
+        // Checked before the pattern is registered: on an error nothing is left that would
+        // accept connections without this connect handler.
+        handler.check(&self.registration())?;
+        let handlers = registry::write(&self.core.registry).add_dynamic(Matcher::Pattern(pattern));
+        self.handle(handlers).try_with_connect(handler)
     }
 
     /// Registers dynamic namespaces whose name satisfies `predicate`. See
     /// [`SocketIo::dyn_ns`].
-    pub fn dyn_ns_fn<P, H>(&self, predicate: P, handler: H) -> NsHandle
+    ///
+    /// # Panics
+    ///
+    /// As [`SocketIo::ns`], when the handler takes an argument that can never be extracted.
+    #[track_caller]
+    pub fn dyn_ns_fn<P, H, T>(&self, predicate: P, handler: H) -> NsHandle
     where
         P: Fn(&str) -> bool + Send + Sync + 'static,
-        H: ConnectHandler,
+        H: ConnectHandler<T>,
+        T: 'static,
     {
-        self.add_dynamic(Matcher::Predicate(Arc::new(predicate)), handler)
+        registered(handler.check(&self.registration()));
+        let handlers = registry::write(&self.core.registry)
+            .add_dynamic(Matcher::Predicate(Arc::new(predicate)));
+        self.handle(handlers).with_connect(handler)
     }
 
     /// Registers a catch-all: any namespace that matches nothing else is accepted (static
     /// namespaces and earlier dynamic registrations are tried first).
-    pub fn ns_any<H: ConnectHandler>(&self, handler: H) -> NsHandle {
+    #[track_caller]
+    pub fn ns_any<H: ConnectHandler<T>, T: 'static>(&self, handler: H) -> NsHandle {
         self.dyn_ns_fn(|_| true, handler)
     }
 
-    fn add_dynamic<H: ConnectHandler>(&self, matcher: Matcher, handler: H) -> NsHandle {
-        let handlers = registry::write(&self.inner.registry).add_dynamic(matcher);
-        handlers.write().connect = Some(Arc::new(handler));
-        NsHandle { handlers }
+    /// Registers namespace `name` served by a class-style handler (see [`NamespaceHandler`]).
+    pub fn ns_class<N: NamespaceHandler>(&self, name: &str, handler: N) -> NsHandle {
+        let name = normalize(name);
+        let handlers = registry::write(&self.core.registry).fixed_handlers(&name, &self.core);
+        let class = Arc::new(Class(Arc::new(handler)));
+        {
+            let mut h = handlers.write();
+            h.connect = Some(class.clone());
+            h.any = Some(Route {
+                handler: class.clone(),
+                concurrent: false,
+            });
+            h.disconnect = Some(class);
+        }
+        self.handle(handlers)
+    }
+
+    fn registration(&self) -> Registration<'_> {
+        Registration {
+            states: &self.core.config.states,
+        }
+    }
+
+    fn handle(&self, handlers: Arc<SharedHandlers>) -> NsHandle {
+        NsHandle {
+            handlers,
+            config: self.core.config.clone(),
+        }
     }
 
     /// An operator on namespace `name` (static, or a live dynamic one).
     pub fn of(&self, name: &str) -> Result<BroadcastOperator, NamespaceNotFound> {
-        let ns = self.namespace(name)?;
-        Ok(BroadcastOperator::new(ns, self.inner.config.ack_timeout))
+        Ok(BroadcastOperator::new(self.namespace(name)?))
     }
 
-    /// Emits to every socket of the main namespace `/`.
-    pub fn emit<T: Serialize + ?Sized>(&self, event: &str, data: &T) -> Result<(), EmitError> {
-        self.of("/")?.emit(event, data)
-    }
-
-    /// Sends `data` as a `message` event to every socket of the main namespace `/`.
-    pub fn send<T: Serialize + ?Sized>(&self, data: &T) -> Result<(), EmitError> {
-        self.of("/")?.send(data)
+    /// An operator on the main namespace `/`.
+    pub fn root(&self) -> BroadcastOperator {
+        BroadcastOperator::new(self.core.root.clone())
     }
 
     /// An operator on rooms of the main namespace `/`.
-    pub fn to(&self, rooms: impl IntoRooms) -> Result<BroadcastOperator, NamespaceNotFound> {
-        Ok(self.of("/")?.to(rooms))
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.root().to(rooms)
+    }
+
+    /// An operator on every socket of the main namespace `/` except those in `rooms`.
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.root().except(rooms)
+    }
+
+    /// Emits `event` with one argument to every socket of the main namespace `/`; resolves
+    /// once every local recipient has it queued and the adapter accepted the rest.
+    pub fn emit<T: Serialize + ?Sized>(
+        &self,
+        event: &str,
+        data: &T,
+    ) -> impl Future<Output = Result<(), EmitError>> + Send + 'static {
+        self.root().emit(event, data)
+    }
+
+    /// Sends `data` as a `message` event to every socket of the main namespace `/`.
+    pub fn send<T: Serialize + ?Sized>(
+        &self,
+        data: &T,
+    ) -> impl Future<Output = Result<(), EmitError>> + Send + 'static {
+        self.root().send(data)
     }
 
     /// Sends `event` with one argument to namespace `ns` on every *other* server of the
@@ -150,10 +243,16 @@ impl SocketIo {
         event: &str,
         data: &T,
         timeout: Duration,
-    ) -> Result<crate::adapter::AckStream, EmitError> {
+    ) -> Result<AckStream, EmitError> {
         let packet = self.server_packet(ns, event, data)?;
         let adapter = self.namespace(ns)?.adapter().clone();
         Ok(adapter.server_side_emit_with_ack(packet, timeout).await?)
+    }
+
+    /// How many servers of the cluster serve namespace `ns` (1 with the in-memory adapter).
+    pub async fn server_count(&self, ns: &str) -> Result<usize, EmitError> {
+        let adapter = self.namespace(ns)?.adapter().clone();
+        Ok(adapter.server_count().await?)
     }
 
     /// Handles the events other servers of the cluster send to namespace `ns` with
@@ -168,7 +267,7 @@ impl SocketIo {
     /// slow). Fails when `ns` does not exist.
     pub fn on_server_event<F>(&self, ns: &str, handler: F) -> Result<(), NamespaceNotFound>
     where
-        F: Fn(crate::ServerEvent) + Send + Sync + 'static,
+        F: Fn(ServerEvent) + Send + Sync + 'static,
     {
         let namespace = self.namespace(ns)?;
         namespace.handlers.write().server_event = Some(Arc::new(handler));
@@ -183,36 +282,42 @@ impl SocketIo {
     ) -> Result<BroadcastPacket, EmitError> {
         crate::reserved::check(event)?;
         let args = Args::from_value(data).map_err(|e| EmitError::Serialize(e.to_string()))?;
-        Ok(BroadcastPacket {
-            ns: Str::from(normalize(ns).as_str()),
-            event: Str::from(event),
+        Ok(BroadcastPacket::new(
+            Str::from(normalize(ns).as_str()),
+            Str::from(event),
             args,
-        })
+        ))
     }
 
     fn namespace(&self, name: &str) -> Result<Arc<Namespace>, NamespaceNotFound> {
-        registry::read(&self.inner.registry)
+        registry::read(&self.core.registry)
             .get(&normalize(name))
             .ok_or_else(|| NamespaceNotFound(name.to_owned()))
     }
 
     /// The socket `id` of namespace `ns`, if it is connected to this node.
     pub fn get_socket(&self, ns: &str, id: &SocketId) -> Option<SocketRef> {
-        registry::read(&self.inner.registry)
+        registry::read(&self.core.registry)
             .get(&normalize(ns))?
             .get(id)
     }
 
+    /// A clone of the state of type `T`, if one was registered with
+    /// [`SocketIoBuilder::with_state`].
+    pub fn state<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.core.config.states.get()
+    }
+
     /// The connection-state recovery counters of namespace `ns`; `None` when the namespace
     /// does not exist or does not recover sessions (recovery off, or an adapter without it).
-    pub fn recovery_stats(&self, ns: &str) -> Option<crate::RecoveryStats> {
-        let ns = registry::read(&self.inner.registry).get(&normalize(ns))?;
-        ns.recovery().map(|log| log.stats())
+    pub fn recovery_stats(&self, ns: &str) -> Option<RecoveryStats> {
+        let ns = self.namespace(ns).ok()?;
+        ns.recovers().then(|| ns.recovery_stats.snapshot())
     }
 
     /// The names of every existing namespace (static and live dynamic), sorted.
     pub fn namespaces(&self) -> Vec<String> {
-        let mut names: Vec<String> = registry::read(&self.inner.registry)
+        let mut names: Vec<String> = registry::read(&self.core.registry)
             .all()
             .iter()
             .map(|ns| ns.name.as_str().to_owned())
@@ -224,7 +329,7 @@ impl SocketIo {
     /// Disconnects every socket of every namespace on this node (each gets DISCONNECT and its
     /// disconnect handler runs with `ServerDisconnect`); Engine.IO sessions stay open.
     pub fn disconnect_all(&self) {
-        let namespaces = registry::read(&self.inner.registry).all();
+        let namespaces = registry::read(&self.core.registry).all();
         for ns in namespaces {
             for socket in ns.sockets() {
                 socket.disconnect();
@@ -234,15 +339,20 @@ impl SocketIo {
 
     /// Graceful shutdown: refuses new sessions, closes every session (disconnect handlers run
     /// with [`crate::DisconnectReason::ServerShutdown`]), waits for them up to the engine's
-    /// `shutdown_timeout`, then closes every namespace's adapter.
+    /// `shutdown_timeout`, closes every namespace's adapter, then drops every handler and
+    /// dynamic namespace (so a handler that captured this handle no longer keeps the server
+    /// alive). The handle stays usable for reading; emits after `close` reach nobody, or fail.
     pub async fn close(&self) {
         self.engine.close().await;
-        let namespaces = registry::read(&self.inner.registry).all();
-        for ns in namespaces {
+        let namespaces = registry::read(&self.core.registry).all();
+        for ns in &namespaces {
             if let Err(e) = ns.adapter().close().await {
                 tracing::warn!(ns = %ns.name.as_str(), error = %e, "adapter did not close cleanly");
             }
         }
+        drop(namespaces);
+        let closed = registry::write(&self.core.registry).close();
+        drop(closed);
     }
 
     /// The underlying Engine.IO server (session count, config).
@@ -250,9 +360,11 @@ impl SocketIo {
         &self.engine
     }
 
-    /// A layer serving this server, to wrap an application (axum router, tower service).
+    /// The layer to add to an axum `Router` (after its routes) or any tower service: serves
+    /// Socket.IO under the path and passes other requests on, with this handle in their
+    /// extensions.
     pub fn layer(&self) -> SocketIoLayer {
-        self.engine.layer()
+        SocketIoLayer::new(self.clone())
     }
 
     /// A standalone service serving this server (404 outside the path), for bare hyper.
@@ -270,10 +382,14 @@ fn normalize(name: &str) -> String {
 }
 
 /// Registers the handlers of a namespace (or of a dynamic registration). Handlers are stored
-/// once, as `Arc<dyn ...>`, and shared by every socket.
+/// once and shared by every socket.
+///
+/// Not `#[must_use]`: the usual chain `io.ns(..).on(..).on_disconnect(..);` ends by dropping
+/// it.
 #[derive(Clone)]
 pub struct NsHandle {
     handlers: Arc<SharedHandlers>,
+    config: Arc<Config>,
 }
 
 impl std::fmt::Debug for NsHandle {
@@ -282,52 +398,124 @@ impl std::fmt::Debug for NsHandle {
     }
 }
 
+/// Panics with the registration error: a handler that could never run is a programming error,
+/// caught at startup.
+#[track_caller]
+fn registered<T>(result: Result<T, RegisterError>) -> T {
+    match result {
+        Ok(value) => value,
+        #[allow(clippy::panic)]
+        Err(e) => panic!("{e}"),
+    }
+}
+
 impl NsHandle {
-    /// Handles event `event`; its events run in arrival order with the socket's other events.
-    pub fn on<H: EventHandler>(self, event: &str, handler: H) -> NsHandle {
-        self.route(event, handler, false)
+    fn registration(&self) -> Registration<'_> {
+        Registration {
+            states: &self.config.states,
+        }
+    }
+
+    #[track_caller]
+    fn with_connect<H: ConnectHandler<T>, T: 'static>(self, handler: H) -> NsHandle {
+        registered(self.try_with_connect(handler))
+    }
+
+    fn try_with_connect<H: ConnectHandler<T>, T: 'static>(
+        self,
+        handler: H,
+    ) -> Result<NsHandle, RegisterError> {
+        handler.check(&self.registration())?;
+        self.handlers.write().connect = Some(Erased::new(handler));
+        Ok(self)
+    }
+
+    /// Handles event `event`; a socket's events run one at a time, in arrival order.
+    ///
+    /// # Panics
+    ///
+    /// When the handler takes an argument that can never be extracted (see
+    /// [`NsHandle::try_on`]).
+    #[track_caller]
+    pub fn on<H: EventHandler<T>, T: 'static>(self, event: &str, handler: H) -> NsHandle {
+        registered(self.try_on(event, handler))
+    }
+
+    /// Like [`NsHandle::on`], returning the registration error instead of panicking: for
+    /// instance [`RegisterError::MissingState`] for a `State<T>` argument of a type no state
+    /// was registered for.
+    pub fn try_on<H: EventHandler<T>, T: 'static>(
+        self,
+        event: &str,
+        handler: H,
+    ) -> Result<NsHandle, RegisterError> {
+        self.route(Some(event), handler, false)
     }
 
     /// Handles event `event`, each occurrence in its own task, concurrently with the socket's
     /// other events (still bounded by the socket's inbox capacity).
-    pub fn on_concurrent<H: EventHandler>(self, event: &str, handler: H) -> NsHandle {
-        self.route(event, handler, true)
+    #[track_caller]
+    pub fn on_concurrent<H: EventHandler<T>, T: 'static>(
+        self,
+        event: &str,
+        handler: H,
+    ) -> NsHandle {
+        registered(self.route(Some(event), handler, true))
     }
 
-    fn route<H: EventHandler>(self, event: &str, handler: H, concurrent: bool) -> NsHandle {
-        self.handlers.write().events.insert(
-            event.to_owned(),
-            Route {
-                handler: Arc::new(handler),
-                concurrent,
-            },
-        );
-        self
+    /// Handles every event that has no handler of its own (the [`crate::extract::EventName`]
+    /// or [`crate::Event`] extractor says which).
+    #[track_caller]
+    pub fn on_any<H: EventHandler<T>, T: 'static>(self, handler: H) -> NsHandle {
+        registered(self.route(None, handler, false))
     }
 
-    /// Handles every event that has no handler of its own (`event.name` says which).
-    pub fn on_any<H: EventHandler>(self, handler: H) -> NsHandle {
-        self.handlers.write().any = Some(Route {
-            handler: Arc::new(handler),
-            concurrent: false,
-        });
-        self
+    fn route<H: EventHandler<T>, T: 'static>(
+        self,
+        event: Option<&str>,
+        handler: H,
+        concurrent: bool,
+    ) -> Result<NsHandle, RegisterError> {
+        handler.check(&self.registration())?;
+        let route = Route {
+            handler: Erased::new(handler),
+            concurrent,
+        };
+        {
+            let mut h = self.handlers.write();
+            match event {
+                Some(event) => {
+                    h.events.insert(event.to_owned(), route);
+                }
+                None => h.any = Some(route),
+            }
+        }
+        Ok(self)
     }
 
     /// Runs when a socket leaves, after its queued events; its rooms, session and extensions
     /// are still there.
-    pub fn on_disconnect<H: DisconnectHandler>(self, handler: H) -> NsHandle {
-        self.handlers.write().disconnect = Some(Arc::new(handler));
+    #[track_caller]
+    pub fn on_disconnect<H: DisconnectHandler<T>, T: 'static>(self, handler: H) -> NsHandle {
+        registered(handler.check(&self.registration()));
+        self.handlers.write().disconnect = Some(Erased::new(handler));
         self
     }
 
-    /// Adds a connect middleware (runs before the connect handler, in order; may refuse).
-    pub fn use_connect<M: ConnectMiddleware>(self, middleware: M) -> NsHandle {
-        self.handlers.write().connect_mw.push(Arc::new(middleware));
+    /// Adds a connect middleware: a function of connect extractors, run before the connect
+    /// handler in registration order, that may refuse the connection the same way.
+    #[track_caller]
+    pub fn use_connect<H: ConnectHandler<T>, T: 'static>(self, middleware: H) -> NsHandle {
+        registered(middleware.check(&self.registration()));
+        self.handlers
+            .write()
+            .connect_mw
+            .push(Erased::new(middleware));
         self
     }
 
-    /// Adds an event middleware (runs before each event's handler, in order; may reject).
+    /// Adds an event middleware (runs before each event's handler, in order; may rewrite or
+    /// reject the event).
     pub fn use_event<M: EventMiddleware>(self, middleware: M) -> NsHandle {
         self.handlers.write().event_mw.push(Arc::new(middleware));
         self
@@ -404,7 +592,8 @@ impl SocketIoBuilder {
         self
     }
 
-    /// Any other engine setting.
+    /// Any other Engine.IO setting (CORS origins, cookies, upgrade timeout, queue bounds,
+    /// shutdown timeout, ...): see [`EngineConfigBuilder`].
     pub fn engine(mut self, f: impl FnOnce(EngineConfigBuilder) -> EngineConfigBuilder) -> Self {
         self.engine = f(self.engine);
         self
@@ -463,7 +652,7 @@ impl SocketIoBuilder {
         self
     }
 
-    /// The wire format (default JSON).
+    /// The wire format (default JSON; `ParserKind::MsgPack` with the `msgpack` feature).
     pub fn parser(mut self, parser: ParserKind) -> Self {
         self.config.parser = parser;
         self
@@ -476,11 +665,19 @@ impl SocketIoBuilder {
     ///
     /// Every CONNECT reply then carries a private `pid`, and every event packet sent without
     /// ack and not volatile carries its offset as its last argument (clients see it as one
-    /// more argument, as with the official server). The in-memory adapter supports it; with
-    /// an adapter that does not (the classic Redis adapter), `build` logs a warning and
-    /// recovery stays off. See `docs/server.md`.
-    pub fn connection_state_recovery(mut self, config: crate::RecoveryConfig) -> Self {
+    /// more argument, as with the official server). The adapter keeps the state: the in-memory
+    /// adapter does; with an adapter that cannot ([`crate::adapter::Adapter::supports_recovery`]),
+    /// `build` logs a warning and recovery stays off. See `docs/server.md`.
+    pub fn connection_state_recovery(mut self, config: RecoveryConfig) -> Self {
         self.config.recovery = Some(config);
+        self
+    }
+
+    /// Registers a shared state, read by handlers with [`crate::extract::State<T>`] and by
+    /// [`SocketIo::state`]; one value per type (a second value of the same type replaces the
+    /// first). `T` is cloned per extraction: wrap large or mutable state in an `Arc`.
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, state: T) -> Self {
+        self.config.states.insert(state);
         self
     }
 
@@ -494,36 +691,52 @@ impl SocketIoBuilder {
     pub fn build(mut self) -> SocketIo {
         let payload = usize::try_from(self.max_payload).unwrap_or(usize::MAX);
         self.config.limits.max_packet_size = self.config.limits.max_packet_size.min(payload).max(1);
-        let inner = Arc::new(ServerInner {
-            config: Arc::new(self.config),
-            registry: SharedRegistry::default(),
-            factory: self.factory,
+        let config = Arc::new(self.config);
+        let factory = self.factory;
+        let core = Arc::new_cyclic(|me: &Weak<ServerCore>| {
+            let root = Namespace::new(
+                NamespaceSpec {
+                    name: Str::from("/"),
+                    handlers: Arc::default(),
+                    params: NsParams::default(),
+                    registry: None,
+                },
+                config.clone(),
+                me.clone(),
+                factory.as_ref(),
+            );
+            let registry = SharedRegistry::default();
+            registry::write(&registry).insert_fixed(root.clone());
+            ServerCore {
+                config,
+                registry,
+                factory,
+                root,
+                engine: OnceLock::new(),
+                me: me.clone(),
+            }
         });
-        registry::write(&inner.registry).fixed_handlers("/", &inner.config, inner.factory.as_ref());
-        if inner.config.recovery.is_some()
-            && registry::read(&inner.registry)
-                .get("/")
-                .is_some_and(|ns| ns.recovery().is_none())
-        {
+        if core.config.recovery.is_some() && !core.root.recovers() {
             tracing::warn!(
                 "connection-state recovery is enabled but the adapter cannot recover sessions: \
-                 recovery stays off (CONNECT replies carry no pid; use the in-memory adapter)"
+                 recovery stays off (CONNECT replies carry no pid)"
             );
         }
-        let handler = SocketIoHandler {
-            server: inner.clone(),
-        };
+        let handler = SocketIoHandler::new(core.clone());
         let engine = Engine::new(handler, self.engine.build());
-        SocketIo { inner, engine }
+        // Set once, here: the handle is built right after.
+        let _ = core.engine.set(engine.downgrade());
+        SocketIo { core, engine }
     }
 
-    /// Builds the server and its tower layer.
+    /// Builds the server and its tower layer (for an axum `Router` or a tower stack).
     pub fn build_layer(self) -> (SocketIoLayer, SocketIo) {
         let io = self.build();
         (io.layer(), io)
     }
 
-    /// Builds the server and a standalone tower service (404 outside the path).
+    /// Builds the server and a standalone tower service (404 outside the path), for bare
+    /// hyper.
     pub fn build_svc(self) -> (SocketIoService, SocketIo) {
         let io = self.build();
         (io.service(), io)

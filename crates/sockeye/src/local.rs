@@ -1,18 +1,18 @@
-//! The handle an adapter uses to reach the sockets of its namespace on this node.
+//! The handle an adapter uses to reach the sockets of its namespace on this node: their rooms
+//! and delivery to them, all synchronous.
 
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use sockeye_protocol::socketio::Str;
 
-use crate::adapter::{AckStream, BroadcastPacket};
+use crate::adapter::{AckStream, BroadcastOptions, BroadcastPacket, Room, SocketInfo};
 use crate::error::AckError;
 use crate::id::SocketId;
 use crate::ns::Namespace;
-use crate::packet;
 use crate::reason::DisconnectReason;
-use crate::recovery::RecoveryLog;
+use crate::recovery::RecoveryConfig;
 use crate::server_event::ServerEvent;
 
 /// This node's side of a namespace, given to its adapter.
@@ -23,16 +23,14 @@ use crate::server_event::ServerEvent;
 pub struct LocalNamespace {
     ns: Weak<Namespace>,
     name: Str,
-    /// The namespace's recovery log when connection-state recovery is enabled; an adapter
-    /// that can keep it (the in-memory one) records broadcasts in it.
-    recovery: Option<Arc<RecoveryLog>>,
+    recovery: Option<RecoveryConfig>,
 }
 
 impl std::fmt::Debug for LocalNamespace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalNamespace")
             .field("name", &self.name.as_str())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -40,25 +38,21 @@ impl LocalNamespace {
     pub(crate) fn new(
         ns: Weak<Namespace>,
         name: Str,
-        recovery: Option<Arc<RecoveryLog>>,
+        recovery: Option<RecoveryConfig>,
     ) -> LocalNamespace {
         LocalNamespace { ns, name, recovery }
-    }
-
-    pub(crate) fn recovery_log(&self) -> Option<Arc<RecoveryLog>> {
-        self.recovery.clone()
-    }
-
-    /// True when the server has connection-state recovery enabled for this namespace. An
-    /// adapter that cannot recover sessions should say so at startup (the server then keeps
-    /// recovery off for it).
-    pub fn recovery_enabled(&self) -> bool {
-        self.recovery.is_some()
     }
 
     /// The namespace name.
     pub fn name(&self) -> &str {
         self.name.as_str()
+    }
+
+    /// The recovery settings when the server enables connection-state recovery: an adapter
+    /// that supports it ([`crate::adapter::Adapter::supports_recovery`]) then stamps, keeps and
+    /// bounds accordingly.
+    pub fn recovery_config(&self) -> Option<&RecoveryConfig> {
+        self.recovery.as_ref()
     }
 
     /// The ids of every socket connected (or connecting) here.
@@ -69,59 +63,78 @@ impl LocalNamespace {
             .unwrap_or_default()
     }
 
-    /// The id of the socket connected (or connecting) here whose id is `room`, if any.
-    ///
-    /// Every socket is in the room named after its id without the adapter storing it: an
-    /// adapter resolves such a room with this lookup (one hash probe, no allocation).
-    pub fn find_socket(&self, room: &str) -> Option<SocketId> {
-        self.ns.upgrade()?.find_id(room)
+    /// The local sockets `opts` targets, each once.
+    pub fn targets(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
+        self.ns
+            .upgrade()
+            .map(|ns| ns.targets(opts))
+            .unwrap_or_default()
     }
 
-    /// Encodes `packet` once and queues the same bytes for each local socket of `ids`.
+    /// The rooms of local socket `id`, sorted, its own-id room included (also while its
+    /// disconnect handler runs).
+    pub fn socket_rooms(&self, id: &SocketId) -> Vec<Room> {
+        self.ns
+            .upgrade()
+            .map(|ns| ns.rooms_of(id))
+            .unwrap_or_default()
+    }
+
+    /// Every room with a local member, sorted, the own-id room of every local socket included
+    /// (as the JavaScript adapter's `rooms` map, which `allRooms` replies list).
+    pub fn rooms(&self) -> Vec<Room> {
+        self.ns
+            .upgrade()
+            .map(|ns| ns.all_rooms())
+            .unwrap_or_default()
+    }
+
+    /// Encodes `packet` once and queues the same bytes for every local socket `opts` targets;
+    /// returns how many were sent it.
     ///
-    /// A socket that is gone is skipped; a socket whose queue is full is closed by the engine
-    /// (slow reader), unless `volatile` is set, in which case it just misses the packet.
-    pub fn deliver(&self, ids: &[SocketId], packet: &BroadcastPacket, volatile: bool) {
-        let Some(ns) = self.ns.upgrade() else { return };
-        if ids.is_empty() {
-            return;
+    /// A socket whose queue is full is closed by the engine (slow reader), unless the packet is
+    /// volatile, in which case it just misses it. A socket still in its connect step gets the
+    /// packet right after its CONNECT reply.
+    pub fn deliver(&self, packet: &BroadcastPacket, opts: &BroadcastOptions) -> usize {
+        let Some(ns) = self.ns.upgrade() else {
+            return 0;
+        };
+        let targets = ns.targets(opts);
+        if targets.is_empty() {
+            return 0;
         }
-        let frames = match packet::event(ns.parser(), &packet.ns, &packet.event, &packet.args, None)
-        {
+        let frames = match packet.encode(ns.parser(), None) {
             Ok(frames) => frames,
             Err(e) => {
                 tracing::error!(ns = %self.name(), error = %e, "broadcast packet cannot be encoded");
-                return;
+                return 0;
             }
         };
-        crate::inbox::fanout::note();
-        for socket in ns.get_many(ids) {
-            if let Err(e) = socket.send_encoded(&frames, volatile) {
-                tracing::debug!(socket = %socket.id(), error = %e, "broadcast not delivered");
+        let mut sent = 0;
+        for socket in ns.get_many(&targets) {
+            match socket.send_logged(&frames, packet.offset.as_ref(), opts.flags.volatile) {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    tracing::debug!(socket = %socket.id(), error = %e, "broadcast not delivered");
+                }
             }
         }
+        sent
     }
 
     /// Like [`LocalNamespace::deliver`], each recipient asked to acknowledge within `timeout`.
     /// The packet carries one ack id for every recipient, so it is still encoded once.
     pub fn deliver_with_ack(
         &self,
-        ids: &[SocketId],
-        packet: BroadcastPacket,
-        volatile: bool,
+        packet: &BroadcastPacket,
+        opts: &BroadcastOptions,
         timeout: Duration,
     ) -> AckStream {
         let Some(ns) = self.ns.upgrade() else {
             return AckStream::empty();
         };
         let ack_id = ns.next_ack_id();
-        let frames = match packet::event(
-            ns.parser(),
-            &packet.ns,
-            &packet.event,
-            &packet.args,
-            Some(ack_id),
-        ) {
+        let frames = match packet.encode(ns.parser(), Some(ack_id)) {
             Ok(frames) => frames,
             Err(e) => {
                 tracing::error!(ns = %self.name(), error = %e, "broadcast packet cannot be encoded");
@@ -129,11 +142,10 @@ impl LocalNamespace {
             }
         };
         let waits = futures_util::stream::FuturesUnordered::new();
-        crate::inbox::fanout::note();
-        for socket in ns.get_many(ids) {
+        for socket in ns.get_many(&ns.targets(opts)) {
             let pending = socket.register_ack(ack_id);
             let id = socket.id().clone();
-            match socket.send_encoded(&frames, volatile) {
+            match socket.send_encoded(&frames, opts.flags.volatile) {
                 Ok(()) => waits.push(async move {
                     let result = match tokio::time::timeout(timeout, pending.wait()).await {
                         Ok(Some(args)) => Ok(args),
@@ -152,6 +164,55 @@ impl LocalNamespace {
         AckStream::new(waits.fuse(), expected)
     }
 
+    /// What this node knows of every local socket `opts` targets.
+    pub fn fetch(&self, opts: &BroadcastOptions) -> Vec<SocketInfo> {
+        let Some(ns) = self.ns.upgrade() else {
+            return Vec::new();
+        };
+        ns.get_many(&ns.targets(opts))
+            .into_iter()
+            .map(|socket| SocketInfo {
+                id: socket.id().clone(),
+                ns: self.name().to_owned(),
+                rooms: socket.rooms(),
+                local: true,
+                handshake: Some(crate::handshake::describe(&socket)),
+                data: socket.session_json(),
+            })
+            .collect()
+    }
+
+    /// Makes every local socket `opts` targets join `rooms`.
+    pub fn add_rooms(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        let Some(ns) = self.ns.upgrade() else { return };
+        for socket in ns.get_many(&ns.targets(opts)) {
+            socket.join_all(rooms.iter().cloned());
+        }
+    }
+
+    /// Makes every local socket `opts` targets leave `rooms` (never its own-id room).
+    pub fn del_rooms(&self, opts: &BroadcastOptions, rooms: &[Room]) {
+        let Some(ns) = self.ns.upgrade() else { return };
+        for socket in ns.get_many(&ns.targets(opts)) {
+            for room in rooms {
+                socket.leave(room);
+            }
+        }
+    }
+
+    /// Disconnects every local socket `opts` targets (a DISCONNECT packet, then its disconnect
+    /// handler); with `close`, closes its whole Engine.IO session instead.
+    pub fn disconnect(&self, opts: &BroadcastOptions, close: bool) {
+        let Some(ns) = self.ns.upgrade() else { return };
+        for socket in ns.get_many(&ns.targets(opts)) {
+            if close {
+                socket.close_session();
+            } else {
+                socket.disconnect_with(DisconnectReason::ServerDisconnect, true);
+            }
+        }
+    }
+
     /// Runs the handler registered with [`crate::SocketIo::on_server_event`] for an event
     /// another server sent to this namespace; an event with no handler is logged and dropped
     /// (its sender's ack wait then times out for this server, as with the JS server).
@@ -167,64 +228,46 @@ impl LocalNamespace {
             }
         }
     }
-
-    /// Disconnects each local socket of `ids` (a DISCONNECT packet, then its disconnect
-    /// handler); with `close`, also closes its whole Engine.IO session.
-    pub fn disconnect(&self, ids: &[SocketId], close: bool) {
-        let Some(ns) = self.ns.upgrade() else { return };
-        for socket in ns.get_many(ids) {
-            if close {
-                socket.close_session();
-            } else {
-                socket.disconnect_with(DisconnectReason::ServerDisconnect, true);
-            }
-        }
-    }
-
-    /// The handshake of local socket `id`, shaped like the JavaScript server's
-    /// `socket.handshake` (`headers`, `address`, `xdomain`, `secure`, `url`, `query`, `auth`)
-    /// so other nodes of a cluster (including Node ones) can read it; `None` if it is gone.
-    pub fn handshake(&self, id: &SocketId) -> Option<serde_json::Value> {
-        let socket = self.ns.upgrade()?.get(id)?;
-        Some(crate::handshake::describe(&socket))
-    }
-
-    /// Makes each local socket of `ids` join `rooms`.
-    pub fn join(&self, ids: &[SocketId], rooms: &[String]) {
-        let Some(ns) = self.ns.upgrade() else { return };
-        for id in ids {
-            ns.adapter().add_all(id, rooms);
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use sockeye_engine::Frame;
     use sockeye_protocol::socketio::Str;
 
-    use crate::adapter::{BroadcastOptions, BroadcastPacket};
+    use crate::adapter::{BroadcastOptions, BroadcastPacket, Room};
+    use crate::id::SocketId;
     use crate::ns::Namespace;
     use crate::packet::Args;
     use crate::socket::SocketRef;
-    use crate::testing::{FakeConn, root_namespace};
+    use crate::testing::{FakeConn, bytes, connected, root_namespace};
 
-    fn connected(ns: &Arc<Namespace>, conn: Arc<FakeConn>) -> SocketRef {
-        let socket = SocketRef::new(ns.clone(), conn, ns.config.clone(), None);
-        ns.member_joined();
-        ns.insert(socket.clone());
-        ns.adapter()
-            .add_all(socket.id(), &[socket.id().as_str().to_owned()]);
-        socket.finish_connect().unwrap();
-        socket
+    fn opts(to: &[&str], except: &[&str]) -> BroadcastOptions {
+        BroadcastOptions {
+            rooms: to.iter().map(|r| (*r).to_owned()).collect(),
+            except: except.iter().map(|r| (*r).to_owned()).collect(),
+            ..BroadcastOptions::default()
+        }
     }
 
-    fn text(frame: &Frame) -> &[u8] {
-        match frame {
-            Frame::Text(b) | Frame::Binary(b) => b,
-        }
+    fn rooms(ids: &[&SocketId], names: &[&str]) -> Vec<Room> {
+        let mut all: Vec<Room> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        all.extend(names.iter().map(|r| (*r).to_owned()));
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    fn sorted(mut ids: Vec<SocketId>) -> Vec<SocketId> {
+        ids.sort();
+        ids
+    }
+
+    fn listed(ns: &Arc<Namespace>) -> SocketId {
+        let socket = SocketRef::new(ns.clone(), FakeConn::new(0), ns.config.clone(), None);
+        ns.insert(socket.clone());
+        socket.id().clone()
     }
 
     #[tokio::test]
@@ -233,17 +276,14 @@ mod tests {
         let (c1, c2) = (FakeConn::new(0), FakeConn::new(0));
         let s1 = connected(&ns, c1.clone());
         let s2 = connected(&ns, c2.clone());
-        ns.adapter().add_all(s1.id(), &["r".into()]);
-        ns.adapter().add_all(s2.id(), &["r".into()]);
-        let packet = BroadcastPacket {
-            ns: Str::from("/"),
-            event: Str::from("ev"),
-            args: Args::from_value(&bytes::Bytes::from_static(b"\x01\x02")).unwrap(),
-        };
-        let opts = BroadcastOptions {
-            rooms: vec!["r".into(), s1.id().as_str().to_owned()],
-            ..BroadcastOptions::default()
-        };
+        s1.join("r");
+        s2.join("r");
+        let packet = BroadcastPacket::new(
+            Str::from("/"),
+            Str::from("ev"),
+            Args::from_value(&bytes::Bytes::from_static(b"\x01\x02")).unwrap(),
+        );
+        let opts = opts(&["r", s1.id().as_str()], &[]);
         ns.adapter().broadcast(packet, opts).await.unwrap();
         let f1 = c1.frames.lock().unwrap();
         let f2 = c2.frames.lock().unwrap();
@@ -251,13 +291,13 @@ mod tests {
         assert_eq!(f1.len(), 3, "{f1:?}");
         assert_eq!(f2.len(), 3, "{f2:?}");
         assert_eq!(
-            text(&f1[1]),
+            bytes(&f1[1]),
             br#"451-["ev",{"_placeholder":true,"num":0}]"#.as_slice()
         );
         for i in 1..3 {
             assert_eq!(
-                text(&f1[i]).as_ptr(),
-                text(&f2[i]).as_ptr(),
+                bytes(&f1[i]).as_ptr(),
+                bytes(&f2[i]).as_ptr(),
                 "the same bytes, not a copy"
             );
         }
@@ -275,11 +315,7 @@ mod tests {
         ns.insert(pending.clone());
         let mut opts = BroadcastOptions::default();
         opts.flags.volatile = true;
-        let packet = BroadcastPacket {
-            ns: Str::from("/"),
-            event: Str::from("tick"),
-            args: Args::empty(),
-        };
+        let packet = BroadcastPacket::new(Str::from("/"), Str::from("tick"), Args::empty());
         ns.adapter().broadcast(packet, opts).await.unwrap();
         assert_eq!(idle.frames.lock().unwrap().len(), 2, "CONNECT + tick");
         assert_eq!(busy.frames.lock().unwrap().len(), 1, "CONNECT only");
@@ -289,5 +325,58 @@ mod tests {
             1,
             "held packets exclude volatile ones"
         );
+    }
+
+    #[test]
+    fn own_id_rooms_are_implicit_but_listed_and_routed() {
+        let ns = root_namespace();
+        let (a, b) = (listed(&ns), listed(&ns));
+
+        // Joining the own room stores nothing: an idle socket costs the rooms nothing.
+        ns.join(&a, &[a.as_str().to_owned()]);
+        assert!(ns.rooms_empty());
+        assert_eq!(ns.rooms_of(&a), rooms(&[&a], &[]));
+        assert_eq!(
+            ns.all_rooms(),
+            rooms(&[&a, &b], &[]),
+            "allRooms lists sid rooms"
+        );
+        assert_eq!(ns.targets(&opts(&[a.as_str()], &[])), vec![a.clone()]);
+
+        // b joins the room named after a, and a joins "r".
+        ns.join(&b, &[a.as_str().to_owned()]);
+        ns.join(&a, &["r".to_owned()]);
+        assert_eq!(ns.rooms_of(&a), rooms(&[&a], &["r"]));
+        assert_eq!(ns.rooms_of(&b), rooms(&[&a, &b], &[]));
+        assert_eq!(ns.all_rooms(), rooms(&[&a, &b], &["r"]), "no duplicate");
+        assert_eq!(
+            sorted(ns.targets(&opts(&[a.as_str()], &[]))),
+            sorted(vec![a.clone(), b.clone()])
+        );
+        // Several target rooms: each socket once.
+        assert_eq!(
+            sorted(ns.targets(&opts(&[a.as_str(), "r", b.as_str()], &[]))),
+            sorted(vec![a.clone(), b.clone()])
+        );
+        // Excluding a's room excludes a and its explicit member b.
+        assert!(ns.targets(&opts(&[], &[a.as_str()])).is_empty());
+        assert_eq!(ns.targets(&opts(&[], &[b.as_str()])), vec![a.clone()]);
+        // An unknown id is an empty room.
+        assert!(ns.targets(&opts(&["no-such-id"], &[])).is_empty());
+
+        // Leaving the own room is ignored.
+        ns.leave(&a, a.as_str());
+        assert_eq!(ns.rooms_of(&a), rooms(&[&a], &["r"]));
+        ns.leave(&b, a.as_str());
+        assert_eq!(ns.rooms_of(&b), rooms(&[&b], &[]), "b left a's room");
+
+        // Once a is gone from the namespace, its room routes to explicit members only.
+        ns.join(&b, &[a.as_str().to_owned()]);
+        ns.leave_all(&a);
+        drop(ns.remove(&a));
+        assert_eq!(ns.targets(&opts(&[a.as_str()], &[])), vec![b.clone()]);
+        assert_eq!(ns.all_rooms(), rooms(&[&a, &b], &[]));
+        ns.leave_all(&b);
+        assert!(ns.rooms_empty());
     }
 }

@@ -6,32 +6,32 @@ use std::sync::{Arc, RwLock, Weak};
 
 use sockeye_protocol::socketio::Str;
 
-use crate::adapter::{Adapter, AdapterFactory, LocalNamespace};
+use crate::adapter::{Adapter, AdapterFactory, BroadcastOptions, LocalNamespace, Room};
 use crate::config::Config;
-use crate::handler::{
-    ConnectHandler, ConnectMiddleware, DisconnectHandler, EventHandler, EventMiddleware,
-};
+use crate::handler::{ErasedConnect, ErasedDisconnect, ErasedEvent, EventMiddleware};
 use crate::id::{IdMap, SocketId};
+use crate::io::ServerCore;
 use crate::pattern::NsParams;
-use crate::recovery::RecoveryLog;
+use crate::recovery::RecoveryCounters;
+use crate::rooms::Rooms;
 use crate::socket::SocketRef;
 
 /// An event handler and whether its events may run concurrently.
 #[derive(Clone)]
 pub(crate) struct Route {
-    pub(crate) handler: Arc<dyn EventHandler>,
+    pub(crate) handler: Arc<dyn ErasedEvent>,
     pub(crate) concurrent: bool,
 }
 
 /// The handlers of a namespace (or of every namespace a dynamic pattern creates).
 #[derive(Default)]
 pub(crate) struct Handlers {
-    pub(crate) connect: Option<Arc<dyn ConnectHandler>>,
-    pub(crate) connect_mw: Vec<Arc<dyn ConnectMiddleware>>,
+    pub(crate) connect: Option<Arc<dyn ErasedConnect>>,
+    pub(crate) connect_mw: Vec<Arc<dyn ErasedConnect>>,
     pub(crate) events: HashMap<String, Route>,
     pub(crate) any: Option<Route>,
     pub(crate) event_mw: Vec<Arc<dyn EventMiddleware>>,
-    pub(crate) disconnect: Option<Arc<dyn DisconnectHandler>>,
+    pub(crate) disconnect: Option<Arc<dyn ErasedDisconnect>>,
     /// Events other servers of the cluster send to this namespace.
     pub(crate) server_event: Option<crate::server_event::ServerEventHandler>,
     /// Every event of the namespace may run concurrently.
@@ -61,7 +61,7 @@ impl SharedHandlers {
     }
 }
 
-/// One namespace with its sockets and its adapter.
+/// One namespace with its sockets, their rooms and its adapter.
 pub(crate) struct Namespace {
     pub(crate) name: Str,
     pub(crate) handlers: Arc<SharedHandlers>,
@@ -70,41 +70,50 @@ pub(crate) struct Namespace {
     /// it is empty.
     pub(crate) registry: Option<Weak<RwLock<crate::registry::Registry>>>,
     pub(crate) config: Arc<Config>,
+    /// The server, for handlers that ask for its handle (weak: the server owns namespaces).
+    pub(crate) server: Weak<ServerCore>,
     sockets: RwLock<IdMap<SocketRef>>,
+    rooms: RwLock<Rooms>,
     adapter: Arc<dyn Adapter>,
     /// Ack ids for packets this namespace sends (one counter, so a broadcast with ack carries
     /// one id and is encoded once).
     ack_ids: AtomicU64,
     /// Sockets connecting or connected; a dynamic namespace is removed when it drops to 0.
     members: AtomicUsize,
-    /// The connection-state recovery log, when recovery is enabled and the adapter keeps it.
-    recovery: Option<Arc<RecoveryLog>>,
+    /// Connection-state recovery is on: enabled by the server and supported by the adapter.
+    recovers: bool,
+    pub(crate) recovery_stats: RecoveryCounters,
+}
+
+/// How a namespace is made: by a static or a dynamic registration.
+pub(crate) struct NamespaceSpec {
+    pub(crate) name: Str,
+    pub(crate) handlers: Arc<SharedHandlers>,
+    pub(crate) params: NsParams,
+    pub(crate) registry: Option<Weak<RwLock<crate::registry::Registry>>>,
 }
 
 impl Namespace {
     pub(crate) fn new(
-        name: Str,
-        handlers: Arc<SharedHandlers>,
-        params: NsParams,
-        registry: Option<Weak<RwLock<crate::registry::Registry>>>,
+        spec: NamespaceSpec,
         config: Arc<Config>,
+        server: Weak<ServerCore>,
         factory: &dyn AdapterFactory,
     ) -> Arc<Namespace> {
-        let log = config
-            .recovery
-            .clone()
-            .map(|recovery| Arc::new(RecoveryLog::new(recovery)));
+        let NamespaceSpec {
+            name,
+            handlers,
+            params,
+            registry,
+        } = spec;
         Arc::new_cyclic(|weak: &Weak<Namespace>| {
-            let adapter =
-                factory.create(LocalNamespace::new(weak.clone(), name.clone(), log.clone()));
-            let recovery = log.filter(|_| {
-                let supported = adapter.supports_recovery();
-                if !supported {
-                    // The server warns once at startup (SocketIoBuilder::build).
-                    tracing::debug!(ns = %name.as_str(), "adapter cannot recover sessions: connection-state recovery off");
-                }
-                supported
-            });
+            let local = LocalNamespace::new(weak.clone(), name.clone(), config.recovery.clone());
+            let adapter = factory.create(local);
+            let recovers = config.recovery.is_some() && adapter.supports_recovery();
+            if config.recovery.is_some() && !recovers {
+                // The server warns once at startup (SocketIoBuilder::build).
+                tracing::debug!(ns = %name.as_str(), "adapter cannot recover sessions: connection-state recovery off");
+            }
             Namespace {
                 adapter,
                 name,
@@ -112,17 +121,20 @@ impl Namespace {
                 params,
                 registry,
                 config,
+                server,
                 sockets: RwLock::new(IdMap::default()),
+                rooms: RwLock::new(Rooms::default()),
                 ack_ids: AtomicU64::new(0),
                 members: AtomicUsize::new(0),
-                recovery,
+                recovers,
+                recovery_stats: RecoveryCounters::default(),
             }
         })
     }
 
-    /// The recovery log, when this namespace recovers sessions.
-    pub(crate) fn recovery(&self) -> Option<&Arc<RecoveryLog>> {
-        self.recovery.as_ref()
+    /// True when this namespace recovers sessions.
+    pub(crate) fn recovers(&self) -> bool {
+        self.recovers
     }
 
     pub(crate) fn parser(&self) -> sockeye_protocol::socketio::ParserKind {
@@ -157,19 +169,61 @@ impl Namespace {
             .collect()
     }
 
-    /// The id of the socket here whose id reads `id`, if any (for the implicit own-id rooms).
-    pub(crate) fn find_id(&self, id: &str) -> Option<SocketId> {
-        self.sockets_read()
-            .get_key_value(id)
-            .map(|(id, _)| id.clone())
-    }
-
     pub(crate) fn socket_ids(&self) -> Vec<SocketId> {
         self.sockets_read().keys().cloned().collect()
     }
 
     pub(crate) fn sockets(&self) -> Vec<SocketRef> {
         self.sockets_read().values().cloned().collect()
+    }
+
+    /// The local sockets `opts` targets, each once.
+    pub(crate) fn targets(&self, opts: &BroadcastOptions) -> Vec<SocketId> {
+        // Lock order: rooms, then sockets (never the other way round).
+        self.rooms_read().targets(
+            opts,
+            || self.socket_ids(),
+            |room| {
+                self.sockets_read()
+                    .get_key_value(room)
+                    .map(|(id, _)| id.clone())
+            },
+        )
+    }
+
+    /// Adds socket `id` to `rooms` (its own-id room needs no bookkeeping).
+    pub(crate) fn join(&self, id: &SocketId, rooms: &[Room]) {
+        if rooms.iter().all(|room| room == id.as_str()) {
+            // Nothing to store (no rooms, or only the implicit own-id room): no write lock.
+            return;
+        }
+        self.rooms_mut().add_all(id, rooms);
+    }
+
+    /// Removes socket `id` from `room` (never from its own-id room).
+    pub(crate) fn leave(&self, id: &SocketId, room: &str) {
+        self.rooms_mut().remove(id, room);
+    }
+
+    /// Removes socket `id` from every room.
+    pub(crate) fn leave_all(&self, id: &SocketId) {
+        self.rooms_mut().remove_all(id);
+    }
+
+    /// The rooms of socket `id`, sorted, its own-id room included.
+    pub(crate) fn rooms_of(&self, id: &SocketId) -> Vec<Room> {
+        self.rooms_read().of(id)
+    }
+
+    /// Every room with a member here, own-id rooms included, sorted.
+    pub(crate) fn all_rooms(&self) -> Vec<Room> {
+        let ids = self.socket_ids();
+        self.rooms_read().all(ids.into_iter())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn rooms_empty(&self) -> bool {
+        self.rooms_read().is_empty()
     }
 
     pub(crate) fn member_joined(&self) {
@@ -191,5 +245,13 @@ impl Namespace {
 
     fn sockets_mut(&self) -> std::sync::RwLockWriteGuard<'_, IdMap<SocketRef>> {
         crate::sync::write(&self.sockets)
+    }
+
+    fn rooms_read(&self) -> std::sync::RwLockReadGuard<'_, Rooms> {
+        crate::sync::read(&self.rooms)
+    }
+
+    fn rooms_mut(&self) -> std::sync::RwLockWriteGuard<'_, Rooms> {
+        crate::sync::write(&self.rooms)
     }
 }

@@ -1,9 +1,9 @@
 //! Broadcast operators: choose recipients with `to`/`except`/flags, then emit.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt as _;
 use serde::Serialize;
 use sockeye_protocol::socketio::Str;
 
@@ -65,17 +65,24 @@ impl<T: IntoRooms + Clone> IntoRooms for &[T] {
     }
 }
 
-/// Recipients and flags of a broadcast in one namespace. Built by `SocketIo::of`,
-/// `SocketRef::to`/`except`/`broadcast`; consumed by an emit.
+/// Recipients and flags of a broadcast in one namespace. Built by [`crate::SocketIo::of`],
+/// [`crate::SocketIo::to`], [`SocketRef::to`]/`except`/`broadcast`; consumed by an emit or a
+/// bulk operation.
 ///
 /// Each recipient gets the message once, however many of the target rooms it is in; the
 /// packet is encoded once and the same bytes are queued for every local recipient.
+///
+/// Emits and bulk operations are futures: they go through the namespace's adapter, which for a
+/// cluster may have to reach its backend. Awaiting each one before the next keeps their order
+/// on every adapter, and a failure is the future's error. The data is serialised when the emit
+/// is called, so the future borrows nothing and can be spawned.
 #[derive(Clone)]
-#[must_use = "an operator does nothing until emit (or another action) is called"]
+#[must_use = "an operator does nothing until emit (or another action) is called and awaited"]
 pub struct BroadcastOperator {
     ns: Arc<Namespace>,
     opts: BroadcastOptions,
-    default_timeout: Duration,
+    /// The socket the operator was built from: its inbox learns that its handlers fan out.
+    origin: Option<SocketRef>,
 }
 
 impl std::fmt::Debug for BroadcastOperator {
@@ -88,11 +95,34 @@ impl std::fmt::Debug for BroadcastOperator {
 }
 
 impl BroadcastOperator {
-    pub(crate) fn new(ns: Arc<Namespace>, default_timeout: Duration) -> BroadcastOperator {
+    pub(crate) fn new(ns: Arc<Namespace>) -> BroadcastOperator {
         BroadcastOperator {
             ns,
             opts: BroadcastOptions::default(),
-            default_timeout,
+            origin: None,
+        }
+    }
+
+    /// Every other socket of `socket`'s namespace (JS `socket.broadcast`).
+    pub(crate) fn from_socket(socket: &SocketRef) -> BroadcastOperator {
+        BroadcastOperator {
+            ns: socket.namespace().clone(),
+            opts: BroadcastOptions {
+                except: vec![socket.id().as_str().to_owned()],
+                ..BroadcastOptions::default()
+            },
+            origin: Some(socket.clone()),
+        }
+    }
+
+    /// Every socket of `socket`'s namespace, `socket` included (the
+    /// [`crate::extract::Namespace`] extractor's operator): it fans out from `socket` like the
+    /// operators of [`BroadcastOperator::from_socket`].
+    pub(crate) fn namespace_of(socket: &SocketRef) -> BroadcastOperator {
+        BroadcastOperator {
+            ns: socket.namespace().clone(),
+            opts: BroadcastOptions::default(),
+            origin: Some(socket.clone()),
         }
     }
 
@@ -126,7 +156,8 @@ impl BroadcastOperator {
         self
     }
 
-    /// The ack timeout of [`BroadcastOperator::emit_with_ack`].
+    /// The ack timeout of [`BroadcastOperator::emit_with_ack`] (default: the server's
+    /// `ack_timeout`).
     pub fn timeout(mut self, timeout: Duration) -> BroadcastOperator {
         self.opts.flags.timeout = Some(timeout);
         self
@@ -137,70 +168,81 @@ impl BroadcastOperator {
         &self.opts
     }
 
-    /// Emits `event` with one argument to every recipient.
-    pub fn emit<T: Serialize + ?Sized>(self, event: &str, data: &T) -> Result<(), EmitError> {
-        let args = Args::from_value(data).map_err(|e| EmitError::Serialize(e.to_string()))?;
-        self.emit_args(event, args)
+    /// Emits `event` with one argument to every recipient; resolves once every local recipient
+    /// has it queued and the adapter accepted it for the other nodes.
+    pub fn emit<T: Serialize + ?Sized>(
+        self,
+        event: &str,
+        data: &T,
+    ) -> impl Future<Output = Result<(), EmitError>> + Send + 'static {
+        let args = to_args(data);
+        let event = Str::from(event);
+        async move { self.emit_args(event.as_str(), args?).await }
     }
 
     /// Sends `data` as a `message` event to every recipient (JavaScript's and
     /// python-socketio's `send`).
-    pub fn send<T: Serialize + ?Sized>(self, data: &T) -> Result<(), EmitError> {
+    pub fn send<T: Serialize + ?Sized>(
+        self,
+        data: &T,
+    ) -> impl Future<Output = Result<(), EmitError>> + Send + 'static {
         self.emit("message", data)
     }
 
     /// Emits `event` with `args` to every recipient.
-    ///
-    /// With the in-memory adapter the packet is queued for every local recipient before this
-    /// returns. A cluster adapter that must wait for its backend finishes in a background task,
-    /// whose failure is logged.
-    pub fn emit_args(self, event: &str, args: Args) -> Result<(), EmitError> {
-        reserved::check(event)?;
+    pub fn emit_args(
+        self,
+        event: &str,
+        args: Args,
+    ) -> impl Future<Output = Result<(), EmitError>> + Send + 'static {
         let packet = self.packet(event, args);
-        let adapter = self.ns.adapter().clone();
-        let opts = self.opts;
-        let mut fut = Box::pin(async move { adapter.broadcast(packet, opts).await });
-        match (&mut fut).now_or_never() {
-            Some(result) => result.map_err(EmitError::from),
-            None => {
-                tokio::spawn(async move {
-                    if let Err(e) = fut.await {
-                        tracing::error!(error = %e, "broadcast failed in the adapter");
-                    }
-                });
-                Ok(())
-            }
+        async move {
+            let packet = packet?;
+            self.note_fan_out();
+            let adapter = self.ns.adapter().clone();
+            adapter.broadcast(packet, self.opts).await?;
+            Ok(())
         }
     }
 
     /// Emits `event` with one argument, each recipient asked to acknowledge within the
-    /// operator's timeout (or the server's default): yields each recipient's result.
-    pub async fn emit_with_ack<T: Serialize + ?Sized>(
+    /// operator's timeout (or the server's default): the stream yields each recipient's
+    /// result, on every node.
+    pub fn emit_with_ack<T: Serialize + ?Sized>(
         self,
         event: &str,
         data: &T,
-    ) -> Result<AckStream, EmitError> {
-        let args = Args::from_value(data).map_err(|e| EmitError::Serialize(e.to_string()))?;
-        self.emit_args_with_ack(event, args).await
+    ) -> impl Future<Output = Result<AckStream, EmitError>> + Send + 'static {
+        let args = to_args(data);
+        let event = Str::from(event);
+        async move { self.emit_args_with_ack(event.as_str(), args?).await }
     }
 
     /// Like [`BroadcastOperator::emit_with_ack`] with raw arguments.
-    pub async fn emit_args_with_ack(self, event: &str, args: Args) -> Result<AckStream, EmitError> {
-        reserved::check(event)?;
-        let timeout = self.opts.flags.timeout.unwrap_or(self.default_timeout);
+    pub fn emit_args_with_ack(
+        self,
+        event: &str,
+        args: Args,
+    ) -> impl Future<Output = Result<AckStream, EmitError>> + Send + 'static {
         let packet = self.packet(event, args);
-        let stream = self
-            .ns
-            .adapter()
-            .broadcast_with_ack(packet, self.opts, timeout)
-            .await?;
-        Ok(stream)
+        async move {
+            let packet = packet?;
+            self.note_fan_out();
+            let timeout = self
+                .opts
+                .flags
+                .timeout
+                .unwrap_or(self.ns.config.ack_timeout);
+            let adapter = self.ns.adapter().clone();
+            Ok(adapter
+                .broadcast_with_ack(packet, self.opts, timeout)
+                .await?)
+        }
     }
 
-    /// The local sockets this operator targets.
+    /// The sockets this operator targets on this node.
     pub fn sockets(&self) -> Vec<SocketRef> {
-        self.ns
-            .get_many(&self.ns.adapter().local_sockets(&self.opts))
+        self.ns.get_many(&self.ns.targets(&self.opts))
     }
 
     /// Every socket this operator targets, on every node.
@@ -208,7 +250,7 @@ impl BroadcastOperator {
         self.ns.adapter().fetch_sockets(self.opts).await
     }
 
-    /// Makes every targeted socket join `rooms`.
+    /// Makes every targeted socket join `rooms`, on every node.
     pub async fn join(self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
         self.ns
             .adapter()
@@ -216,7 +258,7 @@ impl BroadcastOperator {
             .await
     }
 
-    /// Makes every targeted socket leave `rooms`.
+    /// Makes every targeted socket leave `rooms`, on every node.
     pub async fn leave(self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
         self.ns
             .adapter()
@@ -224,17 +266,70 @@ impl BroadcastOperator {
             .await
     }
 
-    /// Disconnects every targeted socket from the namespace (each gets DISCONNECT and its
-    /// disconnect handler runs with `ServerDisconnect`).
+    /// Disconnects every targeted socket from the namespace, on every node (each gets
+    /// DISCONNECT and its disconnect handler runs with `ServerDisconnect`).
     pub async fn disconnect(self) -> Result<(), AdapterError> {
         self.ns.adapter().disconnect_sockets(self.opts, false).await
     }
 
-    fn packet(&self, event: &str, args: Args) -> BroadcastPacket {
-        BroadcastPacket {
-            ns: self.ns.name.clone(),
-            event: Str::from(event),
+    fn packet(&self, event: &str, args: Args) -> Result<BroadcastPacket, EmitError> {
+        reserved::check(event)?;
+        Ok(BroadcastPacket::new(
+            self.ns.name.clone(),
+            Str::from(event),
             args,
+        ))
+    }
+
+    /// A socket whose handler broadcasts runs its later events in a task of its own (see
+    /// `docs/server.md`, "Where a socket's events run").
+    fn note_fan_out(&self) {
+        if let Some(origin) = &self.origin {
+            origin.inbox().mark_fans_out();
         }
+    }
+}
+
+fn to_args<T: Serialize + ?Sized>(data: &T) -> Result<Args, EmitError> {
+    Args::from_value(data).map_err(|e| EmitError::Serialize(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakeConn, connected, root_namespace};
+
+    /// The inline-drain rule (docs/server.md, "Where a socket's events run"): an emit through
+    /// an operator built from a socket marks that socket as fanning out; one built from the
+    /// namespace alone marks nobody.
+    #[tokio::test]
+    async fn operators_built_from_a_socket_mark_it_as_fanning_out() {
+        let ns = root_namespace();
+        let marked = |op: fn(&SocketRef) -> BroadcastOperator| {
+            let socket = connected(&ns, FakeConn::new(0));
+            let emit = op(&socket).emit("ev", &1);
+            (socket, emit)
+        };
+        for op in [
+            (|s: &SocketRef| s.broadcast()) as fn(&SocketRef) -> BroadcastOperator,
+            |s| s.to("room"),
+            |s| s.within("room"),
+            |s| s.except("room"),
+            |s| s.namespace_operator(),
+        ] {
+            let (socket, emit) = marked(op);
+            assert!(!socket.inbox().fans_out(), "not before the emit runs");
+            emit.await.unwrap();
+            assert!(socket.inbox().fans_out());
+        }
+        let bystander = connected(&ns, FakeConn::new(0));
+        BroadcastOperator::new(ns.clone())
+            .emit("ev", &1)
+            .await
+            .unwrap();
+        assert!(
+            !bystander.inbox().fans_out(),
+            "a namespace operator marks nobody"
+        );
     }
 }

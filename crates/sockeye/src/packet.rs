@@ -16,16 +16,49 @@ pub struct BroadcastPacket {
     pub event: Str,
     /// The event's arguments (binary attachments included).
     pub args: Args,
+    /// The connection-state recovery offset the adapter stamped this packet with, sent to each
+    /// recipient as one more, last argument (what the official server does); `None` when
+    /// recovery is off or the packet is not recoverable (volatile, or with an ack).
+    pub offset: Option<Str>,
 }
 
 impl BroadcastPacket {
-    /// The Socket.IO packet, as a cluster adapter serialises it for other nodes.
+    /// A packet without offset.
+    pub fn new(ns: Str, event: Str, args: Args) -> BroadcastPacket {
+        BroadcastPacket {
+            ns,
+            event,
+            args,
+            offset: None,
+        }
+    }
+
+    /// The Socket.IO packet without its offset, as a cluster adapter serialises it for other
+    /// nodes (each node stamps its own deliveries).
     pub fn to_packet(&self, ack: Option<u64>) -> Packet {
         match ack {
             Some(id) => {
                 Packet::event_with_ack(self.ns.clone(), self.event.clone(), self.args.clone(), id)
             }
             None => Packet::event(self.ns.clone(), self.event.clone(), self.args.clone()),
+        }
+    }
+
+    /// Encodes the packet as recipients get it: with its offset as the last argument.
+    pub(crate) fn encode(
+        &self,
+        parser: ParserKind,
+        ack: Option<u64>,
+    ) -> Result<Encoded, EmitError> {
+        match &self.offset {
+            None => event(parser, &self.ns, &self.event, &self.args, ack),
+            Some(offset) => {
+                let args = self
+                    .args
+                    .appended(offset.as_str())
+                    .map_err(|e| EmitError::Serialize(e.to_string()))?;
+                event(parser, &self.ns, &self.event, &args, ack)
+            }
         }
     }
 }

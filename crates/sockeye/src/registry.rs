@@ -5,9 +5,8 @@ use std::sync::{Arc, RwLock, Weak};
 
 use sockeye_protocol::socketio::Str;
 
-use crate::adapter::AdapterFactory;
-use crate::config::Config;
-use crate::ns::{Namespace, SharedHandlers};
+use crate::io::ServerCore;
+use crate::ns::{Namespace, NamespaceSpec, SharedHandlers};
 use crate::pattern::{NsParams, NsPattern};
 
 /// Decides whether a namespace name belongs to a dynamic registration.
@@ -59,24 +58,17 @@ pub(crate) fn write(reg: &RwLock<Registry>) -> std::sync::RwLockWriteGuard<'_, R
 
 impl Registry {
     /// The handlers of static namespace `name`, creating the namespace if needed.
-    pub(crate) fn fixed_handlers(
-        &mut self,
-        name: &str,
-        config: &Arc<Config>,
-        factory: &dyn AdapterFactory,
-    ) -> Arc<SharedHandlers> {
+    pub(crate) fn fixed_handlers(&mut self, name: &str, core: &ServerCore) -> Arc<SharedHandlers> {
         if let Some(ns) = self.fixed.get(name) {
             return ns.handlers.clone();
         }
         let handlers = Arc::new(SharedHandlers::default());
-        let ns = Namespace::new(
-            Str::from(name),
-            handlers.clone(),
-            NsParams::default(),
-            None,
-            config.clone(),
-            factory,
-        );
+        let ns = core.new_namespace(NamespaceSpec {
+            name: Str::from(name),
+            handlers: handlers.clone(),
+            params: NsParams::default(),
+            registry: None,
+        });
         self.fixed.insert(name.to_owned(), ns);
         handlers
     }
@@ -108,16 +100,33 @@ impl Registry {
             .cloned()
             .collect()
     }
+
+    /// Adds static namespace `ns` (the server's main namespace, made with the server).
+    pub(crate) fn insert_fixed(&mut self, ns: Arc<Namespace>) {
+        self.fixed.insert(ns.name.as_str().to_owned(), ns);
+    }
+
+    /// The server is closing: forgets dynamic registrations and their namespaces, and every
+    /// static namespace's handlers, so that handlers holding a handle on the server no longer
+    /// keep it alive. Returns what to drop (outside the lock: a handler's destructor may call
+    /// back into the server).
+    pub(crate) fn close(&mut self) -> (Vec<Arc<Namespace>>, Vec<crate::ns::Handlers>) {
+        let mut dropped_handlers: Vec<crate::ns::Handlers> = Vec::new();
+        for dynamic in self.dynamic.drain(..) {
+            dropped_handlers.push(std::mem::take(&mut *dynamic.handlers.write()));
+        }
+        for ns in self.fixed.values() {
+            dropped_handlers.push(std::mem::take(&mut *ns.handlers.write()));
+        }
+        let children = self.children.drain().map(|(_, ns)| ns).collect();
+        (children, dropped_handlers)
+    }
 }
 
 /// The namespace a client may connect to as `name`, counted as joined (so a dynamic child is
 /// not removed under the connecting socket). `None`: no such namespace.
-pub(crate) fn join(
-    reg: &SharedRegistry,
-    name: &str,
-    config: &Arc<Config>,
-    factory: &dyn AdapterFactory,
-) -> Option<Arc<Namespace>> {
+pub(crate) fn join(core: &ServerCore, name: &str) -> Option<Arc<Namespace>> {
+    let reg = &core.registry;
     {
         let r = read(reg);
         if let Some(ns) = r.get(name) {
@@ -137,14 +146,12 @@ pub(crate) fn join(
         .dynamic
         .iter()
         .find_map(|d| d.matcher.matches(name).map(|p| (d.handlers.clone(), p)))?;
-    let ns = Namespace::new(
-        Str::from(name),
+    let ns = core.new_namespace(NamespaceSpec {
+        name: Str::from(name),
         handlers,
         params,
-        Some(Arc::downgrade(reg)),
-        config.clone(),
-        factory,
-    );
+        registry: Some(Arc::downgrade(reg)),
+    });
     ns.member_joined();
     r.children.insert(name.to_owned(), ns.clone());
     tracing::debug!(ns = name, "dynamic namespace created");

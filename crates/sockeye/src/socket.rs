@@ -1,5 +1,6 @@
 //! A socket: one client connected to one namespace.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,19 +13,23 @@ use sockeye_engine::{CloseReason, Transport};
 use sockeye_protocol::socketio::Str;
 
 use crate::ack::{LazyAckMap, PendingAck};
-use crate::adapter::Room;
+use crate::adapter::{BroadcastOptions, PersistedSession, Room};
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::error::{AckError, EmitError};
-use crate::event::{AckSender, Event};
-use crate::inbox::{Inbox, InboxPermit, Job, PushError, Start, fanout};
+use crate::event::Event;
+use crate::extract::{DisconnectContext, EventContext, StateMap};
+use crate::inbox::{Inbox, InboxPermit, Job, PushError, Start};
+use crate::io::SocketIo;
 use crate::ns::Namespace;
-use crate::operators::BroadcastOperator;
+use crate::operators::{BroadcastOperator, IntoRooms};
+use crate::outbox::Outbox;
 use crate::packet::{self, Args, BroadcastPacket, Encoded};
 use crate::pattern::NsParams;
 use crate::reason::DisconnectReason;
-use crate::recovery::{self, SocketRecovery};
-use crate::state::{Extensions, SessionSlot};
+use crate::recovery::{self, RecoveryCounters, SocketRecovery};
+use crate::session::SessionSlot;
+use crate::state::Extensions;
 use crate::{SocketId, reserved};
 
 /// A handle to a socket; cheap to clone, usable from any task.
@@ -50,10 +55,17 @@ pub(crate) struct Inner {
     recovery: Option<SocketRecovery>,
 }
 
+/// A packet sent while the socket was still connecting, with its recovery offset if it has
+/// one (so a recovered socket can tell it from a replayed copy).
+struct Held {
+    frames: Encoded,
+    offset: Option<Str>,
+}
+
 /// Where the socket is in its life.
 enum Phase {
     /// The connect step runs; packets sent meanwhile wait here for the CONNECT reply.
-    Connecting(Vec<Encoded>),
+    Connecting(Vec<Held>),
     Connected,
     /// Gone from the namespace; the disconnect handler may still run and read its rooms.
     Disconnected,
@@ -78,38 +90,29 @@ impl SocketRef {
         config: Arc<Config>,
         auth: Option<Value>,
     ) -> SocketRef {
-        let recovery = ns.recovery().map(|_| SocketRecovery {
+        let recovery = ns.recovers().then(|| SocketRecovery {
             pid: recovery::new_pid(),
             recovered: false,
+            outbox: Outbox::default(),
         });
-        Self::build(
-            SocketId::random(),
-            ns,
-            conn,
-            config,
-            auth,
-            recovery,
-            Vec::new(),
-        )
+        Self::build(SocketId::random(), ns, conn, config, auth, recovery)
     }
 
-    /// A socket taking back a session kept for recovery: its id, pid, rooms are the old
-    /// ones (the caller adds the rooms), its session value is restored, and `missed` is sent
-    /// right after the CONNECT reply.
+    /// A socket taking back a session kept for recovery: its id and pid are the old ones (the
+    /// caller joins the rooms) and its session value is restored.
     pub(crate) fn restored(
         ns: Arc<Namespace>,
         conn: Arc<dyn Conn>,
         config: Arc<Config>,
         auth: Option<Value>,
-        pid: Arc<str>,
-        persisted: recovery::Persisted,
-        missed: Vec<Encoded>,
+        persisted: PersistedSession,
     ) -> SocketRef {
         let recovery = Some(SocketRecovery {
-            pid,
+            pid: Arc::from(persisted.pid.as_str()),
             recovered: true,
+            outbox: Outbox::default(),
         });
-        let socket = Self::build(persisted.id, ns, conn, config, auth, recovery, missed);
+        let socket = Self::build(persisted.id, ns, conn, config, auth, recovery);
         if let Some(data) = persisted.data {
             socket.0.session.restore(data);
         }
@@ -123,7 +126,6 @@ impl SocketRef {
         config: Arc<Config>,
         auth: Option<Value>,
         recovery: Option<SocketRecovery>,
-        held: Vec<Encoded>,
     ) -> SocketRef {
         let inbox = Inbox::new(config.inbox_capacity);
         SocketRef(Arc::new(Inner {
@@ -132,7 +134,7 @@ impl SocketRef {
             conn,
             config,
             auth,
-            phase: Mutex::new(Phase::Connecting(held)),
+            phase: Mutex::new(Phase::Connecting(Vec::new())),
             acks: LazyAckMap::default(),
             session: SessionSlot::default(),
             extensions: Extensions::default(),
@@ -210,27 +212,23 @@ impl SocketRef {
     }
 
     /// Emits `event` with the given arguments (any number, e.g. received ones echoed back).
+    ///
+    /// With connection-state recovery on, the packet goes through the namespace's adapter as a
+    /// broadcast to the socket's own room, so it is stamped with an offset and kept for a
+    /// replay (what the official server does). An adapter that must wait for its backend
+    /// delivers it a little later, still in emit order; its failure is logged.
     pub fn emit_args(&self, event: &str, args: Args) -> Result<(), EmitError> {
         reserved::check(event)?;
-        if self.0.recovery.is_some()
-            && let Some(log) = self.0.ns.recovery()
-        {
-            // Logged like a broadcast to the socket's own room, so it carries an offset and
-            // is replayed if the transport drops before the client got it.
-            let packet = BroadcastPacket {
-                ns: self.ns_str().clone(),
-                event: Str::from(event),
-                args,
+        if let Some(recovery) = &self.0.recovery {
+            let packet = BroadcastPacket::new(self.ns_str().clone(), Str::from(event), args);
+            let opts = BroadcastOptions {
+                rooms: vec![self.0.id.as_str().to_owned()],
+                ..BroadcastOptions::default()
             };
-            return log.record(
-                packet,
-                vec![self.0.id.as_str().to_owned()],
-                Vec::new(),
-                |p| {
-                    let frames = packet::event(self.parser(), &p.ns, &p.event, &p.args, None)?;
-                    self.send_encoded(&frames, false)
-                },
-            );
+            let adapter = self.0.ns.adapter().clone();
+            return recovery
+                .outbox
+                .push(self, async move { adapter.broadcast(packet, opts).await });
         }
         let frames = packet::event(self.parser(), self.ns_str(), &Str::from(event), &args, None)?;
         self.send_encoded(&frames, false)
@@ -303,13 +301,13 @@ impl SocketRef {
             return;
         }
         let rooms: Vec<Room> = rooms.into_iter().collect();
-        self.0.ns.adapter().add_all(&self.0.id, &rooms);
+        self.0.ns.join(&self.0.id, &rooms);
     }
 
     /// Leaves `room`. The socket's own id room cannot be left while it is connected.
     pub fn leave(&self, room: &str) {
         if room != self.0.id.as_str() {
-            self.0.ns.adapter().del(&self.0.id, room);
+            self.0.ns.leave(&self.0.id, room);
         }
     }
 
@@ -328,44 +326,59 @@ impl SocketRef {
         if matches!(*self.phase(), Phase::Freed) {
             return Vec::new();
         }
-        self.0.ns.adapter().socket_rooms(&self.0.id)
+        self.0.ns.rooms_of(&self.0.id)
     }
 
     /// An operator targeting `rooms` of this namespace, excluding this socket.
-    pub fn to(&self, rooms: impl crate::operators::IntoRooms) -> BroadcastOperator {
+    pub fn to(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.broadcast().to(rooms)
+    }
+
+    /// Same as [`SocketRef::to`].
+    pub fn within(&self, rooms: impl IntoRooms) -> BroadcastOperator {
+        self.to(rooms)
     }
 
     /// An operator targeting every socket of the namespace except this one and those in
     /// `rooms`.
-    pub fn except(&self, rooms: impl crate::operators::IntoRooms) -> BroadcastOperator {
+    pub fn except(&self, rooms: impl IntoRooms) -> BroadcastOperator {
         self.broadcast().except(rooms)
     }
 
     /// An operator targeting every other socket of the namespace (JS `socket.broadcast`).
     pub fn broadcast(&self) -> BroadcastOperator {
-        BroadcastOperator::new(self.0.ns.clone(), self.0.config.ack_timeout)
-            .except(self.0.id.as_str())
+        BroadcastOperator::from_socket(self)
     }
 
-    /// A clone of the typed session value, if one of type `T` was saved.
-    pub fn get_session<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+    /// A clone of the session value, if one of type `T` was saved (or restored).
+    pub fn get_session<T>(&self) -> Option<T>
+    where
+        T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
         self.0.session.get()
     }
 
-    /// Saves the typed session value, replacing the previous one.
-    pub fn save_session<T: Send + Sync + 'static>(&self, value: T) {
+    /// Saves the session value (python-socketio's `save_session`, the JavaScript server's
+    /// `socket.data`), replacing the previous one. It must be serialisable: connection-state
+    /// recovery carries it to the node the client comes back to, and `fetch_sockets` shows it
+    /// as `data`. Keep what cannot be serialised in [`SocketRef::extensions`].
+    pub fn save_session<T: Serialize + Send + Sync + 'static>(&self, value: T) {
         if self.connected() {
             self.0.session.save(value);
         }
     }
 
     /// Updates the session value of type `T` in place; `None` if there is none.
-    pub fn update_session<T: Send + Sync + 'static, R>(
-        &self,
-        f: impl FnOnce(&mut T) -> R,
-    ) -> Option<R> {
+    pub fn update_session<T, R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
         self.0.session.update(f)
+    }
+
+    /// The session value as JSON, if there is one and it serialises.
+    pub(crate) fn session_json(&self) -> Option<Value> {
+        self.0.session.to_json()
     }
 
     /// The socket's extensions: one value per type, cleared on disconnect.
@@ -412,6 +425,16 @@ impl SocketRef {
 
     /// Queues an encoded packet for the client, honouring the socket's phase.
     pub(crate) fn send_encoded(&self, frames: &Encoded, volatile: bool) -> Result<(), EmitError> {
+        self.send_logged(frames, None, volatile)
+    }
+
+    /// Like [`SocketRef::send_encoded`], for a packet stamped with a recovery offset.
+    pub(crate) fn send_logged(
+        &self,
+        frames: &Encoded,
+        offset: Option<&Str>,
+        volatile: bool,
+    ) -> Result<(), EmitError> {
         let mut phase = self.phase();
         match &mut *phase {
             Phase::Disconnected | Phase::Freed => Err(EmitError::Disconnected),
@@ -425,7 +448,10 @@ impl SocketRef {
                         held.len()
                     )));
                 }
-                held.push(frames.clone());
+                held.push(Held {
+                    frames: frames.clone(),
+                    offset: offset.cloned(),
+                });
                 Ok(())
             }
             Phase::Connected => {
@@ -439,6 +465,30 @@ impl SocketRef {
 
     /// The connect step accepted: sends the CONNECT reply, then what was held back.
     pub(crate) fn finish_connect(&self) -> Result<(), EmitError> {
+        self.finish_with(Vec::new())
+    }
+
+    /// The connect step of a recovered socket accepted: sends the CONNECT reply, the packets
+    /// it missed (`replayed`, oldest first), then what was held back since it rejoined its
+    /// rooms, except what `replayed` already holds (the same offset): each packet once.
+    pub(crate) fn finish_recovered(&self, replayed: Vec<BroadcastPacket>) -> Result<(), EmitError> {
+        let replayed = replayed
+            .into_iter()
+            .filter_map(|p| {
+                let frames = p
+                    .encode(self.parser(), None)
+                    .inspect_err(|e| tracing::error!(error = %e, "missed packet not re-encoded"))
+                    .ok()?;
+                Some(Held {
+                    frames,
+                    offset: p.offset,
+                })
+            })
+            .collect();
+        self.finish_with(replayed)
+    }
+
+    fn finish_with(&self, replayed: Vec<Held>) -> Result<(), EmitError> {
         let pid = self.0.recovery.as_ref().map(|r| &*r.pid);
         let reply = packet::connect(self.parser(), self.ns_str(), self.0.id.as_str(), pid)?;
         let mut phase = self.phase();
@@ -446,9 +496,16 @@ impl SocketRef {
             return Err(EmitError::Disconnected);
         };
         let held = std::mem::take(held);
+        let sent: HashSet<&str> = replayed
+            .iter()
+            .filter_map(|h| h.offset.as_ref().map(Str::as_str))
+            .collect();
         self.0.conn.send_batch(reply.frames())?;
-        for frames in &held {
-            self.0.conn.send_batch(frames.frames())?;
+        for packet in replayed.iter().chain(
+            held.iter()
+                .filter(|h| h.offset.as_ref().is_none_or(|o| !sent.contains(o.as_str()))),
+        ) {
+            self.0.conn.send_batch(packet.frames.frames())?;
         }
         *phase = Phase::Connected;
         Ok(())
@@ -459,6 +516,16 @@ impl SocketRef {
         *self.phase() = Phase::Disconnected;
         self.forget();
         self.free_state();
+    }
+
+    /// A restored socket whose recovery failed before its connect step: it leaves its client,
+    /// namespace and rooms silently, and the namespace membership counted for this CONNECT
+    /// stays for the fresh socket that replaces it.
+    pub(crate) fn discard(&self) {
+        *self.phase() = Phase::Freed;
+        self.forget();
+        self.0.ns.leave_all(&self.0.id);
+        self.0.session.clear();
     }
 
     /// `always_connect`: the connect step refused a socket whose client was already told it
@@ -523,7 +590,7 @@ impl SocketRef {
     /// Drops rooms, session, extensions and the namespace membership.
     fn free_state(&self) {
         *self.phase() = Phase::Freed;
-        self.0.ns.adapter().del_all(&self.0.id);
+        self.0.ns.leave_all(&self.0.id);
         self.0.session.clear();
         self.0.extensions.clear();
         self.0.acks.clear();
@@ -563,22 +630,17 @@ impl SocketRef {
     /// own only if it has to wait ([`Start::Inline`]). Polling here first is sound: a future
     /// registers its wakers again on every poll, and a spawned task is polled anyway.
     ///
-    /// A drain that fanned out to other sockets marks the socket for [`Start::Task`] and
-    /// yields once, so the receivers it woke get a turn before this connection writes the ack.
+    /// A handler that broadcast through an operator built from this socket marks the inbox
+    /// ([`Inbox::mark_fans_out`]); the drain then yields once, so the receivers it woke get a
+    /// turn before this connection writes the ack, and later drains get a task of their own.
     async fn drain_inline_first(&self) {
         let mut drain = Box::pin(self.clone().drain());
-        let (first, fanned_out) = std::future::poll_fn(|cx| {
-            let before = fanout::count();
-            let poll = drain.as_mut().poll(cx);
-            std::task::Poll::Ready((poll, fanout::count() != before))
-        })
-        .await;
-        if fanned_out {
-            self.0.inbox.mark_fans_out();
-        }
+        let fanned_before = self.0.inbox.fans_out();
+        let first =
+            std::future::poll_fn(|cx| std::task::Poll::Ready(drain.as_mut().poll(cx))).await;
         if first.is_pending() {
             tokio::spawn(drain);
-        } else if fanned_out {
+        } else if !fanned_before && self.0.inbox.fans_out() {
             tokio::task::yield_now().await;
         }
     }
@@ -603,24 +665,35 @@ impl SocketRef {
     async fn run_disconnect(&self, reason: DisconnectReason) {
         let handler = self.0.ns.handlers.read().disconnect.clone();
         if let Some(handler) = handler {
-            let fut = std::panic::AssertUnwindSafe(handler.call(self.clone(), reason));
+            let cx = DisconnectContext::new(self.clone(), reason);
+            // `call` inside the guarded future: a plain-fn handler runs (and may panic) in it.
+            let fut = std::panic::AssertUnwindSafe(async move { handler.call(cx).await });
             if fut.catch_unwind().await.is_err() {
                 tracing::error!(socket = %self.0.id, "disconnect handler panicked");
             }
         }
         // Kept for recovery only after the rooms are dropped below, so a client coming back
         // at once cannot have its restored rooms removed by this old socket.
-        let keep = match (&self.0.recovery, self.0.ns.recovery()) {
-            (Some(r), Some(log)) if recovery::is_recoverable(reason) => Some((
-                log.clone(),
-                r.pid.clone(),
-                recovery::Persisted::new(self.0.id.clone(), self.rooms(), self.0.session.take()),
-            )),
+        let keep = match &self.0.recovery {
+            Some(r) if recovery::is_recoverable(reason) => Some(PersistedSession {
+                id: self.0.id.clone(),
+                pid: r.pid.to_string(),
+                ns: self.ns().to_owned(),
+                rooms: self.rooms(),
+                data: self.0.session.take(),
+            }),
             _ => None,
         };
         self.free_state();
-        if let Some((log, pid, persisted)) = keep {
-            log.persist(pid, persisted);
+        if let Some(session) = keep {
+            let stats = &self.0.ns.recovery_stats;
+            match self.0.ns.adapter().persist_session(session).await {
+                Ok(()) => RecoveryCounters::bump(&stats.sessions_persisted),
+                Err(e) => {
+                    RecoveryCounters::bump(&stats.persist_errors);
+                    tracing::warn!(socket = %self.0.id, error = %e, "session not kept for recovery");
+                }
+            }
         }
     }
 
@@ -628,7 +701,10 @@ impl SocketRef {
     async fn dispatch(&self, mut event: Event) {
         let middlewares = self.0.ns.handlers.read().event_mw.clone();
         for mw in middlewares {
-            let fut = std::panic::AssertUnwindSafe(mw.call(self.clone(), event));
+            let socket = self.clone();
+            // `call` inside the guarded future: a middleware may run code (and panic) before
+            // returning its future.
+            let fut = std::panic::AssertUnwindSafe(async move { mw.call(socket, event).await });
             match fut.catch_unwind().await {
                 Ok(Ok(next)) => event = next,
                 Ok(Err(rejected)) => {
@@ -647,28 +723,40 @@ impl SocketRef {
             tracing::debug!(socket = %self.0.id, event = %event.name.as_str(), "no handler for event");
             return;
         };
-        let ack = event.ack_handle();
-        let fut = std::panic::AssertUnwindSafe(route.handler.call(self.clone(), event));
-        let reply = match fut.catch_unwind().await {
-            Ok(reply) => reply,
-            Err(_) => {
-                // What the handler left half-done (session, rooms) cannot be trusted: the
-                // socket goes, with a reason its disconnect handler and the client both see.
-                tracing::error!(socket = %self.0.id, "event handler panicked: disconnecting the socket");
-                self.disconnect_with(DisconnectReason::HandlerPanic, true);
-                return;
-            }
-        };
-        if let Some(ack) = ack
-            && !ack.was_taken()
-            && let Err(e) = ack.send_reply(reply)
-        {
-            tracing::debug!(socket = %self.0.id, error = %e, "ack not sent");
+        let cx = EventContext::new(self.clone(), event);
+        // `call` inside the guarded future: extractors and a plain-fn handler run (and may
+        // panic) in `call` itself, not in the future it returns.
+        let fut = std::panic::AssertUnwindSafe(async move { route.handler.call(cx).await });
+        if fut.catch_unwind().await.is_err() {
+            // What the handler left half-done (session, rooms) cannot be trusted: the socket
+            // goes, with a reason its disconnect handler and the client both see.
+            tracing::error!(socket = %self.0.id, "event handler panicked: disconnecting the socket");
+            self.disconnect_with(DisconnectReason::HandlerPanic, true);
         }
     }
 
-    pub(crate) fn ack_sender(&self, id: u64) -> AckSender {
-        AckSender::new(self.clone(), id)
+    /// Runs the queue of this socket's emits through the adapter (see `outbox.rs`).
+    pub(crate) async fn recovery_outbox_drain(self) {
+        if let Some(recovery) = &self.0.recovery {
+            recovery.outbox.drain(&self).await;
+        }
+    }
+
+    /// The states registered on the server, for `State<T>` extractors.
+    pub(crate) fn states(&self) -> &StateMap {
+        &self.0.config.states
+    }
+
+    /// The server handle, while the server is alive.
+    pub(crate) fn server(&self) -> Option<SocketIo> {
+        self.0.ns.server.upgrade()?.handle()
+    }
+
+    /// An operator on every socket of this socket's namespace, this one included; a broadcast
+    /// through it counts as a fan-out of this socket (see `docs/server.md`, "Where a socket's
+    /// events run").
+    pub(crate) fn namespace_operator(&self) -> BroadcastOperator {
+        BroadcastOperator::namespace_of(self)
     }
 }
 

@@ -1,13 +1,13 @@
-//! Per-socket application state: a typed session and a type-keyed extensions map.
+//! Per-socket extensions: a type-keyed map of the application's values.
 //!
-//! Both live inside the socket and are cleared when it disconnects, so a handle kept by a
+//! They live inside the socket and are cleared when it disconnects, so a handle kept by a
 //! background task cannot keep application data alive after the disconnect handler ran.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-pub(crate) type AnyValue = Box<dyn Any + Send + Sync>;
+type AnyValue = Box<dyn Any + Send + Sync>;
 
 /// The map behind [`Extensions`].
 type TypeMap = HashMap<TypeId, AnyValue>;
@@ -86,56 +86,6 @@ impl std::fmt::Debug for Extensions {
     }
 }
 
-/// The typed per-socket session: one value of the application's choosing.
-#[derive(Default)]
-pub(crate) struct SessionSlot {
-    value: Mutex<Option<AnyValue>>,
-}
-
-impl SessionSlot {
-    pub(crate) fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
-        self.lock()
-            .as_ref()
-            .and_then(|v| v.downcast_ref::<T>())
-            .cloned()
-    }
-
-    pub(crate) fn save<T: Send + Sync + 'static>(&self, value: T) {
-        let old = self.lock().replace(Box::new(value));
-        drop(old);
-    }
-
-    pub(crate) fn update<T: Send + Sync + 'static, R>(
-        &self,
-        f: impl FnOnce(&mut T) -> R,
-    ) -> Option<R> {
-        self.lock()
-            .as_mut()
-            .and_then(|v| v.downcast_mut::<T>())
-            .map(f)
-    }
-
-    pub(crate) fn clear(&self) {
-        let old = self.lock().take();
-        drop(old);
-    }
-
-    /// Moves the value out (to keep it for connection-state recovery).
-    pub(crate) fn take(&self) -> Option<AnyValue> {
-        self.lock().take()
-    }
-
-    /// Puts back a value taken from a socket of the same namespace (a recovered session).
-    pub(crate) fn restore(&self, value: AnyValue) {
-        let old = self.lock().replace(value);
-        drop(old);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<AnyValue>> {
-        crate::sync::lock(&self.value)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,17 +103,5 @@ mod tests {
         assert!(!ext.contains::<u32>());
         ext.clear();
         assert!(!ext.contains::<String>());
-    }
-
-    #[test]
-    fn session_is_typed_and_cleared() {
-        let s = SessionSlot::default();
-        assert_eq!(s.get::<u8>(), None);
-        s.save(3u8);
-        assert_eq!(s.get::<u16>(), None, "a different type is not the session");
-        assert_eq!(s.update::<u8, _>(|v| *v += 1), Some(()));
-        assert_eq!(s.get::<u8>(), Some(4));
-        s.clear();
-        assert_eq!(s.get::<u8>(), None);
     }
 }

@@ -2,7 +2,7 @@
 //! namespace on the in-memory adapter.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use sockeye_engine::{CloseReason, Frame, Transport};
 use sockeye_protocol::socketio::Str;
@@ -12,8 +12,9 @@ use crate::config::Config;
 use crate::conn::Conn;
 use crate::error::EmitError;
 use crate::id::SocketId;
-use crate::ns::{Namespace, SharedHandlers};
+use crate::ns::{Namespace, NamespaceSpec, SharedHandlers};
 use crate::pattern::NsParams;
+use crate::socket::SocketRef;
 
 /// A session that keeps every frame it is sent and reports a fixed queue length.
 pub(crate) struct FakeConn {
@@ -57,14 +58,33 @@ impl Conn for FakeConn {
     fn detach(&self, _ns: &Str, _id: &SocketId) {}
 }
 
-/// The namespace `/` with default settings on the in-memory adapter.
+/// The namespace `/` with default settings on the in-memory adapter, with no server.
 pub(crate) fn root_namespace() -> Arc<Namespace> {
     Namespace::new(
-        Str::from("/"),
-        Arc::new(SharedHandlers::default()),
-        NsParams::default(),
-        None,
+        NamespaceSpec {
+            name: Str::from("/"),
+            handlers: Arc::new(SharedHandlers::default()),
+            params: NsParams::default(),
+            registry: None,
+        },
         Arc::new(Config::default()),
+        Weak::new(),
         &MemoryAdapterFactory,
     )
+}
+
+/// A socket of `ns` on `conn`, connected (CONNECT reply sent) and listed in the namespace.
+pub(crate) fn connected(ns: &Arc<Namespace>, conn: Arc<FakeConn>) -> SocketRef {
+    let socket = SocketRef::new(ns.clone(), conn, ns.config.clone(), None);
+    ns.member_joined();
+    ns.insert(socket.clone());
+    socket.finish_connect().unwrap();
+    socket
+}
+
+/// The bytes of a frame.
+pub(crate) fn bytes(frame: &Frame) -> &[u8] {
+    match frame {
+        Frame::Text(b) | Frame::Binary(b) => b,
+    }
 }

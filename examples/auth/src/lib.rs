@@ -3,17 +3,25 @@
 //! session, or refuses with a message and data that the page shows.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::response::Html;
+use axum::body::Bytes;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
-use sockeye_axum::prelude::*;
+use sockeye::prelude::*;
 
 const INDEX: &str = include_str!("../static/index.html");
-/// socket.io-client's browser bundle, shared with the chat example (see its README).
-const CLIENT_JS: &str = include_str!("../../chat/static/socket.io.min.js");
+
+/// The official browser client as `npm ci` installs it for the chat example (see its README);
+/// the page falls back to the Socket.IO CDN when it is missing.
+const CLIENT_JS_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../chat/node_modules/socket.io-client/dist/socket.io.min.js"
+);
 
 /// The users, by token (a real app asks its database or verifies a signed token).
 #[derive(Clone)]
@@ -37,7 +45,7 @@ impl Users {
 }
 
 /// Who a socket is, kept in its session.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct User {
     name: String,
     admin: bool,
@@ -82,18 +90,46 @@ fn admin_only(user: Session<User>) -> Result<Json<&'static str>, Json<&'static s
     }
 }
 
+/// The browser client, read once; `None` (and a warning) when npm has not installed it.
+fn load_client_js() -> Option<Bytes> {
+    let path = Path::new(CLIENT_JS_PATH);
+    match std::fs::read(path) {
+        Ok(js) => Some(Bytes::from(js)),
+        Err(e) => {
+            tracing::warn!(
+                path = %path.display(),
+                error = %e,
+                "the Socket.IO browser client is not installed: run `npm ci` in examples/chat; \
+                 until then /socket.io.min.js answers 404 and the page loads the client from the \
+                 Socket.IO CDN"
+            );
+            None
+        }
+    }
+}
+
 /// The app: the page, the client bundle and the Socket.IO server.
 pub fn app() -> Router {
     let (layer, io) = SocketIo::builder().with_state(Users::demo()).build_layer();
-    let _ = io
-        .ns("/", on_connect)
+    io.ns("/", on_connect)
         .on("whoami", whoami)
         .on("admin", admin_only);
+    let client_js = load_client_js();
     Router::new()
         .route("/", get(|| async { Html(INDEX) }))
         .route(
             "/socket.io.min.js",
-            get(|| async { ([("content-type", "application/javascript")], CLIENT_JS) }),
+            get(move || {
+                let js = client_js.clone();
+                async move {
+                    match js {
+                        Some(js) => {
+                            ([(header::CONTENT_TYPE, "application/javascript")], js).into_response()
+                        }
+                        None => StatusCode::NOT_FOUND.into_response(),
+                    }
+                }
+            }),
         )
         .layer(layer)
 }

@@ -1,7 +1,7 @@
 //! The auth app against a raw Socket.IO client.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../chat/tests/support/sio.rs"]
+#[path = "../../chat/tests/it/sio.rs"]
 mod sio;
 
 use sio::Sio;

@@ -1,6 +1,7 @@
 //! The bench app of sio-bench's README on sockeye: `echo` and `broadcast` on `/`.
 
-use sockeye::{Args, Event, Reply, SocketIo, SocketRef};
+use sockeye::Args;
+use sockeye::prelude::*;
 use sockeye_redis::RedisAdapterFactory;
 
 use crate::config::Settings;
@@ -22,17 +23,9 @@ pub fn build(settings: &Settings, redis: Option<RedisAdapterFactory>) -> SocketI
         builder = builder.adapter(redis);
     }
     let io = builder.build();
-    let broadcaster = io.clone();
-    let _ = io
-        .ns("/", |_socket: SocketRef, _auth| async move {})
-        // The arguments come back as the ack unchanged, binary attachments included.
-        .on("echo", |_socket: SocketRef, event: Event| async move {
-            event.args
-        })
-        .on("broadcast", move |_socket: SocketRef, event: Event| {
-            let io = broadcaster.clone();
-            async move { broadcast(&io, event.args) }
-        });
+    io.ns("/", on_connect)
+        .on("echo", echo)
+        .on("broadcast", broadcast);
     // In a cluster, the server-side event `whoami` from another node is answered with this
     // process's id, so a cluster test can tell which nodes answered a request.
     if let Err(e) = io.on_server_event("/", |event| {
@@ -48,20 +41,25 @@ pub fn build(settings: &Settings, redis: Option<RedisAdapterFactory>) -> SocketI
     io
 }
 
+/// Accepts every connection (no extractor: nothing is read or cloned).
+async fn on_connect() {}
+
+/// The arguments come back as the ack unchanged, binary attachments included. A plain `fn`:
+/// it has nothing to wait for, so the server calls it at once (no future to build and poll).
+fn echo(args: Args) -> Args {
+    args
+}
+
 /// Re-emits `args` to every socket of `/`, the sender included, then acks with no arguments.
-fn broadcast(io: &SocketIo, args: Args) -> Reply {
-    match io.of("/") {
-        Ok(all) => {
-            // A receiver whose queue is full is closed by the engine (slow-reader policy);
-            // the load generator counts what was delivered, so the ack still goes out.
-            if let Err(e) = all.emit_args("broadcast", args) {
-                tracing::debug!(error = %e, "broadcast not sent to every socket");
-            }
-            Reply::Empty
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "namespace / is gone: broadcast dropped, no ack");
-            Reply::None
-        }
+///
+/// Through the `Namespace` extractor's operator (one reference count, no lookup): a broadcast
+/// built from the sender's socket tells the server that this socket fans out, so its events
+/// run in a task of their own and the receivers' connections get their turn before the
+/// sender's ack is written (`docs/server.md`, "Where a socket's events run").
+async fn broadcast(ns: Namespace, args: Args) {
+    // A receiver whose queue is full is closed by the engine (slow-reader policy); the load
+    // generator counts what was delivered, so the ack still goes out.
+    if let Err(e) = ns.broadcast().emit_args("broadcast", args).await {
+        tracing::debug!(error = %e, "broadcast not sent to every socket");
     }
 }

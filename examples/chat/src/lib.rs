@@ -1,22 +1,23 @@
 //! The chat example: rooms, nicknames in the session, typing indicators, broadcasts that skip
-//! the sender. The page and the official browser client are served by the same axum app.
+//! the sender. The page and the official browser client (the copy npm installed in
+//! `examples/chat`) are served by the same axum app.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use axum::Router;
-use axum::response::Html;
+use axum::body::Bytes;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
-use sockeye_axum::SocketIoBuilder;
-use sockeye_axum::prelude::*;
+use sockeye::SocketIoBuilder;
+use sockeye::prelude::*;
 use sockeye_redis::{RedisAdapterFactory, RedisConfig};
 
 /// The page.
 const INDEX: &str = include_str!("../static/index.html");
-/// socket.io-client 4.8.4's browser bundle (MIT, see the README), copied so the example runs
-/// without npm.
-const CLIENT_JS: &str = include_str!("../static/socket.io.min.js");
 
 /// Where new users start.
 pub const DEFAULT_ROOM: &str = "general";
@@ -31,7 +32,7 @@ struct Hello {
 }
 
 /// The session: who the socket is and where it talks.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct User {
     nick: String,
     room: String,
@@ -99,18 +100,19 @@ async fn on_connect(
         room: DEFAULT_ROOM.to_owned(),
     };
     socket.join(DEFAULT_ROOM);
-    announce(&socket, "joined", &user);
+    announce(&socket, "joined", &user).await;
     tracing::info!(id = %socket.id(), nick = %user.nick, "connected");
     socket.save_session(user);
     Ok(())
 }
 
-fn announce(socket: &SocketRef, event: &str, user: &User) {
+/// Tells the others in the user's room that the user `event` (joined or left) it.
+async fn announce(socket: &SocketRef, event: &str, user: &User) {
     let presence = Presence {
         nick: &user.nick,
         room: &user.room,
     };
-    if let Err(e) = socket.to(user.room.as_str()).emit(event, &presence) {
+    if let Err(e) = socket.to(user.room.as_str()).emit(event, &presence).await {
         tracing::warn!(error = %e, event, "presence not broadcast");
     }
 }
@@ -124,7 +126,7 @@ async fn on_chat(socket: SocketRef, Data(msg): Data<ChatIn>, user: Session<User>
         nick: &user.nick,
         text,
     };
-    match socket.to(user.room.as_str()).emit("message", &out) {
+    match socket.to(user.room.as_str()).emit("message", &out).await {
         Ok(()) => Done::ok(),
         Err(e) => {
             tracing::warn!(error = %e, "message not broadcast");
@@ -133,19 +135,28 @@ async fn on_chat(socket: SocketRef, Data(msg): Data<ChatIn>, user: Session<User>
     }
 }
 
-fn on_typing(socket: SocketRef, Data(typing): Data<bool>, user: Session<User>) {
+/// Relays a typing indicator to the room (the page sends it without an ack).
+async fn on_typing(socket: SocketRef, Data(typing): Data<bool>, user: Session<User>) {
     let out = Typing {
         nick: &user.nick,
         typing,
     };
     // Volatile: a lost typing indicator is better than a queue of stale ones.
-    let _ = socket
+    let sent = socket
         .to(user.room.as_str())
         .volatile()
-        .emit("typing", &out);
+        .emit("typing", &out)
+        .await;
+    if let Err(e) = sent {
+        tracing::debug!(error = %e, "typing indicator not relayed");
+    }
 }
 
-fn on_join(socket: SocketRef, Data(room): Data<String>, mut user: Session<User>) -> Json<Done> {
+async fn on_join(
+    socket: SocketRef,
+    Data(room): Data<String>,
+    mut user: Session<User>,
+) -> Json<Done> {
     let room = room.trim().to_owned();
     if room.is_empty() || room.chars().count() > MAX_ROOM {
         return Done::err("a room name has 1 to 32 characters");
@@ -153,19 +164,55 @@ fn on_join(socket: SocketRef, Data(room): Data<String>, mut user: Session<User>)
     if room == user.room {
         return Done::ok();
     }
-    announce(&socket, "left", &user);
+    announce(&socket, "left", &user).await;
     socket.leave(&user.room);
     socket.join(room.clone());
     user.room = room;
-    announce(&socket, "joined", &user);
+    announce(&socket, "joined", &user).await;
     user.save();
     Done::ok()
 }
 
 async fn on_leave(socket: SocketRef, user: Option<Session<User>>, reason: DisconnectReason) {
     if let Some(user) = user {
-        announce(&socket, "left", &user);
+        announce(&socket, "left", &user).await;
         tracing::info!(nick = %user.nick, %reason, "disconnected");
+    }
+}
+
+/// Where `npm ci` in `examples/chat` puts the official browser client (socket.io-client,
+/// pinned by `examples/chat/package-lock.json`).
+pub fn client_js_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("node_modules/socket.io-client/dist/socket.io.min.js")
+}
+
+/// The browser client as npm installed it, read once; `None` (and a warning) when it is not
+/// installed: the page then falls back to the official CDN.
+fn load_client_js(path: &Path) -> Option<Bytes> {
+    match std::fs::read(path) {
+        Ok(js) => {
+            tracing::debug!(path = %path.display(), "serving the Socket.IO browser client installed by npm");
+            Some(Bytes::from(js))
+        }
+        Err(e) => {
+            tracing::warn!(
+                path = %path.display(),
+                error = %e,
+                "the Socket.IO browser client is not installed: run `npm ci` in examples/chat; \
+                 until then /socket.io.min.js answers 404 and the page loads the client from the \
+                 Socket.IO CDN"
+            );
+            None
+        }
+    }
+}
+
+/// `GET /socket.io.min.js`: the npm copy, or 404 when there is none.
+fn client_js_response(js: Option<Bytes>) -> axum::response::Response {
+    match js {
+        Some(js) => ([(header::CONTENT_TYPE, "application/javascript")], js).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
@@ -178,22 +225,22 @@ pub fn app() -> (Router, SocketIo) {
 /// The whole app with the server settings of `builder` (e.g. its adapter).
 pub fn app_with(builder: SocketIoBuilder) -> (Router, SocketIo) {
     let (layer, io) = builder.build_layer();
-    let _ = io
-        .ns("/", on_connect)
+    io.ns("/", on_connect)
         .on("chat", on_chat)
         .on("typing", on_typing)
         .on("join", on_join)
         .on_disconnect(on_leave);
+    let client_js = load_client_js(&client_js_path());
     let router = Router::new()
         .route("/", get(|| async { Html(INDEX) }))
         .route(
             "/socket.io.min.js",
-            get(|| async { ([("content-type", "application/javascript")], CLIENT_JS) }),
+            get(move || {
+                let js = client_js.clone();
+                async move { client_js_response(js) }
+            }),
         )
-        .route(
-            "/favicon.ico",
-            get(|| async { axum::http::StatusCode::NO_CONTENT }),
-        )
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .layer(layer);
     (router, io)
 }

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sockeye::{Event, SocketIo, SocketRef};
+use sockeye::Args;
+use sockeye::prelude::*;
 
 fn main() -> ExitCode {
     // One thread, like the Node reference server: the suite's "forcefully close the session"
@@ -29,25 +30,29 @@ fn build() -> SocketIo {
         .max_payload(1_000_000)
         .connect_timeout(Duration::from_millis(1000))
         .build();
-    let _ = io
-        .ns("/", emit_auth)
-        .on("message", |socket: SocketRef, event: Event| async move {
-            if let Err(e) = socket.emit_args("message-back", event.args) {
-                tracing::warn!(error = %e, "message-back not sent");
-            }
-        })
-        .on(
-            "message-with-ack",
-            |_socket: SocketRef, event: Event| async move { event.args },
-        );
-    let _ = io.ns("/custom", emit_auth);
+    io.ns("/", emit_auth)
+        .on("message", message)
+        .on("message-with-ack", message_with_ack);
+    io.ns("/custom", emit_auth);
     io
+}
+
+/// Emits `message-back` with the received arguments.
+async fn message(socket: SocketRef, args: Args) {
+    if let Err(e) = socket.emit_args("message-back", args) {
+        tracing::warn!(error = %e, "message-back not sent");
+    }
+}
+
+/// Acknowledges with the received arguments.
+async fn message_with_ack(args: Args) -> Args {
+    args
 }
 
 /// Emits `auth` with the CONNECT payload (`{}` when there is none). The server holds it back
 /// until the CONNECT reply has gone out.
-async fn emit_auth(socket: SocketRef, auth: Option<Value>) {
-    let payload = auth.unwrap_or_else(|| json!({}));
+async fn emit_auth(socket: SocketRef, auth: Option<Auth<Value>>) {
+    let payload = auth.map_or_else(|| json!({}), |Auth(auth)| auth);
     if let Err(e) = socket.emit("auth", &payload) {
         tracing::warn!(error = %e, "auth event not sent");
     }

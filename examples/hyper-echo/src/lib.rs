@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use sockeye_axum::prelude::*;
-use sockeye_axum::{Args, SocketIoService};
+use sockeye::prelude::*;
+use sockeye::{Args, SocketIoService};
 use tower::ServiceExt as _;
 
 /// Echoes any event: `on_any` handlers see the name with [`EventName`].
@@ -19,7 +19,7 @@ fn echo(socket: SocketRef, EventName(name): EventName, args: Args) -> Args {
 /// The server: a standalone tower service (404 outside `/socket.io/`).
 pub fn service() -> SocketIoService {
     let (svc, io) = SocketIo::builder().build_svc();
-    let _ = io.ns("/", || ()).on_any(echo);
+    io.ns("/", || ()).on_any(echo);
     svc
 }
 

@@ -3,9 +3,8 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sockeye::{
-    AckError, AckValue, Args, ConnectionRefusedError, Event, NoAck, Reply, SocketIo, SocketRef,
-};
+use sockeye::prelude::*;
+use sockeye::{AckError, Args};
 
 use crate::dynamic::{Dynamic, object};
 
@@ -35,51 +34,28 @@ pub fn build() -> SocketIo {
 }
 
 fn register(io: &SocketIo, ns: &str) {
-    let broadcaster = io.clone();
-    let _ = io
-        .ns(ns, on_connect)
-        .on("echo", |socket: SocketRef, event: Event| async move {
-            if let Err(e) = socket.emit_args("echo-back", event.args) {
-                tracing::warn!(error = %e, "echo-back not sent");
-            }
-        })
+    io.ns(ns, on_connect)
+        .on("echo", echo)
         .on("echo-ack", echo_ack)
         .on(UNICODE_EVENT, echo_ack)
         .on("whoami", whoami)
         // Waits for the client: must not hold back the socket's other events meanwhile.
         .on_concurrent("ask-client", ask_client)
-        .on("join", |socket: SocketRef, event: Event| async move {
-            let Ok(room) = event.args.first::<String>() else {
-                return Reply::None;
-            };
-            socket.join(room);
-            rooms_reply(&socket)
-        })
-        .on("leave", |socket: SocketRef, event: Event| async move {
-            let Ok(room) = event.args.first::<String>() else {
-                return Reply::None;
-            };
-            socket.leave(&room);
-            rooms_reply(&socket)
-        })
+        .on("join", join)
+        .on("leave", leave)
         .on("to-room", to_room)
-        .on("broadcast", move |socket: SocketRef, event: Event| {
-            let io = broadcaster.clone();
-            async move { broadcast(&io, &socket, &event) }
-        })
+        .on("broadcast", broadcast)
         .on("make-payload", make_payload)
-        .on(
-            "disconnect-me",
-            |socket: SocketRef, _event: Event| async move {
-                socket.disconnect();
-                NoAck
-            },
-        );
+        .on("disconnect-me", disconnect_me);
 }
 
 /// Refuses `auth.reject === true`; otherwise emits `auth` with the CONNECT payload (`{}` if
 /// none). Emitted before the CONNECT reply is sent, the event is held back until after it.
-async fn on_connect(socket: SocketRef, auth: Option<Value>) -> Result<(), ConnectionRefusedError> {
+async fn on_connect(
+    socket: SocketRef,
+    auth: Option<Auth<Value>>,
+) -> Result<(), ConnectionRefusedError> {
+    let auth = auth.map(|Auth(auth)| auth);
     if auth.as_ref().and_then(|a| a.get("reject")) == Some(&Value::Bool(true)) {
         return Err(ConnectionRefusedError::with_data(
             "rejected by server",
@@ -93,13 +69,20 @@ async fn on_connect(socket: SocketRef, auth: Option<Value>) -> Result<(), Connec
     Ok(())
 }
 
-/// Acknowledges with the received arguments, binary attachments included, unchanged.
-async fn echo_ack(_socket: SocketRef, event: Event) -> Args {
-    event.args
+/// Emits `echo-back` to the sender with the received arguments, binary included.
+async fn echo(socket: SocketRef, args: Args) {
+    if let Err(e) = socket.emit_args("echo-back", args) {
+        tracing::warn!(error = %e, "echo-back not sent");
+    }
 }
 
-async fn whoami(socket: SocketRef, _event: Event) -> AckValue<Value> {
-    AckValue(json!({
+/// Acknowledges with the received arguments, binary attachments included, unchanged.
+async fn echo_ack(args: Args) -> Args {
+    args
+}
+
+async fn whoami(socket: SocketRef) -> Json<Value> {
+    Json(json!({
         "id": socket.id().as_str(),
         "ns": socket.ns(),
         "auth": socket.auth().cloned().unwrap_or_else(|| json!({})),
@@ -108,10 +91,10 @@ async fn whoami(socket: SocketRef, _event: Event) -> AckValue<Value> {
 }
 
 /// Emits `server-ask` with the payload and relays the client's answer, or a timeout.
-async fn ask_client(socket: SocketRef, event: Event) -> Reply {
-    let Ok(request) = event.args.first::<Dynamic>() else {
+async fn ask_client(socket: SocketRef, args: Args) -> Result<Json<Dynamic>, NoAck> {
+    let Ok(request) = args.first::<Dynamic>() else {
         tracing::debug!("ask-client without a request object");
-        return Reply::None;
+        return Err(NoAck);
     };
     let payload = request.get("payload").cloned().unwrap_or(Dynamic::Null);
     let timeout = request
@@ -119,19 +102,16 @@ async fn ask_client(socket: SocketRef, event: Event) -> Reply {
         .and_then(Dynamic::as_u64)
         .map_or(Duration::ZERO, Duration::from_millis)
         .min(MAX_ASK_TIMEOUT);
-    let args = match Args::from_value(&payload) {
-        Ok(args) => args,
-        Err(e) => {
-            tracing::warn!(error = %e, "ask-client payload not re-encodable");
-            return Reply::None;
-        }
-    };
+    let args = Args::from_value(&payload).map_err(|e| {
+        tracing::warn!(error = %e, "ask-client payload not re-encodable");
+        NoAck
+    })?;
     let answer = match socket.call_args("server-ask", args, timeout).await {
         Ok(reply) => match reply.deserialize::<Vec<Dynamic>>() {
             Ok(items) => object([("ok", Dynamic::Bool(true)), ("reply", Dynamic::Seq(items))]),
             Err(e) => {
                 tracing::warn!(error = %e, "server-ask answer not decodable");
-                return Reply::None;
+                return Err(NoAck);
             }
         },
         Err(AckError::Timeout(_)) => object([
@@ -140,79 +120,81 @@ async fn ask_client(socket: SocketRef, event: Event) -> Reply {
         ]),
         Err(e) => {
             tracing::debug!(error = %e, "server-ask failed");
-            return Reply::None;
+            return Err(NoAck);
         }
     };
-    ack_with(&answer)
+    Ok(Json(answer))
+}
+
+/// Joins the room named by the first argument; acks with the socket's rooms.
+async fn join(socket: SocketRef, args: Args) -> Result<Json<Vec<String>>, NoAck> {
+    let room = args.first::<String>().map_err(|_| NoAck)?;
+    socket.join(room);
+    Ok(Json(rooms(&socket)))
+}
+
+/// Leaves the room named by the first argument; acks with the socket's rooms.
+async fn leave(socket: SocketRef, args: Args) -> Result<Json<Vec<String>>, NoAck> {
+    let room = args.first::<String>().map_err(|_| NoAck)?;
+    socket.leave(&room);
+    Ok(Json(rooms(&socket)))
 }
 
 /// The socket's rooms, sorted, without its own id room.
-fn rooms_reply(socket: &SocketRef) -> Reply {
+fn rooms(socket: &SocketRef) -> Vec<String> {
     let own = socket.id().as_str();
     let mut rooms: Vec<String> = socket.rooms().into_iter().filter(|r| r != own).collect();
     rooms.sort();
-    ack_with(&rooms)
+    rooms
 }
 
-async fn to_room(socket: SocketRef, event: Event) -> Reply {
-    let Ok(room) = event.args.first::<String>() else {
-        return Reply::None;
-    };
-    let payload = event.args.nth::<Dynamic>(1).unwrap_or(Dynamic::Null);
+/// Emits `room-msg` to the room's other sockets, then acks `true`.
+async fn to_room(socket: SocketRef, args: Args) -> Result<Json<bool>, NoAck> {
+    let room = args.first::<String>().map_err(|_| NoAck)?;
+    let payload = args.nth::<Dynamic>(1).unwrap_or(Dynamic::Null);
     let message = object([
         ("room", Dynamic::Str(room.clone())),
         ("from", Dynamic::Str(socket.id().as_str().to_owned())),
         ("payload", payload),
     ]);
-    if let Err(e) = socket.to(room).emit("room-msg", &message) {
+    if let Err(e) = socket.to(room).emit("room-msg", &message).await {
         tracing::warn!(error = %e, "room-msg not sent");
     }
-    ack_with(&true)
+    Ok(Json(true))
 }
 
-fn broadcast(io: &SocketIo, socket: &SocketRef, event: &Event) -> Reply {
-    let payload = event.args.first::<Dynamic>().unwrap_or(Dynamic::Null);
+/// Emits `broadcast-msg` to every socket of the namespace, the sender included, then acks
+/// `true`.
+async fn broadcast(socket: SocketRef, ns: Namespace, args: Args) -> Json<bool> {
+    let payload = args.first::<Dynamic>().unwrap_or(Dynamic::Null);
     let message = object([
         ("from", Dynamic::Str(socket.id().as_str().to_owned())),
         ("payload", payload),
     ]);
-    match io.of(socket.ns()) {
-        Ok(all) => {
-            if let Err(e) = all.emit("broadcast-msg", &message) {
-                tracing::warn!(error = %e, "broadcast-msg not sent");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "namespace gone"),
+    if let Err(e) = ns.broadcast().emit("broadcast-msg", &message).await {
+        tracing::warn!(error = %e, "broadcast-msg not sent");
     }
-    ack_with(&true)
+    Json(true)
 }
 
-async fn make_payload(_socket: SocketRef, event: Event) -> Reply {
-    let Ok(request) = event.args.first::<Dynamic>() else {
-        return Reply::None;
-    };
+/// Disconnects the socket from this namespace; no ack.
+async fn disconnect_me(socket: SocketRef) -> NoAck {
+    socket.disconnect();
+    NoAck
+}
+
+/// Acks with a string of `size` `x`, or `size` bytes 0x2a when `binary` is true.
+async fn make_payload(args: Args) -> Result<Json<Dynamic>, NoAck> {
+    let request = args.first::<Dynamic>().map_err(|_| NoAck)?;
     let size = request.get("size").and_then(Dynamic::as_u64).unwrap_or(0);
     if size > MAX_MADE_PAYLOAD {
         tracing::warn!(size, "make-payload size above the cap: no ack");
-        return Reply::None;
+        return Err(NoAck);
     }
-    let Ok(size) = usize::try_from(size) else {
-        return Reply::None;
-    };
+    let size = usize::try_from(size).map_err(|_| NoAck)?;
     if request.get("binary") == Some(&Dynamic::Bool(true)) {
-        ack_with(&Dynamic::Binary(vec![0x2a; size]))
+        Ok(Json(Dynamic::Binary(vec![0x2a; size])))
     } else {
-        ack_with(&"x".repeat(size))
-    }
-}
-
-/// An ack with one argument (binary parts become attachments).
-fn ack_with<T: serde::Serialize + ?Sized>(value: &T) -> Reply {
-    match Args::from_value(value) {
-        Ok(args) => Reply::Ack(args),
-        Err(e) => {
-            tracing::warn!(error = %e, "ack not encodable");
-            Reply::None
-        }
+        Ok(Json(Dynamic::Str("x".repeat(size))))
     }
 }

@@ -7,7 +7,7 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
-use sockeye_axum::prelude::*;
+use sockeye::prelude::*;
 
 #[derive(Deserialize)]
 struct NewMessage {
@@ -24,7 +24,7 @@ struct Delivered {
 /// `subscribe` joins a room; the ack lists the socket's rooms.
 fn subscribe(socket: SocketRef, Data(room): Data<String>) -> Json<Vec<String>> {
     socket.join(room);
-    Json(socket.rooms().into_iter().map(|r| r.to_string()).collect())
+    Json(socket.rooms())
 }
 
 /// The HTTP side: no socket in sight, only the server handle (put in the request by the layer).
@@ -33,15 +33,14 @@ async fn post_message(
     Path(room): Path<String>,
     axum::Json(msg): axum::Json<NewMessage>,
 ) -> Result<axum::Json<Delivered>, (StatusCode, String)> {
-    let operator = io
-        .to(room.clone())
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let operator = io.to(&room);
     let local_recipients = operator.sockets().len();
     operator
         .emit(
             "message",
             &serde_json::json!({ "room": room, "text": msg.text }),
         )
+        .await
         .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     Ok(axum::Json(Delivered {
         room,
@@ -52,7 +51,7 @@ async fn post_message(
 /// The app.
 pub fn app() -> Router {
     let (layer, io) = SocketIo::builder().build_layer();
-    let _ = io.ns("/", || ()).on("subscribe", subscribe);
+    io.ns("/", || ()).on("subscribe", subscribe);
     Router::new()
         .route("/rooms/{room}/messages", post(post_message))
         .layer(layer)

@@ -1,7 +1,7 @@
 //! The rest-emit app: an HTTP POST reaches the sockets of the room.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../chat/tests/support/sio.rs"]
+#[path = "../../chat/tests/it/sio.rs"]
 mod sio;
 
 use std::time::Duration;

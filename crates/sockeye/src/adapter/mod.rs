@@ -1,28 +1,38 @@
-//! The adapter seam: where rooms live and where broadcasts fan out.
+//! The adapter seam: how a namespace's broadcasts, bulk operations and recovered sessions reach
+//! the rest of a cluster.
 //!
-//! Every namespace owns one [`Adapter`] (an `Arc<dyn Adapter>`, built by the server's
-//! [`AdapterFactory`] when the namespace is created). Sockets, operators and the server handle
-//! only talk to the namespace's adapter, so a cluster adapter (e.g. Redis, wire-compatible with
-//! `@socket.io/redis-adapter`) replaces [`MemoryAdapter`] without any change to handler code:
-//! the adapter type never appears in a handler signature.
+//! Two halves, kept apart:
+//! - **local bookkeeping** is the server's own and synchronous: which local socket is in which
+//!   room, encoding a packet once and queueing it for each local recipient. An adapter reaches
+//!   it through its [`LocalNamespace`] and never stores rooms itself;
+//! - **cluster operations** are the adapter's, and asynchronous: every method of [`Adapter`]
+//!   returns a future, which the server awaits before it reports the outcome to the caller.
 //!
-//! The split follows the JavaScript design:
-//! - room membership of *local* sockets is synchronous bookkeeping ([`Adapter::add_all`],
-//!   [`Adapter::del`], ...), so `socket.join("r")` needs no `.await` and rooms are still
-//!   readable in the disconnect handler;
-//! - everything that may involve other nodes returns a boxed future: broadcasts (with or without
-//!   acks), fetching, joining, leaving and disconnecting sockets by [`BroadcastOptions`],
-//!   server-side emits between nodes and their responses;
-//! - connection-state recovery: [`Adapter::supports_recovery`] says whether the adapter keeps
-//!   the packet log recovery needs. The in-memory adapter does when the server enables recovery
-//!   (it then stamps each broadcast without ack and not volatile with its offset and logs it,
-//!   see `docs/server.md`); an adapter that does not leaves recovery off, with a warning at
-//!   startup. [`Adapter::persist_session`] and [`Adapter::restore_session`] are for a future
-//!   cluster adapter that keeps sessions in its backend: the server does not call them yet.
+//! The contract every adapter keeps (the full text, for third-party implementers, is in
+//! `docs/architecture.md`; `sockeye-testkit`'s adapter suite checks it):
+//! - **Work happens when the future is polled.** The server awaits each call before it makes
+//!   the next one for the same caller, so two emits awaited one after the other reach every
+//!   recipient in that order, whatever the backend waits for. An adapter must not reorder
+//!   calls it received in sequence (e.g. publishing them over two connections).
+//! - **Exactly once.** A broadcast reaches each targeted socket once, however many target rooms
+//!   it is in and whichever node it is on; a node never delivers its own broadcast twice (its
+//!   local part is delivered through [`LocalNamespace::deliver`], and the copy the backend
+//!   echoes back must be recognised and skipped).
+//! - **Failures are returned.** When the backend refuses or cannot take an operation, the
+//!   future resolves to an [`AdapterError`] that says what was done locally (so the
+//!   application can retry the rest); the server hands it to the caller as
+//!   [`crate::EmitError::Adapter`].
+//! - **Recovery goes through the adapter.** When [`Adapter::supports_recovery`] is true and the
+//!   server enables connection-state recovery, the adapter stamps each broadcast that has no
+//!   ack and is not volatile with an offset ([`BroadcastPacket::offset`]) before it delivers it,
+//!   keeps the packets it stamped, stores sessions ([`Adapter::persist_session`]) and gives them
+//!   back once ([`Adapter::take_session`], [`Adapter::missed_packets`]).
+//! - **Bad input from the backend is dropped, counted and logged**, never a panic: broker
+//!   messages are untrusted.
 //!
-//! A broadcast reaches the adapter as a [`BroadcastPacket`] (namespace, event, arguments, flags):
-//! it can be serialised for other nodes as it is, and [`LocalNamespace::deliver`] encodes it once
-//! for every local recipient.
+//! A broadcast reaches the adapter as a [`BroadcastPacket`] (namespace, event, arguments) and
+//! [`BroadcastOptions`] (rooms, except, flags): both can be serialised for other nodes as they
+//! are, and [`LocalNamespace::deliver`] encodes the packet once for every local recipient.
 
 mod memory;
 
@@ -40,18 +50,16 @@ use crate::id::SocketId;
 pub use crate::local::LocalNamespace;
 use crate::packet::Args;
 pub use crate::packet::BroadcastPacket;
+pub use crate::session::SessionData;
 
 /// A boxed, sendable future, as the adapter's methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A room name.
 ///
-/// Every socket is also in the room named after its own id, implicitly: an adapter keeps no
-/// bookkeeping for it (it may still appear in [`Adapter::add_all`], e.g. among a recovered
-/// session's rooms), treats a room whose name is the id of a local socket as containing that
-/// socket (resolve it with [`LocalNamespace::find_socket`]), lists it in
-/// [`Adapter::socket_rooms`] and [`Adapter::local_rooms`], and never removes it before the
-/// socket disconnects.
+/// Every socket is also in the room named after its own id, implicitly: a broadcast to that
+/// room reaches the socket, and listings ([`LocalNamespace::socket_rooms`],
+/// [`LocalNamespace::rooms`]) include it, as the JavaScript adapter does.
 pub type Room = String;
 
 /// Who a broadcast or a bulk operation targets.
@@ -73,8 +81,8 @@ pub struct BroadcastOptions {
 pub struct BroadcastFlags {
     /// Deliver on this node only; a cluster adapter must not forward it.
     pub local: bool,
-    /// The packet may be dropped: a recipient whose outgoing queue is full, or that is still in
-    /// its connect step, silently misses it instead of being closed as a slow reader.
+    /// The packet may be dropped: a recipient whose outgoing queue is not empty, or that is
+    /// still in its connect step, silently misses it instead of queueing it.
     pub volatile: bool,
     /// For broadcasts with acks: how long to wait for every recipient.
     pub timeout: Option<Duration>,
@@ -95,6 +103,9 @@ pub struct SocketInfo {
     /// `secure`, `url`, `query`, `auth`), so a cluster adapter can answer fetch requests from
     /// other nodes; `None` when the node that owns the socket sent none.
     pub handshake: Option<serde_json::Value>,
+    /// The socket's session value as JSON (the JavaScript server's `socket.data`); `None` when
+    /// it has none or it cannot be serialised.
+    pub data: Option<serde_json::Value>,
 }
 
 /// One recipient's answer to a broadcast with ack: its id and the ack's arguments, or why
@@ -129,7 +140,7 @@ impl AckStream {
         self.expected
     }
 
-    /// Chains another node's results after these (a cluster adapter merges per-node streams).
+    /// Merges another node's results with these (a cluster adapter merges per-node streams).
     pub fn chain(self, other: AckStream) -> AckStream {
         use futures_util::StreamExt as _;
         let expected = self.expected + other.expected;
@@ -169,56 +180,42 @@ impl std::fmt::Debug for AckStream {
     }
 }
 
-/// The state of a disconnected socket kept for connection-state recovery.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The state of a socket kept for connection-state recovery: what a client that comes back
+/// with its `pid` gets back.
+#[derive(Debug)]
 pub struct PersistedSession {
     /// The socket id, restored on reconnect.
     pub id: SocketId,
-    /// The private session id the client presents to recover (`pid`).
+    /// The private session id the client presents to recover (`pid`). It authorises recovery:
+    /// an adapter stores it as a key and never shows it to anyone else.
     pub pid: String,
     /// The namespace name.
     pub ns: String,
-    /// The rooms to rejoin.
+    /// The rooms to rejoin, own-id room included.
     pub rooms: Vec<Room>,
+    /// The session value, if the socket had one.
+    pub data: Option<SessionData>,
 }
 
-/// The room and broadcast backend of one namespace. See the module documentation.
+/// The cluster half of a namespace: broadcasts and bulk operations across nodes, and where
+/// connection-state recovery keeps its sessions and packets. See the module documentation for
+/// the contract.
 ///
-/// Implementations must be cheap to call from many tasks at once; the synchronous methods are
-/// called while a packet is being handled and must not block.
+/// Every namespace owns one adapter, built by the server's [`AdapterFactory`] when the
+/// namespace is created; handler code never names the adapter type. [`MemoryAdapter`] is the
+/// single-node implementation and the reference for the others.
 pub trait Adapter: Send + Sync + 'static {
-    /// Adds local socket `id` to `rooms` (created on demand). Its own-id room, if listed, is
-    /// already implicit and needs no bookkeeping.
-    fn add_all(&self, id: &SocketId, rooms: &[Room]);
-
-    /// Removes local socket `id` from `room` (a room is deleted when it empties). Its own-id
-    /// room is left alone: a socket is in it until it disconnects.
-    fn del(&self, id: &SocketId, room: &str);
-
-    /// Removes local socket `id` from every room; called once when it disconnects, after the
-    /// disconnect handler ran.
-    fn del_all(&self, id: &SocketId);
-
-    /// The rooms of local socket `id`, sorted, its own-id room included (also while its
-    /// disconnect handler runs, when the namespace no longer lists it).
-    fn socket_rooms(&self, id: &SocketId) -> Vec<Room>;
-
-    /// The local sockets `opts` targets (each once).
-    fn local_sockets(&self, opts: &BroadcastOptions) -> Vec<SocketId>;
-
-    /// Every room that has a local member, sorted, the own-id room of every local socket
-    /// included (as the JavaScript adapter's `rooms` map, which `allRooms` replies list).
-    fn local_rooms(&self) -> Vec<Room>;
-
-    /// Sends `packet` to every socket `opts` targets, here and (unless `opts.flags.local`) on
-    /// other nodes.
+    /// Sends `packet` to every socket `opts` targets: this node's through
+    /// [`LocalNamespace::deliver`], other nodes' (unless `opts.flags.local`) through the
+    /// backend. Resolves once the local part is queued and the backend accepted the rest.
     fn broadcast(
         &self,
         packet: BroadcastPacket,
         opts: BroadcastOptions,
     ) -> BoxFuture<'_, Result<(), AdapterError>>;
 
-    /// Like [`Adapter::broadcast`], each recipient asked to acknowledge within `timeout`.
+    /// Like [`Adapter::broadcast`], each recipient asked to acknowledge within `timeout`: the
+    /// stream yields every recipient's answer, on every node, and ends at the timeout.
     fn broadcast_with_ack(
         &self,
         packet: BroadcastPacket,
@@ -254,8 +251,9 @@ pub trait Adapter: Send + Sync + 'static {
         close: bool,
     ) -> BoxFuture<'_, Result<(), AdapterError>>;
 
-    /// Sends an event to the *other* nodes' namespace handlers (JS `serverSideEmit`). A
-    /// single-node adapter has nobody to tell and succeeds.
+    /// Sends an event to the *other* nodes' namespace handlers (JS `serverSideEmit`), which
+    /// receive it through [`LocalNamespace::server_event`]. A single-node adapter has nobody
+    /// to tell and succeeds.
     fn server_side_emit(&self, packet: BroadcastPacket) -> BoxFuture<'_, Result<(), AdapterError>>;
 
     /// Like [`Adapter::server_side_emit`], collecting each other node's answer within
@@ -271,35 +269,52 @@ pub trait Adapter: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(1)))
     }
 
-    /// Keeps a disconnected socket's state for connection-state recovery, in a cluster
-    /// backend. Not called by the server yet (single-node recovery lives in the server and the
-    /// in-memory adapter, see [`Adapter::supports_recovery`]); the default keeps nothing.
-    fn persist_session(&self, session: PersistedSession) -> BoxFuture<'_, ()> {
-        drop(session);
-        Box::pin(std::future::ready(()))
-    }
-
-    /// Looks up a persisted session by its private id and the offset of the last packet the
-    /// client saw, returning it with the packets it missed. Not called by the server yet (see
-    /// [`Adapter::persist_session`]); the default recovers nothing.
-    fn restore_session(
-        &self,
-        pid: &str,
-        offset: &str,
-    ) -> BoxFuture<'_, Option<(PersistedSession, Vec<BroadcastPacket>)>> {
-        let _ = (pid, offset);
-        Box::pin(std::future::ready(None))
-    }
-
-    /// True when this adapter stamps and logs what it broadcasts for connection-state recovery
-    /// (the in-memory adapter, when recovery is enabled). When recovery is enabled and the
-    /// adapter returns false, the server logs a warning at startup and keeps recovery off for
-    /// the namespace: its CONNECT replies carry no `pid`, so clients never try to recover.
+    /// True when this adapter implements connection-state recovery: it stamps broadcasts with
+    /// offsets and keeps them, and stores sessions. When the server enables recovery and this
+    /// is false, recovery stays off for the namespace (CONNECT replies carry no `pid`, so
+    /// clients never try) and the server logs a warning.
     fn supports_recovery(&self) -> bool {
         false
     }
 
-    /// Releases the adapter's resources (a cluster adapter unsubscribes); called at shutdown.
+    /// Keeps the state of a socket that left for a transport reason, for
+    /// `max_disconnection_duration` (from [`LocalNamespace::recovery_config`]).
+    fn persist_session(
+        &self,
+        session: PersistedSession,
+    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        drop(session);
+        Box::pin(std::future::ready(Err(AdapterError::new(
+            "this adapter does not keep sessions for connection-state recovery",
+        ))))
+    }
+
+    /// Takes the session kept under `pid`, if there is one: it is used up, so a second call
+    /// (a reused or replayed `pid`) finds nothing.
+    fn take_session(
+        &self,
+        pid: &str,
+    ) -> BoxFuture<'_, Result<Option<PersistedSession>, AdapterError>> {
+        let _ = pid;
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// The packets stamped after `offset` that `session` would have received (a target room
+    /// among its rooms or no target room, and no excluded room among its rooms), oldest first,
+    /// each with its offset. `None` when they cannot all be given: `offset` was never handed
+    /// out by this cluster (forged, or from the future), or packets after it are gone from the
+    /// log. The server then gives the client a fresh session: never a partial replay.
+    fn missed_packets<'a>(
+        &'a self,
+        session: &'a PersistedSession,
+        offset: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<BroadcastPacket>>, AdapterError>> {
+        let _ = (session, offset);
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Releases the adapter's resources (a cluster adapter unsubscribes and closes its
+    /// connections); called when the server closes. Later calls may fail.
     fn close(&self) -> BoxFuture<'_, Result<(), AdapterError>> {
         Box::pin(std::future::ready(Ok(())))
     }
@@ -326,12 +341,6 @@ pub struct MemoryAdapterFactory;
 
 impl AdapterFactory for MemoryAdapterFactory {
     fn create(&self, local: LocalNamespace) -> Arc<dyn Adapter> {
-        match local.recovery_log() {
-            Some(log) => Arc::new(crate::recovery::RecoveringAdapter::new(
-                MemoryAdapter::new(local),
-                log,
-            )),
-            None => Arc::new(MemoryAdapter::new(local)),
-        }
+        Arc::new(MemoryAdapter::new(local))
     }
 }

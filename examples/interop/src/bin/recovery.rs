@@ -15,13 +15,15 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use serde_json::json;
-use sockeye::{ConnectionRefusedError, Event, RecoveryConfig, Reply, SocketIo, SocketRef};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sockeye::prelude::*;
+use sockeye::{Args, RecoveryConfig};
 use tower_layer::Layer as _;
 
 /// The session value of the app (JS `socket.data`).
-#[derive(Clone, Default)]
-struct Data {
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct SocketData {
     tag: Option<String>,
     middleware_runs: u32,
 }
@@ -38,67 +40,66 @@ fn build(path: &str, recovery: Option<RecoveryConfig>) -> SocketIo {
         builder = builder.connection_state_recovery(config);
     }
     let io = builder.build();
-    let publisher = io.clone();
-    io.ns(
-        "/",
-        |_socket: SocketRef, _auth: Option<serde_json::Value>| async {},
-    )
-    .use_connect(|socket: SocketRef| async move {
-        let mut data = socket.get_session::<Data>().unwrap_or_default();
-        data.middleware_runs += 1;
-        socket.save_session(data);
-        Ok::<(), ConnectionRefusedError>(())
-    })
-    .on("join", |socket: SocketRef, event: Event| async move {
-        let Ok(room) = event.args.first::<String>() else {
-            return Reply::None;
-        };
-        socket.join(room);
-        reply("joined")
-    })
-    .on("tag", |socket: SocketRef, event: Event| async move {
-        let Ok(tag) = event.args.first::<String>() else {
-            return Reply::None;
-        };
-        let mut data = socket.get_session::<Data>().unwrap_or_default();
-        data.tag = Some(tag);
-        socket.save_session(data);
-        reply("tagged")
-    })
-    .on("whoami", |socket: SocketRef, _event: Event| async move {
-        let data = socket.get_session::<Data>().unwrap_or_default();
-        reply(json!({
-            "id": socket.id(),
-            "recovered": socket.recovered(),
-            "tag": data.tag,
-            "mwRuns": data.middleware_runs,
-        }))
-    })
-    .on("publish", move |_socket: SocketRef, event: Event| {
-        let io = publisher.clone();
-        async move {
-            let parsed = (
-                event.args.nth::<String>(0),
-                event.args.nth::<i64>(1),
-                event.args.nth::<i64>(2),
-            );
-            let (Ok(room), Ok(from), Ok(to)) = parsed else {
-                return Reply::None;
-            };
-            for i in from..to.min(from.saturating_add(MAX_PUBLISH)) {
-                let sent = io.to(room.clone()).map(|to| to.emit("item", &i));
-                if !matches!(sent, Ok(Ok(()))) {
-                    tracing::warn!(room, i, "item not published");
-                }
-            }
-            reply("published")
-        }
-    });
+    io.ns("/", on_connect)
+        .use_connect(count_middleware_runs)
+        .on("join", join)
+        .on("tag", tag)
+        .on("whoami", whoami)
+        .on("publish", publish);
     io
 }
 
-fn reply<T: serde::Serialize>(value: T) -> Reply {
-    sockeye::Args::from_value(&value).map_or(Reply::None, Reply::Ack)
+/// Accepts every connection (the middleware runs first).
+async fn on_connect() {}
+
+/// Counts its runs in the session: a recovered socket skips it (`skip_middlewares`).
+async fn count_middleware_runs(socket: SocketRef) {
+    let mut data = socket.get_session::<SocketData>().unwrap_or_default();
+    data.middleware_runs += 1;
+    socket.save_session(data);
+}
+
+async fn join(socket: SocketRef, args: Args) -> Result<Json<&'static str>, NoAck> {
+    let room = args.first::<String>().map_err(|_| NoAck)?;
+    socket.join(room);
+    Ok(Json("joined"))
+}
+
+async fn tag(socket: SocketRef, args: Args) -> Result<Json<&'static str>, NoAck> {
+    let tag = args.first::<String>().map_err(|_| NoAck)?;
+    let mut data = socket.get_session::<SocketData>().unwrap_or_default();
+    data.tag = Some(tag);
+    socket.save_session(data);
+    Ok(Json("tagged"))
+}
+
+async fn whoami(socket: SocketRef, data: Option<Session<SocketData>>) -> Json<Value> {
+    let data = data.map(Session::into_inner).unwrap_or_default();
+    Json(json!({
+        "id": socket.id(),
+        "recovered": socket.recovered(),
+        "tag": data.tag,
+        "mwRuns": data.middleware_runs,
+    }))
+}
+
+/// `publish(room, from, to)`: broadcasts `item(i)` to `room` for each `i` in `from..to`, in
+/// order, then acks `"published"`.
+async fn publish(io: SocketIo, args: Args) -> Result<Json<&'static str>, NoAck> {
+    let parsed = (
+        args.nth::<String>(0),
+        args.nth::<i64>(1),
+        args.nth::<i64>(2),
+    );
+    let (Ok(room), Ok(from), Ok(to)) = parsed else {
+        return Err(NoAck);
+    };
+    for i in from..to.min(from.saturating_add(MAX_PUBLISH)) {
+        if let Err(e) = io.to(&room).emit("item", &i).await {
+            tracing::warn!(room, i, error = %e, "item not published");
+        }
+    }
+    Ok(Json("published"))
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,15 @@
+//! sockeye-redis's integration tests, in one test binary (one link for the whole suite): one
+//! module per area, the cluster harness in `common`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+mod adapter_contract;
+mod cluster;
+mod emitter;
+mod faults;
+mod faults_proxy;
+mod server_events;
+mod throughput;
+#[cfg(feature = "tls")]
+mod tls;

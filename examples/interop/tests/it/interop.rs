@@ -1,0 +1,35 @@
+//! The interop app against the official clients: `socket.io-client` (Node) and
+//! `python-socketio`, each driven by its script in `tests/interop/`.
+
+use std::time::Duration;
+
+use crate::harness::{Server, assert_script, require_node, require_python};
+
+/// A whole script run, 200-client case included, on a loaded 2-core machine.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// Cases that fail because of a known sockeye bug, reported to its owner: run and reported,
+/// not asserted (see `harness::assert_script`). Remove a name once its bug is fixed.
+/// (Empty: `max-payload-polling` passes since the engine stopped answering the pending GET
+/// with CLOSE at the moment of the 413, as the Node server does.)
+const NODE_KNOWN_FAILURES: &[&str] = &[];
+
+#[test]
+fn official_node_client() {
+    let node = require_node();
+    let server = Server::start(env!("CARGO_BIN_EXE_interop"));
+    assert_script(
+        &node,
+        "node-client.js",
+        &server,
+        NODE_KNOWN_FAILURES,
+        SCRIPT_TIMEOUT,
+    );
+}
+
+#[test]
+fn official_python_client() {
+    let python = require_python();
+    let server = Server::start(env!("CARGO_BIN_EXE_interop"));
+    assert_script(&python, "python_client.py", &server, &[], SCRIPT_TIMEOUT);
+}
