@@ -98,3 +98,47 @@ async fn compression_can_be_turned_off_or_its_threshold_moved() {
     assert_eq!(coding.as_deref(), Some("gzip"));
     assert_eq!(inflate("gzip", &body), b"4short");
 }
+
+/// A real HTTP client decodes every coding: Node's `fetch` (undici) sends each
+/// `Accept-Encoding` in turn, decodes the answers and checks the echoes of 16 KiB messages
+/// (tests/engine/bench-polling.js, also the load of scripts/bench-protocol-reach.sh).
+#[tokio::test]
+async fn node_fetch_decodes_every_coding() {
+    let server = serve(
+        fast_config()
+            .ping_interval(std::time::Duration::from_secs(5))
+            .build(),
+    )
+    .await;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/engine/bench-polling.js");
+    for coding in ["gzip", "br", "deflate", "identity"] {
+        let output = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            tokio::process::Command::new("node")
+                .arg(&script)
+                .arg(server.addr.port().to_string())
+                .arg("2")
+                .arg("16384")
+                .arg(coding)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("node did not finish")
+        .unwrap_or_else(|e| panic!("cannot run `node` (is Node.js installed?): {e}"));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{coding}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let result: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+        let expected = if coding == "identity" {
+            serde_json::Value::Null
+        } else {
+            serde_json::Value::from(coding)
+        };
+        assert_eq!(result["encoding"], expected, "{coding}: {result}");
+    }
+}
