@@ -1,29 +1,5 @@
-//! One broker message for the Redis adapter's decoders (`sockeye-redis`, feature `fuzzing`):
-//! the first byte picks the channel it arrived on (broadcast, room broadcast, request,
-//! response), the rest is the payload. Decoding and schema checks never panic; an accepted
-//! broadcast re-encodes to bytes that read back the same.
+//! One Redis broker message for the Redis adapter's decoders (`sockeye_fuzz::redis_wire`). The body lives in `crates/sockeye-fuzz`, so that
+//! `tests/replay.rs` there replays this target's inputs on the stable toolchain.
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use sockeye_redis::__fuzz;
-
-fuzz_target!(|data: &[u8]| {
-    let Some((&channel, payload)) = data.split_first() else {
-        return;
-    };
-    match channel % 5 {
-        0 => {
-            __fuzz::broadcast(payload, None);
-        }
-        1 => {
-            __fuzz::broadcast(payload, Some("room"));
-        }
-        2 => {
-            __fuzz::request(payload);
-        }
-        3 => {
-            __fuzz::response(payload);
-        }
-        _ => __fuzz::to_json(payload),
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sockeye_fuzz::redis_wire(data));

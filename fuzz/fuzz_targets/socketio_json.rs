@@ -1,41 +1,5 @@
-//! A sequence of Socket.IO messages for the JSON parser (split on 0x1e; a chunk starting with
-//! `b` is a binary attachment): decoding never panics; every decoded packet's arguments can be
-//! read, and the packet re-encodes to frames that decode to the same packet.
+//! Socket.IO messages for the JSON parser (`sockeye_fuzz::socketio_json`). The body lives in `crates/sockeye-fuzz`, so that
+//! `tests/replay.rs` there replays this target's inputs on the stable toolchain.
 #![no_main]
 
-use bytes::Bytes;
-use libfuzzer_sys::fuzz_target;
-use sockeye_protocol::engine::{Frame, Message};
-use sockeye_protocol::socketio::{Decoder, PacketData, ParserKind};
-
-fuzz_target!(|data: &[u8]| {
-    let mut decoder = Decoder::default();
-    for chunk in data.split(|&b| b == 0x1e) {
-        let message = match chunk.split_first() {
-            Some((b'b', rest)) => Message::Binary(Bytes::copy_from_slice(rest)),
-            _ => Message::Text(Bytes::copy_from_slice(chunk)),
-        };
-        let Ok(Some(packet)) = decoder.decode(message) else {
-            continue;
-        };
-        if let PacketData::Event { args, .. } | PacketData::Ack { args, .. } = &packet.data {
-            let _ = args.deserialize::<serde_json::Value>();
-            let _ = args.first::<serde_json::Value>();
-        }
-        let encoded = packet
-            .encode(ParserKind::Json)
-            .expect("decoded packet must encode");
-        let mut again = Decoder::default();
-        let mut last = None;
-        for frame in encoded.frames() {
-            last = match frame {
-                Frame::Text(t) => again.decode(Message::Text(t.slice(1..))),
-                Frame::Binary(b) => again.decode(Message::Binary(b.clone())),
-            }
-            .expect("re-encoded packet must decode");
-        }
-        assert_eq!(last.as_ref(), Some(&packet));
-        // Converting to the other parser and back must not panic either.
-        let _ = packet.encode(ParserKind::MsgPack);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sockeye_fuzz::socketio_json(data));

@@ -2,7 +2,8 @@
 // browser), loopback only. Opens the chat page twice, sends a message from one tab and checks
 // that it appears in the other, then saves a screenshot. With URL2, the second tab opens the
 // page of another chat node (two nodes sharing Redis): the message crosses nodes.
-// Usage: node chat.js URL SCREENSHOT.png [URL2]   (exit 0 on pass)
+// Usage: node chat.js URL SCREENSHOT.png [URL2]   (exit 0 on pass; CHAT_SELF_SIGNED=1 for an
+// https URL with a self-signed certificate)
 "use strict";
 const path = require("path");
 const fs = require("fs");
@@ -15,13 +16,17 @@ const TIMEOUT = 20000;
   const [url, shot, url2] = process.argv.slice(2);
   if (!url || !shot) throw new Error("usage: node chat.js URL SCREENSHOT.png [URL2]");
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "sockeye-chromium-"));
+  // CHAT_SELF_SIGNED=1: an https URL whose self-signed certificate the browser must accept.
+  const selfSigned = process.env.CHAT_SELF_SIGNED === "1";
   const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
+    ignoreHTTPSErrors: selfSigned,
     args: [
       "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync",
       "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+      ...(selfSigned ? ["--ignore-certificate-errors"] : []),
     ],
     viewport: { width: 900, height: 500 },
   });

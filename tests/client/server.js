@@ -1,6 +1,11 @@
 // Test server for crates/sockeye-client: the official Node socket.io server with the namespaces
 // and handlers the client tests drive. Usage: node server.js [port] [msgpack]  (port 0 or none =
 // ephemeral).
+// Environment: SIO_DEFLATE=1 turns on WebSocket permessage-deflate (threshold 0);
+// SIO_STICKY=1 plays a load balancer with cookie stickiness (as an AWS ALB's AWSALB cookie):
+// every answer sets the cookie, and a request of an existing session (sid in the query:
+// polling after the handshake, the upgrade) without it is refused, as if it had reached
+// another node.
 // Prints "PORT <n>" on stdout once listening.
 "use strict";
 const path = require("path");
@@ -13,8 +18,27 @@ const options = { pingInterval: 2000, pingTimeout: 3000, maxHttpBufferSize: 1e7 
 if (process.argv[3] === "msgpack") {
   options.parser = require(path.join(__dirname, "..", "node_modules", "socket.io-msgpack-parser"));
 }
+if (process.env.SIO_DEFLATE === "1") {
+  options.perMessageDeflate = { threshold: 0 };
+}
 const httpServer = http.createServer();
 const io = new Server(httpServer, options);
+
+const STICKY_COOKIE = "AWSALB=node-a";
+if (process.env.SIO_STICKY === "1") {
+  io.engine.on("headers", (headers) => {
+    headers["Set-Cookie"] = `${STICKY_COOKIE}; Path=/`;
+  });
+  io.engine.use((req, res, next) => {
+    const sid = new URL(req.url, "http://x").searchParams.get("sid");
+    const cookie = req.headers.cookie || "";
+    if (sid && !cookie.split(/;\s*/).includes(STICKY_COOKIE)) {
+      next(new Error("no stickiness cookie: this request reached another node"));
+    } else {
+      next();
+    }
+  });
+}
 
 // Handlers shared by every echoing namespace.
 function echoing(socket) {
@@ -45,6 +69,8 @@ function echoing(socket) {
       query: socket.handshake.query,
       header: socket.handshake.headers["x-test"] || null,
       transport: socket.conn.transport.name,
+      // The WebSocket extensions negotiated (ws's `extensions`), null over polling.
+      extensions: socket.conn.transport.name === "websocket" ? socket.conn.transport.socket.extensions : null,
     });
   });
   // Server-initiated Socket.IO disconnect: the client must not reconnect.

@@ -38,8 +38,14 @@ impl Server {
     /// Starts `bin 0` and waits for its `listening on 127.0.0.1:PORT` line on stdout, then for
     /// the port to accept a TCP connection.
     pub fn start(bin: &str) -> Server {
+        Server::start_with_env(bin, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables (`INTEROP_ALLOW_EIO3`, ...).
+    pub fn start_with_env(bin: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(bin)
             .arg("0")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

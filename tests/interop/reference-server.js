@@ -27,6 +27,8 @@ const io = new Server(httpServer, {
   connectTimeout: 45000,
   transports: ["polling", "websocket"],
   allowUpgrades: true,
+  // Legacy mode (interop-app.md §6): Engine.IO v3 / Socket.IO v4 clients too.
+  allowEIO3: process.env.INTEROP_ALLOW_EIO3 === "1",
 });
 
 /** The acknowledgement callback if the client asked for one (always the last argument). */

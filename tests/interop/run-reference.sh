@@ -35,9 +35,12 @@ start() {
 app=
 conf=
 recovery=
+legacy=
 start app tests/interop/reference-server.js
 start conf tests/interop/reference-conformance-server.js
 start recovery tests/interop/reference-recovery-server.js
+# Legacy mode (interop-app.md §6): the same app with allowEIO3, for the 2.x client.
+INTEROP_ALLOW_EIO3=1 start legacy tests/interop/reference-server.js
 
 status=0
 run() {
@@ -48,4 +51,5 @@ run node tests/interop/node-client.js "$app"
 run .venv/bin/python tests/interop/python_client.py "$app"
 run node tests/interop/conformance.js "$conf"
 run node tests/interop/recovery-client.js "$recovery"
+run node tests/interop/node-client-v2.js "$legacy"
 exit "$status"

@@ -135,6 +135,42 @@ impl ClientBuilder {
         self
     }
 
+    /// Goes through this HTTP proxy (`http://[user:password@]host:port`), whatever the
+    /// environment says: polling requests through reqwest's proxy support (absolute-form
+    /// requests for `http` servers, a CONNECT tunnel for `https`), the WebSocket through a
+    /// CONNECT tunnel; credentials in the URL are sent as `Proxy-Authorization: Basic`.
+    /// Without this option the client uses the proxy the environment names (`HTTPS_PROXY`
+    /// for `https`/`wss` servers, `HTTP_PROXY` for `http`/`ws`, `ALL_PROXY` otherwise, lower
+    /// case first), unless `NO_PROXY` lists the server's host. A proxy that refuses the
+    /// tunnel (407 for bad credentials) fails the connect with `ConnectionError::Status`.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.options.proxy = crate::proxy::ProxySetting::Explicit(url.into());
+        self
+    }
+
+    /// Connects directly, ignoring the proxy variables of the environment.
+    pub fn no_proxy(mut self) -> Self {
+        self.options.proxy = crate::proxy::ProxySetting::Off;
+        self
+    }
+
+    /// Keeps cookies (default true): every `Set-Cookie` the server or a load balancer sends
+    /// on a polling answer or a WebSocket handshake is sent back on the following requests
+    /// of this client, the upgrade and reconnections included, so that sticky sessions
+    /// (an AWS ALB's `AWSALB` cookie, the Engine.IO `io` cookie) hold.
+    pub fn cookies(mut self, keep: bool) -> Self {
+        self.options.jar = keep.then(Arc::default);
+        self
+    }
+
+    /// Offers WebSocket permessage-deflate (RFC 7692) with these options (default: not
+    /// offered). When the server accepts, messages of at least `threshold` bytes go out
+    /// compressed, and the server's compressed messages are inflated (at most 64 MiB each).
+    pub fn ws_deflate(mut self, config: Option<crate::DeflateConfig>) -> Self {
+        self.options.ws_deflate = config;
+        self
+    }
+
     /// The Socket.IO wire format (default [`ParserKind::Json`]). It must match the server's:
     /// [`ParserKind::MsgPack`] (feature `msgpack`) speaks the official
     /// `socket.io-msgpack-parser` format, one binary WebSocket message or base64 polling

@@ -16,6 +16,7 @@ pub(crate) mod engine;
 pub mod error;
 mod event;
 mod options;
+mod proxy;
 mod simple;
 mod tls;
 
@@ -28,6 +29,8 @@ pub use event::{AckSender, DisconnectReason, Event, IntoAck};
 #[cfg(feature = "tls")]
 pub use rustls;
 pub use simple::SimpleClient;
+/// permessage-deflate options for [`ClientBuilder::ws_deflate`].
+pub use sockeye_protocol::deflate::DeflateConfig;
 /// The Socket.IO wire format, chosen with [`ClientBuilder::parser`]; `MsgPack` needs the
 /// `msgpack` feature.
 pub use sockeye_protocol::socketio::ParserKind;

@@ -14,7 +14,9 @@ use crate::error::ConnectionError;
 use crate::event::{
     BoxFuture, ConnectErrorHandler, ConnectHandler, DisconnectHandler, EventHandler,
 };
+use crate::proxy::ProxySetting;
 use crate::tls::TlsOptions;
+use sockeye_protocol::deflate::DeflateConfig;
 
 /// The auth payload sent in each namespace's CONNECT packet.
 #[derive(Clone, Default)]
@@ -108,6 +110,13 @@ pub(crate) struct Options {
     pub(crate) tls: TlsOptions,
     /// The Socket.IO wire format; the server must use the same one.
     pub(crate) parser: ParserKind,
+    /// Which proxy to go through.
+    pub(crate) proxy: ProxySetting,
+    /// The cookie jar of this client, shared by its connections and reconnections; `None`
+    /// when cookies are off.
+    pub(crate) jar: Option<Arc<reqwest::cookie::Jar>>,
+    /// permessage-deflate offered on WebSocket handshakes; `None`: not offered.
+    pub(crate) ws_deflate: Option<DeflateConfig>,
 }
 
 impl Options {
@@ -128,6 +137,9 @@ impl Options {
             ack_timeout: Duration::from_secs(5),
             tls: TlsOptions::default(),
             parser: ParserKind::Json,
+            proxy: ProxySetting::FromEnv,
+            jar: Some(Arc::default()),
+            ws_deflate: None,
         }
     }
 
@@ -159,7 +171,11 @@ impl Options {
         }
         let endpoint = Endpoint::new(&self.url, &self.path)?;
         let tls = self.tls.build(endpoint.is_secure())?;
+        let proxy = self.proxy.resolve(&endpoint.polling(None))?;
         Ok(EngineOptions {
+            proxy,
+            jar: self.jar.clone(),
+            deflate: self.ws_deflate,
             endpoint,
             tls,
             headers,

@@ -149,12 +149,35 @@ impl Tls {
         builder
     }
 
-    /// The connector of the WebSocket transport (`None`: plain TCP).
-    #[cfg(feature = "tls")]
-    pub(crate) fn websocket(&self) -> Option<tokio_tungstenite::Connector> {
-        self.config
-            .as_ref()
-            .map(|c| tokio_tungstenite::Connector::Rustls(c.clone()))
+    /// TLS over an open TCP connection (direct or tunnelled) to `host`, for `wss`.
+    pub(crate) async fn wrap(
+        &self,
+        tcp: tokio::net::TcpStream,
+        host: &str,
+    ) -> Result<Box<dyn crate::engine::websocket::Io>, ConnectionError> {
+        #[cfg(feature = "tls")]
+        {
+            let Some(config) = &self.config else {
+                return Err(ConnectionError::InvalidOption(
+                    "a wss URL without a TLS configuration".into(),
+                ));
+            };
+            let name = rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|e| {
+                ConnectionError::InvalidOption(format!("{host} is not a TLS server name: {e}"))
+            })?;
+            let tls = tokio_rustls::TlsConnector::from(config.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|e| ConnectionError::Transport(format!("WebSocket: TLS: {e}")))?;
+            Ok(Box::new(tls))
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = (tcp, host);
+            Err(ConnectionError::InvalidOption(
+                "https/wss URLs need the `tls` feature of sockeye-client".into(),
+            ))
+        }
     }
 }
 

@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use sockeye_protocol::deflate::DeflateConfig;
+
 /// Which transports the engine accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Transports {
@@ -123,6 +125,9 @@ pub struct EngineConfig {
     pub(crate) ws_write_buffer_size: usize,
     pub(crate) ws_max_fragments: u32,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) allow_eio3: bool,
+    pub(crate) http_compression: Option<usize>,
+    pub(crate) ws_deflate: Option<DeflateConfig>,
 }
 
 impl fmt::Debug for EngineConfig {
@@ -144,6 +149,9 @@ impl fmt::Debug for EngineConfig {
             .field("ws_write_buffer_size", &self.ws_write_buffer_size)
             .field("ws_max_fragments", &self.ws_max_fragments)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("allow_eio3", &self.allow_eio3)
+            .field("http_compression", &self.http_compression)
+            .field("ws_deflate", &self.ws_deflate)
             .finish()
     }
 }
@@ -167,6 +175,9 @@ impl Default for EngineConfig {
             ws_write_buffer_size: 16 * 1024,
             ws_max_fragments: 16_384,
             shutdown_timeout: Duration::from_secs(5),
+            allow_eio3: false,
+            http_compression: Some(1024),
+            ws_deflate: None,
         }
     }
 }
@@ -216,6 +227,22 @@ impl EngineConfig {
     /// The accepted transports.
     pub fn transports(&self) -> Transports {
         self.transports
+    }
+
+    /// Whether Engine.IO v3 clients are accepted (`allow_eio3`, crate feature `eio3`).
+    pub fn allow_eio3(&self) -> bool {
+        self.allow_eio3
+    }
+
+    /// The size from which polling answers are compressed, `None` when HTTP compression is
+    /// off.
+    pub fn http_compression(&self) -> Option<usize> {
+        self.http_compression
+    }
+
+    /// The WebSocket permessage-deflate options, `None` when it is off (the default).
+    pub fn ws_deflate(&self) -> Option<&DeflateConfig> {
+        self.ws_deflate.as_ref()
     }
 
     /// The bound of each session's outgoing queue, in frames.
@@ -378,6 +405,45 @@ impl EngineConfigBuilder {
     /// How long [`crate::Engine::close`] waits for sessions to finish (default 5 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Also accepts Engine.IO v3 clients (`EIO=3`: the JavaScript clients 2.x, and other
+    /// clients of that protocol), as the reference server's `allowEIO3` (default false: a v3
+    /// handshake gets 400 "Unsupported protocol version"). Their sessions follow v3: the
+    /// client pings and the server answers (a session without a client PING for
+    /// `ping_interval + ping_timeout` is closed as `PingTimeout`), polling payloads count
+    /// UTF-16 code units, binary goes out as `b4` + base64 or, when the client did not ask for
+    /// `b64=1`, as XHR2 binary payloads, and JSONP polling (query parameter `j`) is served.
+    /// Only `EIO=3` selects v3; a missing or other `EIO` is still refused (the reference takes
+    /// anything but `4` for 3).
+    #[cfg(feature = "eio3")]
+    pub fn allow_eio3(mut self, allow: bool) -> Self {
+        self.config.allow_eio3 = allow;
+        self
+    }
+
+    /// HTTP compression of polling answers (GET payloads): `Some(threshold)` compresses every
+    /// answer of at least `threshold` bytes with the best coding the client's
+    /// `Accept-Encoding` allows (gzip, brotli or deflate); `None` turns it off. Default
+    /// `Some(1024)`, on as in the reference server. POST answers (`ok`) and errors are never
+    /// compressed.
+    pub fn http_compression(mut self, threshold: Option<usize>) -> Self {
+        self.config.http_compression = threshold;
+        self
+    }
+
+    /// WebSocket permessage-deflate (RFC 7692), negotiated with clients that offer it
+    /// (browsers, the Node `ws` client): `Some(config)` turns it on, `None` (the default, as in
+    /// the reference server) leaves it off. Outgoing messages of at least `config.threshold`
+    /// bytes are compressed when that makes them smaller. Incoming compressed messages are
+    /// inflated with `max_payload` as the limit of the *inflated* size: a deflate bomb closes
+    /// its connection with 1009 ([`crate::CloseReason::PayloadTooLarge`]) after at most
+    /// `max_payload` bytes of output, however it is fragmented. Without context takeover (the
+    /// default both ways) an idle connection holds no compression state; with it, each
+    /// connection keeps an inflater (about 43 KiB) and/or a compressor (a few hundred KiB).
+    pub fn ws_deflate(mut self, config: Option<DeflateConfig>) -> Self {
+        self.config.ws_deflate = config;
         self
     }
 

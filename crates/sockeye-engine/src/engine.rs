@@ -14,9 +14,11 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::close::CloseReason;
+use crate::compress::Encoding;
 use crate::config::EngineConfig;
 use crate::handler::EngineHandler;
 use crate::http_util::{self, EngineBody, Query, RequestError};
+use crate::payload::{AnswerStyle, Protocol};
 use crate::service::{EngineLayer, EngineService, NotFound};
 use crate::session::{Session, SessionInit, Transport, Upgrade};
 use crate::{polling, ws};
@@ -193,15 +195,17 @@ impl<H: EngineHandler> Engine<H> {
             return RequestError::Forbidden.response();
         }
         let query = Query::parse(req.uri().query());
-        let ws_request = is_websocket_request(&req);
+        let ws_request = ws::websocket_kind(&req).is_some();
         let transport = match query.transport {
             Some("polling") if config.transports.polling() => Transport::Polling,
             Some("websocket") if config.transports.websocket() => Transport::Websocket,
             _ => return RequestError::UnknownTransport.response(),
         };
-        let eio4 = query.eio == Some("4");
         let Some(sid) = query.sid.map(str::to_owned) else {
-            return self.handshake(req, transport, eio4, ws_request);
+            let protocol = self.protocol_of(query.eio);
+            let style = self.answer_style(req.headers(), protocol, query.j);
+            let b64 = query.b64.is_some();
+            return self.handshake(req, transport, protocol, ws_request, (b64, style));
         };
         let Some(session) = inner.get(&sid) else {
             return RequestError::UnknownSid.response();
@@ -218,10 +222,18 @@ impl<H: EngineHandler> Engine<H> {
                 if ws_request || session.transport() != Transport::Polling {
                     return RequestError::BadRequest.response();
                 }
+                let style = self.answer_style(req.headers(), Some(session.protocol()), query.j);
                 match *req.method() {
-                    Method::GET => polling::get(inner, &session).instrument(span).await,
+                    Method::GET => polling::get(inner, &session, style).instrument(span).await,
                     Method::POST => {
-                        polling::post(inner, &session, req.into_body())
+                        let kind = polling::PostKind {
+                            binary: req
+                                .headers()
+                                .get(header::CONTENT_TYPE)
+                                .is_some_and(|v| v.as_bytes() == b"application/octet-stream"),
+                            jsonp: style.jsonp.is_some(),
+                        };
+                        polling::post(inner, &session, req.into_body(), kind)
                             .instrument(span)
                             .await
                     }
@@ -248,23 +260,68 @@ impl<H: EngineHandler> Engine<H> {
         }
     }
 
+    /// The protocol a handshake's `EIO` asks for, if the engine accepts it.
+    fn protocol_of(&self, eio: Option<&str>) -> Option<Protocol> {
+        match eio {
+            Some("4") => Some(Protocol::V4),
+            #[cfg(feature = "eio3")]
+            Some("3") if self.inner.config.allow_eio3 => Some(Protocol::V3),
+            _ => None,
+        }
+    }
+
+    /// How polling answers to this request are written: JSONP (v3 sessions only: a legacy
+    /// transport whose answers any page can read with a `<script>` tag, so it is not offered
+    /// to v4 clients, which never use it) and the HTTP compression the client accepts.
+    fn answer_style(
+        &self,
+        headers: &http::HeaderMap,
+        protocol: Option<Protocol>,
+        j: Option<&str>,
+    ) -> AnswerStyle {
+        let config = &self.inner.config;
+        let jsonp = match protocol {
+            #[cfg(feature = "eio3")]
+            Some(Protocol::V3) => j.map(Box::from),
+            _ => {
+                let _ = j;
+                None
+            }
+        };
+        AnswerStyle {
+            jsonp,
+            encoding: config
+                .http_compression
+                .and_then(|_| Encoding::negotiate(headers)),
+            threshold: config.http_compression.unwrap_or(usize::MAX),
+        }
+    }
+
     fn handshake<B>(
         &self,
         req: Request<B>,
         transport: Transport,
-        eio4: bool,
+        protocol: Option<Protocol>,
         ws_request: bool,
+        (b64, style): (bool, AnswerStyle),
     ) -> Response<EngineBody> {
         let inner = &self.inner;
         if inner.shutting_down.load(Ordering::Acquire) {
             return http_util::status(StatusCode::SERVICE_UNAVAILABLE);
         }
-        if req.method() != Method::GET {
+        // GET, or an HTTP/2 extended CONNECT for a WebSocket (RFC 8441).
+        let h2_websocket = ws::websocket_kind(&req) == Some(ws::Kind::Http2);
+        if req.method() != Method::GET && !h2_websocket {
             return RequestError::BadHandshakeMethod.response();
         }
-        if !eio4 {
+        let Some(protocol) = protocol else {
             return RequestError::UnsupportedProtocolVersion.response();
-        }
+        };
+        let open = Open {
+            protocol,
+            b64,
+            style,
+        };
         if ws_request != (transport == Transport::Websocket) {
             return RequestError::BadRequest.response();
         }
@@ -274,18 +331,20 @@ impl<H: EngineHandler> Engine<H> {
                 tracing::debug!(uri = %parts.uri, "handshake refused by allow_request");
                 return RequestError::Forbidden.response();
             }
-            return self.open(Request::from_parts(parts, body), transport);
+            return self.open(Request::from_parts(parts, body), transport, open);
         }
-        self.open(req, transport)
+        self.open(req, transport, open)
     }
 
-    fn open<B>(&self, req: Request<B>, transport: Transport) -> Response<EngineBody> {
+    fn open<B>(&self, req: Request<B>, transport: Transport, open: Open) -> Response<EngineBody> {
         match transport {
             Transport::Polling => {
                 let (parts, _) = req.into_parts();
-                polling::handshake(&self.inner, parts)
+                polling::handshake(&self.inner, parts, open)
             }
-            Transport::Websocket => ws::accept(&self.inner, req, ws::Mode::Handshake),
+            Transport::Websocket => {
+                ws::accept(&self.inner, req, ws::Mode::Handshake(open.protocol))
+            }
         }
     }
 }
@@ -308,6 +367,7 @@ impl<H: EngineHandler> Inner<H> {
         sid: Box<str>,
         request: http::request::Parts,
         transport: Transport,
+        (protocol, b64): (Protocol, bool),
     ) -> Arc<Session<H::Data>> {
         let remote_addr = remote_addr_of(&request);
         let session = Arc::new(Session::new(SessionInit {
@@ -315,6 +375,8 @@ impl<H: EngineHandler> Inner<H> {
             request: detach(request),
             remote_addr,
             transport,
+            protocol,
+            b64,
             max_queued: self.config.max_queued_frames,
             ping_interval: self.config.ping_interval,
             ping_timeout: self.config.ping_timeout,
@@ -453,6 +515,13 @@ fn axum_connect_info(_ext: &http::Extensions) -> Option<SocketAddr> {
     None
 }
 
+/// What a handshake settled: the session's protocol, v3's `b64`, and how to answer.
+pub(crate) struct Open {
+    pub(crate) protocol: Protocol,
+    pub(crate) b64: bool,
+    pub(crate) style: AnswerStyle,
+}
+
 fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -464,13 +533,4 @@ pub(crate) fn new_sid() -> Box<str> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(raw)
         .into_boxed_str()
-}
-
-fn is_websocket_request<B>(req: &Request<B>) -> bool {
-    req.method() == Method::GET
-        && req
-            .headers()
-            .get(header::UPGRADE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }

@@ -68,16 +68,6 @@ pub(crate) fn status(status: StatusCode) -> Response<EngineBody> {
     res
 }
 
-/// A polling GET answer: a payload as text.
-pub(crate) fn payload(body: Bytes) -> Response<EngineBody> {
-    let mut res = Response::new(Full::new(body));
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=UTF-8"),
-    );
-    res
-}
-
 /// The answer to an accepted polling POST.
 pub(crate) fn ok() -> Response<EngineBody> {
     let mut res = Response::new(Full::new(Bytes::from_static(b"ok")));
@@ -93,6 +83,10 @@ pub(crate) struct Query<'a> {
     pub(crate) eio: Option<&'a str>,
     pub(crate) transport: Option<&'a str>,
     pub(crate) sid: Option<&'a str>,
+    /// v3: `b64=1` (any value) asks for base64 binary instead of XHR2 binary payloads.
+    pub(crate) b64: Option<&'a str>,
+    /// JSONP polling: the client's callback index.
+    pub(crate) j: Option<&'a str>,
 }
 
 impl<'a> Query<'a> {
@@ -104,6 +98,8 @@ impl<'a> Query<'a> {
                 "EIO" => &mut out.eio,
                 "transport" => &mut out.transport,
                 "sid" => &mut out.sid,
+                "b64" => &mut out.b64,
+                "j" => &mut out.j,
                 _ => continue,
             };
             if slot.is_none() {

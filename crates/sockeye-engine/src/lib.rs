@@ -103,10 +103,12 @@
 )]
 
 mod close;
+mod compress;
 mod config;
 mod engine;
 mod handler;
 mod http_util;
+mod payload;
 mod polling;
 mod service;
 mod session;
@@ -115,10 +117,12 @@ mod ws_io;
 
 pub use close::{CloseReason, SendError};
 pub use config::{
-    AllowRequest, CookieConfig, EngineConfig, EngineConfigBuilder, SameSite, Transports,
+    AllowRequest, CookieConfig, DeflateConfig, EngineConfig, EngineConfigBuilder, SameSite,
+    Transports,
 };
 pub use engine::{BoxError, Engine, RemoteAddr, WeakEngine};
 pub use handler::EngineHandler;
+pub use payload::Protocol;
 pub use service::{EngineLayer, EngineService, NotFound, ResponseBody, ResponseFuture};
 pub use session::{Session, Transport};
 pub use sockeye_protocol::engine::{Frame, Message};

@@ -3,19 +3,20 @@
 
 use std::sync::Arc;
 
-use bytes::{BufMut, BytesMut};
+use bytes::Bytes;
 use http::header;
 use http::{Response, StatusCode};
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use sockeye_protocol::engine::{Message, Packet, SEPARATOR, decode_payload};
+use sockeye_protocol::engine::{Message, Packet, decode_payload};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::close::CloseReason;
-use crate::engine::{BoxError, Inner, new_sid};
+use crate::engine::{BoxError, Inner, Open, new_sid};
 use crate::handler::EngineHandler;
 use crate::http_util::{self, EngineBody, RequestError};
+use crate::payload::{AnswerStyle, PayloadOut, Protocol};
 use crate::session::{Session, Tick, Transport, Upgrade};
 
 /// Opens a polling session: the answer carries the OPEN packet (and whatever `on_open`
@@ -23,30 +24,29 @@ use crate::session::{Session, Tick, Transport, Upgrade};
 pub(crate) fn handshake<H: EngineHandler>(
     inner: &Arc<Inner<H>>,
     parts: http::request::Parts,
+    open: Open,
 ) -> Response<EngineBody> {
     let sid = new_sid();
-    let session = inner.create_session(sid, parts, Transport::Polling);
-    let mut body = BytesMut::new();
-    inner
-        .handshake_packet(session.sid(), true)
-        .write_polling(&mut body);
+    let session = inner.create_session(sid, parts, Transport::Polling, (open.protocol, open.b64));
+    let handshake = inner.handshake_packet(session.sid(), true).encode();
     if !inner.open_guarded(&session) {
         inner.finalize(&session);
         return http_util::status(StatusCode::INTERNAL_SERVER_ERROR);
     }
-    {
+    let jsonp = open.style.jsonp.is_some();
+    let body = {
         let mut state = session.lock();
-        if state.has_output() {
-            body.put_u8(SEPARATOR);
-            state.drain_polling(&mut body);
-        }
-    }
+        let mut body = session.payload_out(&state, jsonp);
+        body.text(&handshake);
+        state.drain_polling(&mut body, session.protocol().heartbeat());
+        body
+    };
     let span = tracing::info_span!("engine.session", sid = %session.sid(), transport = "polling", remote = ?session.remote_addr());
     let cookie = inner.cookie(session.sid());
     inner
         .tracker
         .spawn(drive(Arc::clone(inner), session).instrument(span));
-    let mut res = http_util::payload(body.freeze());
+    let mut res = open.style.respond(body);
     if let Some(cookie) = cookie {
         res.headers_mut().insert(header::SET_COOKIE, cookie);
     }
@@ -172,6 +172,7 @@ fn claim<D>(session: &Arc<Session<D>>, post: bool) -> Option<ActiveGuard<D>> {
 pub(crate) async fn get<H: EngineHandler>(
     inner: &Arc<Inner<H>>,
     session: &Arc<Session<H::Data>>,
+    style: AnswerStyle,
 ) -> Response<EngineBody> {
     let Some(guard) = claim(session, false) else {
         return RequestError::BadRequest.response();
@@ -183,9 +184,11 @@ pub(crate) async fn get<H: EngineHandler>(
         let wake = session.wake_writer.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
-        let mut body = BytesMut::new();
-        {
+        let jsonp = style.jsonp.is_some();
+        let heartbeat = session.protocol().heartbeat();
+        let body = {
             let mut state = session.lock();
+            let mut body = session.payload_out(&state, jsonp);
             if state.closing == Some(CloseReason::PayloadTooLarge) {
                 // Answered below, after the lock is released.
             } else if let Some(reason) = state.closing {
@@ -194,41 +197,81 @@ pub(crate) async fn get<H: EngineHandler>(
                 match reason {
                     // The reference server answers a pending poll with NOOP when the client
                     // closed, and with CLOSE otherwise.
-                    CloseReason::ClientClose => body.put_u8(b'6'),
-                    CloseReason::SlowReader => body.put_u8(b'1'),
+                    CloseReason::ClientClose => body.text(b"6"),
+                    CloseReason::SlowReader => body.text(b"1"),
                     _ => {
-                        state.drain_polling(&mut body);
-                        if !body.is_empty() {
-                            body.put_u8(SEPARATOR);
-                        }
-                        body.put_u8(b'1');
+                        state.drain_polling(&mut body, heartbeat);
+                        body.text(b"1");
                     }
                 }
             } else if state.transport == Transport::Websocket {
-                body.put_u8(b'6');
+                body.text(b"6");
             } else if state.has_output() {
-                state.drain_polling(&mut body);
+                state.drain_polling(&mut body, heartbeat);
             } else if state.upgrade == Upgrade::Probed {
-                body.put_u8(b'6');
+                body.text(b"6");
             }
-        }
+            body
+        };
         if !body.is_empty() {
             session.drained.notify_waiters();
-            return guard.answer(http_util::payload(body.freeze()));
+            return guard.answer(style.respond(body));
         }
         if session.lock().closing == Some(CloseReason::PayloadTooLarge) {
-            // As the reference server: the oversize POST gets 413 and the pending poll gets
-            // nothing, so the client sees the POST's error (`transport error`) and aborts this
-            // GET itself; answering CLOSE here raced the 413 and made clients report
-            // `transport close`. Held at most until the poll's own deadline.
-            tokio::time::sleep_until(deadline).await;
-            return guard.answer(http_util::payload(bytes::Bytes::from_static(b"1")));
+            // The oversize POST gets 413; the pending poll gets NOOP, never CLOSE: the client
+            // must see the POST's failure (`transport error`), as with the reference server
+            // (which keeps the session, so that poll later gets a PING). A CLOSE here raced
+            // the 413 and made the JavaScript client report `transport close`, and held until
+            // its deadline it made python-socketio report a server disconnect. After NOOP the
+            // JavaScript client's next poll gets 400 (`transport error`), and python-engineio,
+            // whose write loop stopped on the 413, ends with `transport error` too.
+            return guard.answer(style.respond(single(session, jsonp, b"6")));
         }
         tokio::select! {
             () = &mut wake => {}
             () = tokio::time::sleep_until(deadline) => {
-                return guard.answer(http_util::payload(bytes::Bytes::from_static(b"6")));
+                return guard.answer(style.respond(single(session, jsonp, b"6")));
             }
+        }
+    }
+}
+
+/// A payload of one text packet.
+fn single<D>(session: &Session<D>, jsonp: bool, packet: &[u8]) -> PayloadOut {
+    let mut out = PayloadOut::new(session.polling_format(jsonp), false);
+    out.text(packet);
+    out
+}
+
+/// What a POST body is: an XHR2 binary payload (v3, `application/octet-stream`), a JSONP form
+/// (v3, `j`), or a text payload.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "eio3"), allow(dead_code))]
+pub(crate) struct PostKind {
+    pub(crate) binary: bool,
+    pub(crate) jsonp: bool,
+}
+
+/// Decodes a POST body in the session's protocol.
+fn decode_body(protocol: Protocol, kind: PostKind, bytes: Bytes) -> Result<Vec<Packet>, String> {
+    match protocol {
+        #[cfg(feature = "eio3")]
+        Protocol::V3 => {
+            use sockeye_protocol::eio3;
+            let result = if kind.binary {
+                eio3::decode_binary_payload(bytes)
+            } else if kind.jsonp {
+                eio3::decode_jsonp_body(&bytes).and_then(eio3::decode_payload)
+            } else {
+                eio3::decode_payload(bytes)
+            };
+            result.map_err(|e| e.to_string())
+        }
+        _ => {
+            let _ = kind;
+            decode_payload(bytes)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())
         }
     }
 }
@@ -239,6 +282,7 @@ pub(crate) async fn post<H, B>(
     inner: &Arc<Inner<H>>,
     session: &Arc<Session<H::Data>>,
     body: B,
+    kind: PostKind,
 ) -> Response<EngineBody>
 where
     H: EngineHandler,
@@ -270,7 +314,7 @@ where
             return RequestError::BadRequest.response();
         }
     };
-    let packets = match decode_payload(bytes).collect::<Result<Vec<_>, _>>() {
+    let packets = match decode_body(session.protocol(), kind, bytes) {
         Ok(packets) => packets,
         Err(err) => {
             tracing::debug!(error = %err, "invalid polling payload");
@@ -309,14 +353,23 @@ async fn deliver_all<H: EngineHandler>(
             Packet::Message(text) => Message::Text(text),
             Packet::Binary(data) => Message::Binary(data),
             Packet::Pong(_) => {
-                session.on_pong();
+                if !session.on_pong() {
+                    tracing::debug!("PONG from a v3 client: invalid heartbeat direction");
+                    session.close(CloseReason::TransportError);
+                    break;
+                }
+                continue;
+            }
+            Packet::Ping(_) if session.protocol() == Protocol::V3 => {
+                session.on_client_ping();
                 continue;
             }
             Packet::Close => {
                 session.close(CloseReason::ClientClose);
                 break;
             }
-            // A v4 client never pings over polling, and OPEN/UPGRADE/NOOP mean nothing here.
+            // A v4 client never pings over polling (ignored, as before), and OPEN, UPGRADE and
+            // NOOP mean nothing here.
             other => {
                 tracing::trace!(kind = %other.type_char(), "ignored polling packet");
                 continue;

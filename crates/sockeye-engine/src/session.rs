@@ -12,12 +12,12 @@ use std::time::Duration;
 
 #[cfg(test)]
 use bytes::Bytes;
-use bytes::{BufMut, BytesMut};
-use sockeye_protocol::engine::{Frame, SEPARATOR};
+use sockeye_protocol::engine::Frame;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::close::{CloseReason, SendError};
+use crate::payload::{PayloadOut, PollingFormat, Protocol};
 
 /// The transport a session currently uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,7 +54,8 @@ pub(crate) struct State {
     pub(crate) transport: Transport,
     pub(crate) upgrade: Upgrade,
     pub(crate) closing: Option<CloseReason>,
-    /// A PING must be written before any queued data.
+    /// A heartbeat (v4: PING; v3: the PONG answering the client's PING) must be written
+    /// before any queued data.
     pub(crate) ping_due: bool,
     pub(crate) next_ping: Instant,
     pub(crate) pong_deadline: Option<Instant>,
@@ -69,21 +70,20 @@ impl State {
         self.queue.pop_front()
     }
 
-    /// Drains the ping (first) and every queued frame into one polling payload.
-    pub(crate) fn drain_polling(&mut self, buf: &mut BytesMut) {
-        let mut first = true;
+    /// Drains the heartbeat (first) and every queued frame into one polling payload.
+    pub(crate) fn drain_polling(&mut self, out: &mut PayloadOut, heartbeat: &[u8]) {
         if self.ping_due {
             self.ping_due = false;
-            buf.put_u8(b'2');
-            first = false;
+            out.text(heartbeat);
         }
         for frame in self.queue.drain(..) {
-            if !first {
-                buf.put_u8(SEPARATOR);
-            }
-            first = false;
-            frame.write_polling(buf);
+            out.frame(&frame);
         }
+    }
+
+    /// True when a queued frame is binary (a v3 client may then get an XHR2 binary payload).
+    pub(crate) fn has_binary(&self) -> bool {
+        self.queue.iter().any(|f| matches!(f, Frame::Binary(_)))
     }
 
     pub(crate) fn has_output(&self) -> bool {
@@ -107,6 +107,9 @@ pub(crate) enum Tick {
 /// `D` is the layer above's per-session state ([`crate::EngineHandler::Data`]).
 pub struct Session<D> {
     sid: Box<str>,
+    protocol: Protocol,
+    /// v3 polling: the client asked for `b64=1`.
+    b64: bool,
     request: http::request::Parts,
     remote_addr: Option<SocketAddr>,
     max_queued: usize,
@@ -140,6 +143,8 @@ pub(crate) struct SessionInit {
     pub(crate) request: http::request::Parts,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) transport: Transport,
+    pub(crate) protocol: Protocol,
+    pub(crate) b64: bool,
     pub(crate) max_queued: usize,
     pub(crate) ping_interval: Duration,
     pub(crate) ping_timeout: Duration,
@@ -147,8 +152,19 @@ pub(crate) struct SessionInit {
 
 impl<D: Default> Session<D> {
     pub(crate) fn new(init: SessionInit) -> Session<D> {
+        // v4: the first PING goes out exactly one interval after the handshake. v3: the client
+        // pings, and the session ends when no PING came within interval + timeout.
+        let (next_ping, pong_deadline) = match init.protocol {
+            Protocol::V3 => (
+                Instant::now(),
+                Some(Instant::now() + init.ping_interval + init.ping_timeout),
+            ),
+            Protocol::V4 => (Instant::now() + init.ping_interval, None),
+        };
         Session {
             sid: init.sid,
+            protocol: init.protocol,
+            b64: init.b64,
             request: init.request,
             remote_addr: init.remote_addr,
             max_queued: init.max_queued,
@@ -160,9 +176,8 @@ impl<D: Default> Session<D> {
                 upgrade: Upgrade::None,
                 closing: None,
                 ping_due: false,
-                // The first ping goes out exactly one interval after the handshake.
-                next_ping: Instant::now() + init.ping_interval,
-                pong_deadline: None,
+                next_ping,
+                pong_deadline,
                 get_active: false,
                 post_active: false,
                 close_delivered: false,
@@ -181,6 +196,24 @@ impl<D> Session<D> {
     /// to other clients.
     pub fn sid(&self) -> &str {
         &self.sid
+    }
+
+    /// The Engine.IO protocol revision the client speaks (from the handshake's `EIO`).
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// How this session's polling answers are framed; a JSONP request always gets base64.
+    pub(crate) fn polling_format(&self, jsonp: bool) -> PollingFormat {
+        PollingFormat {
+            protocol: self.protocol,
+            b64: self.b64 || jsonp,
+        }
+    }
+
+    /// A payload for the next polling answer, framed for what is queued now.
+    pub(crate) fn payload_out(&self, state: &State, jsonp: bool) -> PayloadOut {
+        PayloadOut::new(self.polling_format(jsonp), state.has_binary())
     }
 
     /// The transport in use now (it changes from polling to WebSocket on upgrade).
@@ -283,9 +316,17 @@ impl<D> Session<D> {
         self.lock().queue.len() > self.max_queued / 2
     }
 
-    /// Advances the heartbeat; schedules a ping when one is due.
+    /// Advances the heartbeat; schedules a ping when one is due. A v3 session only waits for
+    /// the client's next PING (its deadline is `pong_deadline`).
     pub(crate) fn tick(&self, now: Instant) -> Tick {
         let mut state = self.lock();
+        if self.protocol == Protocol::V3 {
+            return match state.pong_deadline {
+                Some(deadline) if now >= deadline => Tick::Timeout,
+                Some(deadline) => Tick::Sleep(deadline),
+                None => Tick::Sleep(now + self.ping_interval + self.ping_timeout),
+            };
+        }
         if let Some(deadline) = state.pong_deadline {
             if now >= deadline {
                 return Tick::Timeout;
@@ -322,14 +363,36 @@ impl<D> Session<D> {
             .is_some_and(|deadline| now >= deadline)
     }
 
+    /// A PING arrived from a v3 client: its heartbeat deadline moves to interval + timeout
+    /// from now, and a PONG is due (written before queued data). A v4 client must not ping:
+    /// false, and the caller closes the session ("invalid heartbeat direction", as the
+    /// reference server).
+    pub(crate) fn on_client_ping(&self) -> bool {
+        if self.protocol != Protocol::V3 {
+            return false;
+        }
+        let mut state = self.lock();
+        state.pong_deadline = Some(Instant::now() + self.ping_interval + self.ping_timeout);
+        state.ping_due = true;
+        drop(state);
+        self.wake_writer.notify_waiters();
+        self.wake_driver.notify_waiters();
+        true
+    }
+
     /// A PONG arrived. Unsolicited pongs are ignored, so a flood of them changes nothing.
-    pub(crate) fn on_pong(&self) {
+    /// A v3 client must not send one: false, and the caller closes the session.
+    pub(crate) fn on_pong(&self) -> bool {
+        if self.protocol == Protocol::V3 {
+            return false;
+        }
         let mut state = self.lock();
         if state.pong_deadline.take().is_some() {
             state.next_ping = Instant::now() + self.ping_interval;
             drop(state);
             self.wake_driver.notify_waiters();
         }
+        true
     }
 }
 
@@ -337,10 +400,10 @@ impl<D> Session<D> {
 mod tests {
     use super::*;
 
-    fn polling_payload(state: &mut State) -> Bytes {
-        let mut buf = BytesMut::new();
-        state.drain_polling(&mut buf);
-        buf.freeze()
+    fn polling_payload(s: &Session<()>, state: &mut State) -> Bytes {
+        let mut out = s.payload_out(state, false);
+        state.drain_polling(&mut out, s.protocol().heartbeat());
+        out.finish().0
     }
 
     fn session(max: usize) -> Session<()> {
@@ -350,6 +413,8 @@ mod tests {
             request: parts,
             remote_addr: None,
             transport: Transport::Polling,
+            protocol: Protocol::V4,
+            b64: false,
             max_queued: max,
             ping_interval: Duration::from_millis(300),
             ping_timeout: Duration::from_millis(200),
@@ -394,7 +459,7 @@ mod tests {
         let mut state = s.lock();
         state.ping_due = true;
         assert_eq!(
-            polling_payload(&mut state),
+            polling_payload(&s, &mut state),
             Bytes::from_static(b"2\x1e4x\x1ebAQI=")
         );
     }

@@ -5,9 +5,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -27,8 +28,12 @@ use crate::close::CloseReason;
 use crate::engine::{Inner, new_sid, remote_addr_of};
 use crate::handler::EngineHandler;
 use crate::http_util::{EngineBody, RequestError};
+use crate::payload::Protocol;
 use crate::session::{Session, Tick, Transport, Upgrade};
-use crate::ws_io::{TooManyFragments, WsIo};
+use crate::ws_io::{Deflate, TooManyFragments, WsIo};
+use sockeye_protocol::deflate::{
+    self, Deflater, InflateError, InflateStream, Inflater, Role as DeflateRole,
+};
 
 type Ws = WebSocketStream<WsIo<TokioIo<Upgraded>>>;
 
@@ -37,8 +42,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the WebSocket is for.
 pub(crate) enum Mode<D> {
-    /// A new session that starts on WebSocket.
-    Handshake,
+    /// A new session that starts on WebSocket, in this protocol.
+    Handshake(Protocol),
     /// The upgrade of an existing polling session (its state is already `Upgrade::Pending`).
     Upgrade(Arc<Session<D>>),
     /// A WebSocket for a session that already has one (or is getting one): the handshake is
@@ -53,27 +58,32 @@ pub(crate) fn accept<H: EngineHandler, B>(
     mut req: Request<B>,
     mode: Mode<H::Data>,
 ) -> Response<EngineBody> {
-    let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
-    let version_ok = req
-        .headers()
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .is_some_and(|v| v.as_bytes() == b"13");
-    let Some(key) = key.filter(|_| version_ok) else {
-        if let Mode::Upgrade(session) = &mode {
-            session.lock().upgrade = Upgrade::None;
+    let kind = websocket_kind(&req);
+    let checked = match kind {
+        Some(kind) => validate(&req, kind),
+        None => Err(Refusal::BadRequest),
+    };
+    let accept_key = match checked {
+        Ok(key) => key,
+        Err(refused) => {
+            if let Mode::Upgrade(session) = &mode {
+                session.lock().upgrade = Upgrade::None;
+            }
+            return refused.response();
         }
-        return RequestError::BadRequest.response();
     };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let (parts, _) = req.into_parts();
     let mut res = Response::new(Full::new(Bytes::new()));
-    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = res.headers_mut();
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+    if let Some(accept) = accept_key {
+        // HTTP/1.1: 101 Switching Protocols (RFC 6455 §4.2.2).
+        *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let headers = res.headers_mut();
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
+    // HTTP/2 extended CONNECT: 200, and no Upgrade, Connection or Accept (RFC 8441 §5).
     let config = WebSocketConfig::default()
         .read_buffer_size(inner.config.ws_read_buffer_size)
         .write_buffer_size(inner.config.ws_write_buffer_size)
@@ -82,9 +92,10 @@ pub(crate) fn accept<H: EngineHandler, B>(
         .max_frame_size(Some(inner.config.max_payload_usize()));
     let upgrade_timeout = inner.config.upgrade_timeout;
     let max_fragments = inner.config.ws_max_fragments;
+    let deflate = negotiate_deflate(inner, &parts.headers, res.headers_mut());
     let task_inner = Arc::clone(inner);
     match mode {
-        Mode::Handshake => {
+        Mode::Handshake(protocol) => {
             let sid = new_sid();
             if let Some(cookie) = inner.cookie(&sid) {
                 res.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -92,6 +103,8 @@ pub(crate) fn accept<H: EngineHandler, B>(
             let span = tracing::info_span!("engine.session", sid = %sid, transport = "websocket", remote = ?remote_addr_of(&parts));
             let start = Box::new(WsStart {
                 sid,
+                protocol,
+                deflate,
                 parts,
                 config,
                 max_fragments,
@@ -107,7 +120,8 @@ pub(crate) fn accept<H: EngineHandler, B>(
             inner.tracker.spawn(
                 async move {
                     let deadline = Instant::now() + upgrade_timeout;
-                    let upgraded = complete_upgrade(on_upgrade, deadline, config, max_fragments);
+                    let upgraded =
+                        complete_upgrade(on_upgrade, deadline, config, max_fragments, deflate);
                     let Some(mut ws) = upgraded.await else {
                         tracing::debug!("WebSocket upgrade did not complete");
                         abandon_upgrade(&session);
@@ -129,7 +143,8 @@ pub(crate) fn accept<H: EngineHandler, B>(
             inner.tracker.spawn(
                 async move {
                     let deadline = Instant::now() + upgrade_timeout;
-                    let upgraded = complete_upgrade(on_upgrade, deadline, config, max_fragments);
+                    let upgraded =
+                        complete_upgrade(on_upgrade, deadline, config, max_fragments, deflate);
                     let Some(mut ws) = upgraded.await else {
                         return;
                     };
@@ -143,6 +158,123 @@ pub(crate) fn accept<H: EngineHandler, B>(
     res
 }
 
+/// How a WebSocket is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `GET` with `Upgrade: websocket` (RFC 6455).
+    Http1,
+    /// Extended `CONNECT` with `:protocol websocket` on an HTTP/2 stream (RFC 8441).
+    Http2,
+}
+
+/// Whether the request asks for a WebSocket, and how. Its other fields are checked by
+/// [`validate`].
+pub(crate) fn websocket_kind<B>(req: &Request<B>) -> Option<Kind> {
+    if req.method() == Method::CONNECT {
+        return req
+            .extensions()
+            .get::<hyper::ext::Protocol>()
+            .filter(|p| p.as_str().eq_ignore_ascii_case("websocket"))
+            .map(|_| Kind::Http2);
+    }
+    (req.method() == Method::GET && has_token(req.headers(), header::UPGRADE, "websocket"))
+        .then_some(Kind::Http1)
+}
+
+/// True when a comma-separated header (all its lines) lists `token`, without case.
+fn has_token(headers: &http::HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Why a WebSocket handshake request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// A missing or malformed field: 400 `{"code":3,...}`.
+    BadRequest,
+    /// A `Sec-WebSocket-Version` other than 13: 426 with `Sec-WebSocket-Version: 13` (RFC 6455
+    /// §4.4).
+    Version,
+}
+
+impl Refusal {
+    fn response(self) -> Response<EngineBody> {
+        let mut res = RequestError::BadRequest.response();
+        if self == Refusal::Version {
+            *res.status_mut() = StatusCode::UPGRADE_REQUIRED;
+            res.headers_mut().insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+        }
+        res
+    }
+}
+
+/// Checks every field of a WebSocket handshake request: RFC 6455 §4.2.1 over HTTP/1.1, RFC
+/// 8441 §4-5 over HTTP/2. On success, the `Sec-WebSocket-Accept` value for HTTP/1.1 (none for
+/// HTTP/2, which does not use the key).
+fn validate<B>(req: &Request<B>, kind: Kind) -> Result<Option<HeaderValue>, Refusal> {
+    let headers = req.headers();
+    let bad = |why: &str| {
+        tracing::debug!(why, "invalid WebSocket handshake");
+        Refusal::BadRequest
+    };
+    match kind {
+        Kind::Http1 => {
+            // 1. An HTTP/1.1 (or later) GET; `websocket_kind` checked GET and `Upgrade`.
+            if req.version() < http::Version::HTTP_11 {
+                return Err(bad("HTTP version before 1.1"));
+            }
+            // 2. A Host header.
+            if !headers.contains_key(header::HOST) {
+                return Err(bad("no Host header"));
+            }
+            // 4. `Connection` includes the token `Upgrade`.
+            if !has_token(headers, header::CONNECTION, "upgrade") {
+                return Err(bad("Connection does not include Upgrade"));
+            }
+        }
+        Kind::Http2 => {
+            // RFC 8441 §4: `:scheme`, `:path` and `:authority` with `:protocol`.
+            let uri = req.uri();
+            if uri.scheme().is_none() || uri.authority().is_none() || uri.path().is_empty() {
+                return Err(bad("extended CONNECT without :scheme, :authority or :path"));
+            }
+        }
+    }
+    // 6. `Sec-WebSocket-Version: 13`, exactly one.
+    let mut versions = headers.get_all(header::SEC_WEBSOCKET_VERSION).iter();
+    match (versions.next(), versions.next()) {
+        (Some(v), None) if v.as_bytes() == b"13" => {}
+        (None, _) => return Err(bad("no Sec-WebSocket-Version")),
+        _ => {
+            tracing::debug!("unsupported Sec-WebSocket-Version");
+            return Err(Refusal::Version);
+        }
+    }
+    if kind == Kind::Http2 {
+        return Ok(None);
+    }
+    // 5. `Sec-WebSocket-Key`: exactly one, base64 of 16 bytes.
+    let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
+    let key = match (keys.next(), keys.next()) {
+        (Some(key), None) => key,
+        _ => return Err(bad("no or several Sec-WebSocket-Key")),
+    };
+    let decoded = base64::engine::general_purpose::STANDARD.decode(key.as_bytes());
+    if decoded.map(|k| k.len()) != Ok(16) {
+        return Err(bad("Sec-WebSocket-Key is not base64 of 16 bytes"));
+    }
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .map(Some)
+        .map_err(|_| bad("unusable key"))
+}
+
 /// Waits until `deadline` for the HTTP upgrade to complete, then speaks WebSocket on it as
 /// the server; `None` if the client went away or the deadline passed first.
 async fn complete_upgrade(
@@ -150,13 +282,41 @@ async fn complete_upgrade(
     deadline: Instant,
     config: WebSocketConfig,
     max_fragments: u32,
+    deflate: Option<Box<Deflate>>,
 ) -> Option<Ws> {
     let upgraded = tokio::time::timeout_at(deadline, on_upgrade)
         .await
         .ok()?
         .ok()?;
-    let io = WsIo::new(TokioIo::new(upgraded), max_fragments);
+    let io = WsIo::new(TokioIo::new(upgraded), max_fragments, deflate);
     Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await)
+}
+
+/// permessage-deflate for this handshake, when configured and offered: adds the answer to
+/// `response` and returns the connection's state.
+fn negotiate_deflate<H: EngineHandler>(
+    inner: &Inner<H>,
+    request: &http::HeaderMap,
+    response: &mut http::HeaderMap,
+) -> Option<Box<Deflate>> {
+    let config = inner.config.ws_deflate.as_ref()?;
+    let offers = request
+        .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let (answer, agreed) = deflate::negotiate(offers, config)?;
+    response.insert(
+        header::SEC_WEBSOCKET_EXTENSIONS,
+        HeaderValue::from_str(&answer).ok()?,
+    );
+    let limit = inner.config.max_payload_usize();
+    Some(Box::new(Deflate::new(
+        InflateStream::new(
+            DeflateRole::Server,
+            Inflater::new(DeflateRole::Server, agreed, limit),
+        ),
+        Deflater::new(DeflateRole::Server, agreed, config),
+    )))
 }
 
 fn abandon_upgrade<D>(session: &Session<D>) {
@@ -172,6 +332,8 @@ fn abandon_upgrade<D>(session: &Session<D>) {
 /// every connection task, idle ones included (about 400 bytes each).
 struct WsStart {
     sid: Box<str>,
+    protocol: Protocol,
+    deflate: Option<Box<Deflate>>,
     parts: http::request::Parts,
     config: WebSocketConfig,
     max_fragments: u32,
@@ -184,6 +346,8 @@ struct WsStart {
 async fn open_on_websocket<H: EngineHandler>(inner: Arc<Inner<H>>, start: Box<WsStart>) {
     let WsStart {
         sid,
+        protocol,
+        deflate,
         parts,
         config,
         max_fragments,
@@ -191,7 +355,8 @@ async fn open_on_websocket<H: EngineHandler>(inner: Arc<Inner<H>>, start: Box<Ws
         on_upgrade,
     } = *start;
     let deadline = Instant::now() + upgrade_timeout;
-    let Some(mut ws) = complete_upgrade(on_upgrade, deadline, config, max_fragments).await else {
+    let upgraded = complete_upgrade(on_upgrade, deadline, config, max_fragments, deflate);
+    let Some(mut ws) = upgraded.await else {
         tracing::debug!("WebSocket upgrade did not complete");
         return;
     };
@@ -207,7 +372,7 @@ async fn open_on_websocket<H: EngineHandler>(inner: Arc<Inner<H>>, start: Box<Ws
         tracing::debug!("client left before the OPEN packet");
         return;
     }
-    let session = inner.create_session(sid, parts, Transport::Websocket);
+    let session = inner.create_session(sid, parts, Transport::Websocket, (protocol, false));
     // A panicking on_open leaves the session closing: `run` then closes the socket.
     inner.open_guarded(&session);
     run(&inner, &mut ws, &session).await;
@@ -330,11 +495,21 @@ async fn run<H: EngineHandler>(
             () = &mut timer_sleep => {}
             () = inflight.finish() => {}
             msg = ws.next(), if can_read => {
-                match incoming(msg) {
+                match incoming(msg, session.protocol()) {
                     Incoming::Message(message) => {
                         inflight.start(inner.deliver(session, message));
                     }
-                    Incoming::Pong => session.on_pong(),
+                    Incoming::Pong => {
+                        if !session.on_pong() {
+                            tracing::debug!("PONG from a v3 client: invalid heartbeat direction");
+                            session.close(CloseReason::TransportError);
+                        }
+                    }
+                    Incoming::Ping => {
+                        if !session.on_client_ping() {
+                            tracing::trace!("PING from a v4 client, ignored");
+                        }
+                    }
                     Incoming::Ignore => {}
                     Incoming::Close(reason, code) => {
                         close_code = code;
@@ -359,30 +534,60 @@ async fn run<H: EngineHandler>(
 enum Incoming {
     Message(Message),
     Pong,
+    Ping,
     Ignore,
     Close(CloseReason, CloseCode),
 }
 
-fn incoming(msg: Option<Result<WsMessage, WsError>>) -> Incoming {
+/// Decodes a text frame in the session's protocol.
+fn decode_text(protocol: Protocol, text: Bytes) -> Result<Packet, String> {
+    match protocol {
+        #[cfg(feature = "eio3")]
+        Protocol::V3 => sockeye_protocol::eio3::decode_text(text).map_err(|e| e.to_string()),
+        _ => Packet::decode_text(text).map_err(|e| e.to_string()),
+    }
+}
+
+/// Decodes a binary frame in the session's protocol (v3 frames start with the type byte).
+fn decode_binary(protocol: Protocol, data: Bytes) -> Result<Packet, String> {
+    match protocol {
+        #[cfg(feature = "eio3")]
+        Protocol::V3 => sockeye_protocol::eio3::decode_binary(data).map_err(|e| e.to_string()),
+        _ => Ok(Packet::Binary(data)),
+    }
+}
+
+fn incoming(msg: Option<Result<WsMessage, WsError>>, protocol: Protocol) -> Incoming {
+    let packet = match msg {
+        Some(Ok(WsMessage::Text(text))) => decode_text(protocol, Bytes::from(text)),
+        Some(Ok(WsMessage::Binary(data))) => decode_binary(protocol, data),
+        other => return incoming_other(other),
+    };
+    match packet {
+        Ok(Packet::Message(data)) => Incoming::Message(Message::Text(data)),
+        Ok(Packet::Binary(data)) => Incoming::Message(Message::Binary(data)),
+        Ok(Packet::Pong(_)) => Incoming::Pong,
+        Ok(Packet::Ping(_)) => Incoming::Ping,
+        Ok(Packet::Close) => Incoming::Close(CloseReason::ClientClose, CloseCode::Normal),
+        Ok(other) => {
+            tracing::trace!(kind = %other.type_char(), "ignored WebSocket packet");
+            Incoming::Ignore
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, "invalid WebSocket packet");
+            Incoming::Close(CloseReason::ParseError, CloseCode::Policy)
+        }
+    }
+}
+
+/// What is not a data frame: the end of the stream, control frames, errors.
+fn incoming_other(msg: Option<Result<WsMessage, WsError>>) -> Incoming {
     match msg {
         None => Incoming::Close(CloseReason::TransportClose, CloseCode::Normal),
-        Some(Ok(WsMessage::Text(text))) => match Packet::decode_text(Bytes::from(text)) {
-            Ok(Packet::Message(data)) => Incoming::Message(Message::Text(data)),
-            Ok(Packet::Pong(_)) => Incoming::Pong,
-            Ok(Packet::Close) => Incoming::Close(CloseReason::ClientClose, CloseCode::Normal),
-            Ok(other) => {
-                tracing::trace!(kind = %other.type_char(), "ignored WebSocket packet");
-                Incoming::Ignore
-            }
-            Err(err) => {
-                tracing::debug!(error = %err, "invalid WebSocket packet");
-                Incoming::Close(CloseReason::ParseError, CloseCode::Policy)
-            }
-        },
-        Some(Ok(WsMessage::Binary(data))) => Incoming::Message(Message::Binary(data)),
         Some(Ok(WsMessage::Close(_))) => {
             Incoming::Close(CloseReason::TransportClose, CloseCode::Normal)
         }
+        // Data frames are decoded by `incoming`; pings and pongs are tungstenite's.
         Some(Ok(_)) => Incoming::Ignore,
         Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
             tracing::debug!(size, max_size, "WebSocket message over max_payload");
@@ -395,6 +600,23 @@ fn incoming(msg: Option<Result<WsMessage, WsError>>) -> Incoming {
         {
             tracing::debug!(error = %err, "WebSocket message over ws_max_fragments");
             Incoming::Close(CloseReason::PayloadTooLarge, CloseCode::Size)
+        }
+        Some(Err(WsError::Io(err)))
+            if err
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<InflateError>())
+                .is_some() =>
+        {
+            tracing::debug!(error = %err, "compressed WebSocket message refused");
+            match err.get_ref().and_then(|e| e.downcast_ref::<InflateError>()) {
+                Some(InflateError::TooBig { .. }) => {
+                    Incoming::Close(CloseReason::PayloadTooLarge, CloseCode::Size)
+                }
+                Some(InflateError::Corrupt(_)) => {
+                    Incoming::Close(CloseReason::TransportError, CloseCode::Invalid)
+                }
+                _ => Incoming::Close(CloseReason::TransportError, CloseCode::Protocol),
+            }
         }
         Some(Err(WsError::Utf8(_))) => {
             tracing::debug!("WebSocket text frame is not UTF-8");
@@ -440,20 +662,49 @@ async fn write_queued<D>(
 async fn feed_all<D>(ws: &mut Ws, session: &Session<D>, first: WsMessage) -> Result<(), WsError> {
     let mut next = Some(first);
     while let Some(message) = next {
+        let message = match ws.get_mut().deflater() {
+            Some(deflater) => compress(deflater, message),
+            None => message,
+        };
         ws.feed(message).await?;
         next = next_outgoing(session);
     }
     ws.flush().await
 }
 
-/// The due ping, else the next queued frame.
+/// A data message as a compressed frame (RSV1) when permessage-deflate makes it smaller.
+fn compress(deflater: &mut Deflater, message: WsMessage) -> WsMessage {
+    let (data, kind): (&[u8], Data) = match &message {
+        WsMessage::Frame(frame) if frame.header().opcode == OpCode::Data(Data::Text) => {
+            (frame.payload(), Data::Text)
+        }
+        WsMessage::Text(text) => (text.as_bytes(), Data::Text),
+        WsMessage::Binary(data) => (data, Data::Binary),
+        _ => return message,
+    };
+    let Some(packed) = deflater.compress(data) else {
+        return message;
+    };
+    let mut frame = WsFrame::message(packed, OpCode::Data(kind), true);
+    frame.header_mut().rsv1 = true;
+    WsMessage::Frame(frame)
+}
+
+/// The due heartbeat (v4 PING, v3 PONG), else the next queued frame.
 fn next_outgoing<D>(session: &Session<D>) -> Option<WsMessage> {
     let mut state = session.lock();
     if state.ping_due {
         state.ping_due = false;
-        return Some(WsMessage::Text(Utf8Bytes::from_static("2")));
+        return Some(WsMessage::Text(match session.protocol() {
+            Protocol::V4 => Utf8Bytes::from_static("2"),
+            _ => Utf8Bytes::from_static("3"),
+        }));
     }
     Some(match state.pop_frame()? {
+        #[cfg(feature = "eio3")]
+        Frame::Binary(data) if session.protocol() == Protocol::V3 => {
+            WsMessage::Binary(sockeye_protocol::eio3::websocket_binary(&data))
+        }
         Frame::Binary(data) => WsMessage::Binary(data),
         // Frame::Text is UTF-8 by contract; a raw frame skips re-validating it for every
         // recipient of a broadcast.

@@ -20,6 +20,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use sockeye_protocol::deflate::{Deflater, InflateStream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Largest single read once a connection's reads fill tungstenite's buffer: a 64 KiB binary
@@ -54,6 +55,29 @@ pub(crate) struct WsIo<S> {
     /// filled tungstenite's buffer (more bytes are likely waiting), cleared when a scratch
     /// read brought less than half of what tungstenite asked for (small messages again).
     wide: bool,
+    /// permessage-deflate, when negotiated: compressed messages are inflated here, below
+    /// tungstenite (which refuses RSV1), and outgoing messages compressed.
+    deflate: Option<Box<Deflate>>,
+}
+
+/// The permessage-deflate state of a connection.
+pub(crate) struct Deflate {
+    inflate: InflateStream,
+    /// Transformed bytes tungstenite has not taken yet, from `pos` on.
+    pending: Vec<u8>,
+    pos: usize,
+    pub(crate) deflater: Deflater,
+}
+
+impl Deflate {
+    pub(crate) fn new(inflate: InflateStream, deflater: Deflater) -> Self {
+        Deflate {
+            inflate,
+            pending: Vec::new(),
+            pos: 0,
+            deflater,
+        }
+    }
 }
 
 /// Bytes read past what tungstenite asked for.
@@ -65,13 +89,19 @@ struct Spill {
 
 impl<S> WsIo<S> {
     /// Wraps `inner`; messages of more than `max_fragments` frames fail the read.
-    pub(crate) fn new(inner: S, max_fragments: u32) -> Self {
+    pub(crate) fn new(inner: S, max_fragments: u32, deflate: Option<Box<Deflate>>) -> Self {
         WsIo {
             inner,
             spill: None,
             frames: FrameScanner::new(max_fragments),
             wide: false,
+            deflate,
         }
+    }
+
+    /// The compressor of outgoing messages, when permessage-deflate was negotiated.
+    pub(crate) fn deflater(&mut self) -> Option<&mut Deflater> {
+        self.deflate.as_mut().map(|d| &mut d.deflater)
     }
 
     /// Hands over spilled bytes, if any; frees the spill once drained (an idle connection
@@ -132,6 +162,49 @@ impl<S: AsyncRead + Unpin> WsIo<S> {
     }
 }
 
+impl<S: AsyncRead + Unpin> WsIo<S> {
+    /// A read with permessage-deflate: socket bytes go through the frame scanner and the
+    /// inflating transformer; tungstenite gets the transformed stream.
+    fn read_inflating(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let Some(deflate) = self.deflate.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        loop {
+            let rest = deflate.pending.get(deflate.pos..).unwrap_or_default();
+            if !rest.is_empty() {
+                let n = rest.len().min(buf.remaining());
+                buf.put_slice(rest.get(..n).unwrap_or_default());
+                deflate.pos += n;
+                if deflate.pos >= deflate.pending.len() {
+                    deflate.pos = 0;
+                    deflate.pending.clear();
+                    if deflate.pending.capacity() > SCRATCH_SIZE {
+                        deflate.pending = Vec::new();
+                    }
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let mut raw = [0u8; 4096];
+            let mut read = ReadBuf::new(&mut raw);
+            std::task::ready!(Pin::new(&mut self.inner).poll_read(cx, &mut read))?;
+            let got = read.filled();
+            if got.is_empty() {
+                // End of stream.
+                return Poll::Ready(Ok(()));
+            }
+            self.frames.scan(got)?;
+            deflate
+                .inflate
+                .feed(got, &mut deflate.pending)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        }
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for WsIo<S> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -139,6 +212,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for WsIo<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.deflate.is_some() {
+            return this.read_inflating(cx, buf);
+        }
         if this.take_spill(buf) {
             return Poll::Ready(Ok(()));
         }
@@ -444,6 +520,7 @@ mod tests {
                 calls: 0,
             },
             16,
+            None,
         );
         let mut out = Vec::new();
         let mut chunk = [0u8; 2048];

@@ -6,6 +6,8 @@
 //!
 //! - [`engine`]: Engine.IO v4 packets, the long-polling payload and the handshake.
 //! - [`socketio`]: Socket.IO v5 packets and binary attachments.
+//! - `deflate` (feature `deflate`): WebSocket permessage-deflate without I/O.
+//! - `eio3` (feature `eio3`): the Engine.IO v3 payloads, packets and JSONP of legacy clients.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,5 +19,9 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+#[cfg(feature = "deflate")]
+pub mod deflate;
+#[cfg(feature = "eio3")]
+pub mod eio3;
 pub mod engine;
 pub mod socketio;

@@ -5,14 +5,21 @@
 //!   reset every connection.
 //! - [`ws`]: raw WebSocket framing, for inputs a well-behaved client library refuses to send
 //!   (fragment floods, truncated frames).
+//! - [`HttpProxy`]: an HTTP forward proxy (CONNECT and absolute-form requests, optional
+//!   Basic credentials) that records what it was asked, for the client's proxy tests.
+//! - [`h2raw`]: a raw HTTP/2 client, for streams that never end, resets mid-message, more
+//!   streams than allowed and malformed extended CONNECT requests.
 //! - [`sio`]: a minimal Socket.IO client that shows exactly what a server sends.
 //! - [`contract`]: the adapter contract suite every adapter runs
 //!   ([`adapter_contract!`]).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod contract;
+pub mod h2raw;
+mod http_proxy;
 mod proxy;
 pub mod sio;
 pub mod ws;
 
+pub use http_proxy::{HttpProxy, ProxyRequest};
 pub use proxy::{Direction, Fault, FaultProxy};

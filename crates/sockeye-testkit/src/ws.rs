@@ -17,8 +17,14 @@ pub mod opcode {
 
 /// One client frame (masked, as a client must send it) with the given FIN bit and opcode.
 pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    client_frame_rsv1(fin, false, opcode, payload)
+}
+
+/// One client frame with the RSV1 bit as given: set on the first frame of a message
+/// compressed with permessage-deflate (RFC 7692).
+pub fn client_frame_rsv1(fin: bool, rsv1: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 14);
-    out.push(if fin { 0x80 } else { 0 } | (opcode & 0x0f));
+    out.push(if fin { 0x80 } else { 0 } | if rsv1 { 0x40 } else { 0 } | (opcode & 0x0f));
     let len = payload.len();
     if len < 126 {
         out.push(0x80 | u8::try_from(len).unwrap_or(0));
@@ -72,6 +78,16 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     tcp: &mut R,
     max: usize,
 ) -> std::io::Result<(bool, u8, Vec<u8>)> {
+    let (first, payload) = read_raw_frame(tcp, max).await?;
+    Ok((first & 0x80 != 0, first & 0x0f, payload))
+}
+
+/// Reads one server frame (unmasked): its first header byte (FIN, RSV1-3, opcode) and its
+/// payload. Payloads over `max` are an error rather than an allocation.
+pub async fn read_raw_frame<R: AsyncRead + Unpin>(
+    tcp: &mut R,
+    max: usize,
+) -> std::io::Result<(u8, Vec<u8>)> {
     let b0 = tcp.read_u8().await?;
     let b1 = tcp.read_u8().await?;
     let len = match b1 & 0x7f {
@@ -85,5 +101,5 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         .ok_or_else(|| std::io::Error::other(format!("frame of {len} bytes over {max}")))?;
     let mut payload = vec![0; len];
     tcp.read_exact(&mut payload).await?;
-    Ok((b0 & 0x80 != 0, b0 & 0x0f, payload))
+    Ok((b0, payload))
 }

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use sockeye_engine::{CloseReason, Frame, SendError, Session, Transport};
+use sockeye_engine::{CloseReason, Frame, Protocol, SendError, Session, Transport};
 use sockeye_protocol::socketio::Str;
 
 use crate::connection::ConnectionState;
@@ -28,6 +28,9 @@ pub(crate) trait Conn: Send + Sync + 'static {
     fn remote_addr(&self) -> Option<SocketAddr>;
     /// Forgets the socket of namespace `ns` with id `id` (it left the namespace).
     fn detach(&self, ns: &Str, id: &SocketId);
+    /// The client speaks Engine.IO v3 / Socket.IO v4 (`socket.io-client` 2.x): CONNECT
+    /// replies without `sid`, CONNECT_ERROR with the bare message or data, no recovery.
+    fn legacy(&self) -> bool;
 }
 
 impl Conn for Session<ConnectionState> {
@@ -60,5 +63,9 @@ impl Conn for Session<ConnectionState> {
 
     fn detach(&self, ns: &Str, id: &SocketId) {
         self.data.detach(ns, id);
+    }
+
+    fn legacy(&self) -> bool {
+        Session::protocol(self) == Protocol::V3
     }
 }

@@ -198,6 +198,16 @@ impl EngineHandler for SocketIoHandler {
         } else {
             inner.timers.connect = Some(task.abort_handle());
         }
+        drop(inner);
+        if Conn::legacy(session.as_ref()) {
+            // Socket.IO v4 (clients 2.x): the server connects the client to `/` at once, the
+            // client never asks (the reference server does the same for `allowEIO3`).
+            let handler = SocketIoHandler::new(Arc::clone(&self.server));
+            let session = Arc::clone(session);
+            rt.spawn(async move {
+                handler.connect(&session, Str::from("/"), None).await;
+            });
+        }
     }
 
     async fn on_message(&self, session: &Arc<Session<ConnectionState>>, message: Message) {
@@ -340,6 +350,11 @@ impl SocketIoHandler {
     ) {
         let config = &self.server.config;
         if session.data.socket(&name).is_some() {
+            if Conn::legacy(session.as_ref()) && name.as_str() == "/" {
+                // A v4 client connected to `/` automatically: nothing more to do.
+                tracing::debug!(sid = %session.sid(), "CONNECT to / from a legacy client already connected there");
+                return;
+            }
             tracing::debug!(sid = %session.sid(), ns = %name.as_str(), "second CONNECT to the same namespace: closing the session");
             session.close(CloseReason::ParseError);
             return;
@@ -360,6 +375,7 @@ impl SocketIoHandler {
                 config,
                 &name,
                 &ConnectionRefusedError::new("Invalid namespace"),
+                Refuser::Server,
             );
             return;
         };
@@ -421,13 +437,13 @@ impl SocketIoHandler {
                     socket.abort_connect();
                     let refusal =
                         ConnectionRefusedError::new("disconnected during the connect step");
-                    send_refusal(session, config, &name, &refusal);
+                    send_refusal(session, config, &name, &refusal, Refuser::Application);
                 }
             }
             Err(refusal) => {
                 tracing::debug!(socket = %socket.id(), ns = %name.as_str(), message = %refusal.message, "connection refused");
                 socket.abort_connect();
-                send_refusal(session, config, &name, &refusal);
+                send_refusal(session, config, &name, &refusal, Refuser::Application);
             }
         }
     }
@@ -528,7 +544,7 @@ async fn recover(
     config: &Arc<Config>,
     auth: Option<&Value>,
 ) -> Recovery {
-    if !ns.recovers() {
+    if !ns.recovers() || Conn::legacy(session) {
         return Recovery::Fresh;
     }
     let (Some(pid), Some(offset)) = (
@@ -597,14 +613,31 @@ async fn recover(
     }
 }
 
+/// Who refused a CONNECT: the server itself (an unknown namespace), or the application's
+/// middlewares and connect handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refuser {
+    Server,
+    Application,
+}
+
 fn send_refusal(
     session: &Session<ConnectionState>,
     config: &Config,
     ns: &Str,
     refusal: &ConnectionRefusedError,
+    by: Refuser,
 ) {
-    let sent = packet::connect_error(config.parser, ns, refusal)
-        .and_then(|frames| Conn::send_batch(session, frames.frames()));
+    // A refusal by the application goes to a Socket.IO v4 client (2.x) as its bare data or
+    // message; an unknown namespace is the same object for every client, as the reference
+    // server sends it.
+    let legacy = Conn::legacy(session) && by == Refuser::Application;
+    let encoded = if legacy {
+        packet::connect_error_legacy(config.parser, ns, refusal)
+    } else {
+        packet::connect_error(config.parser, ns, refusal)
+    };
+    let sent = encoded.and_then(|frames| Conn::send_batch(session, frames.frames()));
     if let Err(e) = sent {
         tracing::debug!(error = %e, "CONNECT_ERROR not sent");
     }

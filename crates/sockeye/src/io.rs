@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 use sockeye_engine::{
-    Engine, EngineConfig, EngineConfigBuilder, EngineService, NotFound, Transports, WeakEngine,
+    DeflateConfig, Engine, EngineConfig, EngineConfigBuilder, EngineService, NotFound, Transports,
+    WeakEngine,
 };
 use sockeye_protocol::socketio::{Limits, ParserKind, Str};
 
@@ -589,6 +590,33 @@ impl SocketIoBuilder {
     /// The transports offered (default polling and WebSocket).
     pub fn transports(mut self, transports: Transports) -> Self {
         self.engine = self.engine.transports(transports);
+        self
+    }
+
+    /// Also accepts Engine.IO v3 / Socket.IO v4 clients (`socket.io-client` 2.x), as the
+    /// reference server's `allowEIO3` (default false; crate feature `eio3`). Such a client is
+    /// connected to `/` as soon as its session opens, its CONNECT replies carry no `sid`, a
+    /// refusal sends it the error's data (or its message) alone, and it never recovers a
+    /// session. Socket ids stay random (the reference derives them from the Engine.IO session
+    /// id, which other clients may then see): a 2.x client's `socket.id` is not the id the
+    /// server knows it by. The Engine.IO side: [`EngineConfigBuilder::allow_eio3`].
+    #[cfg(feature = "eio3")]
+    pub fn allow_eio3(mut self, allow: bool) -> Self {
+        self.engine = self.engine.allow_eio3(allow);
+        self
+    }
+
+    /// WebSocket permessage-deflate with clients that offer it (default off, as the reference
+    /// server): see [`EngineConfigBuilder::ws_deflate`].
+    pub fn ws_deflate(mut self, config: Option<DeflateConfig>) -> Self {
+        self.engine = self.engine.ws_deflate(config);
+        self
+    }
+
+    /// HTTP compression of polling answers from this size on (default `Some(1024)`; `None`
+    /// turns it off): see [`EngineConfigBuilder::http_compression`].
+    pub fn http_compression(mut self, threshold: Option<usize>) -> Self {
+        self.engine = self.engine.http_compression(threshold);
         self
     }
 

@@ -124,8 +124,8 @@ pub use state::Extensions;
 
 pub use bytes::Bytes;
 pub use sockeye_engine::{
-    CookieConfig, Engine, EngineConfig, EngineConfigBuilder, RemoteAddr, SameSite, Transport,
-    Transports,
+    CookieConfig, DeflateConfig, Engine, EngineConfig, EngineConfigBuilder, Protocol, RemoteAddr,
+    SameSite, Transport, Transports,
 };
 pub use sockeye_protocol::socketio::{ArgsBuilder, Limits, ParserKind, Str};
 

@@ -111,6 +111,32 @@ pub(crate) fn connect(
     )
 }
 
+/// The CONNECT reply of Socket.IO v4 (clients 2.x): no payload.
+pub(crate) fn connect_legacy(parser: ParserKind, ns: &Str) -> Result<Encoded, EmitError> {
+    encode(&Packet::connect(ns.clone(), None), parser)
+}
+
+/// The CONNECT_ERROR of Socket.IO v4 (clients 2.x): the error's data when it has some, its
+/// message as a JSON string otherwise (the reference's `err.data || err.message`).
+pub(crate) fn connect_error_legacy(
+    parser: ParserKind,
+    ns: &Str,
+    err: &ConnectionRefusedError,
+) -> Result<Encoded, EmitError> {
+    let payload = match &err.data {
+        Some(data) if !data.is_null() => serde_json::to_vec(data),
+        _ => serde_json::to_vec(&err.message),
+    }
+    .map_err(|e| EmitError::Serialize(e.to_string()))?;
+    encode(
+        &Packet {
+            ns: ns.clone(),
+            data: sockeye_protocol::socketio::PacketData::ConnectError(bytes::Bytes::from(payload)),
+        },
+        parser,
+    )
+}
+
 pub(crate) fn connect_error(
     parser: ParserKind,
     ns: &Str,

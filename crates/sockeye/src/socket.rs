@@ -90,7 +90,8 @@ impl SocketRef {
         config: Arc<Config>,
         auth: Option<Value>,
     ) -> SocketRef {
-        let recovery = ns.recovers().then(|| SocketRecovery {
+        // Socket.IO v4 clients (2.x) cannot recover: no pid for them.
+        let recovery = (ns.recovers() && !conn.legacy()).then(|| SocketRecovery {
             pid: recovery::new_pid(),
             recovered: false,
             outbox: Outbox::default(),
@@ -490,7 +491,11 @@ impl SocketRef {
 
     fn finish_with(&self, replayed: Vec<Held>) -> Result<(), EmitError> {
         let pid = self.0.recovery.as_ref().map(|r| &*r.pid);
-        let reply = packet::connect(self.parser(), self.ns_str(), self.0.id.as_str(), pid)?;
+        let reply = if self.0.conn.legacy() {
+            packet::connect_legacy(self.parser(), self.ns_str())?
+        } else {
+            packet::connect(self.parser(), self.ns_str(), self.0.id.as_str(), pid)?
+        };
         let mut phase = self.phase();
         let Phase::Connecting(held) = &mut *phase else {
             return Err(EmitError::Disconnected);

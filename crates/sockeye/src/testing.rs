@@ -56,6 +56,9 @@ impl Conn for FakeConn {
         None
     }
     fn detach(&self, _ns: &Str, _id: &SocketId) {}
+    fn legacy(&self) -> bool {
+        false
+    }
 }
 
 /// The namespace `/` with default settings on the in-memory adapter, with no server.

@@ -18,14 +18,17 @@ const MAX_MADE_PAYLOAD: u64 = 64 * 1024 * 1024;
 /// `ask-client` never waits longer than this, whatever `timeoutMs` says.
 const MAX_ASK_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The server with the settings of §1 and both namespaces registered.
+/// The server with the settings of §1 and both namespaces registered; with
+/// `INTEROP_ALLOW_EIO3=1`, legacy clients too (§6).
 pub fn build() -> SocketIo {
+    let legacy = std::env::var("INTEROP_ALLOW_EIO3").as_deref() == Ok("1");
     let io = SocketIo::builder()
         .path("/socket.io/")
         .ping_interval(Duration::from_millis(1000))
         .ping_timeout(Duration::from_millis(3000))
         .max_payload(1_000_000)
         .connect_timeout(Duration::from_secs(45))
+        .allow_eio3(legacy)
         .build();
     for ns in ["/", "/custom"] {
         register(&io, ns);

@@ -5,13 +5,13 @@
 
 mod polling;
 pub(crate) mod url;
-mod websocket;
+pub(crate) mod websocket;
 
 use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{SinkExt as _, StreamExt as _};
+use futures_util::SinkExt as _;
 use http::HeaderMap;
 use sockeye_protocol::engine::{Frame, Handshake, Message, Packet};
 use tokio::sync::{mpsc, watch};
@@ -63,6 +63,13 @@ pub(crate) struct EngineOptions {
     pub(crate) websocket: bool,
     /// Bound of each HTTP request and of the WebSocket connect.
     pub(crate) request_timeout: Duration,
+    /// The proxy both transports go through, if any.
+    pub(crate) proxy: Option<crate::proxy::Proxy>,
+    /// Cookies kept across requests (and reconnections): polling, the upgrade and WebSocket
+    /// handshakes all send and receive them.
+    pub(crate) jar: Option<websocket::Jar>,
+    /// permessage-deflate offered on WebSocket handshakes.
+    pub(crate) deflate: Option<sockeye_protocol::deflate::DeflateConfig>,
 }
 
 /// A message from the transport task to the layer above.
@@ -113,11 +120,7 @@ pub(crate) async fn open(options: EngineOptions) -> Result<Engine, ConnectionErr
             "no transport enabled: allow polling, websocket or both".into(),
         ));
     }
-    let http = Http::new(
-        options.headers.clone(),
-        options.request_timeout,
-        &options.tls,
-    )?;
+    let http = Http::new(&options)?;
     let (handshake, start) = if options.polling {
         let mut packets = http
             .get(options.endpoint.polling(None), options.request_timeout)
@@ -132,13 +135,7 @@ pub(crate) async fn open(options: EngineOptions) -> Result<Engine, ConnectionErr
             }
         }
     } else {
-        let mut ws = websocket::connect(
-            &options.endpoint.websocket(None),
-            &options.headers,
-            options.request_timeout,
-            &options.tls,
-        )
-        .await?;
+        let mut ws = websocket::connect(&options, &options.endpoint.websocket(None)).await?;
         match tokio::time::timeout(options.request_timeout, websocket::next_packet(&mut ws)).await {
             Ok(Some(Ok(Packet::Open(handshake)))) => (handshake, Start::Websocket(Box::new(ws))),
             Ok(Some(Err(e))) => return Err(e),
@@ -303,15 +300,7 @@ impl Task {
         let mut poller = Some(poller);
         let mut upgrade = (self.options.websocket
             && self.handshake.upgrades.iter().any(|u| u == "websocket"))
-        .then(|| {
-            tokio::spawn(probe(
-                self.options.endpoint.clone(),
-                self.options.headers.clone(),
-                self.handshake.sid.clone(),
-                self.options.request_timeout,
-                self.options.tls.clone(),
-            ))
-        });
+        .then(|| tokio::spawn(probe(self.options.clone(), self.handshake.sid.clone())));
         let _abort_probe = upgrade.as_ref().map(|t| AbortOnDrop(t.abort_handle()));
 
         if let Some(cause) = self.polling_packets(pending).await {
@@ -414,12 +403,12 @@ impl Task {
         }
     }
 
-    async fn websocket(&mut self, ws: Ws) -> CloseCause {
+    async fn websocket(&mut self, mut ws: Ws) -> CloseCause {
         let _ = self.transport.send(Transport::Websocket);
-        let (mut sink, mut stream) = ws.split();
         loop {
             tokio::select! {
-                packet = websocket::next_packet(&mut stream) => {
+                // Reading is cancel-safe: a frame is only taken once it is whole.
+                packet = websocket::next_packet(&mut ws) => {
                     let packet = match packet {
                         None => return CloseCause::Error(ConnectionError::Transport("the server closed the WebSocket".into())),
                         Some(Err(e)) => return CloseCause::Error(e),
@@ -428,7 +417,7 @@ impl Task {
                     match self.on_packet(packet) {
                         Action::Nothing => {}
                         Action::Reply(reply) => {
-                            if let Err(e) = websocket::send_packet(&mut sink, &reply).await {
+                            if let Err(e) = websocket::send_packet(&mut ws, &reply).await {
                                 return CloseCause::Error(e);
                             }
                         }
@@ -443,17 +432,17 @@ impl Task {
                 command = self.commands.recv() => match command {
                     Some(Command::Send(frames)) => {
                         for frame in &frames {
-                            if let Err(e) = websocket::feed(&mut sink, frame).await {
+                            if let Err(e) = websocket::feed(&mut ws, frame).await {
                                 return CloseCause::Error(e);
                             }
                         }
-                        if let Err(e) = sink.flush().await {
+                        if let Err(e) = ws.flush().await {
                             return CloseCause::Error(websocket::ws_error(e));
                         }
                     }
                     Some(Command::Close) | None => {
-                        let _ = websocket::send_packet(&mut sink, &Packet::Close).await;
-                        let _ = sink.close().await;
+                        let _ = websocket::send_packet(&mut ws, &Packet::Close).await;
+                        let _ = ws.close(None).await;
                         return CloseCause::Client;
                     }
                 },
@@ -511,15 +500,9 @@ async fn poll_loop(
 }
 
 /// Opens a WebSocket for the session and checks it with the `2probe`/`3probe` exchange.
-async fn probe(
-    endpoint: Endpoint,
-    headers: HeaderMap,
-    sid: String,
-    timeout: Duration,
-    tls: Tls,
-) -> Result<Ws, ConnectionError> {
-    let mut ws =
-        websocket::connect(&endpoint.websocket(Some(&sid)), &headers, timeout, &tls).await?;
+async fn probe(options: EngineOptions, sid: String) -> Result<Ws, ConnectionError> {
+    let timeout = options.request_timeout;
+    let mut ws = websocket::connect(&options, &options.endpoint.websocket(Some(&sid))).await?;
     websocket::send_packet(&mut ws, &Packet::Ping(Bytes::from_static(b"probe"))).await?;
     match tokio::time::timeout(timeout, websocket::next_packet(&mut ws)).await {
         Ok(Some(Ok(Packet::Pong(data)))) if data.as_ref() == b"probe" => Ok(ws),

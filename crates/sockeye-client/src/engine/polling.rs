@@ -4,12 +4,11 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::HeaderMap;
 use sockeye_protocol::engine::{self, Frame, Packet, SEPARATOR};
 use url::Url;
 
+use super::EngineOptions;
 use crate::error::ConnectionError;
-use crate::tls::Tls;
 
 /// How much of an error body is kept for the error message.
 const ERROR_BODY_LIMIT: usize = 512;
@@ -21,17 +20,22 @@ pub(crate) struct Http {
 }
 
 impl Http {
-    /// Builds the client. `timeout` bounds each request except the long-poll GET, which the
-    /// server may hold up to `pingInterval` (bounded separately by the caller).
-    pub(crate) fn new(
-        headers: HeaderMap,
-        connect_timeout: Duration,
-        tls: &Tls,
-    ) -> Result<Http, ConnectionError> {
-        let builder = reqwest::Client::builder()
-            .default_headers(headers)
-            .connect_timeout(connect_timeout);
-        let client = tls.http(builder).build().map_err(|e| {
+    /// Builds the client: the connection's headers, its TLS, its proxy (or none: the
+    /// environment is read by `ProxySetting`, never by reqwest itself, so that both transports
+    /// make the same choice) and its cookie jar. The request timeout bounds connecting; each
+    /// request gets its own bound from the caller (a long-poll GET may last `pingInterval`).
+    pub(crate) fn new(options: &EngineOptions) -> Result<Http, ConnectionError> {
+        let mut builder = reqwest::Client::builder()
+            .default_headers(options.headers.clone())
+            .connect_timeout(options.request_timeout)
+            .no_proxy();
+        if let Some(proxy) = &options.proxy {
+            builder = builder.proxy(proxy.reqwest()?);
+        }
+        if let Some(jar) = &options.jar {
+            builder = builder.cookie_provider(jar.clone());
+        }
+        let client = options.tls.http(builder).build().map_err(|e| {
             ConnectionError::InvalidOption(format!("cannot build the HTTP client: {e}"))
         })?;
         Ok(Http { client })

@@ -68,6 +68,18 @@ impl Endpoint {
         url
     }
 
+    /// The `http`/`https` form of a request URL, under which cookies are kept (a `ws` URL
+    /// shares the cookies of its `http` twin).
+    pub(crate) fn cookie_url(&self, url: &Url) -> Url {
+        let mut url = url.clone();
+        let scheme = match url.scheme() {
+            "wss" | "https" => "https",
+            _ => "http",
+        };
+        let _ = url.set_scheme(scheme);
+        url
+    }
+
     fn with_engine_query(&self, transport: &str, sid: Option<&str>) -> Url {
         let mut url = self.http.clone();
         {

@@ -1,51 +1,304 @@
-//! The WebSocket transport: connecting with the user's headers and converting frames.
+//! The WebSocket transport: connecting (directly or through a proxy's CONNECT tunnel, TLS
+//! for `wss`), the cookies and permessage-deflate of the handshake, and converting frames.
 
-use std::time::Duration;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
-use http::HeaderMap;
+use http::HeaderValue;
+use reqwest::cookie::CookieStore as _;
+use sockeye_protocol::deflate::{self, DeflateConfig, Deflater, InflateStream, Inflater, Role};
 use sockeye_protocol::engine::{Frame, Packet};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
+use super::EngineOptions;
 use crate::error::ConnectionError;
-use crate::tls::Tls;
 
 /// An open WebSocket to the server.
-pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<ClientIo>;
 
-/// Opens a WebSocket to `url` with `headers`, within `timeout`.
-pub(crate) async fn connect(
-    url: &Url,
-    headers: &HeaderMap,
-    timeout: Duration,
-    tls: &Tls,
-) -> Result<Ws, ConnectionError> {
+/// Longest handshake answer head the client reads.
+const MAX_HEAD: usize = 16 * 1024;
+/// Largest message the client inflates (tungstenite's own default message limit).
+const MAX_INFLATED: usize = 64 << 20;
+
+/// The byte stream under tungstenite.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// The connection under tungstenite: TCP (tunnelled or not), TLS for `wss`, and
+/// permessage-deflate's inflating reader once the handshake answer accepted it.
+pub(crate) struct ClientIo {
+    inner: Box<dyn Io>,
+    deflate: DeflateState,
+}
+
+enum DeflateState {
+    /// Not offered: bytes pass through.
+    Off,
+    /// Offered: reading the handshake answer to see whether the server accepted.
+    Handshake {
+        config: DeflateConfig,
+        head: Vec<u8>,
+        pending: Vec<u8>,
+    },
+    /// Accepted: compressed messages are inflated into plain frames.
+    On(Box<Active>),
+    /// Declined, with bytes read past the answer head still to hand over.
+    Declined { pending: Vec<u8>, pos: usize },
+}
+
+struct Active {
+    inflate: InflateStream,
+    deflater: Deflater,
+    pending: Vec<u8>,
+    pos: usize,
+}
+
+impl ClientIo {
+    /// The compressor for outgoing messages, once permessage-deflate is on.
+    pub(crate) fn deflater(&mut self) -> Option<&mut Deflater> {
+        match &mut self.deflate {
+            DeflateState::On(active) => Some(&mut active.deflater),
+            _ => None,
+        }
+    }
+
+    /// Hands over pending bytes, if any; true when it did.
+    fn serve_pending(&mut self, buf: &mut ReadBuf<'_>) -> bool {
+        let (pending, pos) = match &mut self.deflate {
+            DeflateState::On(active) => (&mut active.pending, &mut active.pos),
+            DeflateState::Declined { pending, pos } => (pending, pos),
+            DeflateState::Handshake { pending, .. } => {
+                if pending.is_empty() {
+                    return false;
+                }
+                let n = pending.len().min(buf.remaining());
+                buf.put_slice(pending.get(..n).unwrap_or_default());
+                pending.drain(..n);
+                return true;
+            }
+            DeflateState::Off => return false,
+        };
+        let rest = pending.get(*pos..).unwrap_or_default();
+        if rest.is_empty() {
+            return false;
+        }
+        let n = rest.len().min(buf.remaining());
+        buf.put_slice(rest.get(..n).unwrap_or_default());
+        *pos += n;
+        if *pos >= pending.len() {
+            pending.clear();
+            *pos = 0;
+        }
+        true
+    }
+
+    /// Feeds bytes read from the socket through the state machine.
+    fn absorb(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        loop {
+            match &mut self.deflate {
+                DeflateState::Off => return Ok(()),
+                DeflateState::Declined { pending, .. } => {
+                    pending.extend_from_slice(bytes);
+                    return Ok(());
+                }
+                DeflateState::On(active) => {
+                    return active
+                        .inflate
+                        .feed(bytes, &mut active.pending)
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e));
+                }
+                DeflateState::Handshake {
+                    config,
+                    head,
+                    pending,
+                } => {
+                    let Some((&byte, rest)) = bytes.split_first() else {
+                        return Ok(());
+                    };
+                    bytes = rest;
+                    head.push(byte);
+                    pending.push(byte);
+                    if head.len() > MAX_HEAD {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "WebSocket handshake answer head over 16 KiB",
+                        ));
+                    }
+                    if !head.ends_with(b"\r\n\r\n") {
+                        continue;
+                    }
+                    let answer = extension_answer(head);
+                    let agreed = deflate::client_accept(answer.as_deref(), config)
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    let handed = std::mem::take(pending);
+                    self.deflate = match agreed {
+                        Some(agreed) => {
+                            tracing::debug!(?agreed, "permessage-deflate on");
+                            let config = *config;
+                            DeflateState::On(Box::new(Active {
+                                inflate: InflateStream::new(
+                                    Role::Client,
+                                    Inflater::new(Role::Client, agreed, MAX_INFLATED),
+                                ),
+                                deflater: Deflater::new(Role::Client, agreed, &config),
+                                pending: handed,
+                                pos: 0,
+                            }))
+                        }
+                        None => DeflateState::Declined {
+                            pending: handed,
+                            pos: 0,
+                        },
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The `Sec-WebSocket-Extensions` value of a handshake answer head, if any.
+fn extension_answer(head: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(head);
+    let values: Vec<&str> = text
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("sec-websocket-extensions")
+                .then_some(value.trim())
+        })
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+impl AsyncRead for ClientIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if matches!(this.deflate, DeflateState::Off) {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        loop {
+            if this.serve_pending(buf) {
+                return Poll::Ready(Ok(()));
+            }
+            let mut raw = [0u8; 4096];
+            let mut read = ReadBuf::new(&mut raw);
+            std::task::ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
+            let got = read.filled();
+            if got.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            this.absorb(got)?;
+        }
+    }
+}
+
+impl AsyncWrite for ClientIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// Opens a WebSocket to `url` within the request timeout: TCP (through the proxy's CONNECT
+/// tunnel when one applies), TLS for `wss`, then the handshake with the user's headers, the
+/// cookies of the jar (and the answer's `Set-Cookie` into it), and the permessage-deflate
+/// offer when configured.
+pub(crate) async fn connect(options: &EngineOptions, url: &Url) -> Result<Ws, ConnectionError> {
+    let timeout = options.request_timeout;
+    tokio::time::timeout(timeout, connect_inner(options, url))
+        .await
+        .map_err(|_| {
+            ConnectionError::Transport(format!(
+                "WebSocket connection not established within {timeout:?}"
+            ))
+        })?
+}
+
+async fn connect_inner(options: &EngineOptions, url: &Url) -> Result<Ws, ConnectionError> {
+    let host = url
+        .host_str()
+        .ok_or_else(|| ConnectionError::InvalidOption("the URL has no host".into()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let tcp = match &options.proxy {
+        Some(proxy) => proxy.tunnel(&host, port, options.request_timeout).await?,
+        None => TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| ConnectionError::Transport(format!("WebSocket: {host}:{port}: {e}")))?,
+    };
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn Io> = if url.scheme() == "wss" {
+        options.tls.wrap(tcp, &host).await?
+    } else {
+        Box::new(tcp)
+    };
     let mut request = url
         .as_str()
         .into_client_request()
         .map_err(|e| ConnectionError::InvalidOption(format!("bad WebSocket request: {e}")))?;
-    for (name, value) in headers {
+    for (name, value) in &options.headers {
         request.headers_mut().append(name, value.clone());
     }
-    #[cfg(feature = "tls")]
-    let connecting =
-        tokio_tungstenite::connect_async_tls_with_config(request, None, false, tls.websocket());
-    #[cfg(not(feature = "tls"))]
-    let connecting = {
-        // Secure endpoints were refused when the options were built.
-        let _ = tls;
-        tokio_tungstenite::connect_async(request)
+    let cookie_url = options.endpoint.cookie_url(url);
+    if let Some(cookies) = options
+        .jar
+        .as_ref()
+        .and_then(|jar| jar.cookies(&cookie_url))
+    {
+        request.headers_mut().insert(http::header::COOKIE, cookies);
+    }
+    let deflate = match &options.deflate {
+        Some(config) => {
+            let offer = HeaderValue::from_str(&deflate::client_offer(config)).map_err(|e| {
+                ConnectionError::InvalidOption(format!("permessage-deflate offer: {e}"))
+            })?;
+            request
+                .headers_mut()
+                .insert(http::header::SEC_WEBSOCKET_EXTENSIONS, offer);
+            DeflateState::Handshake {
+                config: *config,
+                head: Vec::new(),
+                pending: Vec::new(),
+            }
+        }
+        None => DeflateState::Off,
     };
-    match tokio::time::timeout(timeout, connecting).await {
-        Err(_) => Err(ConnectionError::Transport(format!(
-            "WebSocket connection not established within {timeout:?}"
-        ))),
-        Ok(Err(tungstenite::Error::Http(response))) => {
+    let io = ClientIo {
+        inner: stream,
+        deflate,
+    };
+    match tokio_tungstenite::client_async_with_config(request, io, None).await {
+        Err(tungstenite::Error::Http(response)) => {
             let body = response
                 .body()
                 .as_ref()
@@ -56,16 +309,31 @@ pub(crate) async fn connect(
                 body,
             })
         }
-        Ok(Err(e)) => Err(ConnectionError::Transport(format!("WebSocket: {e}"))),
-        Ok(Ok((ws, _response))) => Ok(ws),
+        Err(e) => Err(ConnectionError::Transport(format!("WebSocket: {e}"))),
+        Ok((ws, response)) => {
+            if let Some(jar) = &options.jar {
+                let mut set = response.headers().get_all(http::header::SET_COOKIE).iter();
+                jar.set_cookies(&mut set, &cookie_url);
+            }
+            Ok(ws)
+        }
     }
 }
 
-/// Sends one frame (without flushing).
-pub(crate) async fn feed(
-    ws: &mut (impl SinkExtWs + ?Sized),
-    frame: &Frame,
-) -> Result<(), ConnectionError> {
+/// Sends one frame (without flushing), compressed when permessage-deflate is on and it pays.
+pub(crate) async fn feed(ws: &mut Ws, frame: &Frame) -> Result<(), ConnectionError> {
+    let (data, kind): (&Bytes, Data) = match frame {
+        Frame::Text(text) => (text, Data::Text),
+        Frame::Binary(data) => (data, Data::Binary),
+    };
+    if let Some(packed) = ws.get_mut().deflater().and_then(|d| d.compress(data)) {
+        let mut compressed = WsFrame::message(packed, OpCode::Data(kind), true);
+        compressed.header_mut().rsv1 = true;
+        return ws
+            .feed(WsMessage::Frame(compressed))
+            .await
+            .map_err(ws_error);
+    }
     let message = match frame {
         Frame::Text(text) => {
             WsMessage::Text(Utf8Bytes::try_from(text.clone()).map_err(|_| {
@@ -77,17 +345,8 @@ pub(crate) async fn feed(
     ws.feed(message).await.map_err(ws_error)
 }
 
-/// The sink half the transport writes to.
-pub(crate) trait SinkExtWs:
-    futures_util::Sink<WsMessage, Error = tungstenite::Error> + Unpin
-{
-}
-impl<T: futures_util::Sink<WsMessage, Error = tungstenite::Error> + Unpin> SinkExtWs for T {}
-
 /// Reads the next Engine.IO packet; `None` when the socket closed cleanly.
-pub(crate) async fn next_packet(
-    ws: &mut (impl futures_util::Stream<Item = Result<WsMessage, tungstenite::Error>> + Unpin),
-) -> Option<Result<Packet, ConnectionError>> {
+pub(crate) async fn next_packet(ws: &mut Ws) -> Option<Result<Packet, ConnectionError>> {
     loop {
         let message = match ws.next().await? {
             Ok(message) => message,
@@ -105,14 +364,66 @@ pub(crate) async fn next_packet(
 }
 
 /// Sends one packet and flushes.
-pub(crate) async fn send_packet(
-    ws: &mut (impl SinkExtWs + ?Sized),
-    packet: &Packet,
-) -> Result<(), ConnectionError> {
+pub(crate) async fn send_packet(ws: &mut Ws, packet: &Packet) -> Result<(), ConnectionError> {
     feed(ws, &Frame::from(packet)).await?;
     ws.flush().await.map_err(ws_error)
 }
 
 pub(crate) fn ws_error(error: tungstenite::Error) -> ConnectionError {
     ConnectionError::Transport(format!("WebSocket: {error}"))
+}
+
+/// Shared so that the engine options stay cheap to clone.
+pub(crate) type Jar = Arc<reqwest::cookie::Jar>;
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_extension_answer_is_read_from_the_head() {
+        let head = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nsec-websocket-extensions: permessage-deflate\r\n\r\n";
+        assert_eq!(
+            extension_answer(head).as_deref(),
+            Some("permessage-deflate")
+        );
+        assert_eq!(extension_answer(b"HTTP/1.1 101 OK\r\n\r\n"), None);
+    }
+
+    #[test]
+    fn bytes_after_the_head_are_inflated_once_accepted() {
+        let config = DeflateConfig {
+            threshold: 0,
+            ..DeflateConfig::default()
+        };
+        let mut io = ClientIo {
+            inner: Box::new(tokio::io::empty()),
+            deflate: DeflateState::Handshake {
+                config,
+                head: Vec::new(),
+                pending: Vec::new(),
+            },
+        };
+        let agreed = deflate::Negotiated {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+        };
+        let packed = Deflater::new(Role::Server, agreed, &config)
+            .compress(b"4hello hello hello hello hello")
+            .unwrap();
+        let mut stream = b"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n\r\n".to_vec();
+        let head_len = stream.len();
+        stream.push(0xc1);
+        stream.push(u8::try_from(packed.len()).unwrap());
+        stream.extend_from_slice(&packed);
+        io.absorb(&stream).unwrap();
+        let DeflateState::On(active) = &io.deflate else {
+            panic!("deflate not on");
+        };
+        let mut expected = stream[..head_len].to_vec();
+        expected.extend_from_slice(&[0x81, 30]);
+        expected.extend_from_slice(b"4hello hello hello hello hello");
+        assert_eq!(active.pending, expected);
+    }
 }

@@ -12,6 +12,7 @@ mod common;
 
 #[cfg(feature = "msgpack")]
 mod msgpack;
+mod networks;
 mod node_server;
 mod own_server;
 #[cfg(feature = "tls")]

@@ -4,17 +4,10 @@
 
 use crate::common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
 use sockeye_engine::CloseReason;
-
-fn workspace_root() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    // Node resolves NODE_PATH lexically: hand it a path without `..`.
-    std::fs::canonicalize(&root).unwrap_or(root)
-}
 
 /// Runs the Node client script and returns its JSON result line.
 async fn node(
@@ -23,39 +16,9 @@ async fn node(
     scenario: &str,
     extra: &[&str],
 ) -> serde_json::Value {
-    let node_modules = workspace_root().join("tests/node_modules");
-    assert!(
-        node_modules.join("engine.io-client").is_dir(),
-        "engine.io-client missing from {}: run `npm ci` in tests/ (scripts/test does it)",
-        node_modules.display()
-    );
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js/client.js");
-    let mut cmd = tokio::process::Command::new("node");
-    cmd.arg(&script)
-        .arg(format!("http://{}", server.addr))
-        .arg(mode)
-        .arg(scenario)
-        .args(extra)
-        .env("NODE_PATH", &node_modules)
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("node {mode} {scenario} did not finish within 60 s"))
-        .unwrap_or_else(|e| panic!("cannot run `node` (is Node.js installed?): {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().last().unwrap_or_else(|| {
-        panic!(
-            "node printed nothing; stderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    let value: serde_json::Value = serde_json::from_str(line).unwrap();
-    assert!(
-        value.get("error").is_none(),
-        "node {mode} {scenario} failed: {value}\nstderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    value
+    let mut args = vec![mode, scenario];
+    args.extend_from_slice(extra);
+    run_node("client.js", "engine.io-client", server, &args).await
 }
 
 /// How the client's `close()` reaches the server: a CLOSE packet over polling, a bare

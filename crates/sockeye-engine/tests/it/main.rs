@@ -10,8 +10,16 @@
 mod common;
 
 mod bad_input;
+mod browser;
 mod compose;
+mod compression;
+mod deflate;
+#[cfg(feature = "eio3")]
+mod eio3;
+mod handshake;
+mod http2;
 mod interop;
+mod max_payload;
 mod options;
 mod origins;
 mod shutdown;

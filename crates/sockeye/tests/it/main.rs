@@ -18,6 +18,8 @@ mod faults_network;
 mod features;
 #[cfg(feature = "axum")]
 mod handlers;
+#[cfg(feature = "eio3")]
+mod legacy;
 mod lifecycle;
 mod memory;
 #[cfg(feature = "msgpack")]

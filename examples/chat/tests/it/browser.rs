@@ -101,6 +101,11 @@ fn start_chat(env: &[(&str, &str)]) -> (Server, String) {
 
 /// Runs tests/browser/chat.js: alice's tab on `urls[0]`, bob's on the last URL.
 fn run_browser(chromium: &Path, urls: &[&str], shot_name: &str) {
+    run_browser_with(chromium, urls, shot_name, &[]);
+}
+
+/// [`run_browser`] with extra environment variables for the script.
+fn run_browser_with(chromium: &Path, urls: &[&str], shot_name: &str, env: &[(&str, &str)]) {
     let root = root();
     assert!(
         root.join("tests/node_modules/playwright-core").is_dir(),
@@ -123,6 +128,7 @@ fn run_browser(chromium: &Path, urls: &[&str], shot_name: &str) {
         .arg(urls[0])
         .arg(&shot)
         .args(&urls[1..])
+        .envs(env.iter().copied())
         .env("CHROMIUM", chromium);
     let mut node = node
         .spawn()
@@ -178,4 +184,102 @@ fn two_nodes_share_the_chat_through_redis() {
     assert_ne!(url_a, url_b, "the two nodes must listen on two ports");
     run_browser(&chromium, &[&url_a, &url_b], "chat-two-nodes.png");
     drop((node_a, node_b));
+}
+
+/// What the HTTPS server saw of each request: HTTP version, method, path and query.
+type Seen = std::sync::Arc<Mutex<Vec<(http::Version, http::Method, String)>>>;
+
+/// The chat app (one node) over HTTPS with a self-signed certificate, ALPN `h2` and
+/// `http/1.1`, extended CONNECT enabled; every request recorded in `seen`.
+async fn serve_https(seen: Seen) -> String {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        cert.signing_key.serialize_der(),
+    ));
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let (router, _io) = chat::app();
+    let router = router.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let seen = seen.clone();
+            async move {
+                let path = req.uri().path_and_query().map(ToString::to_string);
+                seen.lock().unwrap().push((
+                    req.version(),
+                    req.method().clone(),
+                    path.unwrap_or_default(),
+                ));
+                next.run(req).await
+            }
+        },
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let _ = tcp.set_nodelay(true);
+            let (acceptor, router) = (acceptor.clone(), router.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut builder =
+                    hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                builder.http2().enable_connect_protocol();
+                let service = hyper_util::service::TowerToHyperService::new(router);
+                let _ = builder
+                    .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    format!("https://{addr}")
+}
+
+/// Issue 15: the chat page over HTTPS (self-signed) and HTTP/2. Chromium reuses the page's
+/// HTTP/2 connection for the Socket.IO WebSocket (RFC 8441 extended CONNECT): the server must
+/// see the upgrade as an HTTP/2 CONNECT, and no HTTP/1.1 request at all.
+#[test]
+fn the_chat_page_over_https_runs_its_websocket_on_an_http2_stream() {
+    let Some(chromium) = chromium() else { return };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let seen = Seen::default();
+    let url = runtime.block_on(serve_https(seen.clone()));
+    run_browser_with(
+        &chromium,
+        &[&url],
+        "chat-h2.png",
+        &[("CHAT_SELF_SIGNED", "1")],
+    );
+    let seen = seen.lock().unwrap().clone();
+    let websockets: Vec<_> = seen
+        .iter()
+        .filter(|(_, _, path)| path.contains("transport=websocket"))
+        .collect();
+    assert!(
+        !websockets.is_empty(),
+        "no WebSocket request reached the server: {seen:?}"
+    );
+    assert!(
+        websockets
+            .iter()
+            .all(|(v, m, _)| *v == http::Version::HTTP_2 && *m == http::Method::CONNECT),
+        "a WebSocket did not use an HTTP/2 extended CONNECT: {websockets:?}"
+    );
+    assert!(
+        seen.iter().all(|(v, _, _)| *v == http::Version::HTTP_2),
+        "a request went over HTTP/1.1: {seen:?}"
+    );
+    drop(runtime);
 }

@@ -33,3 +33,32 @@ fn official_python_client() {
     let server = Server::start(env!("CARGO_BIN_EXE_interop"));
     assert_script(&python, "python_client.py", &server, &[], SCRIPT_TIMEOUT);
 }
+
+/// Legacy mode (`INTEROP_ALLOW_EIO3=1`, interop-app.md §6): the official `socket.io-client` 2.x
+/// over polling, WebSocket and the upgrade, and a 2.x and a 4.x client in one room.
+#[test]
+fn official_node_client_2x_in_legacy_mode() {
+    let node = require_node();
+    let server = Server::start_with_env(
+        env!("CARGO_BIN_EXE_interop"),
+        &[("INTEROP_ALLOW_EIO3", "1")],
+    );
+    assert_script(&node, "node-client-v2.js", &server, &[], SCRIPT_TIMEOUT);
+}
+
+/// Legacy mode keeps every 4.x and python-socketio case passing.
+#[test]
+fn official_node_client_in_legacy_mode() {
+    let node = require_node();
+    let server = Server::start_with_env(
+        env!("CARGO_BIN_EXE_interop"),
+        &[("INTEROP_ALLOW_EIO3", "1")],
+    );
+    assert_script(
+        &node,
+        "node-client.js",
+        &server,
+        NODE_KNOWN_FAILURES,
+        SCRIPT_TIMEOUT,
+    );
+}

@@ -30,7 +30,17 @@ impl NodeServer {
         NodeServer::spawn(0, Some("msgpack"))
     }
 
+    /// Starts the server on an ephemeral port with extra environment variables
+    /// (`SIO_DEFLATE`, `SIO_STICKY`: see tests/client/server.js).
+    pub fn start_with_env(env: &[(&str, &str)]) -> NodeServer {
+        NodeServer::spawn_with(0, None, env)
+    }
+
     fn spawn(port: u16, parser: Option<&str>) -> NodeServer {
+        NodeServer::spawn_with(port, parser, &[])
+    }
+
+    fn spawn_with(port: u16, parser: Option<&str>, env: &[(&str, &str)]) -> NodeServer {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
         let script = root.join("tests/client/server.js");
         let modules = root.join("tests/node_modules/socket.io");
@@ -44,6 +54,7 @@ impl NodeServer {
             .arg(&script)
             .arg(port.to_string())
             .args(parser)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -149,13 +149,53 @@ pub fn fast_config() -> sockeye_engine::EngineConfigBuilder {
         .ping_timeout(Duration::from_millis(200))
 }
 
-/// Serves an engine with `config` on an ephemeral port (standalone service on hyper).
+/// Serves an engine with `config` on an ephemeral port (standalone service on hyper, HTTP/1.1
+/// and h2c with extended CONNECT).
 pub async fn serve(config: EngineConfig) -> TestServer {
+    serve_with(config, ServeOptions::default()).await
+}
+
+/// How the test server listens.
+#[derive(Clone, Default)]
+pub struct ServeOptions {
+    /// TLS with ALPN `h2` and `http/1.1`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The HTTP/2 concurrent-stream limit (hyper's default, 200, when `None`).
+    pub max_concurrent_streams: Option<u32>,
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`: the server's TLS configuration
+/// (ALPN `h2`, `http/1.1`) and the certificate, to trust on the client side.
+pub fn self_signed() -> (
+    Arc<rustls::ServerConfig>,
+    rustls::pki_types::CertificateDer<'static>,
+) {
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let der = cert.cert.der().clone();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        cert.signing_key.serialize_der(),
+    ));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![der.clone()], key)
+        .unwrap();
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    (Arc::new(server), der)
+}
+
+/// Serves an engine with `config` as `options` say.
+pub async fn serve_with(config: EngineConfig, options: ServeOptions) -> TestServer {
     let rec = Arc::new(Recorder::default());
     let engine = Engine::new(Echo { rec: rec.clone() }, config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let service = engine.service();
+    let acceptor = options.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     tokio::spawn(async move {
         loop {
             let Ok((tcp, peer)) = listener.accept().await else {
@@ -169,13 +209,30 @@ pub async fn serve(config: EngineConfig) -> TestServer {
                         .insert(sockeye_engine::RemoteAddr(peer));
                     tower::Service::call(&mut service, req)
                 });
+            let acceptor = acceptor.clone();
+            let max_streams = options.max_concurrent_streams;
             tokio::spawn(async move {
-                let _ = Builder::new(TokioExecutor::new())
-                    .serve_connection_with_upgrades(
-                        TokioIo::new(tcp),
-                        TowerToHyperService::new(service),
-                    )
-                    .await;
+                let mut builder = Builder::new(TokioExecutor::new());
+                builder.http2().enable_connect_protocol();
+                if let Some(max) = max_streams {
+                    builder.http2().max_concurrent_streams(max);
+                }
+                let service = TowerToHyperService::new(service);
+                match acceptor {
+                    Some(acceptor) => {
+                        let Ok(tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let _ = builder
+                            .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                            .await;
+                    }
+                    None => {
+                        let _ = builder
+                            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                            .await;
+                    }
+                }
             });
         }
     });
@@ -258,4 +315,54 @@ pub async fn ws_session(server: &TestServer) -> (WsClient, String) {
     let open = next_text(&mut ws).await;
     let json: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
     (ws, json["sid"].as_str().unwrap().to_owned())
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // Node resolves NODE_PATH lexically: hand it a path without `..`.
+    std::fs::canonicalize(&root).unwrap_or(root)
+}
+
+/// Runs `tests/js/SCRIPT` with the server's base URL and `args`, the npm packages of
+/// `tests/node_modules` on NODE_PATH (`package` must be among them), and returns its last
+/// output line as JSON; a line with an `error` key fails the test.
+pub async fn run_node(
+    script: &str,
+    package: &str,
+    server: &TestServer,
+    args: &[&str],
+) -> serde_json::Value {
+    let node_modules = workspace_root().join("tests/node_modules");
+    assert!(
+        node_modules.join(package).is_dir(),
+        "{package} missing from {}: run `npm ci` in tests/ (scripts/test does it)",
+        node_modules.display()
+    );
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/js")
+        .join(script);
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(&path)
+        .arg(format!("http://{}", server.addr))
+        .args(args)
+        .env("NODE_PATH", &node_modules)
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("node {script} {args:?} did not finish within 60 s"))
+        .unwrap_or_else(|e| panic!("cannot run `node` (is Node.js installed?): {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_else(|| {
+        panic!(
+            "node printed nothing; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let value: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert!(
+        value.get("error").is_none(),
+        "node {script} {args:?} failed: {value}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    value
 }

@@ -1,0 +1,130 @@
+//! Replays every committed fuzz input on the stable toolchain: the hand-written seeds
+//! (`fuzz/seeds/TARGET`), the minimised corpora of the long runs (`fuzz/corpus-min/TARGET`)
+//! and every past finding (`fuzz/regressions/TARGET`), through the same target bodies that
+//! cargo-fuzz runs. A fresh machine has no nightly compiler, so this is how the fuzz inputs
+//! run in CI.
+
+use std::path::{Path, PathBuf};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+}
+
+/// Every file under `fuzz/KIND/TARGET`, sorted (an absent folder has none).
+fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
+    let dir = fuzz_dir().join(kind).join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+fn replay(target: &str) {
+    let (_, run) = sockeye_fuzz::TARGETS
+        .iter()
+        .find(|(name, _)| *name == target)
+        .unwrap_or_else(|| panic!("no fuzz target named {target}"));
+    let mut count = 0;
+    for kind in ["seeds", "corpus-min", "regressions"] {
+        for file in inputs(kind, target) {
+            let data = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let result = std::panic::catch_unwind(|| run(&data));
+            assert!(
+                result.is_ok(),
+                "fuzz input {} of target {target} fails; reproduce with \
+                 `cargo fuzz run {target} {}` (nightly or RUSTC_BOOTSTRAP=1)",
+                file.display(),
+                file.display()
+            );
+            count += 1;
+        }
+    }
+    assert!(
+        count > 0,
+        "target {target} has no committed input under fuzz/seeds, fuzz/corpus-min or \
+         fuzz/regressions: add seeds, or run scripts/fuzz-long.sh and commit the minimised corpus"
+    );
+    eprintln!("{target}: {count} inputs replayed");
+}
+
+#[test]
+fn every_target_is_replayed_here() {
+    let here = include_str!("replay.rs");
+    for (name, _) in sockeye_fuzz::TARGETS {
+        assert!(
+            here.contains(&format!("fn {name}()")),
+            "fuzz target {name} has no replay test in this file"
+        );
+    }
+}
+
+#[test]
+fn every_fuzz_binary_has_a_target() {
+    let dir = fuzz_dir().join("fuzz_targets");
+    for entry in std::fs::read_dir(&dir).expect("fuzz/fuzz_targets exists") {
+        let path = entry.expect("readable").path();
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        assert!(
+            sockeye_fuzz::TARGETS.iter().any(|(name, _)| *name == stem),
+            "fuzz/fuzz_targets/{stem}.rs has no body in sockeye-fuzz (so no stable replay)"
+        );
+    }
+}
+
+#[test]
+fn engine_packet() {
+    replay("engine_packet");
+}
+
+#[test]
+fn engine_payload() {
+    replay("engine_payload");
+}
+
+#[test]
+fn eio3_payload() {
+    replay("eio3_payload");
+}
+
+#[test]
+fn eio3_binary() {
+    replay("eio3_binary");
+}
+
+#[test]
+fn socketio_json() {
+    replay("socketio_json");
+}
+
+#[test]
+fn socketio_msgpack() {
+    replay("socketio_msgpack");
+}
+
+#[test]
+fn engine_requests() {
+    replay("engine_requests");
+}
+
+#[test]
+fn sockeye_requests() {
+    replay("sockeye_requests");
+}
+
+#[test]
+fn redis_wire() {
+    replay("redis_wire");
+}
+
+#[test]
+fn ws_inflate() {
+    replay("ws_inflate");
+}

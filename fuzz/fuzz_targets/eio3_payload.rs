@@ -1,0 +1,5 @@
+//! An Engine.IO v3 text payload, JSONP body and text frame (`sockeye_fuzz::eio3_payload`). The body lives in `crates/sockeye-fuzz`, so that
+//! `tests/replay.rs` there replays this target's inputs on the stable toolchain.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sockeye_fuzz::eio3_payload(data));

@@ -1,0 +1,6 @@
+//! The permessage-deflate reader and inflater (`sockeye_fuzz::ws_inflate`). The body lives in
+//! `crates/sockeye-fuzz`, so that `tests/replay.rs` there replays this target's inputs on the
+//! stable toolchain.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sockeye_fuzz::ws_inflate(data));
