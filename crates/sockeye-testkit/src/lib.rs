@@ -10,6 +10,8 @@
 //! - [`h2raw`]: a raw HTTP/2 client, for streams that never end, resets mid-message, more
 //!   streams than allowed and malformed extended CONNECT requests.
 //! - [`sio`]: a minimal Socket.IO client that shows exactly what a server sends.
+//! - [`panics`]: counts panics outside test code, so a hostile-input test fails when the
+//!   server panicked even though the panic was caught and only closed the connection.
 //! - [`contract`]: the adapter contract suite every adapter runs
 //!   ([`adapter_contract!`]).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -17,6 +19,7 @@
 pub mod contract;
 pub mod h2raw;
 mod http_proxy;
+pub mod panics;
 mod proxy;
 pub mod sio;
 pub mod ws;

@@ -669,6 +669,10 @@ async fn abandoned_sessions_are_freed_by_the_heartbeat() {
 #[tokio::test]
 async fn a_panicking_handler_closes_only_its_session() {
     let server = serve(fast_config().ping_interval(Duration::from_secs(20)).build()).await;
+    server
+        .rec
+        .panic_expected
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let client = http();
     let bystander = handshake(&server, &client).await;
     let (mut ws, ws_sid) = ws_session(&server).await;

@@ -1,23 +1,31 @@
-//! Hostile or broken input: the offending connection is closed (or the packet ignored where
-//! the JavaScript server ignores it), nothing panics, and other clients are untouched.
+//! Hostile or broken input: the offending connection is closed as `parse error` (or the packet
+//! ignored where the JavaScript server ignores it), nothing panics (`PanicWatch`: a panic caught
+//! by the engine would also close the connection, as `transport error`), and other clients are
+//! untouched.
 
 use crate::common;
 
 use std::net::SocketAddr;
 
-use common::{Ws, builder, serve};
-use sockeye::{Event, SocketRef};
+use common::{Reasons, Ws, builder, serve};
+use sockeye::{DisconnectReason, Event, SocketRef};
+use sockeye_testkit::panics::PanicWatch;
 
 async fn server() -> SocketAddr {
+    server_with_reasons().await.0
+}
+
+async fn server_with_reasons() -> (SocketAddr, Reasons) {
     let io = builder().build();
-    io.ns("/", |_s: SocketRef| async {}).on(
+    let reasons = Reasons::default();
+    reasons.record(io.ns("/", |_s: SocketRef| async {})).on(
         "message",
         |socket: SocketRef, event: Event| async move {
             socket.emit_args("message-back", event.args).unwrap();
         },
     );
     io.ns("/custom", |_s: SocketRef| async {});
-    serve(&io).await
+    (serve(&io).await, reasons)
 }
 
 /// A connected client that must keep working after someone else misbehaved.
@@ -30,12 +38,13 @@ async fn still_works(ws: &mut Ws) {
     ws.expect(r#"42["message-back","still here"]"#).await;
 }
 
-/// Connects to `/`, sends `frames`, and asserts the server closes the connection while a
-/// bystander keeps being served.
+/// Connects to `/`, sends `frames`, and asserts the server closes the connection as
+/// `parse error` without panicking while a bystander keeps being served.
 async fn assert_closes(text: &[&str], binary: &[&[u8]]) {
-    let addr = server().await;
+    let watch = PanicWatch::start();
+    let (addr, reasons) = server_with_reasons().await;
     let mut other = bystander(addr).await;
-    let (mut ws, _) = Ws::open_connected(addr).await;
+    let (mut ws, sid) = Ws::open_connected(addr).await;
     for t in text {
         ws.send(t).await;
     }
@@ -43,7 +52,9 @@ async fn assert_closes(text: &[&str], binary: &[&[u8]]) {
         ws.send_bin(b).await;
     }
     ws.expect_closed().await;
+    assert_eq!(reasons.of(&sid).await, DisconnectReason::ParseError);
     still_works(&mut other).await;
+    watch.assert_none();
 }
 
 #[tokio::test]
@@ -150,6 +161,7 @@ async fn disconnect_for_a_namespace_never_connected_closes() {
 
 #[tokio::test]
 async fn packets_for_a_namespace_the_client_left_are_ignored() {
+    let watch = PanicWatch::start();
     let addr = server().await;
     let (mut ws, _) = Ws::open_connected(addr).await;
     ws.send("40/custom,").await;
@@ -166,12 +178,15 @@ async fn packets_for_a_namespace_the_client_left_are_ignored() {
     ws.send("43/custom,1[1]").await;
     ws.send("41/custom,").await;
     still_works(&mut ws).await;
+    watch.assert_none();
 }
 
 #[tokio::test]
 async fn unknown_or_late_ack_is_ignored() {
+    let watch = PanicWatch::start();
     let addr = server().await;
     let (mut ws, _) = Ws::open_connected(addr).await;
     ws.send("43999[1]").await;
     still_works(&mut ws).await;
+    watch.assert_none();
 }

@@ -28,6 +28,12 @@ fn app(counts: Arc<Counts>) -> SocketIo {
         .connect_timeout(Duration::from_millis(600))
         .attachment_timeout(Duration::from_millis(600))
         .build();
+    register(&io, counts);
+    io
+}
+
+/// `/` with the handlers every close-path test uses.
+fn register(io: &SocketIo, counts: Arc<Counts>) {
     io.ns("/", |_s: SocketRef, auth: Option<Auth<Value>>| async move {
         if auth.as_ref().and_then(|Auth(a)| a.get("refuse")).is_some() {
             return Err(ConnectionRefusedError::new("refused"));
@@ -59,7 +65,6 @@ fn app(counts: Arc<Counts>) -> SocketIo {
             panic!("a handler panic, contained to its ack");
         }
     });
-    io
 }
 
 /// A client on `/` that joined `room` and left a pending ack on the server.
@@ -142,4 +147,210 @@ async fn every_close_path_releases_sessions_sockets_rooms_and_acks() {
     })
     .await;
     drop(parked);
+}
+
+/// Each close path alone, with a heartbeat that cannot be what cleans: pings every 60 s, so a
+/// path that forgot its own cleanup leaves the session, socket, room or pending ack in place
+/// far beyond the bound these tests allow (`BOUND`).
+mod isolated {
+    use super::*;
+
+    /// What a close path is given to clean up; the heartbeat would take 120 s.
+    const BOUND: Duration = Duration::from_secs(3);
+
+    /// An app of `app`'s handlers, with pings 60 s apart; the connect and attachment timers
+    /// are `connect` and `attachments` (60 s unless the path under test is that timer).
+    fn slow_heartbeat_app(
+        counts: Arc<Counts>,
+        connect: Duration,
+        attachments: Duration,
+    ) -> SocketIo {
+        let io = SocketIo::builder()
+            .ping_interval(Duration::from_secs(60))
+            .ping_timeout(Duration::from_secs(60))
+            .connect_timeout(connect)
+            .attachment_timeout(attachments)
+            .max_payload(16 * 1024)
+            .build();
+        register(&io, counts);
+        io
+    }
+
+    fn default_app(counts: Arc<Counts>) -> SocketIo {
+        slow_heartbeat_app(counts, Duration::from_secs(60), Duration::from_secs(60))
+    }
+
+    /// Waits at most `BOUND` for `f`.
+    async fn within_bound(what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + BOUND;
+        while !f() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not released within {BOUND:?} (the heartbeat is 60 s away): {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The socket that held `room` left the namespace and the room, and its pending ack
+    /// ended with `Disconnected`; `sessions` engine sessions remain.
+    async fn released(io: &SocketIo, counts: &Counts, room: &str, sessions: usize) {
+        within_bound("the socket's pending ack", || {
+            counts.released.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        within_bound("the namespace's socket", || {
+            io.of("/").unwrap().sockets().is_empty()
+        })
+        .await;
+        assert!(
+            io.of("/").unwrap().to(room.to_owned()).sockets().is_empty(),
+            "room {room} still has members"
+        );
+        within_bound("the engine session", || {
+            io.engine().session_count() == sessions
+        })
+        .await;
+    }
+
+    async fn setup() -> (SocketIo, Arc<Counts>, std::net::SocketAddr) {
+        let counts = Arc::new(Counts::default());
+        let io = default_app(counts.clone());
+        let addr = serve(&io).await;
+        (io, counts, addr)
+    }
+
+    #[tokio::test]
+    async fn clean_websocket_close() {
+        let (io, counts, addr) = setup().await;
+        let mut ws = holding(addr, "r").await;
+        ws.ws.close(None).await.unwrap();
+        released(&io, &counts, "r", 0).await;
+    }
+
+    #[tokio::test]
+    async fn tcp_drop() {
+        let (io, counts, addr) = setup().await;
+        drop(holding(addr, "r").await);
+        released(&io, &counts, "r", 0).await;
+    }
+
+    #[tokio::test]
+    async fn engine_close_packet() {
+        let (io, counts, addr) = setup().await;
+        let mut ws = holding(addr, "r").await;
+        ws.send("1").await;
+        released(&io, &counts, "r", 0).await;
+        drop(ws);
+    }
+
+    #[tokio::test]
+    async fn invalid_packet() {
+        let (io, counts, addr) = setup().await;
+        let mut ws = holding(addr, "r").await;
+        ws.send("4abc").await;
+        released(&io, &counts, "r", 0).await;
+        drop(ws);
+    }
+
+    /// A message over `max_payload` (16 KiB here): the engine closes the transport with 1009.
+    #[tokio::test]
+    async fn transport_error() {
+        let (io, counts, addr) = setup().await;
+        let mut ws = holding(addr, "r").await;
+        let big = format!(r#"42["x","{}"]"#, "y".repeat(32 * 1024));
+        let _ = ws.ws.send(WsMsg::text(big)).await;
+        released(&io, &counts, "r", 0).await;
+        drop(ws);
+    }
+
+    /// A server-side `disconnect()`: the socket leaves, the client's Engine.IO session stays
+    /// (as in the Node server) with its TCP connection open.
+    #[tokio::test]
+    async fn kick() {
+        let (io, counts, addr) = setup().await;
+        let mut ws = holding(addr, "r").await;
+        ws.send(r#"42["kick"]"#).await;
+        released(&io, &counts, "r", 1).await;
+        drop(ws);
+    }
+
+    /// A namespace DISCONNECT from the client, the connection kept open.
+    #[tokio::test]
+    async fn namespace_disconnect() {
+        let (io, counts, addr) = setup().await;
+        let mut ws = holding(addr, "r").await;
+        ws.send("41").await;
+        released(&io, &counts, "r", 1).await;
+        drop(ws);
+    }
+
+    /// A panicking event handler: its socket is disconnected, the session stays.
+    #[tokio::test]
+    async fn handler_panic() {
+        let (io, counts, addr) = setup().await;
+        let mut ws = holding(addr, "r").await;
+        ws.send(r#"421["boom"]"#).await;
+        released(&io, &counts, "r", 1).await;
+        drop(ws);
+    }
+
+    /// A binary packet whose second attachment never comes: the attachment timer (300 ms)
+    /// closes the session, the client still connected and silent.
+    #[tokio::test]
+    async fn attachment_timer() {
+        let counts = Arc::new(Counts::default());
+        let io = slow_heartbeat_app(
+            counts.clone(),
+            Duration::from_secs(60),
+            Duration::from_millis(300),
+        );
+        let addr = serve(&io).await;
+        let mut ws = holding(addr, "r").await;
+        ws.send(r#"452-["hold",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#)
+            .await;
+        ws.ws.send(WsMsg::binary(vec![1u8])).await.unwrap();
+        released(&io, &counts, "r", 0).await;
+        drop(ws);
+    }
+
+    /// Graceful shutdown: `SocketIo::close` ends every session, socket and pending ack.
+    #[tokio::test]
+    async fn shutdown() {
+        let (io, counts, addr) = setup().await;
+        let ws = holding(addr, "r").await;
+        let closing = io.clone();
+        tokio::time::timeout(BOUND, closing.close())
+            .await
+            .expect("close within the bound");
+        within_bound("the socket's pending ack", || {
+            counts.released.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        assert_eq!(io.engine().session_count(), 0);
+        drop(ws);
+    }
+
+    /// A refused CONNECT and a session that never connects: the connect timer (300 ms) closes
+    /// both, the clients still connected and silent.
+    #[tokio::test]
+    async fn connect_timer() {
+        let counts = Arc::new(Counts::default());
+        let io = slow_heartbeat_app(
+            counts.clone(),
+            Duration::from_millis(300),
+            Duration::from_secs(60),
+        );
+        let addr = serve(&io).await;
+        let mut refused = Ws::open(addr).await;
+        refused.send(r#"40{"refuse":true}"#).await;
+        assert!(refused.recv_text().await.starts_with("44"));
+        let never = Ws::open(addr).await;
+        assert_eq!(io.engine().session_count(), 2);
+        within_bound("the sessions without a namespace", || {
+            io.engine().session_count() == 0
+        })
+        .await;
+        drop((refused, never));
+    }
 }

@@ -31,6 +31,8 @@ pub struct Recorder {
     pub closes: Mutex<Vec<(String, CloseReason)>>,
     pub send_errors: Mutex<Vec<SendError>>,
     pub closed: tokio::sync::Notify,
+    /// The test makes the handler panic on purpose (`HandlerPanic` closes are expected).
+    pub panic_expected: std::sync::atomic::AtomicBool,
 }
 
 impl Recorder {
@@ -122,10 +124,37 @@ impl EngineHandler for Echo {
     }
 }
 
+/// The engine under test. Dropping it at the end of a test fails the test if anything outside
+/// test code panicked meanwhile (`PanicWatch`), or if a session was closed as `HandlerPanic`
+/// without the test saying it made the handler panic (`rec.panic_expected`): the handler here
+/// is the test's echo, so such a close means the engine handed it something it must never
+/// get (non-UTF-8 text, a message after close).
 pub struct TestServer {
     pub addr: SocketAddr,
     pub engine: Engine<Echo>,
     pub rec: Arc<Recorder>,
+    pub watch: sockeye_testkit::panics::PanicWatch,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        self.watch.assert_none();
+        if !self.rec.panic_expected.load(Ordering::SeqCst) {
+            let panics: Vec<_> = self
+                .rec
+                .closes()
+                .into_iter()
+                .filter(|(_, r)| *r == CloseReason::HandlerPanic)
+                .collect();
+            assert!(
+                panics.is_empty(),
+                "sessions closed by a handler panic: {panics:?}"
+            );
+        }
+    }
 }
 
 impl TestServer {
@@ -190,6 +219,7 @@ pub fn self_signed() -> (
 
 /// Serves an engine with `config` as `options` say.
 pub async fn serve_with(config: EngineConfig, options: ServeOptions) -> TestServer {
+    let watch = sockeye_testkit::panics::PanicWatch::start();
     let rec = Arc::new(Recorder::default());
     let engine = Engine::new(Echo { rec: rec.clone() }, config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -236,7 +266,12 @@ pub async fn serve_with(config: EngineConfig, options: ServeOptions) -> TestServ
             });
         }
     });
-    TestServer { addr, engine, rec }
+    TestServer {
+        addr,
+        engine,
+        rec,
+        watch,
+    }
 }
 
 /// A plain HTTP client with a timeout on every request.

@@ -261,6 +261,44 @@ pub fn ack_id(frame: &str) -> String {
         .collect()
 }
 
+/// Every disconnect reason of a namespace, by socket id: the hostile-input tests assert the
+/// exact reason, since a panic on the data path would also close the connection (as
+/// `transport error`, the engine's `HandlerPanic`).
+#[derive(Clone, Default)]
+pub struct Reasons(
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, sockeye::DisconnectReason>>>,
+);
+
+impl Reasons {
+    /// Records the reasons of `ns`'s disconnects.
+    pub fn record(&self, ns: sockeye::NsHandle) -> sockeye::NsHandle {
+        let me = self.clone();
+        ns.on_disconnect(
+            move |s: sockeye::SocketRef, reason: sockeye::DisconnectReason| {
+                me.0.lock()
+                    .unwrap()
+                    .insert(s.id().as_str().to_owned(), reason);
+                async {}
+            },
+        )
+    }
+
+    /// The reason socket `id` left, waiting for it at most `WAIT`.
+    pub async fn of(&self, id: &str) -> sockeye::DisconnectReason {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(r) = self.0.lock().unwrap().get(id) {
+                return *r;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "socket {id} not disconnected within {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
 /// The binary's counting global allocator (per-thread live heap), for the memory figures.
 pub mod heap;
 
