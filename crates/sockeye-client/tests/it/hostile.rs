@@ -156,6 +156,9 @@ struct Case {
     expect: Expect,
     flavours: &'static [Flavour],
     namespaces: &'static [&'static str],
+    /// Serve the script behind TLS with this front.
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<tls::Front>>,
 }
 
 fn case(
@@ -169,6 +172,8 @@ fn case(
         expect,
         flavours: ALL,
         namespaces: &["/"],
+        #[cfg(feature = "tls")]
+        tls: None,
     }
 }
 
@@ -219,7 +224,14 @@ fn both(open: &str, packets: &[Out], expect: Expect) -> Vec<Case> {
 
 fn builder(url: &str, case: &Case, reasons: &Arc<Mutex<Vec<DisconnectReason>>>) -> ClientBuilder {
     let reasons = Arc::clone(reasons);
-    Client::builder(url)
+    #[cfg(feature = "tls")]
+    let url = case
+        .tls
+        .as_ref()
+        .map_or_else(|| url.to_owned(), |front| front.url.clone());
+    #[cfg(feature = "tls")]
+    let url = url.as_str();
+    let builder = Client::builder(url)
         .transports([case.transport])
         .namespaces(case.namespaces.iter().copied())
         .no_proxy()
@@ -231,7 +243,12 @@ fn builder(url: &str, case: &Case, reasons: &Arc<Mutex<Vec<DisconnectReason>>>) 
         .on_disconnect(move |_ns, reason| {
             let reasons = Arc::clone(&reasons);
             async move { reasons.lock().unwrap().push(reason) }
-        })
+        });
+    #[cfg(feature = "tls")]
+    if let Some(front) = case.tls.as_ref().filter(|front| front.trusted) {
+        return builder.tls_root_certificate(front.pem.clone());
+    }
+    builder
 }
 
 /// How long a run watches a connected client.
@@ -501,17 +518,21 @@ async fn play(cases: Vec<Case>) {
         let case = Arc::new(case);
         for &flavour in case.flavours {
             let server = HostileServer::start((case.script)()).await.unwrap();
+            #[cfg(feature = "tls")]
+            if let Some(front) = &case.tls {
+                front.point_at(server.addr()).await;
+            }
             let label = format!("{flavour:?} over {:?}", case.transport);
             let baseline = CURRENT.load(Ordering::Relaxed);
             PEAK.store(baseline, Ordering::Relaxed);
             let observed = run(flavour, server.url(), Arc::clone(&case)).await;
             let peak = PEAK.load(Ordering::Relaxed).saturating_sub(baseline);
             tracing::info!(%label, ?observed, peak, sent = server.stats().bytes_written.load(Ordering::Relaxed), "case done");
-            check(case.expect, &observed, &label);
             assert!(
                 peak < MEMORY_BOUND,
                 "{label}: {peak} bytes allocated at the peak"
             );
+            check(case.expect, &observed, &label);
         }
     }
     let echoed = bystander
@@ -978,4 +999,113 @@ async fn redirect_loop_on_the_handshake() {
         ),
     ])
     .await;
+}
+
+#[cfg(feature = "tls")]
+mod tls {
+    //! A TLS front with a self-signed certificate, before the hostile server.
+
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio_rustls::TlsAcceptor;
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    /// Terminates TLS and forwards the bytes to the hostile server of the current run.
+    pub(super) struct Front {
+        pub(super) url: String,
+        pub(super) pem: String,
+        /// Whether the client is given the certificate as a root.
+        pub(super) trusted: bool,
+        backend: Arc<Mutex<Option<SocketAddr>>>,
+    }
+
+    impl Front {
+        pub(super) async fn start(trusted: bool) -> Front {
+            let cert = rcgen::generate_simple_self_signed(vec![
+                "127.0.0.1".to_owned(),
+                "localhost".to_owned(),
+            ])
+            .unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(
+                    vec![cert.cert.der().clone()],
+                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                        cert.signing_key.serialize_der(),
+                    )),
+                )
+                .unwrap();
+            let acceptor = TlsAcceptor::from(Arc::new(config));
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let backend: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+            let target = Arc::clone(&backend);
+            tokio::spawn(async move {
+                for _ in 0..512 {
+                    let Ok((tcp, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let acceptor = acceptor.clone();
+                    let target = *target.lock().unwrap();
+                    tokio::spawn(async move {
+                        let bound = Duration::from_secs(10);
+                        let Ok(Ok(mut tls)) =
+                            tokio::time::timeout(bound, acceptor.accept(tcp)).await
+                        else {
+                            return;
+                        };
+                        let Some(target) = target else { return };
+                        let Ok(mut back) = TcpStream::connect(target).await else {
+                            return;
+                        };
+                        let _ = tokio::time::timeout(
+                            bound,
+                            tokio::io::copy_bidirectional(&mut tls, &mut back),
+                        )
+                        .await;
+                    });
+                }
+            });
+            Front {
+                url: format!("https://127.0.0.1:{}", addr.port()),
+                pem: cert.cert.pem(),
+                trusted,
+                backend,
+            }
+        }
+
+        pub(super) async fn point_at(&self, backend: SocketAddr) {
+            *self.backend.lock().unwrap() = Some(backend);
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+#[tokio::test]
+async fn tls_server_with_a_self_signed_certificate() {
+    let packets = [text(r#"2["ok"]"#)];
+    let mut cases = both(
+        CALM,
+        &packets,
+        Expect::ConnectFails(
+            |e| matches!(e, SocketIoError::Connection(ConnectionError::Transport(text)) if text.to_lowercase().contains("certificate")),
+        ),
+    );
+    let refused = Arc::new(tls::Front::start(false).await);
+    for case in &mut cases {
+        case.tls = Some(Arc::clone(&refused));
+    }
+    let trusted = Arc::new(tls::Front::start(true).await);
+    for mut case in both(CALM, &packets, Expect::Events(&["ok"])) {
+        case.tls = Some(Arc::clone(&trusted));
+        cases.push(case);
+    }
+    play(cases).await;
 }
