@@ -129,9 +129,50 @@ impl ClientBuilder {
         self
     }
 
-    /// The bound of each HTTP request and of the WebSocket handshake (default 5 s).
+    /// The bound of each HTTP request, of the WebSocket handshake, of the wait for the OPEN
+    /// packet and of the upgrade probe (default 5 s). A long-poll GET may last `pingInterval`
+    /// plus this. Past it the attempt fails with [`ConnectionError::Timeout`].
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.options.request_timeout = timeout;
+        self
+    }
+
+    /// The bound of opening the TCP connection, TLS and a proxy's CONNECT tunnel (default
+    /// 5 s); past it the attempt fails with [`ConnectionError::Timeout`].
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.options.limits.connect_timeout = timeout;
+        self
+    }
+
+    /// The most the client accepts from the server in one piece, in bytes (default 16 MiB): a
+    /// polling response body, a WebSocket frame or message (inflated, with
+    /// permessage-deflate), a Socket.IO packet with its attachments. More ends the connection
+    /// with [`ConnectionError::PayloadTooLarge`] (as a disconnect reason once connected).
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.options.limits.max_payload = bytes;
+        self
+    }
+
+    /// The most binary attachments one packet from the server may announce (default 10).
+    /// A packet announcing more ends the connection.
+    pub fn max_attachments(mut self, count: usize) -> Self {
+        self.options.limits.max_attachments = count;
+        self
+    }
+
+    /// The deepest nesting of arrays and objects accepted in the arguments of the server's
+    /// events and acks (default 32). Deeper ends the connection, before any parsing.
+    pub fn max_nesting_depth(mut self, depth: usize) -> Self {
+        self.options.limits.max_depth = depth;
+        self
+    }
+
+    /// The largest `pingInterval` and `pingTimeout` the client takes from the server's
+    /// handshake (default 5 min); larger values are clamped to it, smaller than 100 ms raised
+    /// to 100 ms. It bounds how long a silent server keeps the client waiting
+    /// (`pingInterval + pingTimeout`) and how long a long-poll GET may last.
+    pub fn max_heartbeat(mut self, bound: Duration) -> Self {
+        self.options.limits.max_heartbeat = bound;
         self
     }
 

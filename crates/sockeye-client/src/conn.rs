@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sockeye_protocol::engine::Frame;
-use sockeye_protocol::socketio::{Args, Decoder, Limits, Packet, PacketData, ParserKind};
+use sockeye_protocol::socketio::{Args, Decoder, Packet, PacketData, ParserKind};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::engine::{self, CloseCause, Command, Engine, EngineEvent, Transport};
@@ -126,7 +126,8 @@ pub(crate) struct Conn {
     /// Weak, so that the channel closes when every handle is dropped.
     command_tx: mpsc::WeakSender<Cmd>,
     namespaces: Vec<(String, NsState)>,
-    pending_acks: HashMap<u64, oneshot::Sender<Args>>,
+    /// By ack id: the namespace the emit went to and who waits.
+    pending_acks: HashMap<u64, (String, oneshot::Sender<Args>)>,
     next_ack: u64,
     buffer: VecDeque<Buffered>,
     /// The last CONNECT_ERROR of each refused namespace.
@@ -150,7 +151,7 @@ impl Conn {
             .into_iter()
             .map(|ns| (ns, NsState::Pending))
             .collect();
-        let decoder = Decoder::new(options.parser, Limits::default());
+        let decoder = Decoder::new(options.parser, options.limits.decoder());
         Conn {
             options,
             handlers,
@@ -218,7 +219,7 @@ impl Conn {
 
     /// One Engine.IO connection: connect the namespaces, then serve until it ends.
     async fn session(&mut self, engine: &mut Engine) -> End {
-        self.decoder = Decoder::new(self.options.parser, Limits::default());
+        self.decoder = Decoder::new(self.options.parser, self.options.limits.decoder());
         self.shared.with(|s| {
             s.engine_sid = Some(engine.sid.clone());
             s.transport = Some(engine.transport.clone());
@@ -279,7 +280,7 @@ impl Conn {
                         }
                     }
                 },
-                _ = sweep.tick() => self.pending_acks.retain(|_, tx| !tx.is_closed()),
+                _ = sweep.tick() => self.pending_acks.retain(|_, (_, tx)| !tx.is_closed()),
             }
         }
     }
@@ -344,8 +345,10 @@ impl Conn {
                     .and_then(|p| serde_json::from_slice::<ConnectOk>(&p).ok())
                     .map(|ok| ok.sid)
                     .unwrap_or_default();
-                if self.state(&ns).is_none() {
-                    tracing::debug!(namespace = %ns, "CONNECT for a namespace never requested");
+                // Only an answer to our own CONNECT counts: not one for a namespace never
+                // requested, refused, or left.
+                if self.state(&ns) != Some(&NsState::Pending) {
+                    tracing::debug!(namespace = %ns, "CONNECT for a namespace not being joined; ignored");
                     return None;
                 }
                 self.set_state(&ns, NsState::Connected);
@@ -357,6 +360,11 @@ impl Conn {
                 self.first_round_done();
             }
             PacketData::ConnectError(payload) => {
+                // Recording refusals of arbitrary namespaces would let a server grow the map.
+                if self.state(&ns) != Some(&NsState::Pending) {
+                    tracing::debug!(namespace = %ns, "CONNECT_ERROR for a namespace not being joined; ignored");
+                    return None;
+                }
                 let refused: RefusedPayload = serde_json::from_slice(&payload).unwrap_or_default();
                 let error = SocketIoError::ConnectionRefused {
                     namespace: ns.clone(),
@@ -386,11 +394,20 @@ impl Conn {
                 }
             }
             PacketData::Event { name, args, ack } => {
+                if self.state(&ns) != Some(&NsState::Connected) {
+                    tracing::debug!(namespace = %ns, "event on a namespace not joined; ignored");
+                    return None;
+                }
                 self.dispatch(ns, name.to_string(), args, ack);
             }
             PacketData::Ack { id, args } => {
-                if let Some(reply) = self.pending_acks.remove(&id) {
-                    let _ = reply.send(args);
+                // An ack counts only on the namespace its emit went to; ids are per client.
+                if self.pending_acks.get(&id).is_some_and(|(on, _)| *on == ns) {
+                    if let Some((_, reply)) = self.pending_acks.remove(&id) {
+                        let _ = reply.send(args);
+                    }
+                } else {
+                    tracing::debug!(namespace = %ns, id, "ack for no pending emit; ignored");
                 }
             }
         }
@@ -475,7 +492,7 @@ impl Conn {
                     Some(reply) => {
                         let id = self.next_ack;
                         self.next_ack = self.next_ack.wrapping_add(1);
-                        self.pending_acks.insert(id, reply);
+                        self.pending_acks.insert(id, (namespace.clone(), reply));
                         Packet::event_with_ack(namespace.as_str(), name.as_str(), args, id)
                     }
                     None => Packet::event(namespace.as_str(), name.as_str(), args),

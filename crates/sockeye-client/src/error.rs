@@ -1,5 +1,7 @@
 //! The errors of the client.
 
+use std::time::Duration;
+
 use serde_json::Value;
 
 /// Everything a client operation can fail with.
@@ -66,6 +68,25 @@ pub enum ConnectionError {
     /// The server sent bytes that are not valid Engine.IO v4 or Socket.IO v5.
     #[error("protocol violation: {0}")]
     Protocol(String),
+    /// A wait of the client ran out: `what` names it and `after` is its bound, one of the
+    /// documented options (`connect_timeout` for TCP, TLS and a proxy tunnel;
+    /// `request_timeout` for an HTTP request, the WebSocket handshake, the OPEN packet and the
+    /// upgrade probe; `pingInterval + request_timeout` for a long-poll GET).
+    #[error("{what} did not finish within {after:?}")]
+    Timeout {
+        /// The operation that took too long.
+        what: String,
+        /// The bound it had.
+        after: Duration,
+    },
+    /// The server sent more than the client accepts in one piece (`ClientBuilder::max_payload`:
+    /// a polling response body, a WebSocket frame or message, or a Socket.IO packet with its
+    /// attachments).
+    #[error("the server sent more than the client's limit of {limit} bytes in one message")]
+    PayloadTooLarge {
+        /// The limit that was passed, in bytes.
+        limit: usize,
+    },
     /// The server stopped sending heartbeats (no ping within `pingInterval + pingTimeout`).
     #[error("the server stopped sending heartbeats")]
     PingTimeout,

@@ -89,6 +89,54 @@ impl Reconnect {
     }
 }
 
+/// Default of [`Limits::max_payload`]: 16 MiB (tungstenite's own frame limit).
+pub(crate) const DEFAULT_MAX_PAYLOAD: usize = 16 << 20;
+/// The smallest `pingInterval` and `pingTimeout` the client takes from a handshake: below it,
+/// a heartbeat window of zero would end every connection at once.
+pub(crate) const MIN_HEARTBEAT: Duration = Duration::from_millis(100);
+
+/// What the client accepts from a server, and how long it waits for one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Largest polling response body, WebSocket frame or message, and Socket.IO packet (with
+    /// its attachments), in bytes.
+    pub(crate) max_payload: usize,
+    /// Most binary attachments one packet may announce.
+    pub(crate) max_attachments: usize,
+    /// Deepest nesting of arrays and objects in an event's or ack's arguments.
+    pub(crate) max_depth: usize,
+    /// Bound of TCP connect, TLS and a proxy tunnel.
+    pub(crate) connect_timeout: Duration,
+    /// Largest `pingInterval` and `pingTimeout` taken from a handshake; larger values are
+    /// clamped to it.
+    pub(crate) max_heartbeat: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let protocol = sockeye_protocol::socketio::Limits::default();
+        Limits {
+            max_payload: DEFAULT_MAX_PAYLOAD,
+            max_attachments: protocol.max_attachments,
+            max_depth: protocol.max_depth,
+            connect_timeout: Duration::from_secs(5),
+            max_heartbeat: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Limits {
+    /// The Socket.IO decoder's limits for packets from the server.
+    pub(crate) fn decoder(&self) -> sockeye_protocol::socketio::Limits {
+        sockeye_protocol::socketio::Limits {
+            max_attachments: self.max_attachments,
+            max_depth: self.max_depth,
+            max_packet_size: self.max_payload,
+            ..sockeye_protocol::socketio::Limits::default()
+        }
+    }
+}
+
 /// Everything `connect` was given, kept for reconnections.
 #[derive(Clone)]
 pub(crate) struct Options {
@@ -117,6 +165,8 @@ pub(crate) struct Options {
     pub(crate) jar: Option<Arc<reqwest::cookie::Jar>>,
     /// permessage-deflate offered on WebSocket handshakes; `None`: not offered.
     pub(crate) ws_deflate: Option<DeflateConfig>,
+    /// Bounds on what the server may send and on the client's waits.
+    pub(crate) limits: Limits,
 }
 
 impl Options {
@@ -140,6 +190,7 @@ impl Options {
             proxy: ProxySetting::FromEnv,
             jar: Some(Arc::default()),
             ws_deflate: None,
+            limits: Limits::default(),
         }
     }
 
@@ -182,6 +233,7 @@ impl Options {
             polling: self.transports.contains(&Transport::Polling),
             websocket: self.transports.contains(&Transport::Websocket),
             request_timeout: self.request_timeout,
+            limits: self.limits,
         })
     }
 }

@@ -9,6 +9,8 @@
 //!   Basic credentials) that records what it was asked, for the client's proxy tests.
 //! - [`h2raw`]: a raw HTTP/2 client, for streams that never end, resets mid-message, more
 //!   streams than allowed and malformed extended CONNECT requests.
+//! - [`hostile_server`]: a loopback Engine.IO server that answers with scripted, broken or
+//!   malicious bytes (endless bodies, oversized frames, silence), for the client's tests.
 //! - [`sio`]: a minimal Socket.IO client that shows exactly what a server sends.
 //! - [`panics`]: counts panics outside test code, so a hostile-input test fails when the
 //!   server panicked even though the panic was caught and only closed the connection.
@@ -18,6 +20,7 @@
 
 pub mod contract;
 pub mod h2raw;
+pub mod hostile_server;
 mod http_proxy;
 pub mod panics;
 mod proxy;

@@ -70,6 +70,8 @@ pub(crate) struct EngineOptions {
     pub(crate) jar: Option<websocket::Jar>,
     /// permessage-deflate offered on WebSocket handshakes.
     pub(crate) deflate: Option<sockeye_protocol::deflate::DeflateConfig>,
+    /// Payload bounds, the connect timeout and the heartbeat clamp.
+    pub(crate) limits: crate::options::Limits,
 }
 
 /// A message from the transport task to the layer above.
@@ -145,12 +147,14 @@ pub(crate) async fn open(options: EngineOptions) -> Result<Engine, ConnectionErr
                 )));
             }
             Err(_) => {
-                return Err(ConnectionError::Transport(
-                    "no OPEN packet received in time".into(),
-                ));
+                return Err(ConnectionError::Timeout {
+                    what: "the OPEN packet".into(),
+                    after: options.request_timeout,
+                });
             }
         }
     };
+    let handshake = clamp_handshake(handshake, &options.limits);
     tracing::debug!(sid = %handshake.sid, "engine.io handshake done");
     let (command_tx, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
@@ -510,8 +514,52 @@ async fn probe(options: EngineOptions, sid: String) -> Result<Ws, ConnectionErro
         Ok(other) => Err(ConnectionError::Protocol(format!(
             "the upgrade probe was answered with {other:?}"
         ))),
-        Err(_) => Err(ConnectionError::Transport(
-            "the upgrade probe was not answered in time".into(),
-        )),
+        Err(_) => Err(ConnectionError::Timeout {
+            what: "the upgrade probe".into(),
+            after: timeout,
+        }),
+    }
+}
+
+/// Brings the server's heartbeat values into `[MIN_HEARTBEAT, max_heartbeat]`, so that every
+/// wait derived from them is bounded and no deadline overflows. `maxPayload` is left as is:
+/// the client sends what the application emits and lets the server refuse it.
+fn clamp_handshake(mut handshake: Handshake, limits: &crate::options::Limits) -> Handshake {
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let min = millis(crate::options::MIN_HEARTBEAT);
+    let max = millis(limits.max_heartbeat).max(min);
+    let (interval, timeout) = (handshake.ping_interval, handshake.ping_timeout);
+    handshake.ping_interval = interval.clamp(min, max);
+    handshake.ping_timeout = timeout.clamp(min, max);
+    if (interval, timeout) != (handshake.ping_interval, handshake.ping_timeout) {
+        tracing::warn!(
+            interval,
+            timeout,
+            "the server's heartbeat values are out of range; clamped"
+        );
+    }
+    handshake
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_heartbeat_values_are_clamped() {
+        let limits = crate::options::Limits::default();
+        let handshake = |interval, timeout| Handshake {
+            sid: "s".into(),
+            upgrades: Vec::new(),
+            ping_interval: interval,
+            ping_timeout: timeout,
+            max_payload: u64::MAX,
+        };
+        let high = clamp_handshake(handshake(u64::MAX, u64::MAX), &limits);
+        assert_eq!((high.ping_interval, high.ping_timeout), (300_000, 300_000));
+        let low = clamp_handshake(handshake(0, 0), &limits);
+        assert_eq!((low.ping_interval, low.ping_timeout), (100, 100));
+        let fine = clamp_handshake(handshake(25_000, 20_000), &limits);
+        assert_eq!((fine.ping_interval, fine.ping_timeout), (25_000, 20_000));
     }
 }

@@ -17,6 +17,8 @@ const ERROR_BODY_LIMIT: usize = 512;
 #[derive(Clone)]
 pub(crate) struct Http {
     client: reqwest::Client,
+    /// Largest response body read (`max_payload`).
+    max_body: usize,
 }
 
 impl Http {
@@ -27,7 +29,10 @@ impl Http {
     pub(crate) fn new(options: &EngineOptions) -> Result<Http, ConnectionError> {
         let mut builder = reqwest::Client::builder()
             .default_headers(options.headers.clone())
-            .connect_timeout(options.request_timeout)
+            .connect_timeout(options.limits.connect_timeout)
+            // The default policy (10 hops) already bounds a redirect loop; said here so that
+            // it stays bounded whatever reqwest's default becomes.
+            .redirect(reqwest::redirect::Policy::limited(10))
             .no_proxy();
         if let Some(proxy) = &options.proxy {
             builder = builder.proxy(proxy.reqwest()?);
@@ -38,7 +43,10 @@ impl Http {
         let client = options.tls.http(builder).build().map_err(|e| {
             ConnectionError::InvalidOption(format!("cannot build the HTTP client: {e}"))
         })?;
-        Ok(Http { client })
+        Ok(Http {
+            client,
+            max_body: options.limits.max_payload,
+        })
     }
 
     /// One GET: the packets the server had queued (or the handshake for the first request).
@@ -53,8 +61,8 @@ impl Http {
             .timeout(timeout)
             .send()
             .await
-            .map_err(transport_error)?;
-        let body = checked_body(response).await?;
+            .map_err(|e| transport_error(e, timeout))?;
+        let body = checked_body(response, self.max_body, timeout).await?;
         engine::decode_payload(body)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ConnectionError::Protocol(e.to_string()))
@@ -76,8 +84,10 @@ impl Http {
             .body(body)
             .send()
             .await
-            .map_err(transport_error)?;
-        checked_body(response).await.map(drop)
+            .map_err(|e| transport_error(e, timeout))?;
+        checked_body(response, self.max_body, timeout)
+            .await
+            .map(drop)
     }
 }
 
@@ -93,21 +103,60 @@ pub(crate) fn payload(frames: &[Frame]) -> Bytes {
     buf.freeze()
 }
 
-async fn checked_body(response: reqwest::Response) -> Result<Bytes, ConnectionError> {
+/// The body of a successful answer, read chunk by chunk so that a body longer than `limit`
+/// (announced or not) fails before it is buffered; an error status keeps only the start of
+/// its body for the message.
+async fn checked_body(
+    mut response: reqwest::Response,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ConnectionError> {
     let status = response.status();
-    let body = response.bytes().await.map_err(transport_error)?;
-    if status.is_success() {
-        Ok(body)
+    let keep = if status.is_success() {
+        limit
     } else {
-        let end = body.len().min(ERROR_BODY_LIMIT);
+        ERROR_BODY_LIMIT
+    };
+    if status.is_success()
+        && response
+            .content_length()
+            .is_some_and(|len| len > u64::try_from(limit).unwrap_or(u64::MAX))
+    {
+        return Err(ConnectionError::PayloadTooLarge { limit });
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(e, timeout))?
+    {
+        let room = keep.saturating_sub(body.len());
+        if chunk.len() > room {
+            if status.is_success() {
+                return Err(ConnectionError::PayloadTooLarge { limit });
+            }
+            body.extend_from_slice(chunk.get(..room).unwrap_or_default());
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if status.is_success() {
+        Ok(body.freeze())
+    } else {
         Err(ConnectionError::Status {
             status: status.as_u16(),
-            body: String::from_utf8_lossy(body.get(..end).unwrap_or_default()).into_owned(),
+            body: String::from_utf8_lossy(&body).into_owned(),
         })
     }
 }
 
-fn transport_error(error: reqwest::Error) -> ConnectionError {
+fn transport_error(error: reqwest::Error, timeout: Duration) -> ConnectionError {
+    if error.is_timeout() {
+        return ConnectionError::Timeout {
+            what: "an HTTP request".into(),
+            after: timeout,
+        };
+    }
     // The source chain holds the useful part ("connection refused"), the top level only says
     // "error sending request".
     let mut text = error.to_string();

@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
@@ -29,8 +30,6 @@ pub(crate) type Ws = WebSocketStream<ClientIo>;
 
 /// Longest handshake answer head the client reads.
 const MAX_HEAD: usize = 16 * 1024;
-/// Largest message the client inflates (tungstenite's own default message limit).
-const MAX_INFLATED: usize = 64 << 20;
 
 /// The byte stream under tungstenite.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -41,6 +40,8 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 pub(crate) struct ClientIo {
     inner: Box<dyn Io>,
     deflate: DeflateState,
+    /// Largest message inflated (`max_payload`).
+    max_inflated: usize,
 }
 
 enum DeflateState {
@@ -150,7 +151,7 @@ impl ClientIo {
                             DeflateState::On(Box::new(Active {
                                 inflate: InflateStream::new(
                                     Role::Client,
-                                    Inflater::new(Role::Client, agreed, MAX_INFLATED),
+                                    Inflater::new(Role::Client, agreed, self.max_inflated),
                                 ),
                                 deflater: Deflater::new(Role::Client, agreed, &config),
                                 pending: handed,
@@ -232,13 +233,15 @@ impl AsyncWrite for ClientIo {
 /// cookies of the jar (and the answer's `Set-Cookie` into it), and the permessage-deflate
 /// offer when configured.
 pub(crate) async fn connect(options: &EngineOptions, url: &Url) -> Result<Ws, ConnectionError> {
-    let timeout = options.request_timeout;
+    let timeout = options
+        .limits
+        .connect_timeout
+        .saturating_add(options.request_timeout);
     tokio::time::timeout(timeout, connect_inner(options, url))
         .await
-        .map_err(|_| {
-            ConnectionError::Transport(format!(
-                "WebSocket connection not established within {timeout:?}"
-            ))
+        .map_err(|_| ConnectionError::Timeout {
+            what: "the WebSocket connection".into(),
+            after: timeout,
         })?
 }
 
@@ -250,18 +253,30 @@ async fn connect_inner(options: &EngineOptions, url: &Url) -> Result<Ws, Connect
         .trim_end_matches(']')
         .to_owned();
     let port = url.port_or_known_default().unwrap_or(80);
-    let tcp = match &options.proxy {
-        Some(proxy) => proxy.tunnel(&host, port, options.request_timeout).await?,
-        None => TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| ConnectionError::Transport(format!("WebSocket: {host}:{port}: {e}")))?,
+    let connect_timeout = options.limits.connect_timeout;
+    let opening = async {
+        let tcp = match &options.proxy {
+            Some(proxy) => proxy.tunnel(&host, port, connect_timeout).await?,
+            None => TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| {
+                    ConnectionError::Transport(format!("WebSocket: {host}:{port}: {e}"))
+                })?,
+        };
+        let _ = tcp.set_nodelay(true);
+        let stream: Box<dyn Io> = if url.scheme() == "wss" {
+            options.tls.wrap(tcp, &host).await?
+        } else {
+            Box::new(tcp)
+        };
+        Ok::<_, ConnectionError>(stream)
     };
-    let _ = tcp.set_nodelay(true);
-    let stream: Box<dyn Io> = if url.scheme() == "wss" {
-        options.tls.wrap(tcp, &host).await?
-    } else {
-        Box::new(tcp)
-    };
+    let stream = tokio::time::timeout(connect_timeout, opening)
+        .await
+        .map_err(|_| ConnectionError::Timeout {
+            what: "opening the WebSocket's connection (TCP, proxy tunnel, TLS)".into(),
+            after: connect_timeout,
+        })??;
     let mut request = url
         .as_str()
         .into_client_request()
@@ -296,8 +311,13 @@ async fn connect_inner(options: &EngineOptions, url: &Url) -> Result<Ws, Connect
     let io = ClientIo {
         inner: stream,
         deflate,
+        max_inflated: options.limits.max_payload,
     };
-    match tokio_tungstenite::client_async_with_config(request, io, None).await {
+    let limit = Some(options.limits.max_payload);
+    let config = WebSocketConfig::default()
+        .max_message_size(limit)
+        .max_frame_size(limit);
+    match tokio_tungstenite::client_async_with_config(request, io, Some(config)).await {
         Err(tungstenite::Error::Http(response)) => {
             let body = response
                 .body()
@@ -370,7 +390,14 @@ pub(crate) async fn send_packet(ws: &mut Ws, packet: &Packet) -> Result<(), Conn
 }
 
 pub(crate) fn ws_error(error: tungstenite::Error) -> ConnectionError {
-    ConnectionError::Transport(format!("WebSocket: {error}"))
+    match error {
+        tungstenite::Error::Capacity(tungstenite::error::CapacityError::MessageTooLong {
+            max_size,
+            ..
+        }) => ConnectionError::PayloadTooLarge { limit: max_size },
+        tungstenite::Error::Protocol(e) => ConnectionError::Protocol(format!("WebSocket: {e}")),
+        other => ConnectionError::Transport(format!("WebSocket: {other}")),
+    }
 }
 
 /// Shared so that the engine options stay cheap to clone.
@@ -398,6 +425,7 @@ mod tests {
             ..DeflateConfig::default()
         };
         let mut io = ClientIo {
+            max_inflated: 1 << 20,
             inner: Box::new(tokio::io::empty()),
             deflate: DeflateState::Handshake {
                 config,

@@ -10,6 +10,8 @@
 
 mod common;
 
+mod hostile;
+
 #[cfg(feature = "msgpack")]
 mod msgpack;
 mod networks;
