@@ -45,3 +45,8 @@ pub use config::PyBusConfig;
 pub use error::{PyBusError, Unsupported};
 pub use factory::PyBusFactory;
 pub use stats::StatsSnapshot;
+
+/// The examples of `docs/python-bus.md`, compiled as doctests so they stay true.
+#[doc = include_str!("../../../docs/python-bus.md")]
+#[cfg(doctest)]
+pub struct PyBusDocDoctest;
