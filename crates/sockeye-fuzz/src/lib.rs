@@ -50,6 +50,13 @@ pub fn redis_wire(data: &[u8]) {
     }
 }
 
+/// One message of python-socketio's bus (`sockeye_pybus`), as read from the channel: the
+/// decoder must refuse it or accept it, never panic, and what it accepts must encode again
+/// and read back the same.
+pub fn pybus_wire(data: &[u8]) {
+    sockeye_pybus::__fuzz::message(data);
+}
+
 /// The body of a fuzz target: one input, a panic on a defect.
 pub type Target = fn(&[u8]);
 
@@ -65,4 +72,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("engine_requests", engine_requests),
     ("sockeye_requests", sockeye_requests),
     ("redis_wire", redis_wire),
+    ("pybus_wire", pybus_wire),
 ];

@@ -125,6 +125,11 @@ fn redis_wire() {
 }
 
 #[test]
+fn pybus_wire() {
+    replay("pybus_wire");
+}
+
+#[test]
 fn ws_inflate() {
     replay("ws_inflate");
 }

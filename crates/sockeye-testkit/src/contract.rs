@@ -62,6 +62,13 @@ pub trait Cluster: Send + Sync {
     fn recovers_across_nodes(&self) -> bool {
         false
     }
+
+    /// False when the adapter's backend cannot answer cluster queries (`fetch_sockets`,
+    /// `server_count`, server-side emits), as python-socketio's bus: the suite then requires
+    /// each of them to fail, never to answer for one node only.
+    fn supports_cluster_queries(&self) -> bool {
+        true
+    }
 }
 
 /// The single-node cluster of the embedded in-memory adapter.
@@ -365,34 +372,14 @@ pub async fn remote_fetch_join_leave_disconnect(cluster: &dyn Cluster) {
     let mut here = client(&nodes[0], Some(json!({"rooms": ["r"]}))).await;
     let mut there = client(&nodes[last], Some(json!({"rooms": ["r", "s"]}))).await;
     let io = &nodes[0].io;
-    let fetched = io
-        .to("r")
-        .fetch_sockets()
-        .await
-        .unwrap_or_else(|e| panic!("fetch failed: {e}"));
-    let mut ids: Vec<(String, bool, Vec<Room>)> = fetched
-        .iter()
-        .map(|s: &SocketInfo| (s.id.as_str().to_owned(), s.local, s.rooms.clone()))
-        .collect();
-    ids.sort();
-    let mut want = vec![
-        (
-            here.sid.clone(),
-            true,
-            sorted(vec![here.sid.clone(), "r".into()]),
-        ),
-        (
-            there.sid.clone(),
-            last == 0,
-            sorted(vec![there.sid.clone(), "r".into(), "s".into()]),
-        ),
-    ];
-    want.sort();
-    assert_eq!(
-        ids, want,
-        "every socket of room r, with its rooms, local flag right"
-    );
-
+    if cluster.supports_cluster_queries() {
+        check_fetch(io, &here, &there, last).await;
+    } else {
+        assert!(
+            io.to("r").fetch_sockets().await.is_err(),
+            "an adapter without cluster queries must refuse fetch_sockets"
+        );
+    }
     io.to("s")
         .join("t")
         .await
@@ -425,6 +412,37 @@ pub async fn remote_fetch_join_leave_disconnect(cluster: &dyn Cluster) {
     assert_eq!(here.next(Duration::from_millis(300)).await, None);
 }
 
+/// The fetch part of [`remote_fetch_join_leave_disconnect`].
+async fn check_fetch(io: &SocketIo, here: &SioClient, there: &SioClient, last: usize) {
+    let fetched = io
+        .to("r")
+        .fetch_sockets()
+        .await
+        .unwrap_or_else(|e| panic!("fetch failed: {e}"));
+    let mut ids: Vec<(String, bool, Vec<Room>)> = fetched
+        .iter()
+        .map(|s: &SocketInfo| (s.id.as_str().to_owned(), s.local, s.rooms.clone()))
+        .collect();
+    ids.sort();
+    let mut want = vec![
+        (
+            here.sid.clone(),
+            true,
+            sorted(vec![here.sid.clone(), "r".into()]),
+        ),
+        (
+            there.sid.clone(),
+            last == 0,
+            sorted(vec![there.sid.clone(), "r".into(), "s".into()]),
+        ),
+    ];
+    want.sort();
+    assert_eq!(
+        ids, want,
+        "every socket of room r, with its rooms, local flag right"
+    );
+}
+
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
@@ -434,6 +452,24 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 /// count is the number of nodes.
 pub async fn server_side_emit_and_count(cluster: &dyn Cluster) {
     let nodes = nodes(cluster, 2, |b| b, rooms_from_auth).await;
+    if !cluster.supports_cluster_queries() {
+        let io = &nodes[0].io;
+        assert!(
+            io.server_count("/").await.is_err(),
+            "server_count must fail"
+        );
+        assert!(
+            io.server_side_emit("/", "hello", &1).await.is_err(),
+            "server_side_emit must fail"
+        );
+        assert!(
+            io.server_side_emit_with_ack("/", "hello", &1, Duration::from_secs(1))
+                .await
+                .is_err(),
+            "server_side_emit_with_ack must fail"
+        );
+        return;
+    }
     for node in &nodes {
         node.io
             .on_server_event("/", |event: sockeye::ServerEvent| {
@@ -628,7 +664,7 @@ pub async fn close(cluster: &dyn Cluster) {
     );
     if let Some(other) = nodes.first() {
         let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
+        while cluster.supports_cluster_queries() {
             let count = other
                 .io
                 .server_count("/")
@@ -675,6 +711,10 @@ impl Cluster for Slowed<'_> {
 
     fn supports_recovery(&self) -> bool {
         self.0.supports_recovery()
+    }
+
+    fn supports_cluster_queries(&self) -> bool {
+        self.0.supports_cluster_queries()
     }
 }
 
