@@ -97,6 +97,12 @@ impl Client {
     pub fn transport(&self) -> Option<Transport> {
         self.inner.transport()
     }
+
+    /// True when the namespace's last CONNECT recovered its session; see
+    /// [`crate::Client::recovered`].
+    pub fn recovered(&self, namespace: &str) -> bool {
+        self.inner.recovered(namespace)
+    }
 }
 
 /// The blocking form of [`crate::SimpleClient`].
@@ -117,6 +123,11 @@ impl SimpleClient {
     /// The namespace's Socket.IO sid.
     pub fn sid(&self) -> Option<String> {
         self.inner.sid()
+    }
+
+    /// True when the namespace's last CONNECT recovered its session.
+    pub fn recovered(&self) -> bool {
+        self.inner.recovered()
     }
 
     /// Emits `event` with one argument.

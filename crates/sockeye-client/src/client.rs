@@ -519,6 +519,17 @@ impl Client {
         self.inner.shared.with(|s| s.namespaces.get(&ns).cloned())
     }
 
+    /// True when the last CONNECT of `namespace` recovered its previous session
+    /// (connection-state recovery, socket.io-client's `socket.recovered`): the server gave
+    /// back the same sid, rooms and session data, and the events missed while disconnected
+    /// were delivered to the handlers right after the reconnect, each once, in order. False
+    /// while the namespace is not connected, after the first connect, and when the server
+    /// started a fresh session (session expired, packets no longer kept, or no recovery).
+    pub fn recovered(&self, namespace: &str) -> bool {
+        let ns = normalise_namespace(namespace);
+        self.inner.shared.with(|s| s.recovered.contains(&ns))
+    }
+
     /// The Engine.IO session id of the current (or last) connection.
     pub fn engine_sid(&self) -> Option<String> {
         self.inner.shared.with(|s| s.engine_sid.clone())
@@ -575,6 +586,11 @@ impl Namespace {
     /// The namespace's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// True when the namespace's last CONNECT recovered its session; see [`Client::recovered`].
+    pub fn recovered(&self) -> bool {
+        self.client.recovered(&self.name)
     }
 
     /// Emits `event` with `data` as its one argument. `bytes::Bytes` values inside `data`

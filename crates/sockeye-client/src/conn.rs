@@ -1,7 +1,7 @@
 //! The connection task: it owns the Engine.IO connection and every namespace on it, answers
 //! the public handles over a bounded channel, dispatches events to handlers and reconnects.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -63,6 +63,8 @@ pub(crate) struct Snapshot {
     pub(crate) transport: Option<watch::Receiver<Transport>>,
     /// Connected namespaces and their Socket.IO sid.
     pub(crate) namespaces: HashMap<String, String>,
+    /// The connected namespaces whose last CONNECT recovered the previous session.
+    pub(crate) recovered: HashSet<String>,
 }
 
 /// What the task shares with the handles.
@@ -99,6 +101,15 @@ enum NsState {
     Kicked,
 }
 
+/// What a namespace keeps to recover its session after a transport loss (connection-state
+/// recovery, socket.io-client 4.6+): the private id from the server's CONNECT reply and the
+/// offset of the last event that carried one.
+#[derive(Debug, Default, Clone)]
+struct Resume {
+    pid: Option<String>,
+    offset: Option<String>,
+}
+
 /// An emit kept while reconnecting.
 struct Buffered {
     namespace: String,
@@ -133,6 +144,8 @@ pub(crate) struct Conn {
     /// The last CONNECT_ERROR of each refused namespace.
     refusals: HashMap<String, SocketIoError>,
     decoder: Decoder,
+    /// Recovery state by namespace; present once a server that recovers sessions sent a pid.
+    resume: HashMap<String, Resume>,
     /// Reports the outcome of the first connect to `connect`.
     first: Option<oneshot::Sender<Result<()>>>,
 }
@@ -164,6 +177,7 @@ impl Conn {
             buffer: VecDeque::new(),
             refusals: HashMap::new(),
             decoder,
+            resume: HashMap::new(),
             first: Some(first),
         }
     }
@@ -234,6 +248,7 @@ impl Conn {
         for ns in names {
             self.set_state(&ns, NsState::Pending);
             let payload = self.options.auth.payload().await;
+            let payload = self.with_resume(&ns, payload);
             send(
                 engine,
                 self.options.parser,
@@ -334,16 +349,18 @@ impl Conn {
         }
         // Dropping the senders makes every waiting `call` fail at once instead of timing out.
         self.pending_acks.clear();
-        self.shared.with(|s| s.namespaces.clear());
+        self.shared.with(|s| {
+            s.namespaces.clear();
+            s.recovered.clear();
+        });
     }
 
     async fn on_packet(&mut self, engine: &mut Engine, packet: Packet) -> Option<End> {
         let ns = packet.ns.to_string();
         match packet.data {
             PacketData::Connect(payload) => {
-                let sid = payload
+                let ok = payload
                     .and_then(|p| serde_json::from_slice::<ConnectOk>(&p).ok())
-                    .map(|ok| ok.sid)
                     .unwrap_or_default();
                 // Only an answer to our own CONNECT counts: not one for a namespace never
                 // requested, refused, or left.
@@ -351,8 +368,16 @@ impl Conn {
                     tracing::debug!(namespace = %ns, "CONNECT for a namespace not being joined; ignored");
                     return None;
                 }
+                let recovered = self.on_connect_reply(&ns, ok.pid);
                 self.set_state(&ns, NsState::Connected);
-                self.shared.with(|s| s.namespaces.insert(ns.clone(), sid));
+                self.shared.with(|s| {
+                    s.namespaces.insert(ns.clone(), ok.sid);
+                    if recovered {
+                        s.recovered.insert(ns.clone());
+                    } else {
+                        s.recovered.remove(&ns);
+                    }
+                });
                 if let Some(callback) = &self.handlers.connect {
                     tokio::spawn(callback(ns.clone()));
                 }
@@ -382,7 +407,12 @@ impl Conn {
                     return None;
                 }
                 self.set_state(&ns, NsState::Kicked);
-                self.shared.with(|s| s.namespaces.remove(&ns));
+                // Left on purpose: nothing to resume.
+                self.resume.remove(&ns);
+                self.shared.with(|s| {
+                    s.namespaces.remove(&ns);
+                    s.recovered.remove(&ns);
+                });
                 self.fire_disconnect(ns, DisconnectReason::ServerDisconnect);
                 let any_left = self
                     .namespaces
@@ -398,7 +428,8 @@ impl Conn {
                     tracing::debug!(namespace = %ns, "event on a namespace not joined; ignored");
                     return None;
                 }
-                self.dispatch(ns, name.to_string(), args, ack);
+                let offset = self.note_offset(&ns, &args, ack);
+                self.dispatch(ns, name.to_string(), args, ack, offset);
             }
             PacketData::Ack { id, args } => {
                 // An ack counts only on the namespace its emit went to; ids are per client.
@@ -441,7 +472,14 @@ impl Conn {
             .unwrap_or_else(|| SocketIoError::BadNamespace(ns.to_owned()))
     }
 
-    fn dispatch(&self, namespace: String, name: String, args: Args, ack: Option<u64>) {
+    fn dispatch(
+        &self,
+        namespace: String,
+        name: String,
+        args: Args,
+        ack: Option<u64>,
+        offset: Option<String>,
+    ) {
         let handler = self
             .handlers
             .events
@@ -462,6 +500,7 @@ impl Conn {
             name,
             args,
             ack,
+            offset,
         };
         tokio::spawn(async move {
             let reply = match handler {
@@ -599,6 +638,60 @@ impl Conn {
         }
     }
 
+    /// The CONNECT payload for `ns`: the application's auth, plus the `pid` and `offset` to
+    /// recover the previous session when there is one. As socket.io-client does
+    /// (`Object.assign({pid, offset}, auth)`), keys of the application's auth win.
+    fn with_resume(&self, ns: &str, payload: Option<bytes::Bytes>) -> Option<bytes::Bytes> {
+        let Some(Resume {
+            pid: Some(pid),
+            offset,
+        }) = self.resume.get(ns)
+        else {
+            return payload;
+        };
+        let mut object = serde_json::Map::new();
+        object.insert("pid".into(), serde_json::Value::from(pid.as_str()));
+        if let Some(offset) = offset {
+            object.insert("offset".into(), serde_json::Value::from(offset.as_str()));
+        }
+        let auth = payload.and_then(|p| {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&p).ok()
+        });
+        object.extend(auth.unwrap_or_default());
+        serde_json::to_vec(&object).ok().map(bytes::Bytes::from)
+    }
+
+    /// Records the pid of a CONNECT reply; true when it is the pid the client presented, i.e.
+    /// the server recovered the session (socket.io-client's `recovered`).
+    fn on_connect_reply(&mut self, ns: &str, pid: Option<String>) -> bool {
+        let Some(pid) = pid else {
+            self.resume.remove(ns);
+            return false;
+        };
+        let resume = self.resume.entry(ns.to_owned()).or_default();
+        let recovered = resume.pid.as_deref() == Some(pid.as_str());
+        if !recovered {
+            // A fresh session: an offset from the old one would ask the server to replay
+            // packets the new socket was never meant to get.
+            resume.offset = None;
+        }
+        resume.pid = Some(pid);
+        recovered
+    }
+
+    /// With recovery on, the server appends each replayable event's offset as its last
+    /// argument (a string; events asking for an ack carry none). The argument stays in the
+    /// event, as socket.io-client leaves it; [`crate::Event::offset`] reads it.
+    fn note_offset(&mut self, ns: &str, args: &Args, ack: Option<u64>) -> Option<String> {
+        if ack.is_some() {
+            return None;
+        }
+        let resume = self.resume.get_mut(ns)?;
+        let offset = last_string(args)?;
+        resume.offset = Some(offset.clone());
+        Some(offset)
+    }
+
     fn state(&self, ns: &str) -> Option<&NsState> {
         self.namespaces
             .iter()
@@ -638,6 +731,12 @@ async fn send(engine: &Engine, parser: ParserKind, packet: &Packet) {
     let _ = engine.commands.send(Command::Send(frames)).await;
 }
 
+/// The last argument when it is a string.
+fn last_string(args: &Args) -> Option<String> {
+    let last = args.len().checked_sub(1)?;
+    args.nth::<String>(last).ok()
+}
+
 fn reason_of(cause: CloseCause) -> DisconnectReason {
     match cause {
         CloseCause::Client | CloseCause::Server => DisconnectReason::TransportClose,
@@ -646,9 +745,13 @@ fn reason_of(cause: CloseCause) -> DisconnectReason {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct ConnectOk {
+    #[serde(default)]
     sid: String,
+    /// Present when the server recovers sessions (connection-state recovery).
+    #[serde(default)]
+    pid: Option<String>,
 }
 
 #[derive(Deserialize, Default)]

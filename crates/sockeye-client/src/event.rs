@@ -29,6 +29,7 @@ pub struct Event {
     pub(crate) name: String,
     pub(crate) args: Args,
     pub(crate) ack: Option<AckSender>,
+    pub(crate) offset: Option<String>,
 }
 
 impl Event {
@@ -50,6 +51,14 @@ impl Event {
     /// All arguments.
     pub fn args(&self) -> &Args {
         &self.args
+    }
+
+    /// The connection-state-recovery offset of this event, when the server recovers sessions
+    /// and stamped it: the server appends it as the event's last argument (it stays in
+    /// [`Event::args`], as socket.io-client leaves it), and the client sends the last one
+    /// back on reconnect to get the events it missed.
+    pub fn offset(&self) -> Option<&str> {
+        self.offset.as_deref()
     }
 
     /// True if the server waits for an acknowledgement.

@@ -52,6 +52,11 @@ impl SimpleClient {
         self.client.sid(&self.namespace)
     }
 
+    /// True when the namespace's last CONNECT recovered its session; see [`Client::recovered`].
+    pub fn recovered(&self) -> bool {
+        self.client.recovered(&self.namespace)
+    }
+
     /// The underlying client.
     pub fn client(&self) -> &Client {
         &self.client

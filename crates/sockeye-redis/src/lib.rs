@@ -50,6 +50,7 @@ mod error;
 mod factory;
 mod server_event;
 mod stats;
+pub mod streams;
 mod wire;
 
 #[cfg(feature = "fuzzing")]

@@ -17,5 +17,6 @@ mod msgpack;
 mod networks;
 mod node_server;
 mod own_server;
+mod recovery;
 #[cfg(feature = "tls")]
 mod tls;
