@@ -32,6 +32,8 @@ pub(crate) struct Config {
     pub(crate) always_connect: bool,
     /// The application's states, read by `State<T>` extractors.
     pub(crate) states: StateMap,
+    /// The observer of the data path (Admin UI, metrics); off by default.
+    pub(crate) hooks: crate::instrument::Hooks,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             recovery: None,
             always_connect: false,
             states: StateMap::default(),
+            hooks: crate::instrument::Hooks::default(),
         }
     }
 }

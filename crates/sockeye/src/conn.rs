@@ -16,6 +16,8 @@ use crate::id::SocketId;
 pub(crate) trait Conn: Send + Sync + 'static {
     /// Queues a packet's frames atomically.
     fn send_batch(&self, frames: &[Frame]) -> Result<(), EmitError>;
+    /// The Engine.IO session id (never shown to other clients).
+    fn sid(&self) -> &str;
     /// Frames waiting to be written.
     fn queued_frames(&self) -> usize;
     /// Closes the whole session.
@@ -38,7 +40,15 @@ impl Conn for Session<ConnectionState> {
         Session::send_batch(self, frames.iter().cloned()).map_err(|e| match e {
             SendError::QueueFull(_) => EmitError::QueueFull(e.to_string()),
             _ => EmitError::Disconnected,
-        })
+        })?;
+        if let Some(hooks) = self.data.hooks.get() {
+            hooks.frames_out(frames);
+        }
+        Ok(())
+    }
+
+    fn sid(&self) -> &str {
+        Session::sid(self)
     }
 
     fn queued_frames(&self) -> usize {

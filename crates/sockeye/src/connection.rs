@@ -2,7 +2,7 @@
 //! sockets, one per namespace ([`ConnectionState`]). [`SocketIoHandler`] is the
 //! [`EngineHandler`] that routes each of its packets.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 use sockeye_engine::{CloseReason, EngineHandler, Message, Session};
@@ -15,6 +15,7 @@ use crate::error::ConnectionRefusedError;
 use crate::event::Event;
 use crate::extract::ConnectContext;
 use crate::id::SocketId;
+use crate::instrument::Instrument;
 use crate::io::ServerCore;
 use crate::ns::Namespace;
 use crate::packet;
@@ -28,6 +29,9 @@ use crate::socket::SocketRef;
 #[derive(Default)]
 pub struct ConnectionState {
     inner: Mutex<ConnectionInner>,
+    /// The server's observer, set when the session opens if instrumentation is on (read by
+    /// every send, so kept out of the mutex).
+    pub(crate) hooks: OnceLock<Arc<dyn Instrument>>,
 }
 
 impl std::fmt::Debug for ConnectionState {
@@ -176,6 +180,10 @@ impl EngineHandler for SocketIoHandler {
     fn on_open(&self, session: &Arc<Session<ConnectionState>>) {
         let config = &self.server.config;
         session.data.lock().decoder = Decoder::new(config.parser, config.limits);
+        if let Some(hooks) = config.hooks.get() {
+            hooks.session_opened(session.transport());
+            let _ = session.data.hooks.set(hooks.clone());
+        }
         let timeout = config.connect_timeout;
         let weak = Arc::downgrade(session);
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
@@ -212,6 +220,10 @@ impl EngineHandler for SocketIoHandler {
 
     async fn on_message(&self, session: &Arc<Session<ConnectionState>>, message: Message) {
         let header = matches!(message, Message::Text(_));
+        if let Some(hooks) = session.data.hooks.get() {
+            let (Message::Text(bytes) | Message::Binary(bytes)) = &message;
+            hooks.message_in(bytes.len());
+        }
         let decoded = session.data.lock().decoder.decode(message);
         match decoded {
             Ok(Some(packet)) => self.on_packet(session, packet).await,
@@ -233,6 +245,9 @@ impl EngineHandler for SocketIoHandler {
             inner.sockets.take_all()
         };
         let reason = disconnect_reason(reason);
+        if let Some(hooks) = session.data.hooks.get() {
+            hooks.session_closed(reason);
+        }
         for socket in sockets {
             socket.disconnect_with(reason, false);
         }
@@ -323,6 +338,9 @@ impl SocketIoHandler {
                     self.not_connected(session, &ns, "EVENT");
                     return;
                 };
+                if let Some(hooks) = session.data.hooks.get() {
+                    hooks.event_received(&socket, name.as_str(), &args);
+                }
                 if let Err(e) = socket.push_event(Event::received(name, args, ack)).await {
                     tracing::warn!(sid = %session.sid(), socket = %socket.id(), error = %e, "closing the client");
                     session.close(CloseReason::ServerClose);

@@ -356,6 +356,12 @@ impl SocketIo {
         drop(closed);
     }
 
+    /// Every namespace that exists on this node.
+    #[cfg(feature = "admin")]
+    pub(crate) fn local_namespaces(&self) -> Vec<Arc<Namespace>> {
+        registry::read(&self.core.registry).all()
+    }
+
     /// The underlying Engine.IO server (session count, config).
     pub fn engine(&self) -> &Engine<SocketIoHandler> {
         &self.engine
@@ -536,6 +542,8 @@ pub struct SocketIoBuilder {
     config: Config,
     max_payload: u64,
     factory: Arc<dyn AdapterFactory>,
+    #[cfg(feature = "admin")]
+    admin: Option<crate::admin::AdminOptions>,
 }
 
 impl Default for SocketIoBuilder {
@@ -548,6 +556,8 @@ impl Default for SocketIoBuilder {
             config: Config::default(),
             max_payload: 1_000_000,
             factory: Arc::new(MemoryAdapterFactory),
+            #[cfg(feature = "admin")]
+            admin: None,
         }
     }
 }
@@ -715,8 +725,22 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Serves the official Socket.IO Admin UI's protocol on its namespace (`/admin` by
+    /// default): see [`crate::admin`]. Crate feature `admin`.
+    #[cfg(feature = "admin")]
+    pub fn instrument(mut self, options: crate::admin::AdminOptions) -> Self {
+        self.admin = Some(options);
+        self
+    }
+
     /// Builds the server; the main namespace `/` always exists.
     pub fn build(mut self) -> SocketIo {
+        #[cfg(feature = "admin")]
+        let admin = self.admin.take().map(|options| {
+            let admin = crate::admin::Admin::new(options);
+            self.config.hooks.add(admin.observer.clone());
+            admin
+        });
         let payload = usize::try_from(self.max_payload).unwrap_or(usize::MAX);
         self.config.limits.max_packet_size = self.config.limits.max_packet_size.min(payload).max(1);
         let config = Arc::new(self.config);
@@ -754,7 +778,12 @@ impl SocketIoBuilder {
         let engine = Engine::new(handler, self.engine.build());
         // Set once, here: the handle is built right after.
         let _ = core.engine.set(engine.downgrade());
-        SocketIo { core, engine }
+        let io = SocketIo { core, engine };
+        #[cfg(feature = "admin")]
+        if let Some(admin) = admin {
+            crate::admin::install(&io, &io.core, admin);
+        }
+        io
     }
 
     /// Builds the server and its tower layer (for an axum `Router` or a tower stack).

@@ -56,7 +56,8 @@
 //!
 //! Features: `msgpack` (the `socket.io-msgpack-parser` wire format,
 //! [`ParserKind::MsgPack`]); `axum` ([`SocketIo`] and [`extract::State`] as axum HTTP
-//! extractors, axum's `ConnectInfo` as the peer address, `axum::Json` as an ack).
+//! extractors, axum's `ConnectInfo` as the peer address, `axum::Json` as an ack); `admin`
+//! (the official Socket.IO Admin UI's protocol, [`SocketIoBuilder::instrument`]).
 //!
 //! The user guide is `docs/guide/` in the repository; `docs/server.md` describes the ordering
 //! model, ack semantics, back-pressure and the adapter seam.
@@ -66,6 +67,8 @@
 
 mod ack;
 pub mod adapter;
+#[cfg(feature = "admin")]
+pub mod admin;
 mod config;
 mod conn;
 mod connection;
@@ -76,6 +79,7 @@ mod handler;
 mod handshake;
 mod id;
 mod inbox;
+mod instrument;
 mod io;
 mod layer;
 mod local;

@@ -197,17 +197,39 @@ impl Namespace {
             // Nothing to store (no rooms, or only the implicit own-id room): no write lock.
             return;
         }
-        self.rooms_mut().add_all(id, rooms);
+        let Some(hooks) = self.config.hooks.get() else {
+            self.rooms_mut().add_all(id, rooms);
+            return;
+        };
+        for room in rooms {
+            // Reported after the lock is released: the observer may look the socket up.
+            let added =
+                room != id.as_str() && self.rooms_mut().add_all(id, std::slice::from_ref(room));
+            if added {
+                hooks.room_joined(&self.name, id, room);
+            }
+        }
     }
 
     /// Removes socket `id` from `room` (never from its own-id room).
     pub(crate) fn leave(&self, id: &SocketId, room: &str) {
-        self.rooms_mut().remove(id, room);
+        let removed = self.rooms_mut().remove(id, room);
+        if removed && let Some(hooks) = self.config.hooks.get() {
+            hooks.room_left(&self.name, id, room);
+        }
     }
 
     /// Removes socket `id` from every room.
     pub(crate) fn leave_all(&self, id: &SocketId) {
+        let Some(hooks) = self.config.hooks.get() else {
+            self.rooms_mut().remove_all(id);
+            return;
+        };
+        let rooms = self.rooms_of(id);
         self.rooms_mut().remove_all(id);
+        for room in rooms.iter().filter(|room| room.as_str() != id.as_str()) {
+            hooks.room_left(&self.name, id, room);
+        }
     }
 
     /// The rooms of socket `id`, sorted, its own-id room included.

@@ -272,6 +272,13 @@ impl BroadcastOperator {
         self.ns.adapter().disconnect_sockets(self.opts, false).await
     }
 
+    /// Like [`BroadcastOperator::disconnect`]; `close` also closes each client's whole
+    /// connection (every namespace), as the JavaScript `disconnectSockets(true)`.
+    #[cfg(feature = "admin")]
+    pub(crate) async fn disconnect_closing(self, close: bool) -> Result<(), AdapterError> {
+        self.ns.adapter().disconnect_sockets(self.opts, close).await
+    }
+
     fn packet(&self, event: &str, args: Args) -> Result<BroadcastPacket, EmitError> {
         reserved::check(event)?;
         Ok(BroadcastPacket::new(

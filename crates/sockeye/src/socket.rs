@@ -161,6 +161,11 @@ impl SocketRef {
         self.0.ns.name.as_str()
     }
 
+    /// The Engine.IO session id of the socket's client (never shown to other clients).
+    pub(crate) fn client_id(&self) -> &str {
+        self.0.conn.sid()
+    }
+
     pub(crate) fn ns_str(&self) -> &Str {
         &self.0.ns.name
     }
@@ -221,6 +226,9 @@ impl SocketRef {
     pub fn emit_args(&self, event: &str, args: Args) -> Result<(), EmitError> {
         reserved::check(event)?;
         if let Some(recovery) = &self.0.recovery {
+            if let Some(hooks) = self.0.config.hooks.get() {
+                hooks.event_sent(self, event, &args);
+            }
             let packet = BroadcastPacket::new(self.ns_str().clone(), Str::from(event), args);
             let opts = BroadcastOptions {
                 rooms: vec![self.0.id.as_str().to_owned()],
@@ -232,7 +240,11 @@ impl SocketRef {
                 .push(self, async move { adapter.broadcast(packet, opts).await });
         }
         let frames = packet::event(self.parser(), self.ns_str(), &Str::from(event), &args, None)?;
-        self.send_encoded(&frames, false)
+        self.send_encoded(&frames, false)?;
+        if let Some(hooks) = self.0.config.hooks.get() {
+            hooks.event_sent(self, event, &args);
+        }
+        Ok(())
     }
 
     /// Emits `event` with one argument and waits for the client's ack, at most `timeout`;
@@ -275,6 +287,9 @@ impl SocketRef {
             Some(id),
         )?;
         self.send_encoded(&frames, false)?;
+        if let Some(hooks) = self.0.config.hooks.get() {
+            hooks.event_sent(self, event, &args);
+        }
         match tokio::time::timeout(timeout, pending.wait()).await {
             Ok(Some(args)) => Ok(args),
             Ok(None) => Err(AckError::Disconnected),
@@ -366,6 +381,9 @@ impl SocketRef {
     pub fn save_session<T: Serialize + Send + Sync + 'static>(&self, value: T) {
         if self.connected() {
             self.0.session.save(value);
+            if let Some(hooks) = self.0.config.hooks.get() {
+                hooks.session_changed(self);
+            }
         }
     }
 
@@ -374,7 +392,13 @@ impl SocketRef {
     where
         T: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
-        self.0.session.update(f)
+        let out = self.0.session.update(f);
+        if out.is_some()
+            && let Some(hooks) = self.0.config.hooks.get()
+        {
+            hooks.session_changed(self);
+        }
+        out
     }
 
     /// The session value as JSON, if there is one and it serialises.
@@ -513,6 +537,10 @@ impl SocketRef {
             self.0.conn.send_batch(packet.frames.frames())?;
         }
         *phase = Phase::Connected;
+        drop(phase);
+        if let Some(hooks) = self.0.config.hooks.get() {
+            hooks.socket_connected(self);
+        }
         Ok(())
     }
 
@@ -579,6 +607,9 @@ impl SocketRef {
         }
         tracing::debug!(socket = %self.0.id, ns = %self.ns(), %reason, "socket disconnected");
         self.forget();
+        if let Some(hooks) = self.0.config.hooks.get() {
+            hooks.socket_disconnected(self, reason);
+        }
         self.0.acks.clear();
         if self.0.inbox.enqueue(Job::Disconnect(reason)).is_some() {
             self.spawn_drain();

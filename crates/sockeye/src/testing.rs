@@ -45,6 +45,9 @@ impl Conn for FakeConn {
     fn queued_frames(&self) -> usize {
         self.queued
     }
+    fn sid(&self) -> &str {
+        "fake"
+    }
     fn close(&self, _reason: CloseReason) {}
     fn transport(&self) -> Transport {
         Transport::Websocket

@@ -7,6 +7,8 @@ mod common;
 mod ack_rules;
 mod adapter_contract;
 mod adapter_seam;
+#[cfg(feature = "admin")]
+mod admin;
 mod bad_input;
 mod bench;
 mod compat;
