@@ -29,10 +29,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod adapter;
+#[cfg(feature = "amqp")]
+mod amqp_bus;
 mod bus;
 mod config;
 mod error;
 mod factory;
+mod redis_bus;
 mod stats;
 mod wire;
 
