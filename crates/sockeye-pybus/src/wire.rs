@@ -508,6 +508,38 @@ mod tests {
     }
 
     #[test]
+    fn binary_answers_are_publishable_and_read_back() {
+        // python-socketio cannot publish an ack holding bytes (json.dumps fails); ours can.
+        let cb = CallbackRef {
+            room: RawValue::from_string("\"sid1\"".to_owned()).unwrap(),
+            ns: "/".to_owned(),
+            id: 3,
+        };
+        let mut b = Args::builder();
+        b.push_binary(Bytes::from_static(b"\x00\xff"));
+        b.push(&"text").unwrap();
+        let args = b.build();
+        let out = encode_callback("origin", &cb, &args, "me", "sock").unwrap();
+        let Message::Callback {
+            host_id,
+            id,
+            args: back,
+            from,
+            socket,
+        } = decode(&out, 1 << 20, 32).unwrap()
+        else {
+            panic!("not a callback")
+        };
+        assert_eq!((host_id.as_str(), id), ("origin", 3));
+        assert_eq!(back, args);
+        assert_eq!(back.attachments(), &[Bytes::from_static(b"\x00\xff")]);
+        assert_eq!(
+            (from.as_deref(), socket.as_deref()),
+            (Some("me"), Some("sock"))
+        );
+    }
+
+    #[test]
     fn refuses_bad_input() {
         for bad in [
             "not json",

@@ -5,3 +5,4 @@ mod adapter_contract;
 mod amqp_contract;
 mod bad_input;
 mod mixed;
+mod python_origin;
