@@ -5,4 +5,5 @@ mod adapter_contract;
 mod amqp_contract;
 mod bad_input;
 mod mixed;
+mod outage;
 mod python_origin;
