@@ -209,7 +209,12 @@ pub(crate) fn decode(
             let m = "emit";
             let event = env.event.clone().ok_or_else(|| schema(m, "no event"))?;
             let data = env.data.ok_or_else(|| schema(m, "no data"))?;
-            let args = decode_args(m, data, env.binary.unwrap_or(false), max_depth)?;
+            let mut args = decode_args(m, data, env.binary.unwrap_or(false), max_depth)?;
+            // python-socketio publishes `emit(event)` with no data as `[null]` and its nodes
+            // deliver that with no argument: do the same.
+            if args.len() == 1 && args.first::<serde_json::Value>().is_ok_and(|v| v.is_null()) {
+                args = Args::empty();
+            }
             let callback = match env.callback {
                 None => None,
                 Some(raw) if raw.get() == "null" => None,
@@ -537,6 +542,17 @@ mod tests {
             (from.as_deref(), socket.as_deref()),
             (Some("me"), Some("sock"))
         );
+    }
+
+    #[test]
+    fn a_python_emit_without_data_has_no_argument() {
+        let m = decode_ok(
+            r#"{"method":"emit","event":"e","data":[null],"binary":false,"namespace":"/","room":null,"skip_sid":null,"callback":null,"host_id":"h"}"#,
+        );
+        let Message::Emit { args, .. } = m else {
+            panic!("not an emit")
+        };
+        assert!(args.is_empty());
     }
 
     #[test]
