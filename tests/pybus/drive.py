@@ -1,7 +1,8 @@
 """Drives a mixed cluster (one python-socketio node, one sockeye node, one Redis bus) with the
-official python-socketio client (the sync one: the asyncio client would need aiohttp). Usage: drive.py PY_URL RS_URL CHANNEL. Exits 0 when every
-check passed, 1 with the failed check on stderr. With PYBUS_CAPTURE=DIR, every bus message is
-also written to DIR (the seeds of the fuzz target pybus_wire)."""
+official python-socketio client (the sync one: the asyncio client would need aiohttp).
+Usage: drive.py PY_URL RS_URL CHANNEL BUS_URL. Exits 0 when every check passed, 1 with the
+failed check on stderr. With PYBUS_CAPTURE=DIR and a Redis bus, every bus message is also
+written to DIR (the seeds of the fuzz target pybus_wire)."""
 import hashlib
 import os
 import sys
@@ -11,7 +12,7 @@ import time
 import redis
 import socketio
 
-PY, RS, CHANNEL = sys.argv[1], sys.argv[2], sys.argv[3]
+PY, RS, CHANNEL, BUS = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 WAIT = 5.0
 QUIET = 0.4
 
@@ -84,7 +85,7 @@ def capture(directory, ready):
 
 
 def main():
-    if os.environ.get("PYBUS_CAPTURE"):
+    if os.environ.get("PYBUS_CAPTURE") and BUS.startswith("redis://"):
         ready = threading.Event()
         threading.Thread(target=capture, args=(os.environ["PYBUS_CAPTURE"], ready),
                          daemon=True).start()
@@ -95,15 +96,19 @@ def main():
     s2 = Peer("s2").connect(RS)
     everyone = [p1, s1, p2, s2]
 
-    # python-socketio subscribes at its first client: wait until both nodes listen.
-    r = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    for _ in range(int(WAIT / 0.05)):
-        subs = dict(r.pubsub_numsub(CHANNEL)).get(CHANNEL.encode(), 0)
-        if subs >= 2 + (1 if os.environ.get("PYBUS_CAPTURE") else 0):
-            break
-        time.sleep(0.05)
+    # python-socketio subscribes at its first client: broadcast from the sockeye node until
+    # a python client hears it, then forget the warm-up messages.
+    for _ in range(int(WAIT / 0.1)):
+        s2.call("broadcast", "warm-up")
+        time.sleep(0.1)
+        with p1.lock:
+            if p1.got.get("broadcast-msg"):
+                break
     else:
-        fail(f"both nodes never subscribed to {CHANNEL}")
+        fail("the python node never heard the bus")
+    time.sleep(QUIET)
+    for p in everyone:
+        p.take("broadcast-msg")
 
     # Broadcasts, both ways, each client once.
     check(p2.call("broadcast", "from-py") is True, "python broadcast ack")

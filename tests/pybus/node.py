@@ -1,13 +1,17 @@
 """A python-socketio 5.18 node on the AsyncRedisManager bus, for the mixed-cluster test
-(crates/sockeye-pybus/tests/it/mixed.rs). Usage: node.py PORT CHANNEL. Its events mirror the
-sockeye node's of that test."""
+(crates/sockeye-pybus/tests/it/mixed.rs). Usage: node.py PORT CHANNEL BUS_URL; an amqp:// URL
+selects AsyncAioPikaManager, anything else AsyncRedisManager. Its events mirror the sockeye
+node's of that test."""
 import sys
 
 import socketio
 import uvicorn
 
-port, channel = int(sys.argv[1]), sys.argv[2]
-manager = socketio.AsyncRedisManager("redis://127.0.0.1:6379/0", channel=channel)
+port, channel, url = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+if url.startswith("amqp://"):
+    manager = socketio.AsyncAioPikaManager(url, channel=channel)
+else:
+    manager = socketio.AsyncRedisManager(url, channel=channel)
 sio = socketio.AsyncServer(async_mode="asgi", client_manager=manager)
 app = socketio.ASGIApp(sio)
 

@@ -1,14 +1,13 @@
-//! The node's two Redis connections, shared by every namespace: a publisher fed by one bounded
-//! queue (publishes keep the order they were made in, and each reports back whether Redis took
-//! it), and a subscriber to the channel that reconnects with backoff.
+//! The node's bus, shared by every namespace: one bounded publish queue (publishes keep the
+//! order they were made in, and each reports back whether the broker took it), the routing of
+//! received messages to namespaces and of answers to pending acks. The transports
+//! (`redis_bus`, `amqp_bus`) move the bytes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
-use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::adapter::PyBusAdapter;
@@ -17,10 +16,17 @@ use crate::error::PyBusError;
 use crate::stats::Stats;
 use crate::wire::{self, Message, WireError};
 
-/// One message to publish, and who wants to know whether Redis took it.
-struct Outgoing {
-    payload: Vec<u8>,
-    done: Option<oneshot::Sender<Result<(), String>>>,
+/// One message to publish, and who wants to know whether the broker took it.
+pub(crate) struct Outgoing {
+    pub(crate) payload: Vec<u8>,
+    pub(crate) done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// The connections of one transport, made before the bus exists.
+enum Transport {
+    Redis(crate::redis_bus::RedisTransport),
+    #[cfg(feature = "amqp")]
+    Amqp(Box<crate::amqp_bus::AmqpTransport>),
 }
 
 /// What reaches a pending emit-with-callback of this node.
@@ -68,26 +74,27 @@ impl Drop for PendingGuard {
 
 impl Bus {
     /// Connects the publisher and subscribes before returning, so that the node hears the
-    /// bus from its start (python nodes only subscribe at their first client).
+    /// bus from its start (python nodes only subscribe at their first client). The URL's
+    /// scheme picks the transport: `amqp://` (feature `amqp`) or Redis.
     pub(crate) async fn connect(config: PyBusConfig) -> Result<Arc<Bus>, PyBusError> {
-        let client = redis::Client::open(config.url.as_str()).map_err(PyBusError::InvalidUrl)?;
-        let t = config.command_timeout;
-        let manager_config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(t))
-            .set_response_timeout(Some(t))
-            .set_number_of_retries(1);
-        let publisher = tokio::time::timeout(
-            t * 2,
-            client.get_connection_manager_with_config(manager_config),
-        )
-        .await
-        .map_err(|_| PyBusError::ConnectTimeout)?
-        .map_err(PyBusError::Connect)?;
-        let first = subscribe(&client, &config).await?;
+        let host_id = wire::host_id();
+        let amqp = config.url.starts_with("amqp://") || config.url.starts_with("amqps://");
+        let transport = if amqp {
+            #[cfg(feature = "amqp")]
+            {
+                Transport::Amqp(Box::new(crate::amqp_bus::connect(&config, &host_id).await?))
+            }
+            #[cfg(not(feature = "amqp"))]
+            {
+                return Err(PyBusError::AmqpDisabled);
+            }
+        } else {
+            Transport::Redis(crate::redis_bus::connect(&config).await?)
+        };
         let (out, rx) = mpsc::channel(config.publish_queue);
         let bus = Arc::new(Bus {
             config,
-            host_id: wire::host_id(),
+            host_id,
             stats: Stats::default(),
             out,
             routes: Mutex::new(HashMap::new()),
@@ -96,19 +103,22 @@ impl Bus {
             subscribed: watch::Sender::new(true),
             stop: watch::Sender::new(false),
         });
-        tokio::spawn(publish_loop(
-            Arc::downgrade(&bus),
-            publisher,
-            rx,
-            bus.stop.subscribe(),
-        ));
-        tokio::spawn(subscribe_loop(
-            Arc::downgrade(&bus),
-            client,
-            first,
-            bus.stop.subscribe(),
-        ));
+        match transport {
+            Transport::Redis(t) => t.spawn(&bus, rx),
+            #[cfg(feature = "amqp")]
+            Transport::Amqp(t) => t.spawn(&bus, rx),
+        }
         Ok(bus)
+    }
+
+    /// A receiver of the stop signal, for a transport's tasks.
+    pub(crate) fn stopped(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Says whether the subscriber is subscribed now.
+    pub(crate) fn set_subscribed(&self, now: bool) {
+        self.subscribed.send_replace(now);
     }
 
     pub(crate) fn register(&self, ns: &str, adapter: &Arc<PyBusAdapter>) {
@@ -274,132 +284,5 @@ impl Bus {
             Some(adapter) => adapter.on_message(msg),
             None => Stats::bump(&self.stats.ignored),
         }
-    }
-}
-
-async fn subscribe(
-    client: &redis::Client,
-    config: &PyBusConfig,
-) -> Result<redis::aio::PubSub, PyBusError> {
-    let t = config.command_timeout;
-    let mut pubsub = tokio::time::timeout(t, client.get_async_pubsub())
-        .await
-        .map_err(|_| PyBusError::ConnectTimeout)?
-        .map_err(PyBusError::Connect)?;
-    tokio::time::timeout(t, pubsub.subscribe(&config.channel))
-        .await
-        .map_err(|_| PyBusError::ConnectTimeout)?
-        .map_err(PyBusError::Connect)?;
-    Ok(pubsub)
-}
-
-/// Most messages sent in one pipeline: one round trip for a burst.
-const BATCH: usize = 128;
-
-async fn publish_loop(
-    bus: Weak<Bus>,
-    mut conn: ConnectionManager,
-    mut rx: mpsc::Receiver<Outgoing>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        let n = tokio::select! {
-            n = rx.recv_many(&mut batch, BATCH) => n,
-            _ = stop.changed() => 0,
-        };
-        if n == 0 {
-            return;
-        }
-        let Some(b) = bus.upgrade() else { return };
-        let mut pipe = redis::pipe();
-        for msg in &batch {
-            pipe.cmd("PUBLISH")
-                .arg(&b.config.channel)
-                .arg(&msg.payload[..])
-                .ignore();
-        }
-        let result =
-            tokio::time::timeout(b.config.command_timeout, pipe.query_async::<()>(&mut conn)).await;
-        let outcome = match result {
-            Ok(Ok(())) => {
-                b.stats
-                    .published
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                Ok(())
-            }
-            Ok(Err(e)) => Err(format!("Redis refused PUBLISH: {e}")),
-            Err(_) => Err("Redis did not answer PUBLISH in time".to_owned()),
-        };
-        if let Err(e) = &outcome {
-            b.stats
-                .publish_failed
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            tracing::warn!(error = %e, messages = batch.len(), "python-socketio bus: publish failed");
-        }
-        for msg in batch.drain(..) {
-            if let Some(done) = msg.done {
-                let _ = done.send(outcome.clone());
-            }
-        }
-    }
-}
-
-async fn subscribe_loop(
-    bus: Weak<Bus>,
-    client: redis::Client,
-    first: redis::aio::PubSub,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut next = Some(first);
-    let mut delay = Duration::from_millis(100);
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let pubsub = match next.take() {
-            Some(p) => Some(p),
-            None => {
-                let Some(b) = bus.upgrade() else { return };
-                match subscribe(&client, &b.config).await {
-                    Ok(p) => {
-                        Stats::bump(&b.stats.reconnects);
-                        tracing::info!("python-socketio bus: subscriber reconnected");
-                        Some(p)
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, retry_in = ?delay, "python-socketio bus: subscriber cannot reconnect");
-                        None
-                    }
-                }
-            }
-        };
-        if let Some(pubsub) = pubsub {
-            delay = Duration::from_millis(100);
-            if let Some(b) = bus.upgrade() {
-                b.subscribed.send_replace(true);
-            }
-            let mut messages = pubsub.into_on_message();
-            loop {
-                tokio::select! {
-                    msg = messages.next() => {
-                        let Some(msg) = msg else { break };
-                        let Some(b) = bus.upgrade() else { return };
-                        b.dispatch(msg.get_payload_bytes());
-                    }
-                    _ = stop.changed() => return,
-                }
-            }
-            let Some(b) = bus.upgrade() else { return };
-            b.subscribed.send_replace(false);
-            tracing::warn!(
-                "python-socketio bus: subscriber connection lost; messages from other nodes are missed until it is back"
-            );
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stop.changed() => return,
-        }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }

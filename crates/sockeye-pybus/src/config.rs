@@ -17,8 +17,8 @@ pub struct PyBusConfig {
 }
 
 impl PyBusConfig {
-    /// The bus on the Redis at `url` (`redis://host:port/db`, `unix:///path`), channel
-    /// `socketio`.
+    /// The bus at `url`, channel `socketio`: Redis (`redis://host:port/db`, `unix:///path`),
+    /// or AMQP (`amqp://user:pass@host:port/vhost`, feature `amqp`).
     pub fn new(url: impl Into<String>) -> PyBusConfig {
         PyBusConfig {
             url: url.into(),
@@ -31,7 +31,8 @@ impl PyBusConfig {
         }
     }
 
-    /// The channel (python-socketio's `channel` argument; every node must use the same).
+    /// The channel (python-socketio's `channel` argument; every node must use the same): the
+    /// Redis channel, or the AMQP exchange.
     pub fn channel(mut self, channel: impl Into<String>) -> Self {
         self.channel = channel.into();
         self
@@ -55,7 +56,7 @@ impl PyBusConfig {
         self
     }
 
-    /// How long a Redis command may take (default 5 s).
+    /// How long a broker command (publish, declare, connect) may take (default 5 s).
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = timeout;
         self

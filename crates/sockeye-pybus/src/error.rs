@@ -4,12 +4,18 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PyBusError {
-    /// The URL could not be used.
+    /// The Redis URL could not be used.
     #[error("invalid Redis URL for the python-socketio bus: {0}")]
     InvalidUrl(#[source] redis::RedisError),
     /// Redis could not be reached when connecting.
     #[error("cannot connect to Redis for the python-socketio bus: {0}; check that it runs")]
     Connect(#[source] redis::RedisError),
+    /// An `amqp://` URL, but the crate was built without its feature `amqp`.
+    #[error("amqp:// URLs need sockeye-pybus's feature `amqp`")]
+    AmqpDisabled,
+    /// The AMQP broker could not be reached or refused a declaration.
+    #[error("AMQP broker for the python-socketio bus: {0}")]
+    Amqp(String),
     /// Connecting or subscribing did not finish in time.
     #[error("connecting to Redis for the python-socketio bus timed out")]
     ConnectTimeout,

@@ -1,7 +1,9 @@
 //! python-socketio's pub/sub bus for sockeye: the JSON messages of python-socketio 5.x's
 //! `PubSubManager`, over Redis as its `AsyncRedisManager` (`PUBLISH`/`SUBSCRIBE` on channel
-//! `socketio`). sockeye nodes and python-socketio nodes using that manager form one cluster,
-//! so a python-socketio cluster can be migrated node by node.
+//! `socketio`) or, with feature `amqp`, over AMQP as its `AsyncAioPikaManager` (a fanout
+//! exchange named after the channel, one queue per node). sockeye nodes and python-socketio
+//! nodes using that manager form one cluster, so a python-socketio cluster can be migrated
+//! node by node.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,10 +31,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod adapter;
+#[cfg(feature = "amqp")]
+mod amqp_bus;
 mod bus;
 mod config;
 mod error;
 mod factory;
+mod redis_bus;
 mod stats;
 mod wire;
 

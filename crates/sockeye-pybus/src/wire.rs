@@ -209,7 +209,12 @@ pub(crate) fn decode(
             let m = "emit";
             let event = env.event.clone().ok_or_else(|| schema(m, "no event"))?;
             let data = env.data.ok_or_else(|| schema(m, "no data"))?;
-            let args = decode_args(m, data, env.binary.unwrap_or(false), max_depth)?;
+            let mut args = decode_args(m, data, env.binary.unwrap_or(false), max_depth)?;
+            // python-socketio publishes `emit(event)` with no data as `[null]` and its nodes
+            // deliver that with no argument: do the same.
+            if args.len() == 1 && args.first::<serde_json::Value>().is_ok_and(|v| v.is_null()) {
+                args = Args::empty();
+            }
             let callback = match env.callback {
                 None => None,
                 Some(raw) if raw.get() == "null" => None,
@@ -505,6 +510,49 @@ mod tests {
         assert_eq!(v["sid"], "sid1");
         assert_eq!(v["id"], 7);
         assert_eq!(v["args"], serde_json::json!(["ok"]));
+    }
+
+    #[test]
+    fn binary_answers_are_publishable_and_read_back() {
+        // python-socketio cannot publish an ack holding bytes (json.dumps fails); ours can.
+        let cb = CallbackRef {
+            room: RawValue::from_string("\"sid1\"".to_owned()).unwrap(),
+            ns: "/".to_owned(),
+            id: 3,
+        };
+        let mut b = Args::builder();
+        b.push_binary(Bytes::from_static(b"\x00\xff"));
+        b.push(&"text").unwrap();
+        let args = b.build();
+        let out = encode_callback("origin", &cb, &args, "me", "sock").unwrap();
+        let Message::Callback {
+            host_id,
+            id,
+            args: back,
+            from,
+            socket,
+        } = decode(&out, 1 << 20, 32).unwrap()
+        else {
+            panic!("not a callback")
+        };
+        assert_eq!((host_id.as_str(), id), ("origin", 3));
+        assert_eq!(back, args);
+        assert_eq!(back.attachments(), &[Bytes::from_static(b"\x00\xff")]);
+        assert_eq!(
+            (from.as_deref(), socket.as_deref()),
+            (Some("me"), Some("sock"))
+        );
+    }
+
+    #[test]
+    fn a_python_emit_without_data_has_no_argument() {
+        let m = decode_ok(
+            r#"{"method":"emit","event":"e","data":[null],"binary":false,"namespace":"/","room":null,"skip_sid":null,"callback":null,"host_id":"h"}"#,
+        );
+        let Message::Emit { args, .. } = m else {
+            panic!("not an emit")
+        };
+        assert!(args.is_empty());
     }
 
     #[test]

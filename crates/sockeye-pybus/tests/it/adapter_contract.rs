@@ -8,26 +8,35 @@ use sockeye::adapter::AdapterFactory;
 use sockeye_pybus::{PyBusConfig, PyBusFactory};
 use sockeye_testkit::contract::{Cluster, Fut};
 
-struct PyBus {
+/// A cluster of sockeye nodes on one bus (`url`), on a channel of its own.
+pub(crate) struct PyBus {
+    url: &'static str,
     channel: String,
     factories: Mutex<Vec<PyBusFactory>>,
 }
 
-async fn pybus() -> PyBus {
-    use rand::Rng as _;
-    PyBus {
-        channel: format!("sockeye-contract-{:08x}", rand::rng().random::<u32>()),
-        factories: Mutex::new(Vec::new()),
+impl PyBus {
+    pub(crate) fn new(url: &'static str) -> PyBus {
+        use rand::Rng as _;
+        PyBus {
+            url,
+            channel: format!("sockeye-contract-{:08x}", rand::rng().random::<u32>()),
+            factories: Mutex::new(Vec::new()),
+        }
     }
+}
+
+async fn pybus() -> PyBus {
+    PyBus::new("redis://127.0.0.1:6379/0")
 }
 
 impl Cluster for PyBus {
     fn node_factory(&self) -> Fut<'_, Arc<dyn AdapterFactory>> {
         Box::pin(async move {
-            let config = PyBusConfig::new("redis://127.0.0.1:6379/0").channel(self.channel.clone());
+            let config = PyBusConfig::new(self.url).channel(self.channel.clone());
             let factory = PyBusFactory::connect(config)
                 .await
-                .unwrap_or_else(|e| panic!("the Redis at 127.0.0.1:6379 is needed: {e}"));
+                .unwrap_or_else(|e| panic!("the broker at {} is needed: {e}", self.url));
             self.factories.lock().unwrap().push(factory.clone());
             Arc::new(factory) as Arc<dyn AdapterFactory>
         })

@@ -1,5 +1,5 @@
-//! A mixed cluster: one python-socketio 5.18 node (`tests/pybus/node.py`, AsyncRedisManager)
-//! and one sockeye node on the same Redis channel, driven by the official python-socketio
+//! A mixed cluster: one python-socketio 5.18 node (`tests/pybus/node.py`: AsyncRedisManager,
+//! or AsyncAioPikaManager with feature `amqp`) and one sockeye node on the same bus, driven by the official python-socketio
 //! client (`tests/pybus/drive.py`): broadcasts, rooms, binary arguments, emits and callbacks
 //! to a socket id on the other node, remote room changes, close_room and remote disconnects,
 //! each way.
@@ -118,14 +118,23 @@ fn register(io: &SocketIo) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_socketio_and_sockeye_nodes_form_one_cluster() {
+async fn python_socketio_and_sockeye_nodes_form_one_cluster_on_redis() {
+    mixed_cluster("redis://127.0.0.1:6379/0").await;
+}
+
+#[cfg(feature = "amqp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_socketio_and_sockeye_nodes_form_one_cluster_on_amqp() {
+    mixed_cluster("amqp://guest:guest@127.0.0.1:5672/%2f").await;
+}
+
+/// One python-socketio node and one sockeye node on the bus at `url`, driven by `drive.py`.
+async fn mixed_cluster(url: &str) {
     let python = python();
     let channel = format!("sockeye-mixed-{:08x}", rand::random::<u32>());
-    let bus = PyBusFactory::connect(
-        PyBusConfig::new("redis://127.0.0.1:6379/0").channel(channel.clone()),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("the Redis at 127.0.0.1:6379 is needed: {e}"));
+    let bus = PyBusFactory::connect(PyBusConfig::new(url).channel(channel.clone()))
+        .await
+        .unwrap_or_else(|e| panic!("the broker at {url} is needed: {e}"));
     let io = SocketIo::builder().adapter(bus.clone()).build();
     register(&io);
     let (rs_addr, server) = sockeye_testkit::contract::serve(&io).await;
@@ -135,6 +144,7 @@ async fn python_socketio_and_sockeye_nodes_form_one_cluster() {
         .arg(root().join("tests/pybus/node.py"))
         .arg(py_port.to_string())
         .arg(&channel)
+        .arg(url)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -162,6 +172,7 @@ async fn python_socketio_and_sockeye_nodes_form_one_cluster() {
         .arg(format!("http://127.0.0.1:{py_port}"))
         .arg(format!("http://{rs_addr}"))
         .arg(&channel)
+        .arg(url)
         .kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(60), driver.output())
         .await

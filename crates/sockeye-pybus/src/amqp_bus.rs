@@ -1,0 +1,324 @@
+//! The AMQP transport (python-socketio's `AsyncAioPikaManager`): a fanout exchange named after
+//! the channel (non-durable, as aio-pika declares it), one queue per node bound to it with
+//! `x-expires` 300 s, messages published persistent with routing key `*`.
+//!
+//! Unlike python nodes, whose queue is anonymous and replaced on every reconnect, a sockeye
+//! node's queue is named after its `host_id` and declared again by that name after a lost
+//! connection: what was published meanwhile is still there (if the broker itself did not
+//! restart). The publisher uses confirms, so a broadcast resolves once the broker took it.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use lapin::Confirmation;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::{mpsc, watch};
+
+use crate::bus::{Bus, Outgoing};
+use crate::config::PyBusConfig;
+use crate::error::PyBusError;
+use crate::stats::Stats;
+
+/// python-socketio's queue expiry: a queue nobody consumes is deleted after 5 minutes.
+const EXPIRES_MS: i64 = 300_000;
+/// Deliveries in flight to this node's consumer.
+const PREFETCH: u16 = 256;
+
+fn amqp_err(e: lapin::Error) -> PyBusError {
+    PyBusError::Amqp(e.to_string())
+}
+
+async fn timed<T>(
+    t: Duration,
+    f: impl std::future::Future<Output = Result<T, lapin::Error>>,
+) -> Result<T, PyBusError> {
+    tokio::time::timeout(t, f)
+        .await
+        .map_err(|_| PyBusError::ConnectTimeout)?
+        .map_err(amqp_err)
+}
+
+/// A connection and a channel with the exchange declared.
+async fn open(config: &PyBusConfig) -> Result<(Connection, Channel), PyBusError> {
+    let t = config.command_timeout;
+    let conn = timed(
+        t * 2,
+        Connection::connect(&config.url, ConnectionProperties::default()),
+    )
+    .await?;
+    let channel = timed(t, conn.create_channel()).await?;
+    timed(
+        t,
+        channel.exchange_declare(
+            config.channel.as_str().into(),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await?;
+    Ok((conn, channel))
+}
+
+/// The publishing channel (confirms on).
+async fn open_publisher(config: &PyBusConfig) -> Result<(Connection, Channel), PyBusError> {
+    let (conn, channel) = open(config).await?;
+    timed(
+        config.command_timeout,
+        channel.confirm_select(ConfirmSelectOptions::default()),
+    )
+    .await?;
+    Ok((conn, channel))
+}
+
+/// The consuming channel: the node's queue declared, bound and consumed.
+async fn open_consumer(
+    config: &PyBusConfig,
+    queue: &str,
+) -> Result<(Connection, Channel, lapin::Consumer), PyBusError> {
+    let t = config.command_timeout;
+    let (conn, channel) = open(config).await?;
+    timed(t, channel.basic_qos(PREFETCH, BasicQosOptions::default())).await?;
+    let mut args = FieldTable::default();
+    args.insert("x-expires".into(), AMQPValue::LongLongInt(EXPIRES_MS));
+    timed(
+        t,
+        channel.queue_declare(queue.into(), QueueDeclareOptions::default(), args),
+    )
+    .await?;
+    timed(
+        t,
+        channel.queue_bind(
+            queue.into(),
+            config.channel.as_str().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await?;
+    let consumer = timed(
+        t,
+        channel.basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        ),
+    )
+    .await?;
+    Ok((conn, channel, consumer))
+}
+
+/// The connections, made (and the queue consumed) before the bus starts.
+pub(crate) struct AmqpTransport {
+    config: PyBusConfig,
+    queue: String,
+    publisher: (Connection, Channel),
+    consumer: (Connection, Channel, lapin::Consumer),
+}
+
+pub(crate) async fn connect(
+    config: &PyBusConfig,
+    host_id: &str,
+) -> Result<AmqpTransport, PyBusError> {
+    let queue = format!("sockeye-pybus.{host_id}");
+    let publisher = open_publisher(config).await?;
+    let consumer = open_consumer(config, &queue).await?;
+    Ok(AmqpTransport {
+        config: config.clone(),
+        queue,
+        publisher,
+        consumer,
+    })
+}
+
+impl AmqpTransport {
+    pub(crate) fn spawn(self: Box<Self>, bus: &Arc<Bus>, rx: mpsc::Receiver<Outgoing>) {
+        let this = *self;
+        tokio::spawn(publish_loop(
+            Arc::downgrade(bus),
+            this.config.clone(),
+            this.publisher,
+            rx,
+            bus.stopped(),
+        ));
+        tokio::spawn(consume_loop(
+            Arc::downgrade(bus),
+            this.config,
+            this.queue,
+            this.consumer,
+            bus.stopped(),
+        ));
+    }
+}
+
+const BATCH: usize = 128;
+
+/// Publishes one batch in order, then waits for each confirm.
+async fn publish_batch(
+    channel: &Channel,
+    exchange: &str,
+    batch: &[Outgoing],
+    t: Duration,
+) -> Result<(), String> {
+    let mut confirms = Vec::with_capacity(batch.len());
+    for msg in batch {
+        let confirm = tokio::time::timeout(
+            t,
+            channel.basic_publish(
+                exchange.into(),
+                "*".into(),
+                BasicPublishOptions::default(),
+                &msg.payload,
+                BasicProperties::default().with_delivery_mode(2),
+            ),
+        )
+        .await
+        .map_err(|_| "the AMQP broker did not take the message in time".to_owned())?
+        .map_err(|e| format!("AMQP publish failed: {e}"))?;
+        confirms.push(confirm);
+    }
+    for confirm in confirms {
+        match tokio::time::timeout(t, confirm).await {
+            Ok(Ok(Confirmation::Ack(_) | Confirmation::NotRequested)) => {}
+            Ok(Ok(Confirmation::Nack(_))) => return Err("the AMQP broker refused it".to_owned()),
+            Ok(Err(e)) => return Err(format!("AMQP publish failed: {e}")),
+            Err(_) => return Err("the AMQP broker did not confirm in time".to_owned()),
+        }
+    }
+    Ok(())
+}
+
+async fn publish_loop(
+    bus: Weak<Bus>,
+    config: PyBusConfig,
+    first: (Connection, Channel),
+    mut rx: mpsc::Receiver<Outgoing>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut current = Some(first);
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let n = tokio::select! {
+            n = rx.recv_many(&mut batch, BATCH) => n,
+            _ = stop.changed() => 0,
+        };
+        if n == 0 {
+            if let Some((conn, _)) = current {
+                let _ = conn.close(200, "closing".into()).await;
+            }
+            return;
+        }
+        let Some(b) = bus.upgrade() else { return };
+        if current.is_none() {
+            // Reconnect on demand: a lost connection fails the batch that finds it, not later.
+            match open_publisher(&config).await {
+                Ok(p) => current = Some(p),
+                Err(e) => {
+                    tracing::warn!(error = %e, "python-socketio bus: AMQP publisher cannot reconnect");
+                }
+            }
+        }
+        let outcome = match &current {
+            Some((_, channel)) => {
+                publish_batch(channel, &config.channel, &batch, config.command_timeout).await
+            }
+            None => Err("no connection to the AMQP broker".to_owned()),
+        };
+        match &outcome {
+            Ok(()) => {
+                b.stats
+                    .published
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                current = None;
+                b.stats
+                    .publish_failed
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                tracing::warn!(error = %e, messages = batch.len(), "python-socketio bus: AMQP publish failed");
+            }
+        }
+        for msg in batch.drain(..) {
+            if let Some(done) = msg.done {
+                let _ = done.send(outcome.clone());
+            }
+        }
+    }
+}
+
+async fn consume_loop(
+    bus: Weak<Bus>,
+    config: PyBusConfig,
+    queue: String,
+    first: (Connection, Channel, lapin::Consumer),
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut next = Some(first);
+    let mut delay = Duration::from_millis(100);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let opened = match next.take() {
+            Some(c) => Some(c),
+            None => match open_consumer(&config, &queue).await {
+                Ok(c) => {
+                    if let Some(b) = bus.upgrade() {
+                        Stats::bump(&b.stats.reconnects);
+                    }
+                    tracing::info!("python-socketio bus: AMQP consumer reconnected");
+                    Some(c)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?delay, "python-socketio bus: AMQP consumer cannot reconnect");
+                    None
+                }
+            },
+        };
+        if let Some((conn, channel, mut consumer)) = opened {
+            delay = Duration::from_millis(100);
+            if let Some(b) = bus.upgrade() {
+                b.set_subscribed(true);
+            }
+            loop {
+                tokio::select! {
+                    delivery = consumer.next() => {
+                        let Some(Ok(delivery)) = delivery else { break };
+                        let Some(b) = bus.upgrade() else { return };
+                        b.dispatch(&delivery.data);
+                        if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+                            tracing::warn!(error = %e, "python-socketio bus: AMQP ack failed");
+                            break;
+                        }
+                    }
+                    _ = stop.changed() => {
+                        // An orderly close: the queue goes now rather than in 5 minutes.
+                        let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
+                        let _ = conn.close(200, "closing".into()).await;
+                        return;
+                    }
+                }
+            }
+            let Some(b) = bus.upgrade() else { return };
+            b.set_subscribed(false);
+            tracing::warn!(
+                "python-socketio bus: AMQP consumer connection lost; reconnecting to its queue"
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return,
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
