@@ -156,6 +156,8 @@ struct Case {
     expect: Expect,
     flavours: &'static [Flavour],
     namespaces: &'static [&'static str],
+    /// Emit large events once connected, to a server that stops reading.
+    flood_emits: bool,
     /// Serve the script behind TLS with this front.
     #[cfg(feature = "tls")]
     tls: Option<Arc<tls::Front>>,
@@ -172,6 +174,7 @@ fn case(
         expect,
         flavours: ALL,
         namespaces: &["/"],
+        flood_emits: false,
         #[cfg(feature = "tls")]
         tls: None,
     }
@@ -303,6 +306,36 @@ fn ack_text(result: Result<sockeye_client::Args, SocketIoError>) -> String {
 
 const CALL: Duration = Duration::from_secs(2);
 
+/// Emits 32 KiB events (25 MiB in all, more than the socket buffers hold) until one fails.
+const FLOOD_EMITS: usize = 800;
+
+fn flood_payload() -> String {
+    "x".repeat(32 << 10)
+}
+
+async fn flood_async<F, Fut>(emit: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), SocketIoError>>,
+{
+    for _ in 0..FLOOD_EMITS {
+        // Every emit must return: accepted, or refused once the connection is gone.
+        match tokio::time::timeout(Duration::from_secs(5), emit(flood_payload())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => panic!("an emit hung for 5 s"),
+        }
+    }
+}
+
+fn flood_blocking(emit: impl Fn(String) -> Result<(), SocketIoError>) {
+    for _ in 0..FLOOD_EMITS {
+        if emit(flood_payload()).is_err() {
+            return;
+        }
+    }
+}
+
 async fn run_async(url: String, case: Arc<Case>) -> Observed {
     let reasons = Arc::default();
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -318,6 +351,10 @@ async fn run_async(url: String, case: Arc<Case>) -> Observed {
         Ok(client) => client,
         Err(e) => return Observed::ConnectErr(e),
     };
+    if case.flood_emits {
+        let c = &client;
+        flood_async(move |data| async move { c.emit("big", &data).await }).await;
+    }
     let ack = if wants_ack(&case) {
         Some(ack_text(client.call("ask", &1, CALL).await))
     } else {
@@ -345,6 +382,10 @@ async fn run_simple(url: String, case: Arc<Case>) -> Observed {
         Ok(client) => client,
         Err(e) => return Observed::ConnectErr(e),
     };
+    if case.flood_emits {
+        let c = &client;
+        flood_async(move |data| async move { c.emit("big", &data).await }).await;
+    }
     let ack = if wants_ack(&case) {
         Some(ack_text(client.call("ask", &1, CALL).await))
     } else {
@@ -393,6 +434,9 @@ fn run_blocking(url: &str, case: &Case) -> Observed {
         Ok(client) => client,
         Err(e) => return Observed::ConnectErr(e),
     };
+    if case.flood_emits {
+        flood_blocking(|data| client.emit("/", "big", &data));
+    }
     let ack = wants_ack(case).then(|| ack_text(client.call("/", "ask", &1, CALL)));
     let watched = watch_client(|| client.status(), &events, &reasons);
     let namespaces = {
@@ -419,6 +463,9 @@ fn run_blocking_simple(url: &str, case: &Case) -> Observed {
         Ok(client) => client,
         Err(e) => return Observed::ConnectErr(e),
     };
+    if case.flood_emits {
+        flood_blocking(|data| client.emit("big", &data));
+    }
     let ack = wants_ack(case).then(|| ack_text(client.call("ask", &1, CALL)));
     let mut events = Vec::new();
     let start = Instant::now();
@@ -1108,4 +1155,38 @@ async fn tls_server_with_a_self_signed_certificate() {
         cases.push(case);
     }
     play(cases).await;
+}
+
+#[tokio::test]
+async fn server_that_stops_reading() {
+    let deaf_polling = || -> Script {
+        let base = polling_script(open_packet(CALM), Vec::new());
+        Arc::new(move |request: &sockeye_testkit::hostile_server::Request| {
+            if request.method == "POST" && request.body.len() > 1000 {
+                Reply::Silent(HOLD)
+            } else {
+                base(request)
+            }
+        })
+    };
+    let mut cases = vec![
+        case(
+            Transport::Polling,
+            deaf_polling,
+            Expect::Disconnects(timed_out),
+        ),
+        websocket_case(
+            CALM,
+            vec![WsStep::Deaf(HOLD)],
+            Expect::Disconnects(timed_out),
+        ),
+    ];
+    for case in &mut cases {
+        case.flood_emits = true;
+    }
+    play(cases).await;
+}
+
+fn timed_out(r: &DisconnectReason) -> bool {
+    matches!(r, DisconnectReason::TransportError(text) if text.contains("did not finish within"))
 }
