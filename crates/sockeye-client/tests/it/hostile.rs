@@ -552,6 +552,10 @@ fn check(expect: Expect, observed: &Observed, label: &str) {
 
 /// Runs each case with each of its flavours, then checks the bystander client.
 async fn play(cases: Vec<Case>) {
+    // nextest gives each test a process of its own; under plain `cargo test` the hostile
+    // tests at least do not reset each other's allocation peak.
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _serial = SERIAL.lock().await;
     count_panics();
     let (layer, io) = sockeye::SocketIo::builder().build_layer();
     let _ = common::echo_and_ask(&io, "/");
