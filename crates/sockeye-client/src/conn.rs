@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use sockeye_protocol::engine::Frame;
 use sockeye_protocol::socketio::{Args, Decoder, Packet, PacketData, ParserKind};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use crate::engine::{self, CloseCause, Command, Engine, EngineEvent, Transport};
 use crate::error::{ConnectionError, Result, SocketIoError};
@@ -18,6 +18,9 @@ use crate::options::{Handlers, Options};
 
 /// Capacity of the channel from the public handles to the task.
 pub(crate) const COMMAND_QUEUE: usize = 256;
+/// Most event handlers running at once. Past it the client stops reading from the server
+/// until one ends, so the memory held by handlers is bounded by this times `max_payload`.
+pub(crate) const MAX_HANDLERS: usize = 1024;
 /// How often answered-by-nobody ack entries (their caller timed out) are dropped.
 const ACK_SWEEP: Duration = Duration::from_secs(1);
 
@@ -135,6 +138,11 @@ pub(crate) struct Conn {
     decoder: Decoder,
     /// Reports the outcome of the first connect to `connect`.
     first: Option<oneshot::Sender<Result<()>>>,
+    /// One permit per event handler running: a server flooding events to slow handlers
+    /// would otherwise pile up tasks (and their arguments) without bound.
+    handler_slots: Arc<Semaphore>,
+    /// The permit taken for the packet being handled, handed to its handler task.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Conn {
@@ -165,6 +173,8 @@ impl Conn {
             refusals: HashMap::new(),
             decoder,
             first: Some(first),
+            handler_slots: Arc::new(Semaphore::new(MAX_HANDLERS)),
+            slot: None,
         }
     }
 
@@ -244,9 +254,10 @@ impl Conn {
         let mut sweep = tokio::time::interval(ACK_SWEEP);
         loop {
             tokio::select! {
-                event = engine.events.recv() => match event {
+                (slot, event) = next_event(&self.handler_slots, &mut engine.events) => match event {
                     Some(EngineEvent::Message(message)) => match self.decoder.decode(message) {
                         Ok(Some(packet)) => {
+                            self.slot = slot;
                             if let Some(end) = self.on_packet(engine, packet).await {
                                 return end;
                             }
@@ -398,7 +409,8 @@ impl Conn {
                     tracing::debug!(namespace = %ns, "event on a namespace not joined; ignored");
                     return None;
                 }
-                self.dispatch(ns, name.to_string(), args, ack);
+                let slot = self.slot.take();
+                self.dispatch(ns, name.to_string(), args, ack, slot);
             }
             PacketData::Ack { id, args } => {
                 // An ack counts only on the namespace its emit went to; ids are per client.
@@ -441,7 +453,14 @@ impl Conn {
             .unwrap_or_else(|| SocketIoError::BadNamespace(ns.to_owned()))
     }
 
-    fn dispatch(&self, namespace: String, name: String, args: Args, ack: Option<u64>) {
+    fn dispatch(
+        &self,
+        namespace: String,
+        name: String,
+        args: Args,
+        ack: Option<u64>,
+        slot: Option<OwnedSemaphorePermit>,
+    ) {
         let handler = self
             .handlers
             .events
@@ -464,6 +483,7 @@ impl Conn {
             ack,
         };
         tokio::spawn(async move {
+            let _slot = slot;
             let reply = match handler {
                 Some(handler) => handler(event).await,
                 None => {
@@ -623,6 +643,16 @@ impl Conn {
             tokio::spawn(callback(ns, error));
         }
     }
+}
+
+/// The next message from the transport, once a handler slot is free (so that commands are
+/// still served while every slot is taken). The slot is `None` only if the semaphore closed.
+async fn next_event(
+    slots: &Arc<Semaphore>,
+    events: &mut mpsc::Receiver<EngineEvent>,
+) -> (Option<OwnedSemaphorePermit>, Option<EngineEvent>) {
+    let slot = Arc::clone(slots).acquire_owned().await.ok();
+    (slot, events.recv().await)
 }
 
 /// Encodes and hands a packet to the transport task. A failure means the transport task is

@@ -1194,3 +1194,48 @@ async fn server_that_stops_reading() {
 fn timed_out(r: &DisconnectReason) -> bool {
     matches!(r, DisconnectReason::TransportError(text) if text.contains("did not finish within"))
 }
+
+#[tokio::test]
+async fn event_flood_to_slow_handlers() {
+    count_panics();
+    // 40 000 events of 1 KiB each (about 40 MiB) to a handler that takes 30 s: the client
+    // runs at most 1024 handlers at once and stops reading until one ends.
+    let event = format!(r#"42["slow","{}"]"#, "x".repeat(1024));
+    let server = HostileServer::start(websocket_script(
+        open_packet(CALM),
+        vec![WsStep::Flood {
+            frame: frame(true, 0x1, event.as_bytes()),
+            budget: 40 << 20,
+        }],
+        HOLD,
+    ))
+    .await
+    .unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&started);
+    let baseline = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(baseline, Ordering::Relaxed);
+    let client = Client::builder(server.url())
+        .transports([Transport::Websocket])
+        .no_proxy()
+        .reconnection(false)
+        .on("slow", move |_event: Event| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async move { tokio::time::sleep(Duration::from_secs(30)).await }
+        })
+        .connect()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(baseline);
+    let handlers = started.load(Ordering::SeqCst);
+    assert!(handlers >= 1000, "only {handlers} handlers started");
+    assert!(handlers <= 1024, "{handlers} handlers at once");
+    assert!(peak < MEMORY_BOUND, "{peak} bytes allocated at the peak");
+    assert!(
+        server.stats().bytes_written.load(Ordering::Relaxed) < 40 << 20,
+        "the client read the whole flood"
+    );
+    drop(client);
+    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "something panicked");
+}
