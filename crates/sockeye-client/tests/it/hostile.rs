@@ -158,6 +158,8 @@ struct Case {
     namespaces: &'static [&'static str],
     /// Emit large events once connected, to a server that stops reading.
     flood_emits: bool,
+    /// Polling with the upgrade to WebSocket allowed (the case's transport is ignored).
+    upgrade: bool,
     /// Serve the script behind TLS with this front.
     #[cfg(feature = "tls")]
     tls: Option<Arc<tls::Front>>,
@@ -175,6 +177,7 @@ fn case(
         flavours: ALL,
         namespaces: &["/"],
         flood_emits: false,
+        upgrade: false,
         #[cfg(feature = "tls")]
         tls: None,
     }
@@ -234,8 +237,13 @@ fn builder(url: &str, case: &Case, reasons: &Arc<Mutex<Vec<DisconnectReason>>>) 
         .map_or_else(|| url.to_owned(), |front| front.url.clone());
     #[cfg(feature = "tls")]
     let url = url.as_str();
+    let transports = if case.upgrade {
+        vec![Transport::Polling, Transport::Websocket]
+    } else {
+        vec![case.transport]
+    };
     let builder = Client::builder(url)
-        .transports([case.transport])
+        .transports(transports)
         .namespaces(case.namespaces.iter().copied())
         .no_proxy()
         .reconnection(false)
@@ -1238,4 +1246,45 @@ async fn event_flood_to_slow_handlers() {
     );
     drop(client);
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "something panicked");
+}
+
+#[tokio::test]
+async fn hostile_answers_to_the_upgrade_probe() {
+    // The probe's WebSocket gets a frame over the limit, a wrong answer, or silence; the client
+    // stays on polling and still gets the event sent 1.2 s later.
+    let open = r#""sid":"hs","upgrades":["websocket"],"pingInterval":2000,"pingTimeout":2000,"maxPayload":1000000"#;
+    let probes = [
+        vec![WsStep::Raw(frame_header(true, 0x1, 1 << 40))],
+        vec![WsStep::Text("3wrong".into())],
+        vec![WsStep::Hold(HOLD)],
+    ];
+    let mut cases = Vec::new();
+    for probe in probes {
+        let mut upgrade = case(
+            Transport::Polling,
+            move || {
+                let base = polling_script(
+                    open_packet(open),
+                    vec![Reply::After(
+                        Duration::from_millis(1200),
+                        Box::new(Reply::ok(r#"42["ok"]"#)),
+                    )],
+                );
+                let probe = probe.clone();
+                Arc::new(move |request: &sockeye_testkit::hostile_server::Request| {
+                    if request.param("transport") == Some("websocket") {
+                        Reply::WebSocket(probe.clone())
+                    } else {
+                        base(request)
+                    }
+                }) as Script
+            },
+            Expect::Events(&["ok"]),
+        );
+        upgrade.upgrade = true;
+        // The probe runs in the engine, the same for every client; two of them keep it short.
+        upgrade.flavours = &[Flavour::Async, Flavour::BlockingSimple];
+        cases.push(upgrade);
+    }
+    play(cases).await;
 }
