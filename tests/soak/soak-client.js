@@ -6,7 +6,10 @@
 // second CHURN_PER_SEC of them disconnect and as many new ones connect; one extra socket
 // emits `broadcast` with an ack at BROADCASTS_PER_SEC. Prints one JSON line of counts every
 // 10 s and a final one; exits 1 if a broadcast ack went missing for more than 10 s or no
-// broadcast reached any client in a 10 s window.
+// broadcast reached any client in a 10 s window. With ROOMS=1 in the environment, every
+// socket joins one of 8 rooms on connect and leaves it before disconnecting, and every fifth
+// broadcast goes to one room only (`room-broadcast`, bench app). BROADCASTS_PER_SEC 0: no
+// sender (receivers only, for a second node of a cluster).
 "use strict";
 
 const path = require("path");
@@ -24,20 +27,33 @@ if (!port || !seconds) {
   process.exit(2);
 }
 const url = `http://127.0.0.1:${port}`;
-const counts = { connects: 0, disconnects: 0, connectErrors: 0, received: 0, sent: 0, acked: 0 };
+const rooms = process.env.ROOMS === "1";
+const counts = { joins: 0, leaves: 0, connects: 0, disconnects: 0, connectErrors: 0, received: 0, sent: 0, acked: 0 };
 const live = [];
 let turn = 0;
 
 function open() {
   const ws = turn++ % 2 === 0;
   const s = io(url, { forceNew: true, reconnection: false, transports: ws ? ["websocket"] : ["polling", "websocket"] });
-  s.on("connect", () => counts.connects++);
+  const room = `room-${turn % 8}`;
+  s.on("connect", () => {
+    counts.connects++;
+    if (rooms) {
+      s.emit("join", room);
+      counts.joins++;
+    }
+  });
+  s.room = room;
   s.on("connect_error", () => counts.connectErrors++);
   s.on("broadcast", () => counts.received++);
   live.push(s);
 }
 
 function close(s) {
+  if (rooms && s.connected) {
+    s.emit("leave", s.room);
+    counts.leaves++;
+  }
   s.disconnect();
   counts.disconnects++;
 }
@@ -46,16 +62,22 @@ for (let i = 0; i < clients; i++) open();
 const sender = io(url, { forceNew: true, transports: ["websocket"] });
 const pending = new Map();
 let seq = 0;
-const sendTimer = setInterval(() => {
+const onAck = (n) => () => {
+  pending.delete(n);
+  counts.acked++;
+};
+const sendTimer = rate > 0 ? setInterval(() => {
   if (!sender.connected) return;
   const n = seq++;
   pending.set(n, Date.now());
   counts.sent++;
-  sender.emit("broadcast", { n, pad: "x".repeat(200) }, () => {
-    pending.delete(n);
-    counts.acked++;
-  });
-}, 1000 / rate);
+  const data = { n, pad: "x".repeat(200) };
+  if (rooms && n % 5 === 4) {
+    sender.emit("room-broadcast", `room-${n % 8}`, data, onAck(n));
+  } else {
+    sender.emit("broadcast", data, onAck(n));
+  }
+}, 1000 / rate) : null;
 const churnTimer = setInterval(() => {
   for (let i = 0; i < churn && live.length > 0; i++) {
     close(live.splice(Math.floor(Math.random() * live.length), 1)[0]);
@@ -76,7 +98,7 @@ const reportTimer = setInterval(() => {
 }, 10000);
 
 setTimeout(() => {
-  clearInterval(sendTimer);
+  if (sendTimer) clearInterval(sendTimer);
   clearInterval(churnTimer);
   clearInterval(reportTimer);
   for (const s of live) close(s);

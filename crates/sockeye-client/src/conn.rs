@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use sockeye_protocol::engine::Frame;
 use sockeye_protocol::socketio::{Args, Decoder, Packet, PacketData, ParserKind};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use crate::engine::{self, CloseCause, Command, Engine, EngineEvent, Transport};
 use crate::error::{ConnectionError, Result, SocketIoError};
@@ -18,6 +18,9 @@ use crate::options::{Handlers, Options};
 
 /// Capacity of the channel from the public handles to the task.
 pub(crate) const COMMAND_QUEUE: usize = 256;
+/// Most event handlers running at once. Past it the client stops reading from the server
+/// until one ends, so the memory held by handlers is bounded by this times `max_payload`.
+pub(crate) const MAX_HANDLERS: usize = 1024;
 /// How often answered-by-nobody ack entries (their caller timed out) are dropped.
 const ACK_SWEEP: Duration = Duration::from_secs(1);
 
@@ -148,6 +151,11 @@ pub(crate) struct Conn {
     resume: HashMap<String, Resume>,
     /// Reports the outcome of the first connect to `connect`.
     first: Option<oneshot::Sender<Result<()>>>,
+    /// One permit per event handler running: a server flooding events to slow handlers
+    /// would otherwise pile up tasks (and their arguments) without bound.
+    handler_slots: Arc<Semaphore>,
+    /// The permit taken for the packet being handled, handed to its handler task.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl Conn {
@@ -179,6 +187,8 @@ impl Conn {
             decoder,
             resume: HashMap::new(),
             first: Some(first),
+            handler_slots: Arc::new(Semaphore::new(MAX_HANDLERS)),
+            slot: None,
         }
     }
 
@@ -259,9 +269,10 @@ impl Conn {
         let mut sweep = tokio::time::interval(ACK_SWEEP);
         loop {
             tokio::select! {
-                event = engine.events.recv() => match event {
+                (slot, event) = next_event(&self.handler_slots, &mut engine.events) => match event {
                     Some(EngineEvent::Message(message)) => match self.decoder.decode(message) {
                         Ok(Some(packet)) => {
+                            self.slot = slot;
                             if let Some(end) = self.on_packet(engine, packet).await {
                                 return end;
                             }
@@ -429,7 +440,8 @@ impl Conn {
                     return None;
                 }
                 let offset = self.note_offset(&ns, &args, ack);
-                self.dispatch(ns, name.to_string(), args, ack, offset);
+                let slot = self.slot.take();
+                self.dispatch(ns, name.to_string(), args, ack, offset, slot);
             }
             PacketData::Ack { id, args } => {
                 // An ack counts only on the namespace its emit went to; ids are per client.
@@ -479,6 +491,7 @@ impl Conn {
         args: Args,
         ack: Option<u64>,
         offset: Option<String>,
+        slot: Option<OwnedSemaphorePermit>,
     ) {
         let handler = self
             .handlers
@@ -503,6 +516,7 @@ impl Conn {
             offset,
         };
         tokio::spawn(async move {
+            let _slot = slot;
             let reply = match handler {
                 Some(handler) => handler(event).await,
                 None => {
@@ -716,6 +730,16 @@ impl Conn {
             tokio::spawn(callback(ns, error));
         }
     }
+}
+
+/// The next message from the transport, once a handler slot is free (so that commands are
+/// still served while every slot is taken). The slot is `None` only if the semaphore closed.
+async fn next_event(
+    slots: &Arc<Semaphore>,
+    events: &mut mpsc::Receiver<EngineEvent>,
+) -> (Option<OwnedSemaphorePermit>, Option<EngineEvent>) {
+    let slot = Arc::clone(slots).acquire_owned().await.ok();
+    (slot, events.recv().await)
 }
 
 /// Encodes and hands a packet to the transport task. A failure means the transport task is

@@ -132,6 +132,9 @@ pub enum WsStep {
     },
     /// Keeps the connection open, reading and discarding, for this long.
     Hold(Duration),
+    /// Keeps the connection open without reading, for this long: the client's writes fill
+    /// the socket buffers and then block.
+    Deaf(Duration),
 }
 
 /// The script: one reply per request.
@@ -362,6 +365,7 @@ async fn ws_step(tcp: &mut TcpStream, step: WsStep, stats: &Stats) -> std::io::R
         }
         WsStep::Flood { frame, budget } => return Ok(flood(tcp, &frame, budget, stats).await),
         WsStep::Hold(hold) => drain_for(tcp, hold).await,
+        WsStep::Deaf(hold) => tokio::time::sleep(hold).await,
     }
     Ok(true)
 }

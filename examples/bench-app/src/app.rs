@@ -25,7 +25,10 @@ pub fn build(settings: &Settings, redis: Option<RedisAdapterFactory>) -> SocketI
     let io = builder.build();
     io.ns("/", on_connect)
         .on("echo", echo)
-        .on("broadcast", broadcast);
+        .on("broadcast", broadcast)
+        .on("join", join)
+        .on("leave", leave)
+        .on("room-broadcast", room_broadcast);
     // In a cluster, the server-side event `whoami` from another node is answered with this
     // process's id, so a cluster test can tell which nodes answered a request.
     if let Err(e) = io.on_server_event("/", |event| {
@@ -61,5 +64,30 @@ async fn broadcast(ns: Namespace, args: Args) {
     // generator counts what was delivered, so the ack still goes out.
     if let Err(e) = ns.broadcast().emit_args("broadcast", args).await {
         tracing::debug!(error = %e, "broadcast not sent to every socket");
+    }
+}
+
+/// Joins the room named by the first argument (the long soak's room churn).
+fn join(socket: SocketRef, args: Args) {
+    if let Ok(room) = args.first::<String>() {
+        socket.join(room);
+    }
+}
+
+/// Leaves the room named by the first argument.
+fn leave(socket: SocketRef, args: Args) {
+    if let Ok(room) = args.first::<String>() {
+        socket.leave(&room);
+    }
+}
+
+/// Emits the second argument as `broadcast` to the room named by the first one, on every node.
+async fn room_broadcast(ns: Namespace, args: Args) {
+    let Ok(room) = args.first::<String>() else {
+        return;
+    };
+    let payload = args.nth::<serde_json::Value>(1).unwrap_or_default();
+    if let Err(e) = ns.broadcast().to(room).emit("broadcast", &payload).await {
+        tracing::debug!(error = %e, "room broadcast not sent to every socket");
     }
 }

@@ -392,7 +392,7 @@ impl Task {
                                     Err(e) => return Outcome::Closed(CloseCause::Error(e)),
                                 }
                             }
-                            if let Err(e) = websocket::send_packet(&mut ws, &Packet::Upgrade).await {
+                            if let Err(e) = self.bounded_write(websocket::send_packet(&mut ws, &Packet::Upgrade)).await {
                                 return Outcome::Closed(CloseCause::Error(e));
                             }
                             tracing::debug!(sid = %self.handshake.sid, "upgraded to websocket");
@@ -405,6 +405,22 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// A write bounded by the request timeout: a server that stops reading fills the socket
+    /// buffers, and an unbounded write would then hold this task (and every emit queued
+    /// behind it) forever, the heartbeat included.
+    async fn bounded_write(
+        &self,
+        write: impl Future<Output = Result<(), ConnectionError>>,
+    ) -> Result<(), ConnectionError> {
+        let after = self.options.request_timeout;
+        tokio::time::timeout(after, write)
+            .await
+            .unwrap_or(Err(ConnectionError::Timeout {
+                what: "a WebSocket write".into(),
+                after,
+            }))
     }
 
     async fn websocket(&mut self, mut ws: Ws) -> CloseCause {
@@ -421,7 +437,7 @@ impl Task {
                     match self.on_packet(packet) {
                         Action::Nothing => {}
                         Action::Reply(reply) => {
-                            if let Err(e) = websocket::send_packet(&mut ws, &reply).await {
+                            if let Err(e) = self.bounded_write(websocket::send_packet(&mut ws, &reply)).await {
                                 return CloseCause::Error(e);
                             }
                         }
@@ -435,18 +451,22 @@ impl Task {
                 }
                 command = self.commands.recv() => match command {
                     Some(Command::Send(frames)) => {
-                        for frame in &frames {
-                            if let Err(e) = websocket::feed(&mut ws, frame).await {
-                                return CloseCause::Error(e);
+                        let write = async {
+                            for frame in &frames {
+                                websocket::feed(&mut ws, frame).await?;
                             }
-                        }
-                        if let Err(e) = ws.flush().await {
-                            return CloseCause::Error(websocket::ws_error(e));
+                            ws.flush().await.map_err(websocket::ws_error)
+                        };
+                        if let Err(e) = self.bounded_write(write).await {
+                            return CloseCause::Error(e);
                         }
                     }
                     Some(Command::Close) | None => {
-                        let _ = websocket::send_packet(&mut ws, &Packet::Close).await;
-                        let _ = ws.close(None).await;
+                        let goodbye = async {
+                            websocket::send_packet(&mut ws, &Packet::Close).await?;
+                            ws.close(None).await.map_err(websocket::ws_error)
+                        };
+                        let _ = self.bounded_write(goodbye).await;
                         return CloseCause::Client;
                     }
                 },
@@ -505,6 +525,19 @@ async fn poll_loop(
 
 /// Opens a WebSocket for the session and checks it with the `2probe`/`3probe` exchange.
 async fn probe(options: EngineOptions, sid: String) -> Result<Ws, ConnectionError> {
+    let timeout = options.request_timeout;
+    let bound = timeout
+        .saturating_mul(2)
+        .saturating_add(options.limits.connect_timeout);
+    tokio::time::timeout(bound, probe_inner(options, sid))
+        .await
+        .unwrap_or(Err(ConnectionError::Timeout {
+            what: "the upgrade probe".into(),
+            after: bound,
+        }))
+}
+
+async fn probe_inner(options: EngineOptions, sid: String) -> Result<Ws, ConnectionError> {
     let timeout = options.request_timeout;
     let mut ws = websocket::connect(&options, &options.endpoint.websocket(Some(&sid))).await?;
     websocket::send_packet(&mut ws, &Packet::Ping(Bytes::from_static(b"probe"))).await?;

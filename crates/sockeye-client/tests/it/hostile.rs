@@ -156,6 +156,10 @@ struct Case {
     expect: Expect,
     flavours: &'static [Flavour],
     namespaces: &'static [&'static str],
+    /// Emit large events once connected, to a server that stops reading.
+    flood_emits: bool,
+    /// Polling with the upgrade to WebSocket allowed (the case's transport is ignored).
+    upgrade: bool,
     /// Serve the script behind TLS with this front.
     #[cfg(feature = "tls")]
     tls: Option<Arc<tls::Front>>,
@@ -172,6 +176,8 @@ fn case(
         expect,
         flavours: ALL,
         namespaces: &["/"],
+        flood_emits: false,
+        upgrade: false,
         #[cfg(feature = "tls")]
         tls: None,
     }
@@ -231,8 +237,13 @@ fn builder(url: &str, case: &Case, reasons: &Arc<Mutex<Vec<DisconnectReason>>>) 
         .map_or_else(|| url.to_owned(), |front| front.url.clone());
     #[cfg(feature = "tls")]
     let url = url.as_str();
+    let transports = if case.upgrade {
+        vec![Transport::Polling, Transport::Websocket]
+    } else {
+        vec![case.transport]
+    };
     let builder = Client::builder(url)
-        .transports([case.transport])
+        .transports(transports)
         .namespaces(case.namespaces.iter().copied())
         .no_proxy()
         .reconnection(false)
@@ -303,6 +314,36 @@ fn ack_text(result: Result<sockeye_client::Args, SocketIoError>) -> String {
 
 const CALL: Duration = Duration::from_secs(2);
 
+/// Emits 32 KiB events (25 MiB in all, more than the socket buffers hold) until one fails.
+const FLOOD_EMITS: usize = 800;
+
+fn flood_payload() -> String {
+    "x".repeat(32 << 10)
+}
+
+async fn flood_async<F, Fut>(emit: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), SocketIoError>>,
+{
+    for _ in 0..FLOOD_EMITS {
+        // Every emit must return: accepted, or refused once the connection is gone.
+        match tokio::time::timeout(Duration::from_secs(5), emit(flood_payload())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => panic!("an emit hung for 5 s"),
+        }
+    }
+}
+
+fn flood_blocking(emit: impl Fn(String) -> Result<(), SocketIoError>) {
+    for _ in 0..FLOOD_EMITS {
+        if emit(flood_payload()).is_err() {
+            return;
+        }
+    }
+}
+
 async fn run_async(url: String, case: Arc<Case>) -> Observed {
     let reasons = Arc::default();
     let events = Arc::new(Mutex::new(Vec::new()));
@@ -318,6 +359,10 @@ async fn run_async(url: String, case: Arc<Case>) -> Observed {
         Ok(client) => client,
         Err(e) => return Observed::ConnectErr(e),
     };
+    if case.flood_emits {
+        let c = &client;
+        flood_async(move |data| async move { c.emit("big", &data).await }).await;
+    }
     let ack = if wants_ack(&case) {
         Some(ack_text(client.call("ask", &1, CALL).await))
     } else {
@@ -345,6 +390,10 @@ async fn run_simple(url: String, case: Arc<Case>) -> Observed {
         Ok(client) => client,
         Err(e) => return Observed::ConnectErr(e),
     };
+    if case.flood_emits {
+        let c = &client;
+        flood_async(move |data| async move { c.emit("big", &data).await }).await;
+    }
     let ack = if wants_ack(&case) {
         Some(ack_text(client.call("ask", &1, CALL).await))
     } else {
@@ -393,6 +442,9 @@ fn run_blocking(url: &str, case: &Case) -> Observed {
         Ok(client) => client,
         Err(e) => return Observed::ConnectErr(e),
     };
+    if case.flood_emits {
+        flood_blocking(|data| client.emit("/", "big", &data));
+    }
     let ack = wants_ack(case).then(|| ack_text(client.call("/", "ask", &1, CALL)));
     let watched = watch_client(|| client.status(), &events, &reasons);
     let namespaces = {
@@ -419,6 +471,9 @@ fn run_blocking_simple(url: &str, case: &Case) -> Observed {
         Ok(client) => client,
         Err(e) => return Observed::ConnectErr(e),
     };
+    if case.flood_emits {
+        flood_blocking(|data| client.emit("big", &data));
+    }
     let ack = wants_ack(case).then(|| ack_text(client.call("ask", &1, CALL)));
     let mut events = Vec::new();
     let start = Instant::now();
@@ -505,6 +560,10 @@ fn check(expect: Expect, observed: &Observed, label: &str) {
 
 /// Runs each case with each of its flavours, then checks the bystander client.
 async fn play(cases: Vec<Case>) {
+    // nextest gives each test a process of its own; under plain `cargo test` the hostile
+    // tests at least do not reset each other's allocation peak.
+    static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _serial = SERIAL.lock().await;
     count_panics();
     let (layer, io) = sockeye::SocketIo::builder().build_layer();
     let _ = common::echo_and_ask(&io, "/");
@@ -1106,6 +1165,126 @@ async fn tls_server_with_a_self_signed_certificate() {
     for mut case in both(CALM, &packets, Expect::Events(&["ok"])) {
         case.tls = Some(Arc::clone(&trusted));
         cases.push(case);
+    }
+    play(cases).await;
+}
+
+#[tokio::test]
+async fn server_that_stops_reading() {
+    let deaf_polling = || -> Script {
+        let base = polling_script(open_packet(CALM), Vec::new());
+        Arc::new(move |request: &sockeye_testkit::hostile_server::Request| {
+            if request.method == "POST" && request.body.len() > 1000 {
+                Reply::Silent(HOLD)
+            } else {
+                base(request)
+            }
+        })
+    };
+    let mut cases = vec![
+        case(
+            Transport::Polling,
+            deaf_polling,
+            Expect::Disconnects(timed_out),
+        ),
+        websocket_case(
+            CALM,
+            vec![WsStep::Deaf(HOLD)],
+            Expect::Disconnects(timed_out),
+        ),
+    ];
+    for case in &mut cases {
+        case.flood_emits = true;
+    }
+    play(cases).await;
+}
+
+fn timed_out(r: &DisconnectReason) -> bool {
+    matches!(r, DisconnectReason::TransportError(text) if text.contains("did not finish within"))
+}
+
+#[tokio::test]
+async fn event_flood_to_slow_handlers() {
+    count_panics();
+    // 40 000 events of 1 KiB each (about 40 MiB) to a handler that takes 30 s: the client
+    // runs at most 1024 handlers at once and stops reading until one ends.
+    let event = format!(r#"42["slow","{}"]"#, "x".repeat(1024));
+    let server = HostileServer::start(websocket_script(
+        open_packet(CALM),
+        vec![WsStep::Flood {
+            frame: frame(true, 0x1, event.as_bytes()),
+            budget: 40 << 20,
+        }],
+        HOLD,
+    ))
+    .await
+    .unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&started);
+    let baseline = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(baseline, Ordering::Relaxed);
+    let client = Client::builder(server.url())
+        .transports([Transport::Websocket])
+        .no_proxy()
+        .reconnection(false)
+        .on("slow", move |_event: Event| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async move { tokio::time::sleep(Duration::from_secs(30)).await }
+        })
+        .connect()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(baseline);
+    let handlers = started.load(Ordering::SeqCst);
+    assert!(handlers >= 1000, "only {handlers} handlers started");
+    assert!(handlers <= 1024, "{handlers} handlers at once");
+    assert!(peak < MEMORY_BOUND, "{peak} bytes allocated at the peak");
+    assert!(
+        server.stats().bytes_written.load(Ordering::Relaxed) < 40 << 20,
+        "the client read the whole flood"
+    );
+    drop(client);
+    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "something panicked");
+}
+
+#[tokio::test]
+async fn hostile_answers_to_the_upgrade_probe() {
+    // The probe's WebSocket gets a frame over the limit, a wrong answer, or silence; the client
+    // stays on polling and still gets the event sent 1.2 s later.
+    let open = r#""sid":"hs","upgrades":["websocket"],"pingInterval":2000,"pingTimeout":2000,"maxPayload":1000000"#;
+    let probes = [
+        vec![WsStep::Raw(frame_header(true, 0x1, 1 << 40))],
+        vec![WsStep::Text("3wrong".into())],
+        vec![WsStep::Hold(HOLD)],
+    ];
+    let mut cases = Vec::new();
+    for probe in probes {
+        let mut upgrade = case(
+            Transport::Polling,
+            move || {
+                let base = polling_script(
+                    open_packet(open),
+                    vec![Reply::After(
+                        Duration::from_millis(1200),
+                        Box::new(Reply::ok(r#"42["ok"]"#)),
+                    )],
+                );
+                let probe = probe.clone();
+                Arc::new(move |request: &sockeye_testkit::hostile_server::Request| {
+                    if request.param("transport") == Some("websocket") {
+                        Reply::WebSocket(probe.clone())
+                    } else {
+                        base(request)
+                    }
+                }) as Script
+            },
+            Expect::Events(&["ok"]),
+        );
+        upgrade.upgrade = true;
+        // The probe runs in the engine, the same for every client; two of them keep it short.
+        upgrade.flavours = &[Flavour::Async, Flavour::BlockingSimple];
+        cases.push(upgrade);
     }
     play(cases).await;
 }
