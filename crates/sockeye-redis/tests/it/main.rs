@@ -10,6 +10,7 @@ mod emitter;
 mod faults;
 mod faults_proxy;
 mod server_events;
+mod streams_cluster;
 mod streams_contract;
 mod throughput;
 #[cfg(feature = "tls")]
