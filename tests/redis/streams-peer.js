@@ -53,6 +53,7 @@ function open(name, port) {
       if (typeof last === "function") { args.pop(); last(name); }
       received[name].push([ev, ...args]);
     });
+    c.on("disconnect", (reason) => received[name].push(["__disconnect", reason]));
     c.once("connect", () => { clients[name] = c; resolve(c); });
     c.once("connect_error", (e) => reject(new Error(`${name}: ${e.message}`)));
   });
@@ -87,6 +88,16 @@ const ops = {
       c.connect();
     });
     return { id: c.id, recovered: c.recovered };
+  },
+  // The pid and last offset socket.io-client keeps for recovery.
+  async client_state({ name }) {
+    const c = clients[name];
+    return { pid: c._pid || null, offset: c._lastOffset || null, connected: c.connected };
+  },
+  // Points a disconnected client at another node (what a load balancer would do).
+  async client_retarget({ name, port }) { clients[name].io.uri = `http://127.0.0.1:${port}`; return {}; },
+  async client_call({ name, event, args = [] }) {
+    return { reply: await clients[name].timeout(5000).emitWithAck(event, ...args) };
   },
   async client_whoami({ name }) {
     return { me: await clients[name].timeout(5000).emitWithAck("whoami") };

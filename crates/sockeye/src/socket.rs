@@ -303,12 +303,14 @@ impl SocketRef {
         }
         let rooms: Vec<Room> = rooms.into_iter().collect();
         self.0.ns.join(&self.0.id, &rooms);
+        self.session_changed();
     }
 
     /// Leaves `room`. The socket's own id room cannot be left while it is connected.
     pub fn leave(&self, room: &str) {
         if room != self.0.id.as_str() {
             self.0.ns.leave(&self.0.id, room);
+            self.session_changed();
         }
     }
 
@@ -366,6 +368,32 @@ impl SocketRef {
     pub fn save_session<T: Serialize + Send + Sync + 'static>(&self, value: T) {
         if self.connected() {
             self.0.session.save(value);
+            self.session_changed();
+        }
+    }
+
+    /// With recovery on, tells the adapter this socket's recoverable state (rooms, session
+    /// value) changed, so an adapter that keeps live sessions can store it.
+    fn session_changed(&self) {
+        let Some(r) = &self.0.recovery else { return };
+        if !self.connected() {
+            return;
+        }
+        self.0.ns.adapter().session_changed(PersistedSession {
+            id: self.0.id.clone(),
+            pid: r.pid.to_string(),
+            ns: self.ns().to_owned(),
+            rooms: self.rooms(),
+            data: self
+                .session_json()
+                .map(crate::session::SessionData::from_json),
+        });
+    }
+
+    /// With recovery on, tells the adapter this socket will not be recovered.
+    fn session_ended(&self) {
+        if let Some(r) = &self.0.recovery {
+            self.0.ns.adapter().session_ended(&r.pid);
         }
     }
 
@@ -374,7 +402,11 @@ impl SocketRef {
     where
         T: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
-        self.0.session.update(f)
+        let result = self.0.session.update(f);
+        if result.is_some() {
+            self.session_changed();
+        }
+        result
     }
 
     /// The session value as JSON, if there is one and it serialises.
@@ -513,11 +545,14 @@ impl SocketRef {
             self.0.conn.send_batch(packet.frames.frames())?;
         }
         *phase = Phase::Connected;
+        drop(phase);
+        self.session_changed();
         Ok(())
     }
 
     /// The connect step refused (or failed): forget everything without a disconnect handler.
     pub(crate) fn abort_connect(&self) {
+        self.session_ended();
         *self.phase() = Phase::Disconnected;
         self.forget();
         self.free_state();
@@ -689,6 +724,9 @@ impl SocketRef {
             }),
             _ => None,
         };
+        if keep.is_none() {
+            self.session_ended();
+        }
         self.free_state();
         if let Some(session) = keep {
             let stats = &self.0.ns.recovery_stats;
