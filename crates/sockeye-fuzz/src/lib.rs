@@ -50,6 +50,27 @@ pub fn redis_wire(data: &[u8]) {
     }
 }
 
+/// One input for the Redis streams mode's decoders: the first byte picks what it is (a stream
+/// entry, fields separated by NUL bytes; a pub/sub message; a stored session blob), the rest
+/// is the bytes Redis would hand over. Nothing may panic; what is accepted round-trips.
+pub fn redis_streams(data: &[u8]) {
+    use sockeye_redis::__fuzz;
+    let Some((&kind, payload)) = data.split_first() else {
+        return;
+    };
+    match kind % 3 {
+        0 => {
+            __fuzz::streams_entry(payload);
+        }
+        1 => {
+            __fuzz::streams_pubsub(payload);
+        }
+        _ => {
+            __fuzz::streams_session(payload);
+        }
+    }
+}
+
 /// The body of a fuzz target: one input, a panic on a defect.
 pub type Target = fn(&[u8]);
 
@@ -65,4 +86,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("engine_requests", engine_requests),
     ("sockeye_requests", sockeye_requests),
     ("redis_wire", redis_wire),
+    ("redis_streams", redis_streams),
 ];

@@ -12,6 +12,7 @@ mod faults_proxy;
 mod server_events;
 mod streams_cluster;
 mod streams_contract;
+mod streams_cost;
 mod streams_kill;
 mod throughput;
 #[cfg(feature = "tls")]
