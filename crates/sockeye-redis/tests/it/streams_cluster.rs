@@ -287,3 +287,71 @@ async fn mixed_streams_cluster_with_the_node_adapter() {
     peer.call(json!({"op": "close_clients"})).await;
     peer.stop().await;
 }
+
+/// `StreamsEmitter`: broadcasts to a room (with `except`), joins and disconnects, written as
+/// stream entries with uid `emitter`, reach the sockets of a sockeye node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_emitter_reaches_a_node() {
+    use sockeye_redis::streams::StreamsEmitter;
+    use sockeye_testkit::sio::{Received, SioClient};
+    if !redis_available(SHARED_URL).await {
+        return;
+    }
+    let prefix = unique("streams-emitter");
+    let a = node(&prefix).await;
+    let mut c1 = SioClient::connected(a.addr, "/", None, WAIT).await.unwrap();
+    let mut c2 = SioClient::connected(a.addr, "/", None, WAIT).await.unwrap();
+    let emitter = StreamsEmitter::connect(config(&prefix)).await.unwrap();
+    // Join by emitter: both into "e", then c2 excluded from a broadcast to "e".
+    emitter
+        .clone()
+        .to(c1.sid.clone())
+        .sockets_join(&["e"])
+        .await
+        .unwrap();
+    emitter
+        .clone()
+        .to(c2.sid.clone())
+        .sockets_join(&["e"])
+        .await
+        .unwrap();
+    let args = sockeye::Args::from_values([json!({"n": 1})]).unwrap();
+    emitter
+        .clone()
+        .to("e")
+        .except(c2.sid.clone())
+        .emit("news", &args)
+        .await
+        .unwrap();
+    emitter.clone().to("e").emit("all", &args).await.unwrap();
+    let event = |r: Option<Received>| match r {
+        Some(Received::Event { name, args, .. }) => (name, args[0].clone()),
+        other => panic!("expected an event, got {other:?}"),
+    };
+    assert_eq!(
+        event(c1.next(WAIT).await),
+        ("news".to_owned(), json!({"n": 1}))
+    );
+    assert_eq!(
+        event(c1.next(WAIT).await),
+        ("all".to_owned(), json!({"n": 1}))
+    );
+    assert_eq!(
+        event(c2.next(WAIT).await),
+        ("all".to_owned(), json!({"n": 1})),
+        "c2 was excluded from the first"
+    );
+    emitter
+        .clone()
+        .to(c2.sid.clone())
+        .disconnect_sockets(false)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            c2.next(WAIT).await,
+            Some(Received::Disconnect | Received::Closed)
+        ),
+        "the emitter's disconnect reached c2"
+    );
+}
