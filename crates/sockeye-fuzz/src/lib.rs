@@ -57,6 +57,27 @@ pub fn pybus_wire(data: &[u8]) {
     sockeye_pybus::__fuzz::message(data);
 }
 
+/// One input for the Redis streams mode's decoders: the first byte picks what it is (a stream
+/// entry, fields separated by NUL bytes; a pub/sub message; a stored session blob), the rest
+/// is the bytes Redis would hand over. Nothing may panic; what is accepted round-trips.
+pub fn redis_streams(data: &[u8]) {
+    use sockeye_redis::__fuzz;
+    let Some((&kind, payload)) = data.split_first() else {
+        return;
+    };
+    match kind % 3 {
+        0 => {
+            __fuzz::streams_entry(payload);
+        }
+        1 => {
+            __fuzz::streams_pubsub(payload);
+        }
+        _ => {
+            __fuzz::streams_session(payload);
+        }
+    }
+}
+
 /// The body of a fuzz target: one input, a panic on a defect.
 pub type Target = fn(&[u8]);
 
@@ -73,4 +94,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("sockeye_requests", sockeye_requests),
     ("redis_wire", redis_wire),
     ("pybus_wire", pybus_wire),
+    ("redis_streams", redis_streams),
 ];

@@ -133,3 +133,40 @@ fn pybus_wire() {
 fn ws_inflate() {
     replay("ws_inflate");
 }
+
+#[test]
+fn redis_streams() {
+    replay("redis_streams");
+}
+
+/// The seeds captured from the official streams adapter (fuzz/seeds/capture-redis-streams.js)
+/// are what a Node node really writes: every one must be accepted, not only survived.
+#[test]
+fn redis_streams_accepts_what_the_node_adapter_writes() {
+    use sockeye_redis::__fuzz;
+    let dir = fuzz_dir().join("seeds").join("redis_streams");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/seeds/redis_streams exists") {
+        let path = entry.expect("readable").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if !name.starts_with("node-") {
+            continue;
+        }
+        let data = std::fs::read(&path).expect("readable seed");
+        let Some((&kind, payload)) = data.split_first() else {
+            panic!("{name} is empty");
+        };
+        let accepted = match kind {
+            0 => __fuzz::streams_entry(payload),
+            1 => __fuzz::streams_pubsub(payload),
+            _ => __fuzz::streams_session(payload),
+        };
+        assert!(accepted, "{name}: the Node adapter's output is refused");
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} captured seeds");
+}

@@ -836,6 +836,14 @@ impl Adapter for SlowAdapter {
         self.inner.persist_session(session)
     }
 
+    fn session_changed(&self, session: PersistedSession) {
+        self.inner.session_changed(session);
+    }
+
+    fn session_ended(&self, pid: &str) {
+        self.inner.session_ended(pid);
+    }
+
     fn take_session(
         &self,
         pid: &str,

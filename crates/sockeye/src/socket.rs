@@ -318,12 +318,14 @@ impl SocketRef {
         }
         let rooms: Vec<Room> = rooms.into_iter().collect();
         self.0.ns.join(&self.0.id, &rooms);
+        self.session_changed();
     }
 
     /// Leaves `room`. The socket's own id room cannot be left while it is connected.
     pub fn leave(&self, room: &str) {
         if room != self.0.id.as_str() {
             self.0.ns.leave(&self.0.id, room);
+            self.session_changed();
         }
     }
 
@@ -384,6 +386,32 @@ impl SocketRef {
             if let Some(hooks) = self.0.config.hooks.get() {
                 hooks.session_changed(self);
             }
+            self.session_changed();
+        }
+    }
+
+    /// With recovery on, tells the adapter this socket's recoverable state (rooms, session
+    /// value) changed, so an adapter that keeps live sessions can store it.
+    fn session_changed(&self) {
+        let Some(r) = &self.0.recovery else { return };
+        if !self.connected() {
+            return;
+        }
+        self.0.ns.adapter().session_changed(PersistedSession {
+            id: self.0.id.clone(),
+            pid: r.pid.to_string(),
+            ns: self.ns().to_owned(),
+            rooms: self.rooms(),
+            data: self
+                .session_json()
+                .map(crate::session::SessionData::from_json),
+        });
+    }
+
+    /// With recovery on, tells the adapter this socket will not be recovered.
+    fn session_ended(&self) {
+        if let Some(r) = &self.0.recovery {
+            self.0.ns.adapter().session_ended(&r.pid);
         }
     }
 
@@ -393,10 +421,11 @@ impl SocketRef {
         T: Serialize + DeserializeOwned + Send + Sync + 'static,
     {
         let out = self.0.session.update(f);
-        if out.is_some()
-            && let Some(hooks) = self.0.config.hooks.get()
-        {
-            hooks.session_changed(self);
+        if out.is_some() {
+            if let Some(hooks) = self.0.config.hooks.get() {
+                hooks.session_changed(self);
+            }
+            self.session_changed();
         }
         out
     }
@@ -541,11 +570,13 @@ impl SocketRef {
         if let Some(hooks) = self.0.config.hooks.get() {
             hooks.socket_connected(self);
         }
+        self.session_changed();
         Ok(())
     }
 
     /// The connect step refused (or failed): forget everything without a disconnect handler.
     pub(crate) fn abort_connect(&self) {
+        self.session_ended();
         *self.phase() = Phase::Disconnected;
         self.forget();
         self.free_state();
@@ -720,6 +751,9 @@ impl SocketRef {
             }),
             _ => None,
         };
+        if keep.is_none() {
+            self.session_ended();
+        }
         self.free_state();
         if let Some(session) = keep {
             let stats = &self.0.ns.recovery_stats;

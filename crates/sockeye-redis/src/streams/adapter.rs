@@ -4,7 +4,7 @@
 //! delivers broadcasts as its reader reads them, so every node delivers in stream order and
 //! the entry id is the recovery offset. Requests and responses go over pub/sub.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -32,6 +32,31 @@ pub struct StreamsAdapter {
     public_channel: String,
     private_channel: String,
     pending: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    live: Live,
+}
+
+/// Live sessions (see [`super::StreamsConfig::live_sessions`]): what to write, what to delete,
+/// and which sessions to keep alive; one task writes them, pipelined.
+#[derive(Default)]
+struct Live {
+    state: Mutex<LiveState>,
+    wake: tokio::sync::Notify,
+    started: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Default)]
+struct LiveState {
+    dirty: HashMap<String, PersistedSession>,
+    ended: Vec<String>,
+    alive: HashSet<String>,
+}
+
+impl Live {
+    fn state(&self) -> std::sync::MutexGuard<'_, LiveState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl std::fmt::Debug for StreamsAdapter {
@@ -95,7 +120,87 @@ impl StreamsAdapter {
             public_channel,
             private_channel,
             pending: Mutex::new(HashMap::new()),
+            live: Live::default(),
         })
+    }
+
+    /// Starts the live-session writer on first use (the adapter may be built outside a
+    /// runtime; sessions change inside one).
+    fn start_live_writer(&self) {
+        if self
+            .live
+            .started
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        tokio::spawn(live_writer(self.me.clone()));
+    }
+
+    /// One round of the live-session writer: the changed sessions are SET with the recovery
+    /// window as TTL, the ended ones deleted, and (on `refresh`) every live one's TTL renewed.
+    async fn write_live(&self, refresh: bool) {
+        let Some(ttl) = self
+            .local
+            .recovery_config()
+            .map(|c| c.max_disconnection_duration)
+        else {
+            return;
+        };
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let (dirty, ended, alive) = {
+            let mut state = self.live.state();
+            let dirty: Vec<PersistedSession> = state.dirty.drain().map(|(_, s)| s).collect();
+            let ended = std::mem::take(&mut state.ended);
+            let alive: Vec<String> = if refresh {
+                state.alive.iter().cloned().collect()
+            } else {
+                Vec::new()
+            };
+            (dirty, ended, alive)
+        };
+        let mut pipe = redis::pipe();
+        let mut commands = 0usize;
+        for session in &dirty {
+            match wire::encode_session(session, Some(&self.node.uid)) {
+                Ok(blob) => {
+                    pipe.cmd("SET")
+                        .arg(self.session_key(&session.pid))
+                        .arg(blob)
+                        .arg("PX")
+                        .arg(ms)
+                        .ignore();
+                    commands += 1;
+                }
+                Err(e) => tracing::warn!(error = %e, "live session cannot be encoded"),
+            }
+        }
+        for pid in &ended {
+            pipe.cmd("DEL").arg(self.session_key(pid)).ignore();
+            commands += 1;
+        }
+        for pid in &alive {
+            pipe.cmd("PEXPIRE")
+                .arg(self.session_key(pid))
+                .arg(ms)
+                .ignore();
+            commands += 1;
+        }
+        if commands == 0 {
+            return;
+        }
+        if let Err(e) = self.node.query_pipe::<()>(&pipe, "live sessions").await {
+            crate::stats::Stats::bump(&self.node.stats.publish_failed);
+            tracing::warn!(ns = %self.ns(), error = %e, sessions = dirty.len(), "live sessions not stored; retried at the next change or refresh");
+            // Put the unwritten changes back, unless newer ones arrived meanwhile.
+            let mut state = self.live.state();
+            for session in dirty {
+                if state.alive.contains(&session.pid) {
+                    state.dirty.entry(session.pid.clone()).or_insert(session);
+                }
+            }
+            state.ended.extend(ended);
+        }
     }
 
     pub(crate) fn ns(&self) -> &str {
@@ -453,7 +558,7 @@ impl StreamsAdapter {
         session: &PersistedSession,
         ttl: Duration,
     ) -> Result<(), AdapterError> {
-        let blob = wire::encode_session(session)
+        let blob = wire::encode_session(session, None)
             .map_err(|e| adapter_err("session cannot be encoded", e))?;
         let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
         self.node
@@ -468,6 +573,38 @@ impl StreamsAdapter {
             .await
             .map(|_| ())
             .map_err(|e| AdapterError::with_source(format!("session not stored: {e}"), e))
+    }
+}
+
+/// Writes live sessions as they change (batched: whatever changed while a write was in
+/// flight goes in the next one) and renews their TTL every third of the recovery window.
+async fn live_writer(adapter: Weak<StreamsAdapter>) {
+    let period = match adapter.upgrade() {
+        Some(a) => a
+            .local
+            .recovery_config()
+            .map_or(Duration::from_secs(40), |c| {
+                c.max_disconnection_duration / 3
+            })
+            .max(Duration::from_millis(500)),
+        None => return,
+    };
+    let mut refresh = tokio::time::interval(period);
+    refresh.tick().await;
+    loop {
+        let wake = match adapter.upgrade() {
+            Some(a) => {
+                let a2 = a.clone();
+                drop(a);
+                tokio::select! {
+                    () = a2.live.wake.notified() => false,
+                    _ = refresh.tick() => true,
+                }
+            }
+            None => return,
+        };
+        let Some(a) = adapter.upgrade() else { return };
+        a.write_live(wake).await;
     }
 }
 
@@ -832,8 +969,41 @@ impl Adapter for StreamsAdapter {
                 .ok_or_else(|| {
                     AdapterError::new("connection-state recovery is not enabled on this server")
                 })?;
+            {
+                // From now on the stored copy expires: no more live writes or TTL renewals.
+                let mut state = self.live.state();
+                state.alive.remove(&session.pid);
+                state.dirty.remove(&session.pid);
+            }
             self.store_session(&session, ttl).await
         })
+    }
+
+    fn session_changed(&self, session: PersistedSession) {
+        if !self.node.config.live_sessions {
+            return;
+        }
+        {
+            let mut state = self.live.state();
+            state.alive.insert(session.pid.clone());
+            state.dirty.insert(session.pid.clone(), session);
+        }
+        self.start_live_writer();
+        self.live.wake.notify_one();
+    }
+
+    fn session_ended(&self, pid: &str) {
+        if !self.node.config.live_sessions {
+            return;
+        }
+        {
+            let mut state = self.live.state();
+            state.alive.remove(pid);
+            state.dirty.remove(pid);
+            state.ended.push(pid.to_owned());
+        }
+        self.start_live_writer();
+        self.live.wake.notify_one();
     }
 
     fn take_session(
@@ -857,21 +1027,67 @@ impl Adapter for StreamsAdapter {
             pipe.atomic()
                 .cmd("GET")
                 .arg(&key)
+                .cmd("PTTL")
+                .arg(&key)
                 .cmd("DEL")
                 .arg(&key)
                 .ignore();
-            let (raw,): (Option<Vec<u8>>,) =
+            let (raw, ttl): (Option<Vec<u8>>, i64) =
                 self.node.query_pipe(&pipe, "GET+DEL").await.map_err(|e| {
                     AdapterError::with_source(format!("session lookup failed: {e}"), e)
                 })?;
             let Some(raw) = raw else { return Ok(None) };
-            match wire::decode_session(&raw, &pid, self.ns(), self.node.limits()) {
-                Ok(session) => Ok(Some(session)),
-                Err(e) => {
-                    self.node.refused("stored session", &e);
-                    Ok(None)
+            let (session, live_on) =
+                match wire::decode_session(&raw, &pid, self.ns(), self.node.limits()) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        self.node.refused("stored session", &e);
+                        return Ok(None);
+                    }
+                };
+            // A live copy: its socket may still be connected to the node that wrote it. Only
+            // once that node is gone (no longer subscribed to its private channel) may the
+            // session move; otherwise the copy is put back and the client starts afresh, as
+            // with the official adapter, which stores nothing before the disconnect.
+            let refuse = match live_on.as_deref() {
+                None => false,
+                // Written by this node: refused while its socket is still connected here.
+                Some(uid) if uid == self.node.uid => self.local.socket_ids().contains(&session.id),
+                Some(uid) => {
+                    let channel =
+                        format!("{}#{}#{uid}#", self.node.config.channel_prefix, self.ns());
+                    let reply: Vec<redis::Value> = self
+                        .node
+                        .query(
+                            redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel),
+                            "PUBSUB NUMSUB",
+                        )
+                        .await
+                        .map_err(|e| {
+                            AdapterError::with_source(format!("session lookup failed: {e}"), e)
+                        })?;
+                    matches!(reply.get(1), Some(redis::Value::Int(n)) if *n > 0)
                 }
+            };
+            if refuse {
+                if ttl > 0 {
+                    let _ = self
+                        .node
+                        .query::<redis::Value>(
+                            redis::cmd("SET")
+                                .arg(&key)
+                                .arg(raw)
+                                .arg("PX")
+                                .arg(ttl)
+                                .arg("NX"),
+                            "SET",
+                        )
+                        .await;
+                }
+                tracing::debug!(ns = %self.ns(), "recovery refused: the session's socket may still be connected");
+                return Ok(None);
             }
+            Ok(Some(session))
         })
     }
 

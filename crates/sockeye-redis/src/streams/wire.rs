@@ -230,13 +230,22 @@ pub(crate) fn rooms_of(data: &Value) -> Result<Vec<String>, WireError> {
     classic::rooms(field(data, "rooms"))
 }
 
-/// The official adapter's session: `{sid, pid, rooms, data}` as base64 msgpack.
-pub(crate) fn encode_session(session: &PersistedSession) -> Result<String, String> {
+/// The key naming the node that keeps a live session (one whose socket is still connected):
+/// the official adapter ignores it; sockeye restores such a session only once that node is
+/// gone (see `take_session`).
+pub(crate) const LIVE_ON_KEY: &str = "sockeyeLiveOn";
+
+/// The official adapter's session: `{sid, pid, rooms, data}` as base64 msgpack, plus
+/// [`LIVE_ON_KEY`] for a live copy written by node `live_on`.
+pub(crate) fn encode_session(
+    session: &PersistedSession,
+    live_on: Option<&str>,
+) -> Result<String, String> {
     let data = match &session.data {
         Some(d) => json_to_value(d.to_json().map_err(|e| e.to_string())?),
         None => Value::Map(Vec::new()),
     };
-    let v = map(vec![
+    let mut entries = vec![
         ("sid", Value::from(session.id.as_str())),
         ("pid", Value::from(session.pid.as_str())),
         (
@@ -250,7 +259,11 @@ pub(crate) fn encode_session(session: &PersistedSession) -> Result<String, Strin
             ),
         ),
         ("data", data),
-    ]);
+    ];
+    if let Some(uid) = live_on {
+        entries.push((LIVE_ON_KEY, Value::from(uid)));
+    }
+    let v = map(entries);
     Ok(base64::engine::general_purpose::STANDARD.encode(classic::encode_msgpack(&v)?))
 }
 
@@ -261,7 +274,7 @@ pub(crate) fn decode_session(
     pid: &str,
     ns: &str,
     limits: Limits,
-) -> Result<PersistedSession, WireError> {
+) -> Result<(PersistedSession, Option<String>), WireError> {
     if raw.len() > limits.max_size {
         return Err(WireError::TooLarge(raw.len()));
     }
@@ -282,13 +295,23 @@ pub(crate) fn decode_session(
         Some(Value::Map(m)) if m.is_empty() => None,
         Some(d) => Some(SessionData::from_json(value_to_json(d))),
     };
-    Ok(PersistedSession {
+    let live_on = match field(&v, LIVE_ON_KEY) {
+        None => None,
+        Some(Value::String(s)) => Some(
+            s.as_str()
+                .ok_or(WireError::Schema("live node id is not UTF-8"))?
+                .to_owned(),
+        ),
+        Some(_) => return Err(WireError::Schema("live node id is not a string")),
+    };
+    let session = PersistedSession {
         id: SocketId::from(sid),
         pid: pid.to_owned(),
         ns: ns.to_owned(),
         rooms,
         data,
-    })
+    };
+    Ok((session, live_on))
 }
 
 /// A stream entry id `ms-seq`, for ordering.
@@ -394,8 +417,9 @@ mod tests {
             rooms: vec!["abc".into(), "r".into()],
             data: Some(SessionData::from_json(serde_json::json!({"tag": 1}))),
         };
-        let blob = encode_session(&session).unwrap();
-        let back = decode_session(blob.as_bytes(), "p1", "/", LIMITS).unwrap();
+        let blob = encode_session(&session, Some("n1")).unwrap();
+        let (back, live_on) = decode_session(blob.as_bytes(), "p1", "/", LIMITS).unwrap();
+        assert_eq!(live_on.as_deref(), Some("n1"));
         assert_eq!(back.id.as_str(), "abc");
         assert_eq!(back.rooms, session.rooms);
         assert_eq!(

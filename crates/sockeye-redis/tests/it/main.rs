@@ -10,7 +10,10 @@ mod emitter;
 mod faults;
 mod faults_proxy;
 mod server_events;
+mod streams_cluster;
 mod streams_contract;
+mod streams_cost;
+mod streams_kill;
 mod throughput;
 #[cfg(feature = "tls")]
 mod tls;

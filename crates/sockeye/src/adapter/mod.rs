@@ -289,6 +289,23 @@ pub trait Adapter: Send + Sync + 'static {
         ))))
     }
 
+    /// A connected socket's recoverable state changed: it finished connecting (or was
+    /// recovered), joined or left a room, or saved its session value. Called only when the
+    /// server recovers sessions, synchronously and often (every join): an adapter that keeps
+    /// sessions of live sockets (so that another node can restore them if this one dies)
+    /// queues the write and returns at once; the default ignores it.
+    fn session_changed(&self, session: PersistedSession) {
+        drop(session);
+    }
+
+    /// A socket whose state was reported by [`Adapter::session_changed`] left for good (not
+    /// for a transport reason, or its connect step was refused): any live copy kept under
+    /// `pid` must go, so that the pid cannot restore it. A socket that leaves for a transport
+    /// reason is handed to [`Adapter::persist_session`] instead.
+    fn session_ended(&self, pid: &str) {
+        let _ = pid;
+    }
+
     /// Takes the session kept under `pid`, if there is one: it is used up, so a second call
     /// (a reused or replayed `pid`) finds nothing.
     fn take_session(

@@ -146,19 +146,24 @@ pub struct Peer {
 
 impl Peer {
     pub async fn start(url: &str, key: &str, with_server: bool) -> Peer {
+        let mut args = vec![url, key];
+        if !with_server {
+            args.push("--no-server");
+        }
+        Peer::start_script("cluster-peer.js", "@socket.io/redis-adapter", &args).await
+    }
+
+    /// Starts `tests/redis/<script>` with `args`; `module` must be installed.
+    pub async fn start_script(script: &str, module: &str, args: &[&str]) -> Peer {
         let root = workspace_root();
-        let script = root.join("tests/redis/cluster-peer.js");
+        let script = root.join("tests/redis").join(script);
         assert!(script.exists(), "missing {}", script.display());
         assert!(
-            root.join("tests/node_modules/@socket.io/redis-adapter")
-                .exists(),
-            "tests/node_modules is missing: run npm ci in tests/"
+            root.join("tests/node_modules").join(module).exists(),
+            "tests/node_modules is missing {module}: run npm ci in tests/"
         );
         let mut cmd = Command::new("node");
-        cmd.arg(&script).arg(url).arg(key);
-        if !with_server {
-            cmd.arg("--no-server");
-        }
+        cmd.arg(&script).args(args);
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
