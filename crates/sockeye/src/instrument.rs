@@ -63,6 +63,7 @@ impl Hooks {
     }
 
     /// Adds `observer` beside the current one (both are called, the current one first).
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     pub(crate) fn add(&mut self, observer: Arc<dyn Instrument>) {
         self.0 = Some(match self.0.take() {
             None => observer,
@@ -72,6 +73,7 @@ impl Hooks {
 }
 
 /// Two observers, called in order.
+#[cfg_attr(not(feature = "admin"), allow(dead_code))]
 struct Both(Arc<dyn Instrument>, Arc<dyn Instrument>);
 
 impl Instrument for Both {
@@ -122,6 +124,7 @@ impl Instrument for Both {
 }
 
 /// Bytes of a frame as the Admin UI counts them (the whole Engine.IO packet).
+#[cfg_attr(not(feature = "admin"), allow(dead_code))]
 pub(crate) fn frame_len(frame: &Frame) -> usize {
     match frame {
         Frame::Text(bytes) | Frame::Binary(bytes) => bytes.len(),

@@ -162,6 +162,7 @@ impl SocketRef {
     }
 
     /// The Engine.IO session id of the socket's client (never shown to other clients).
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     pub(crate) fn client_id(&self) -> &str {
         self.0.conn.sid()
     }
