@@ -10,6 +10,9 @@
 //! - `ADMIN_UI_DIR`: the UI's built files (default: this example's
 //!   `node_modules/@socket.io/admin-ui/ui/dist`).
 //! - `REDIS_URL` (+ `REDIS_KEY`): several processes form one cluster.
+//!
+//! `/metrics` serves the server's metrics in the Prometheus text format
+//! (`metrics-exporter-prometheus` as the `metrics` recorder).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +20,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::response::Redirect;
 use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::Value;
 use sockeye::admin::{AdminAuth, AdminMode, AdminOptions};
 use sockeye::prelude::*;
@@ -37,6 +41,9 @@ pub enum SetupError {
     /// Redis.
     #[error("the Redis adapter cannot start: {0}")]
     Redis(String),
+    /// The metrics recorder.
+    #[error("the Prometheus recorder cannot be installed: {0}")]
+    Metrics(String),
     /// Serving failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
@@ -87,7 +94,12 @@ pub async fn serve(listener: tokio::net::TcpListener) -> Result<(), SetupError> 
     if !ui_dir.join("index.html").is_file() {
         return Err(SetupError::MissingUi(ui_dir));
     }
-    let mut builder = SocketIo::builder().instrument(options_from_env()?);
+    let prometheus = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| SetupError::Metrics(e.to_string()))?;
+    let mut builder = SocketIo::builder()
+        .instrument(options_from_env()?)
+        .metrics(true);
     if let Some(url) = env("REDIS_URL") {
         let key = env("REDIS_KEY").unwrap_or_else(|| "socket.io".into());
         let redis = RedisAdapterFactory::connect(RedisConfig::new(url).key(key))
@@ -114,6 +126,10 @@ pub async fn serve(listener: tokio::net::TcpListener) -> Result<(), SetupError> 
     .on("rooms", async |socket: SocketRef| Json(socket.rooms()));
     let app = Router::new()
         .route("/", get(|| async { Redirect::temporary("/admin-ui/") }))
+        .route(
+            "/metrics",
+            get(move || std::future::ready(prometheus.render())),
+        )
         .nest_service("/admin-ui", ServeDir::new(ui_dir))
         .layer(layer);
     // The peer address: the UI shows it, and failed logins are slowed per address.
