@@ -17,6 +17,7 @@ pub(crate) trait Conn: Send + Sync + 'static {
     /// Queues a packet's frames atomically.
     fn send_batch(&self, frames: &[Frame]) -> Result<(), EmitError>;
     /// The Engine.IO session id (never shown to other clients).
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     fn sid(&self) -> &str;
     /// Frames waiting to be written.
     fn queued_frames(&self) -> usize;

@@ -236,7 +236,7 @@ impl EngineHandler for SocketIoHandler {
         }
     }
 
-    fn on_close(&self, session: &Arc<Session<ConnectionState>>, reason: CloseReason) {
+    fn on_close(&self, session: &Arc<Session<ConnectionState>>, close: CloseReason) {
         let sockets: Vec<SocketRef> = {
             let mut inner = session.data.lock();
             inner.closed = true;
@@ -244,13 +244,20 @@ impl EngineHandler for SocketIoHandler {
             inner.decoder = Decoder::default();
             inner.sockets.take_all()
         };
-        let reason = disconnect_reason(reason);
+        let reason = disconnect_reason(close);
         if let Some(hooks) = session.data.hooks.get() {
-            hooks.session_closed(reason);
+            hooks.session_closed(close, reason);
         }
         for socket in sockets {
             socket.disconnect_with(reason, false);
         }
+    }
+}
+
+/// Tells the observer, if any, how a recovery attempt in `ns` ended.
+fn note_recovery(ns: &Namespace, outcome: &'static str) {
+    if let Some(hooks) = ns.config.hooks.get() {
+        hooks.recovery(ns.name.as_str(), outcome);
     }
 }
 
@@ -577,11 +584,13 @@ async fn recover(
         Ok(Some(persisted)) if persisted.ns == name.as_str() && persisted.pid == pid => persisted,
         Ok(_) => {
             RecoveryCounters::bump(&stats.unknown_pid);
+            note_recovery(ns, "unknown_pid");
             tracing::debug!(ns = %name.as_str(), "recovery: no session kept under this pid");
             return Recovery::Fresh;
         }
         Err(e) => {
             RecoveryCounters::bump(&stats.errors);
+            note_recovery(ns, "error");
             tracing::warn!(ns = %name.as_str(), error = %e, "recovery: the adapter could not look the session up");
             return Recovery::Fresh;
         }
@@ -610,6 +619,7 @@ async fn recover(
     match adapter.missed_packets(&query, offset).await {
         Ok(Some(missed)) => {
             RecoveryCounters::bump(&stats.recovered);
+            note_recovery(ns, "recovered");
             tracing::debug!(socket = %socket.id(), missed = missed.len(), "socket recovered");
             Recovery::Restored(socket, missed)
         }
@@ -617,10 +627,12 @@ async fn recover(
             match outcome {
                 Err(e) => {
                     RecoveryCounters::bump(&stats.errors);
+                    note_recovery(ns, "error");
                     tracing::warn!(socket = %socket.id(), error = %e, "recovery: the adapter could not replay the missed packets");
                 }
                 _ => {
                     RecoveryCounters::bump(&stats.failed);
+                    note_recovery(ns, "failed");
                     tracing::debug!(socket = %socket.id(), "recovery failed: the missed packets cannot all be replayed");
                 }
             }

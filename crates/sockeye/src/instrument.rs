@@ -6,8 +6,9 @@
 //! only count or queue, never block or emit itself.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use sockeye_engine::{Frame, Transport};
+use sockeye_engine::{CloseReason, Frame, Transport};
 
 use crate::adapter::Room;
 use crate::id::SocketId;
@@ -19,8 +20,8 @@ use crate::socket::SocketRef;
 pub(crate) trait Instrument: Send + Sync + 'static {
     /// An Engine.IO session opened with `transport`.
     fn session_opened(&self, _transport: Transport) {}
-    /// An Engine.IO session closed.
-    fn session_closed(&self, _reason: DisconnectReason) {}
+    /// An Engine.IO session closed (`reason` is what its sockets are told).
+    fn session_closed(&self, _close: CloseReason, _reason: DisconnectReason) {}
     /// One inbound Engine.IO message of `bytes` bytes.
     fn message_in(&self, _bytes: usize) {}
     /// Frames of one packet queued for a client.
@@ -39,6 +40,15 @@ pub(crate) trait Instrument: Send + Sync + 'static {
     fn event_sent(&self, _socket: &SocketRef, _event: &str, _args: &Args) {}
     /// The socket's session value changed.
     fn session_changed(&self, _socket: &SocketRef) {}
+    /// An event handler of `socket` finished after `elapsed`.
+    fn handler_done(&self, _socket: &SocketRef, _elapsed: Duration) {}
+    /// A wait for a client's ack in namespace `ns` timed out.
+    fn ack_timeout(&self, _ns: &str) {}
+    /// An adapter operation of namespace `ns` failed.
+    fn adapter_failed(&self, _ns: &str, _operation: &'static str) {}
+    /// A reconnection asked to recover its session in `ns`: `recovered`, `unknown_pid`,
+    /// `failed` or `error`.
+    fn recovery(&self, _ns: &str, _outcome: &'static str) {}
 }
 
 /// The server's observer, if any.
@@ -63,6 +73,7 @@ impl Hooks {
     }
 
     /// Adds `observer` beside the current one (both are called, the current one first).
+    #[cfg_attr(not(any(feature = "admin", feature = "metrics")), allow(dead_code))]
     pub(crate) fn add(&mut self, observer: Arc<dyn Instrument>) {
         self.0 = Some(match self.0.take() {
             None => observer,
@@ -72,6 +83,7 @@ impl Hooks {
 }
 
 /// Two observers, called in order.
+#[cfg_attr(not(any(feature = "admin", feature = "metrics")), allow(dead_code))]
 struct Both(Arc<dyn Instrument>, Arc<dyn Instrument>);
 
 impl Instrument for Both {
@@ -79,9 +91,9 @@ impl Instrument for Both {
         self.0.session_opened(transport);
         self.1.session_opened(transport);
     }
-    fn session_closed(&self, reason: DisconnectReason) {
-        self.0.session_closed(reason);
-        self.1.session_closed(reason);
+    fn session_closed(&self, close: CloseReason, reason: DisconnectReason) {
+        self.0.session_closed(close, reason);
+        self.1.session_closed(close, reason);
     }
     fn message_in(&self, bytes: usize) {
         self.0.message_in(bytes);
@@ -119,9 +131,26 @@ impl Instrument for Both {
         self.0.session_changed(socket);
         self.1.session_changed(socket);
     }
+    fn handler_done(&self, socket: &SocketRef, elapsed: Duration) {
+        self.0.handler_done(socket, elapsed);
+        self.1.handler_done(socket, elapsed);
+    }
+    fn ack_timeout(&self, ns: &str) {
+        self.0.ack_timeout(ns);
+        self.1.ack_timeout(ns);
+    }
+    fn adapter_failed(&self, ns: &str, operation: &'static str) {
+        self.0.adapter_failed(ns, operation);
+        self.1.adapter_failed(ns, operation);
+    }
+    fn recovery(&self, ns: &str, outcome: &'static str) {
+        self.0.recovery(ns, outcome);
+        self.1.recovery(ns, outcome);
+    }
 }
 
 /// Bytes of a frame as the Admin UI counts them (the whole Engine.IO packet).
+#[cfg_attr(not(any(feature = "admin", feature = "metrics")), allow(dead_code))]
 pub(crate) fn frame_len(frame: &Frame) -> usize {
     match frame {
         Frame::Text(bytes) | Frame::Binary(bytes) => bytes.len(),

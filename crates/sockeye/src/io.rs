@@ -733,6 +733,19 @@ impl SocketIoBuilder {
         self
     }
 
+    /// Records metrics through the `metrics` facade (crate feature `metrics`): the
+    /// application installs a recorder (for instance `metrics-exporter-prometheus`); without
+    /// one the calls do nothing. Names and labels: `docs/admin.md`. Off by default.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, on: bool) -> Self {
+        if on {
+            self.config
+                .hooks
+                .add(std::sync::Arc::new(crate::metrics::Metrics));
+        }
+        self
+    }
+
     /// Builds the server; the main namespace `/` always exists.
     pub fn build(mut self) -> SocketIo {
         #[cfg(feature = "admin")]

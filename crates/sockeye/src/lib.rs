@@ -57,7 +57,9 @@
 //! Features: `msgpack` (the `socket.io-msgpack-parser` wire format,
 //! [`ParserKind::MsgPack`]); `axum` ([`SocketIo`] and [`extract::State`] as axum HTTP
 //! extractors, axum's `ConnectInfo` as the peer address, `axum::Json` as an ack); `admin`
-//! (the official Socket.IO Admin UI's protocol, [`SocketIoBuilder::instrument`]).
+//! (the official Socket.IO Admin UI's protocol, [`SocketIoBuilder::instrument`]); `metrics`
+//! (counters, gauges and a handler-latency histogram through the `metrics` facade,
+//! [`SocketIoBuilder::metrics`], and `tracing` spans around event handlers).
 //!
 //! The user guide is `docs/guide/` in the repository; `docs/server.md` describes the ordering
 //! model, ack semantics, back-pressure and the adapter seam.
@@ -83,6 +85,8 @@ mod instrument;
 mod io;
 mod layer;
 mod local;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod ns;
 mod operators;
 mod outbox;

@@ -142,15 +142,23 @@ impl LocalNamespace {
             }
         };
         let waits = futures_util::stream::FuturesUnordered::new();
+        let hooks = ns.config.hooks.get().cloned();
         for socket in ns.get_many(&ns.targets(opts)) {
             let pending = socket.register_ack(ack_id);
             let id = socket.id().clone();
+            // Only with an observer: a broadcast with ack allocates nothing more without one.
+            let observer = hooks.clone().map(|h| (h, self.name().to_owned()));
             match socket.send_encoded(&frames, opts.flags.volatile) {
                 Ok(()) => waits.push(async move {
                     let result = match tokio::time::timeout(timeout, pending.wait()).await {
                         Ok(Some(args)) => Ok(args),
                         Ok(None) => Err(AckError::Disconnected),
-                        Err(_) => Err(AckError::Timeout(timeout)),
+                        Err(_) => {
+                            if let Some((hooks, ns)) = &observer {
+                                hooks.ack_timeout(ns);
+                            }
+                            Err(AckError::Timeout(timeout))
+                        }
                     };
                     (id, result)
                 }),

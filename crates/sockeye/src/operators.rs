@@ -200,7 +200,9 @@ impl BroadcastOperator {
             let packet = packet?;
             self.note_fan_out();
             let adapter = self.ns.adapter().clone();
-            adapter.broadcast(packet, self.opts).await?;
+            let done = adapter.broadcast(packet, self.opts).await;
+            note_adapter(&self.ns, &done, "broadcast");
+            done?;
             Ok(())
         }
     }
@@ -234,9 +236,9 @@ impl BroadcastOperator {
                 .timeout
                 .unwrap_or(self.ns.config.ack_timeout);
             let adapter = self.ns.adapter().clone();
-            Ok(adapter
-                .broadcast_with_ack(packet, self.opts, timeout)
-                .await?)
+            let done = adapter.broadcast_with_ack(packet, self.opts, timeout).await;
+            note_adapter(&self.ns, &done, "broadcast_with_ack");
+            Ok(done?)
         }
     }
 
@@ -247,36 +249,48 @@ impl BroadcastOperator {
 
     /// Every socket this operator targets, on every node.
     pub async fn fetch_sockets(self) -> Result<Vec<SocketInfo>, AdapterError> {
-        self.ns.adapter().fetch_sockets(self.opts).await
+        let done = self.ns.adapter().fetch_sockets(self.opts).await;
+        note_adapter(&self.ns, &done, "fetch_sockets");
+        done
     }
 
     /// Makes every targeted socket join `rooms`, on every node.
     pub async fn join(self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
-        self.ns
+        let done = self
+            .ns
             .adapter()
             .add_sockets(self.opts, rooms.into_rooms())
-            .await
+            .await;
+        note_adapter(&self.ns, &done, "add_sockets");
+        done
     }
 
     /// Makes every targeted socket leave `rooms`, on every node.
     pub async fn leave(self, rooms: impl IntoRooms) -> Result<(), AdapterError> {
-        self.ns
+        let done = self
+            .ns
             .adapter()
             .del_sockets(self.opts, rooms.into_rooms())
-            .await
+            .await;
+        note_adapter(&self.ns, &done, "del_sockets");
+        done
     }
 
     /// Disconnects every targeted socket from the namespace, on every node (each gets
     /// DISCONNECT and its disconnect handler runs with `ServerDisconnect`).
     pub async fn disconnect(self) -> Result<(), AdapterError> {
-        self.ns.adapter().disconnect_sockets(self.opts, false).await
+        let done = self.ns.adapter().disconnect_sockets(self.opts, false).await;
+        note_adapter(&self.ns, &done, "disconnect_sockets");
+        done
     }
 
     /// Like [`BroadcastOperator::disconnect`]; `close` also closes each client's whole
     /// connection (every namespace), as the JavaScript `disconnectSockets(true)`.
     #[cfg(feature = "admin")]
     pub(crate) async fn disconnect_closing(self, close: bool) -> Result<(), AdapterError> {
-        self.ns.adapter().disconnect_sockets(self.opts, close).await
+        let done = self.ns.adapter().disconnect_sockets(self.opts, close).await;
+        note_adapter(&self.ns, &done, "disconnect_sockets");
+        done
     }
 
     fn packet(&self, event: &str, args: Args) -> Result<BroadcastPacket, EmitError> {
@@ -299,6 +313,15 @@ impl BroadcastOperator {
 
 fn to_args<T: Serialize + ?Sized>(data: &T) -> Result<Args, EmitError> {
     Args::from_value(data).map_err(|e| EmitError::Serialize(e.to_string()))
+}
+
+/// Tells the observer, if any, that an adapter operation of `ns` failed.
+fn note_adapter<T>(ns: &Namespace, done: &Result<T, AdapterError>, operation: &'static str) {
+    if done.is_err()
+        && let Some(hooks) = ns.config.hooks.get()
+    {
+        hooks.adapter_failed(ns.name.as_str(), operation);
+    }
 }
 
 #[cfg(test)]

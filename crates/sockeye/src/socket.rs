@@ -162,6 +162,7 @@ impl SocketRef {
     }
 
     /// The Engine.IO session id of the socket's client (never shown to other clients).
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     pub(crate) fn client_id(&self) -> &str {
         self.0.conn.sid()
     }
@@ -293,7 +294,12 @@ impl SocketRef {
         match tokio::time::timeout(timeout, pending.wait()).await {
             Ok(Some(args)) => Ok(args),
             Ok(None) => Err(AckError::Disconnected),
-            Err(_) => Err(AckError::Timeout(timeout)),
+            Err(_) => {
+                if let Some(hooks) = self.0.config.hooks.get() {
+                    hooks.ack_timeout(self.ns());
+                }
+                Err(AckError::Timeout(timeout))
+            }
         }
     }
 
@@ -793,11 +799,25 @@ impl SocketRef {
             tracing::debug!(socket = %self.0.id, event = %event.name.as_str(), "no handler for event");
             return;
         };
+        #[cfg(feature = "metrics")]
+        let span = tracing::debug_span!(
+            "event",
+            ns = %self.ns(),
+            socket = %self.0.id,
+            event = %event.name.as_str()
+        );
+        let started = self.0.config.hooks.get().map(|_| std::time::Instant::now());
         let cx = EventContext::new(self.clone(), event);
         // `call` inside the guarded future: extractors and a plain-fn handler run (and may
         // panic) in `call` itself, not in the future it returns.
         let fut = std::panic::AssertUnwindSafe(async move { route.handler.call(cx).await });
-        if fut.catch_unwind().await.is_err() {
+        #[cfg(feature = "metrics")]
+        let fut = std::panic::AssertUnwindSafe(tracing::Instrument::instrument(fut, span));
+        let outcome = fut.catch_unwind().await;
+        if let (Some(hooks), Some(started)) = (self.0.config.hooks.get(), started) {
+            hooks.handler_done(self, started.elapsed());
+        }
+        if outcome.is_err() {
             // What the handler left half-done (session, rooms) cannot be trusted: the socket
             // goes, with a reason its disconnect handler and the client both see.
             tracing::error!(socket = %self.0.id, "event handler panicked: disconnecting the socket");

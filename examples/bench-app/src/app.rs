@@ -22,6 +22,19 @@ pub fn build(settings: &Settings, redis: Option<RedisAdapterFactory>) -> SocketI
     if let Some(redis) = redis {
         builder = builder.adapter(redis);
     }
+    #[cfg(feature = "admin")]
+    {
+        use sockeye::admin::{AdminAuth, AdminMode, AdminOptions};
+        let mode = match std::env::var("BENCH_ADMIN").as_deref() {
+            Ok("production") => Some(AdminMode::Production),
+            Ok("development") => Some(AdminMode::Development),
+            _ => None,
+        };
+        if let Some(mode) = mode {
+            tracing::info!(?mode, "Admin UI instrumentation on");
+            builder = builder.instrument(AdminOptions::new(AdminAuth::none()).mode(mode));
+        }
+    }
     let io = builder.build();
     io.ns("/", on_connect)
         .on("echo", echo)

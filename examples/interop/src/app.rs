@@ -20,20 +20,21 @@ const MAX_ASK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The server with the settings of §1 and both namespaces registered; with
 /// `INTEROP_ALLOW_EIO3=1`, legacy clients too (§6).
-pub fn build() -> SocketIo {
+/// With `INTEROP_ADMIN=user:password`, the Admin UI's protocol too (§5).
+pub fn build() -> Result<SocketIo, String> {
     let legacy = std::env::var("INTEROP_ALLOW_EIO3").as_deref() == Ok("1");
-    let io = SocketIo::builder()
+    let builder = SocketIo::builder()
         .path("/socket.io/")
         .ping_interval(Duration::from_millis(1000))
         .ping_timeout(Duration::from_millis(3000))
         .max_payload(1_000_000)
         .connect_timeout(Duration::from_secs(45))
-        .allow_eio3(legacy)
-        .build();
+        .allow_eio3(legacy);
+    let io = crate::admin::configure(builder)?.build();
     for ns in ["/", "/custom"] {
         register(&io, ns);
     }
-    io
+    Ok(io)
 }
 
 fn register(io: &SocketIo, ns: &str) {

@@ -5,6 +5,7 @@
 mod common;
 
 mod adapter_contract;
+mod admin;
 mod cluster;
 mod emitter;
 mod faults;

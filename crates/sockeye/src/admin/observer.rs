@@ -193,7 +193,7 @@ impl Instrument for Observer {
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn session_closed(&self, reason: DisconnectReason) {
+    fn session_closed(&self, _close: sockeye_engine::CloseReason, reason: DisconnectReason) {
         let mut closes = crate::sync::lock(&self.counters.disconnections);
         let reason = reason.as_str();
         match closes.iter_mut().find(|(r, _)| *r == reason) {

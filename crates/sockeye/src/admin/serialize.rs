@@ -40,10 +40,12 @@ pub(crate) fn remote_socket(info: &SocketInfo) -> Value {
         .and_then(Value::as_str)
         .unwrap_or("websocket")
         .to_owned();
+    // A sockeye node does not send its client's id: each remote socket is then a client of
+    // its own in the UI's client list.
     let client_id = admin
         .and_then(|a| a.get("clientId"))
         .and_then(Value::as_str)
-        .unwrap_or_default()
+        .unwrap_or(info.id.as_str())
         .to_owned();
     let data = match data {
         Value::Object(mut map) => {

@@ -24,6 +24,8 @@ mod handlers;
 mod legacy;
 mod lifecycle;
 mod memory;
+#[cfg(feature = "metrics")]
+mod metrics;
 #[cfg(feature = "msgpack")]
 mod msgpack;
 mod recovery;

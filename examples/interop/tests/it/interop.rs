@@ -62,3 +62,37 @@ fn official_node_client_in_legacy_mode() {
         SCRIPT_TIMEOUT,
     );
 }
+
+/// Admin mode (interop-app.md §5): the official client logs in to `/admin` (and is refused
+/// with the wrong password), gets the admin events, runs a command; the UI's files are
+/// served at `INTEROP_ADMIN_UI`.
+#[test]
+fn official_node_client_in_admin_mode() {
+    let node = require_node();
+    let ui = crate::harness::workspace_root()
+        .join("examples/admin/node_modules/@socket.io/admin-ui/ui/dist");
+    assert!(
+        ui.join("index.html").is_file(),
+        "the Admin UI is missing: run `npm ci` in examples/admin (scripts/test does)"
+    );
+    let server = Server::start_with_env(
+        env!("CARGO_BIN_EXE_interop"),
+        &[
+            ("INTEROP_ADMIN", "admin:pw"),
+            ("INTEROP_ADMIN_UI", "/admin-ui/"),
+        ],
+    );
+    let port = server.port.to_string();
+    let outcome = crate::harness::run(
+        &node,
+        &["tests/interop/admin-client.js", &port, "admin", "pw"],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert!(
+        outcome.status.success(),
+        "admin-client.js failed\nstdout:\n{}\nstderr:\n{}",
+        outcome.stdout,
+        outcome.stderr
+    );
+}
