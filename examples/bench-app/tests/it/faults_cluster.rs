@@ -49,6 +49,9 @@ struct Node {
     child: Child,
     port: u16,
     pid: u32,
+    /// Lines of its stderr that report a panic (the server catches a panic on the data path
+    /// and closes the connection, which from outside looks like a refusal).
+    panics: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Node {
@@ -64,11 +67,23 @@ impl Node {
             .env_remove("MAX_PAYLOAD")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
         let pid = child.id().unwrap();
+        // Its stderr, passed on to ours, with the panics counted.
+        let panics = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut errors = BufReader::new(child.stderr.take().unwrap()).lines();
+        let counted = panics.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = errors.next_line().await {
+                if line.contains("panicked") {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                eprintln!("{line}");
+            }
+        });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let line = timeout(WAIT, lines.next_line())
             .await
@@ -79,7 +94,12 @@ impl Node {
             .strip_prefix("listening on 127.0.0.1:")
             .and_then(|p| p.trim().parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Node { child, port, pid }
+        Node {
+            child,
+            port,
+            pid,
+            panics,
+        }
     }
 
     fn addr(&self) -> std::net::SocketAddr {
@@ -336,6 +356,11 @@ async fn kill_9_of_one_node_loses_nothing_between_survivors() {
     .await;
     let killed_at = killed_at.lock().unwrap().expect("node 2 was killed");
     eventually("every broadcast acked", || acks(&sender) as u64 == COUNT).await;
+    // Seconds after the hostile inputs: a panic they caused has reached the stderr reader.
+    for (i, node) in nodes.iter().enumerate() {
+        let n = node.panics.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(n, 0, "node {i} wrote {n} line(s) reporting a panic on its stderr");
+    }
     for (i, c) in clients[0].iter().chain(&clients[1]).enumerate() {
         eventually(&format!("survivor client {i} to get all {COUNT}"), || {
             c.seqs().len() as u64 >= COUNT
