@@ -359,7 +359,10 @@ async fn kill_9_of_one_node_loses_nothing_between_survivors() {
     // Seconds after the hostile inputs: a panic they caused has reached the stderr reader.
     for (i, node) in nodes.iter().enumerate() {
         let n = node.panics.load(std::sync::atomic::Ordering::SeqCst);
-        assert_eq!(n, 0, "node {i} wrote {n} line(s) reporting a panic on its stderr");
+        assert_eq!(
+            n, 0,
+            "node {i} wrote {n} line(s) reporting a panic on its stderr"
+        );
     }
     for (i, c) in clients[0].iter().chain(&clients[1]).enumerate() {
         eventually(&format!("survivor client {i} to get all {COUNT}"), || {
