@@ -14,12 +14,15 @@
 //! - [`sio`]: a minimal Socket.IO client that shows exactly what a server sends.
 //! - [`panics`]: counts panics outside test code, so a hostile-input test fails when the
 //!   server panicked even though the panic was caught and only closed the connection.
+//! - [`heap`]: a counting global allocator (live bytes and blocks per thread), for the
+//!   memory budget tests.
 //! - [`contract`]: the adapter contract suite every adapter runs
 //!   ([`adapter_contract!`]).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod contract;
 pub mod h2raw;
+pub mod heap;
 pub mod hostile_server;
 mod http_proxy;
 pub mod panics;

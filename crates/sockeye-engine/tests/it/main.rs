@@ -9,6 +9,10 @@
 
 mod common;
 
+/// The heap counted per thread, for `memory`.
+#[global_allocator]
+static ALLOC: sockeye_testkit::heap::Counting = sockeye_testkit::heap::Counting;
+
 mod bad_input;
 mod browser;
 mod compose;
@@ -20,6 +24,7 @@ mod handshake;
 mod http2;
 mod interop;
 mod max_payload;
+mod memory;
 mod options;
 mod origins;
 mod shutdown;

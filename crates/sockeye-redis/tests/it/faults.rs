@@ -208,6 +208,9 @@ async fn malformed_broker_messages_are_dropped_and_counted() {
     if !redis_available(SHARED_URL).await {
         return;
     }
+    // A panic while decoding a broker message would be caught by tokio in the subscriber
+    // task and only show as messages no longer read: the watch makes it fail the test.
+    let _watch = sockeye_testkit::panics::PanicWatch::start();
     let key = unique_key("hostile");
     let a = node(config(SHARED_URL, &key).max_message_size(100_000), "a").await;
     let b = node(config(SHARED_URL, &key), "b").await;
@@ -353,4 +356,65 @@ async fn urls_bad_and_unreachable_fail_with_clear_errors_and_valkey_scheme_works
         .await
         .unwrap();
     emitter.emit("x", &1).await.unwrap();
+}
+
+/// Pass: a node's own broadcasts and server-side events come back to it from Redis (its
+/// subscriber listens on the channels it publishes to; `stats().received` counts them) and are
+/// skipped by node uid: its local client gets each broadcast once (from the local delivery),
+/// its own server-side handler never runs, while the other node gets every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_messages_are_skipped_by_node_uid() {
+    if !redis_available(SHARED_URL).await {
+        return;
+    }
+    use crate::faults_proxy::LocalClient;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let key = unique_key("own");
+    let a = node(config(SHARED_URL, &key), "a").await;
+    let b = node(config(SHARED_URL, &key), "b").await;
+    let mut on_a = LocalClient::connect(a.addr).await;
+    let mut on_b = LocalClient::connect(b.addr).await;
+    let hits: [Arc<AtomicUsize>; 2] = Default::default();
+    for (n, hit) in [&a, &b].into_iter().zip(&hits) {
+        let hit = hit.clone();
+        n.io.on_server_event("/", move |ev| {
+            if ev.event == "own" {
+                hit.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .unwrap();
+    }
+    assert!(a.redis.ready(WAIT).await && b.redis.ready(WAIT).await);
+    let before = a.redis.stats();
+    const N: usize = 20;
+    for i in 0..N {
+        a.io.emit("own", &i).await.unwrap();
+        a.redis
+            .server_side_emit("/", "own", &Args::from_value(&i).unwrap())
+            .unwrap();
+    }
+    for i in 0..N {
+        assert_eq!(on_b.next_event().await, format!(r#"42["own",{i}]"#));
+        assert_eq!(on_a.next_event().await, format!(r#"42["own",{i}]"#));
+    }
+    eventually("b to get every server-side event", || {
+        hits[1].load(Ordering::SeqCst) == N
+    })
+    .await;
+    eventually("a's own messages to come back from Redis", || {
+        a.redis.stats().received - before.received >= 2 * N as u64
+    })
+    .await;
+    // Give a duplicate the time to show: b's copies arrived, a's came back (counted above).
+    assert_eq!(
+        on_a.event_within(Duration::from_millis(300)).await,
+        None,
+        "node a delivered its own broadcast twice"
+    );
+    assert_eq!(
+        hits[0].load(Ordering::SeqCst),
+        0,
+        "node a ran its own server-side events"
+    );
 }

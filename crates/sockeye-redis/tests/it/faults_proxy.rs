@@ -79,8 +79,13 @@ fn tick(a: &common::Node, n: u64) -> bool {
         .is_ok()
 }
 
-/// Sends ticks from `a` until `b` sees one at or above `from`; returns how long it took.
-async fn until_ticks_cross(a: &common::Node, got: &Arc<Mutex<Vec<u64>>>, from: u64) -> Duration {
+/// Sends ticks from `a` until `b` sees one at or above `from`; returns how long it took and
+/// the next tick number (every tick below it was sent).
+async fn until_ticks_cross(
+    a: &common::Node,
+    got: &Arc<Mutex<Vec<u64>>>,
+    from: u64,
+) -> (Duration, u64) {
     let started = Instant::now();
     let mut n = from;
     loop {
@@ -88,7 +93,7 @@ async fn until_ticks_cross(a: &common::Node, got: &Arc<Mutex<Vec<u64>>>, from: u
         n += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
         if got.lock().unwrap().iter().any(|&t| t >= from) {
-            return started.elapsed();
+            return (started.elapsed(), n);
         }
         assert!(
             started.elapsed() < WAIT,
@@ -98,10 +103,10 @@ async fn until_ticks_cross(a: &common::Node, got: &Arc<Mutex<Vec<u64>>>, from: u
 }
 
 /// A raw WebSocket client connected to namespace `/` of a node.
-struct LocalClient(TcpStream);
+pub(crate) struct LocalClient(TcpStream);
 
 impl LocalClient {
-    async fn connect(addr: std::net::SocketAddr) -> LocalClient {
+    pub(crate) async fn connect(addr: std::net::SocketAddr) -> LocalClient {
         let (mut tcp, head) = handshake(addr, "/socket.io/?EIO=4&transport=websocket", &[])
             .await
             .unwrap();
@@ -117,14 +122,22 @@ impl LocalClient {
     }
 
     /// The next `42` event text, within the wait.
-    async fn next_event(&mut self) -> String {
+    pub(crate) async fn next_event(&mut self) -> String {
+        self.event_within(WAIT)
+            .await
+            .expect("no local event within the wait")
+    }
+
+    /// The next `42` event text, or `None` if none arrives within `d`.
+    pub(crate) async fn event_within(&mut self, d: Duration) -> Option<String> {
+        let deadline = Instant::now() + d;
         loop {
-            let (_, op, data) = timeout(WAIT, read_frame(&mut self.0, 1 << 20))
+            let (_, op, data) = tokio::time::timeout_at(deadline, read_frame(&mut self.0, 1 << 20))
                 .await
-                .expect("no local event within the wait")
+                .ok()?
                 .unwrap();
             if op == opcode::TEXT && data.starts_with(b"42") {
-                return String::from_utf8(data).unwrap();
+                return Some(String::from_utf8(data).unwrap());
             }
         }
     }
@@ -132,10 +145,13 @@ impl LocalClient {
 
 /// Pass: Redis unreachable for 5 s (every connection reset, new ones refused at the proxy)
 /// then back. Nothing crashes; local delivery on node `a` goes on (every local emit of the
-/// outage reaches its client, each within 1 s); every cross-node emit of the outage is either
-/// refused to the caller, counted as failed or refused in `stats()`, or delivered, never
-/// silently claimed; the publish queue stays within its bound; both nodes reconnect and a
-/// tick crosses again within the wait.
+/// outage reaches its client, each within 1 s). Loss is accounted per message id: every tick
+/// `a` sent during the outage is either refused to the caller (`QueueFull`), or published and
+/// then delivered to `b` exactly once, or counted in `stats().publish_failed` (the only report
+/// of a publish that failed after it was queued); never two of these, never none: the ticks
+/// neither delivered nor refused are exactly as many as the failures counted. Then every
+/// kind of traffic crosses again, in full: 200 ticks each way and 100 broadcasts to a client
+/// of the other node, each once and in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_outage_through_the_proxy_is_reported_and_recovers() {
     if !redis_available(SHARED_URL).await {
@@ -149,62 +165,191 @@ async fn redis_outage_through_the_proxy_is_reported_and_recovers() {
     let a = node(cfg.clone(), "a").await;
     let b = node(cfg, "b").await;
     let got = ticks_of(&b);
-    until_ticks_cross(&a, &got, 0).await;
+    let next = until_ticks_cross(&a, &got, 0).await.1;
+    // The last tick sent so far crossed (ticks keep their order): nothing of `a`'s is in
+    // flight when Redis goes.
+    crossed(&got, next - 1).await;
     let mut local = LocalClient::connect(a.addr).await;
     let before = a.redis.stats();
 
     proxy.refuse_new(true);
     proxy.reset_all();
     let outage = Instant::now();
-    let (first_during, mut n) = (1_000_000, 1_000_000);
-    let mut refused = 0u64;
+    let ids = 1_000_000u64..;
+    let mut ids = ids.into_iter();
+    let mut sent = Vec::new();
+    let mut refused = std::collections::BTreeSet::new();
     let mut local_sent = 0;
     while outage.elapsed() < Duration::from_secs(5) {
         for _ in 0..10 {
+            let n = ids.next().unwrap();
+            sent.push(n);
             if !tick(&a, n) {
-                refused += 1;
+                refused.insert(n);
             }
-            n += 1;
         }
-        a.io.emit("local", &local_sent).await.unwrap();
-        let sent = Instant::now();
+        // Local only: its delivery is checked here, and it publishes nothing, so
+        // `publish_failed` counts ticks alone.
+        a.io.of("/")
+            .unwrap()
+            .local()
+            .emit("local", &local_sent)
+            .await
+            .unwrap();
+        let t = Instant::now();
         let ev = local.next_event().await;
         assert_eq!(ev, format!(r#"42["local",{local_sent}]"#));
         assert!(
-            sent.elapsed() < Duration::from_secs(1),
+            t.elapsed() < Duration::from_secs(1),
             "local delivery took {:?}",
-            sent.elapsed()
+            t.elapsed()
         );
         local_sent += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let sent_during = n - first_during;
+    let accepted = (sent.len() - refused.len()) as u64;
+    // Each accepted tick is settled once it was published or counted failed. Redis stays
+    // unreachable until then: a tick still queued when it returns would be published at
+    // once, possibly before `b` resubscribed, and reach no one unreported (Redis pub/sub
+    // keeps nothing; docs/guarantees.md §8 names this window).
+    let deadline = Instant::now() + WAIT;
+    let settle = loop {
+        let s = a.redis.stats();
+        let done = (s.published - before.published) + (s.publish_failed - before.publish_failed);
+        if done >= accepted {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{accepted} accepted ticks, only {done} published or counted failed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     proxy.refuse_new(false);
-    let recovered_in = until_ticks_cross(&a, &got, 2_000_000).await;
-    let after = a.redis.stats();
-    let delivered = got
+    let published = settle.published - before.published;
+    let failed = settle.publish_failed - before.publish_failed;
+    assert_eq!(published, 0, "published while Redis was unreachable");
+    assert_eq!(
+        published + failed,
+        accepted,
+        "a tick published or failed twice"
+    );
+    assert_eq!(
+        settle.queue_full - before.queue_full,
+        refused.len() as u64,
+        "every refusal returned to the caller is counted"
+    );
+
+    // After the outage, all traffic crosses again, not one message.
+    let (recovered_in, next) = until_ticks_cross(&a, &got, 2_000_000).await;
+    crossed(&got, next - 1).await;
+    assert!(b.redis.stats().reconnects >= 1 && a.redis.stats().reconnects >= 1);
+    // In bursts of 50, within the publish queue of 64.
+    for burst in (3_000_000..3_000_200).step_by(50) {
+        for n in burst..burst + 50 {
+            assert!(tick(&a, n), "tick {n} refused after the recovery");
+        }
+        crossed(&got, burst + 49).await;
+    }
+    settled(&got, 3_000_000..3_000_200, "200 ticks a -> b").await;
+    let back = ticks_of(&a);
+    for burst in (0..200).step_by(50) {
+        for n in burst..burst + 50 {
+            assert!(tick(&b, n), "tick {n} refused after the recovery");
+        }
+        crossed(&back, burst + 49).await;
+    }
+    settled(&back, 0..200, "200 ticks b -> a").await;
+    // Per id, once the later traffic crossed (an outage tick, had any gone out, would have
+    // arrived before it).
+    let (first, last) = (sent[0], *sent.last().unwrap());
+    let delivered: Vec<u64> = got
         .lock()
         .unwrap()
         .iter()
-        .filter(|&&t| (first_during..n).contains(&t))
-        .count() as u64;
-    let failed = after.publish_failed - before.publish_failed;
-    let queue_full = after.queue_full - before.queue_full;
+        .copied()
+        .filter(|t| (first..=last).contains(t))
+        .collect();
+    let mut once = std::collections::BTreeSet::new();
+    for t in &delivered {
+        assert!(once.insert(*t), "tick {t} delivered twice");
+        assert!(
+            !refused.contains(t),
+            "tick {t} refused to the caller and delivered"
+        );
+    }
+    let neither: Vec<u64> = sent
+        .iter()
+        .copied()
+        .filter(|t| !once.contains(t) && !refused.contains(t))
+        .collect();
     assert_eq!(
-        refused, queue_full,
-        "every refusal returned to the caller is counted"
+        once.len() as u64,
+        published,
+        "published ticks that never arrived (or arrived unpublished)"
     );
-    assert!(
-        delivered + failed + queue_full >= sent_during,
-        "{sent_during} cross-node emits during the outage: {delivered} delivered, {failed} failed, \
-         {queue_full} refused; the rest were claimed sent and lost"
+    assert_eq!(
+        neither.len() as u64,
+        failed,
+        "{} outage ticks: {} delivered, {} refused, {failed} counted failed, {} neither \
+         delivered nor refused: the difference was lost silently",
+        sent.len(),
+        once.len(),
+        refused.len(),
+        neither.len()
     );
-    assert!(b.redis.stats().reconnects >= 1 && after.reconnects >= 1);
+    let mut remote = LocalClient::connect(b.addr).await;
+    for burst in (0..100).step_by(50) {
+        for i in burst..burst + 50 {
+            a.io.emit("after", &i).await.unwrap();
+        }
+        for i in burst..burst + 50 {
+            assert_eq!(remote.next_event().await, format!(r#"42["after",{i}]"#));
+        }
+    }
     eprintln!(
-        "redis outage 5 s: {sent_during} cross-node emits: {delivered} delivered after recovery, \
-         {failed} failed, {queue_full} refused (queue 64); {local_sent} local emits all delivered; \
-         recovered {recovered_in:?} after Redis came back"
+        "redis outage 5 s: {} cross-node emits: {} refused (queue 64), {published} published \
+         and delivered once after recovery, {failed} failed and counted, none silently lost; \
+         {local_sent} local emits all delivered; recovered {recovered_in:?} after Redis came \
+         back; then 200 + 200 ticks and 100 broadcasts crossed in full",
+        sent.len(),
+        refused.len()
     );
+}
+
+/// Waits until tick `n` crossed.
+async fn crossed(got: &Arc<Mutex<Vec<u64>>>, n: u64) {
+    let deadline = Instant::now() + WAIT;
+    while !got.lock().unwrap().contains(&n) {
+        assert!(Instant::now() < deadline, "tick {n} did not cross");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `got` holds exactly the ticks of `range`, each once and in order.
+async fn settled(got: &Arc<Mutex<Vec<u64>>>, range: std::ops::Range<u64>, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let seen: Vec<u64> = got
+            .lock()
+            .unwrap()
+            .iter()
+            .copied()
+            .filter(|t| range.contains(t))
+            .collect();
+        if seen.len() as u64 >= range.end - range.start {
+            let want: Vec<u64> = range.clone().collect();
+            assert_eq!(seen, want, "{what}: each once, in order");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {} of {} crossed within {WAIT:?}",
+            seen.len(),
+            range.end - range.start
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Pass: with 2 s of added latency each way, local delivery on node `a` stays under 500 ms and
@@ -303,7 +448,7 @@ async fn redis_slow_then_blackholed_keeps_local_traffic_and_bounds_requests() {
     );
 
     proxy.heal();
-    let recovered_in = until_ticks_cross(&a, &got, 2_000_000).await;
+    let recovered_in = until_ticks_cross(&a, &got, 2_000_000).await.0;
     eprintln!(
         "redis slow 2 s: local delivery < 500 ms, fetch {fetch_outcome} after {fetch_took:?}; blackholed: \
          {refused}/500 cross-node emits refused, fetch failed after {blackhole_fetch:?}; \

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{F, WAIT, Ws, builder, serve};
 use sockeye::{Event, SocketIo, SocketRef};
+use sockeye_testkit::panics::PanicWatch;
 use sockeye_testkit::ws::{client_frame, handshake, opcode, read_frame};
 use tokio::io::AsyncWriteExt;
 use tokio::time::{Instant, timeout};
@@ -28,6 +29,7 @@ async fn echo_server(io: SocketIo) -> SocketAddr {
 /// `attachment_timeout` has passed (not before), while a complete one is echoed.
 #[tokio::test]
 async fn attachments_never_completed_close_the_session_after_the_timer() {
+    let _watch = PanicWatch::start();
     let addr = echo_server(
         builder()
             .attachment_timeout(Duration::from_millis(400))
@@ -66,6 +68,7 @@ async fn attachments_never_completed_close_the_session_after_the_timer() {
 /// just under the limit is echoed back intact by the ack and by an event.
 #[tokio::test]
 async fn node_killer_deep_array_is_refused_and_shallower_nesting_is_echoed() {
+    let _watch = PanicWatch::start();
     let addr = echo_server(builder().build()).await;
     let (mut bystander, _) = Ws::open_connected(addr).await;
     let (mut attacker, _) = Ws::open_connected(addr).await;
@@ -125,6 +128,7 @@ async fn close_code(tcp: &mut tokio::net::TcpStream) -> Option<u16> {
 /// limit; fewer fragments under the limit make a normal message.
 #[tokio::test]
 async fn websocket_fragment_flood_is_bounded_by_max_payload() {
+    let _watch = PanicWatch::start();
     let max = 4_000;
     let io = builder().engine(|e| e.max_payload(max)).build();
     let addr = echo_server(io).await;
@@ -167,6 +171,7 @@ async fn websocket_fragment_flood_is_bounded_by_max_payload() {
 /// inflated size to bound: every message is counted as sent on the wire.
 #[tokio::test]
 async fn compression_offer_is_declined() {
+    let _watch = PanicWatch::start();
     let addr = echo_server(builder().build()).await;
     let (_tcp, head) = raw_session(
         addr,

@@ -118,6 +118,9 @@ async fn half_open_client_is_closed_by_the_overflow_policy() {
     let io = SocketIo::builder()
         .ping_interval(Duration::from_secs(30))
         .ping_timeout(Duration::from_secs(30))
+        // The overflow refuses the emit (`QueueFull`) at once; the session is then ended by
+        // its WebSocket writer, which sits in a blocked write until this timer (with 30 s the
+        // disconnect would come 30 s later).
         .engine(|e| {
             e.max_queued_frames(64)
                 .slow_reader_timeout(Duration::from_secs(1))
@@ -167,7 +170,7 @@ async fn half_open_client_is_closed_by_the_overflow_policy() {
     }
     let error = failure.lock().unwrap().take().unwrap();
     assert!(
-        matches!(error, EmitError::QueueFull(_) | EmitError::Disconnected),
+        matches!(error, EmitError::QueueFull(_)),
         "emit error seen by the application: {error:?}"
     );
     let n = accepted.load(Ordering::SeqCst);
@@ -449,7 +452,7 @@ async fn only_volatile_packets_are_dropped() {
         .ping_timeout(Duration::from_secs(30))
         .engine(|e| {
             e.max_queued_frames(64)
-                .slow_reader_timeout(Duration::from_secs(30))
+                .slow_reader_timeout(Duration::from_secs(1))
         })
         .build();
     let (_ns, mut reasons) = with_disconnects(&io);

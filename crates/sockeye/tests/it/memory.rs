@@ -67,3 +67,92 @@ async fn idle_socket_heap_cost() {
     );
     drop(sessions);
 }
+
+/// Heap bytes one idle client connection (Engine.IO WebSocket session, hyper connection and
+/// the socket on `/`) may hold on the server. Measured when set (issue 21): 6 365 bytes in 29.0
+/// blocks, two runs alike (of which the engine's session and hyper connection are 5 073 bytes
+/// in 23 blocks, `crates/sockeye-engine/tests/it/memory.rs`). Room for allocator noise; fails
+/// when a change grows an idle connection by 1 KiB.
+const BUDGET_BYTES: f64 = 6_912.0;
+/// Heap blocks one idle client connection may hold.
+const BUDGET_BLOCKS: f64 = 32.0;
+
+/// The whole stack per idle client, against a stated budget: the server runs on a
+/// current-thread runtime on the test's thread (the one counted), the clients on a thread of
+/// their own (not counted). The heap is sampled before the clients come and once each has its
+/// socket on `/` and sits idle.
+#[test]
+fn idle_connection_fits_the_heap_budget() {
+    use futures_util::{SinkExt, StreamExt};
+    use std::sync::mpsc;
+    use std::time::Duration;
+    use tokio_tungstenite::tungstenite::Message;
+
+    const N: usize = 500;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    count_this_thread();
+    rt.block_on(async {
+        let io = sockeye::SocketIo::builder()
+            .ping_interval(Duration::from_secs(60))
+            .ping_timeout(Duration::from_secs(60))
+            .build();
+        io.ns("/", |_socket: sockeye::SocketRef| async move {}).on(
+            "echo",
+            |_s: sockeye::SocketRef, _e: sockeye::Event| async move {},
+        );
+        let addr = common::serve(&io).await;
+        let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+        let (bytes0, blocks0) = live();
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let clients = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut held = Vec::with_capacity(N);
+                for _ in 0..N {
+                    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+                        .await
+                        .unwrap();
+                    let open = ws.next().await.unwrap().unwrap();
+                    assert!(open.to_text().unwrap().starts_with("0{"));
+                    ws.send(Message::text("40")).await.unwrap();
+                    let ok = ws.next().await.unwrap().unwrap();
+                    assert!(ok.to_text().unwrap().starts_with("40{"), "{ok:?}");
+                    held.push(ws);
+                }
+                ready_tx.send(()).unwrap();
+                tokio::task::spawn_blocking(move || done_rx.recv())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                drop(held);
+            });
+        });
+        ready_rx.await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(io.engine().session_count(), N);
+        assert_eq!(io.of("/").unwrap().sockets().len(), N);
+        let (bytes1, blocks1) = live();
+        done_tx.send(()).unwrap();
+        let per_bytes = (bytes1 - bytes0) as f64 / N as f64;
+        let per_blocks = (blocks1 - blocks0) as f64 / N as f64;
+        println!(
+            "whole stack: idle client ({N} connections): {per_bytes:.0} bytes in {per_blocks:.2} heap blocks"
+        );
+        clients.join().unwrap();
+        assert!(
+            per_bytes <= BUDGET_BYTES,
+            "an idle client connection holds {per_bytes:.0} heap bytes; budget {BUDGET_BYTES}"
+        );
+        assert!(
+            per_blocks <= BUDGET_BLOCKS,
+            "an idle client connection holds {per_blocks:.2} heap blocks; budget {BUDGET_BLOCKS}"
+        );
+    });
+}
