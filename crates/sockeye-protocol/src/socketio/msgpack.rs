@@ -332,16 +332,18 @@ pub(crate) fn decode(message: &Bytes, limits: &Limits) -> Result<Packet, DecodeE
     let is_str = matches!(first, Some(0xa0..=0xbf | 0xd9..=0xdb));
     let packet_data = match (kind, data) {
         (CONNECT, None) => PacketData::Connect(None),
-        (CONNECT, Some(d)) if is_map => PacketData::Connect(Some(to_json(&d)?)),
+        (CONNECT, Some(d)) if is_map => PacketData::Connect(Some(to_json(&d, limits.max_depth)?)),
         (CONNECT, Some(_)) => return Err(DecodeError::ConnectPayloadNotObject),
         (DISCONNECT, None) => PacketData::Disconnect,
         (DISCONNECT, Some(_)) => return Err(DecodeError::UnexpectedPayload(kind)),
         (CONNECT_ERROR, Some(d)) if is_str => {
             // rmp-serde hands invalid UTF-8 strings over as binary: check the string first.
             Reader { buf: &d, pos: 0 }.str()?;
-            PacketData::ConnectError(to_json(&d)?)
+            PacketData::ConnectError(to_json(&d, limits.max_depth)?)
         }
-        (CONNECT_ERROR, Some(d)) if is_map => PacketData::ConnectError(to_json(&d)?),
+        (CONNECT_ERROR, Some(d)) if is_map => {
+            PacketData::ConnectError(to_json(&d, limits.max_depth)?)
+        }
         (CONNECT_ERROR, Some(_)) => return Err(DecodeError::InvalidConnectError),
         (_, None) => return Err(DecodeError::MissingPayload(kind)),
         (EVENT, Some(d)) => {
@@ -363,13 +365,16 @@ pub(crate) fn decode(message: &Bytes, limits: &Limits) -> Result<Packet, DecodeE
     })
 }
 
-/// A msgpack value (already bounded in depth) as JSON text.
-fn to_json(data: &[u8]) -> Result<Bytes, DecodeError> {
+/// A msgpack value (already bounded in depth) as JSON text, bounded in depth again: binary
+/// becomes an array of numbers in JSON, one level deeper than it was, and the packet must
+/// still decode (under the same limits) once it is encoded again.
+fn to_json(data: &[u8], max_depth: usize) -> Result<Bytes, DecodeError> {
     let value: Value =
         rmp_serde::from_slice(data).map_err(|e| DecodeError::InvalidPayload(e.to_string()))?;
-    serde_json::to_vec(&value)
-        .map(Bytes::from)
-        .map_err(|e| DecodeError::InvalidPayload(e.to_string()))
+    let json =
+        serde_json::to_vec(&value).map_err(|e| DecodeError::InvalidPayload(e.to_string()))?;
+    super::json::check_depth(&json, max_depth)?;
+    Ok(Bytes::from(json))
 }
 
 /// Reads a data array: the event name (if `with_name`) and where the arguments are.
@@ -428,6 +433,27 @@ mod tests {
         assert_eq!(
             packet.data,
             PacketData::Connect(Some(Bytes::from_static(br#"{"sid":"abc","pid":null}"#)))
+        );
+    }
+
+    /// Binary in a CONNECT payload becomes an array in its JSON form, one level deeper: the
+    /// depth limit holds for that form too (fuzz finding: such a packet decoded, and its
+    /// re-encoding did not).
+    #[test]
+    fn connect_payload_is_bounded_in_depth_as_json() {
+        // {type:0, nsp:"/", data:{a: bin8 [1]}}
+        let bytes = hex("83a47479706500a36e7370a12fa46461746181a161c40101");
+        let shallow = Limits {
+            max_depth: 1,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            decode(&bytes, &shallow),
+            Err(DecodeError::TooDeep { max: 1 })
+        ));
+        assert_eq!(
+            decode(&bytes, &Limits::default()).unwrap().data,
+            PacketData::Connect(Some(Bytes::from_static(br#"{"a":[1]}"#)))
         );
     }
 
