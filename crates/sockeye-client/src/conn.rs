@@ -21,6 +21,12 @@ pub(crate) const COMMAND_QUEUE: usize = 256;
 /// Most event handlers running at once. Past it the client stops reading from the server
 /// until one ends, so the memory held by handlers is bounded by this times `max_payload`.
 pub(crate) const MAX_HANDLERS: usize = 1024;
+
+/// Events a namespace may receive between its CONNECT and the server's reply: a recovering
+/// server (the Node one) replays missed packets before its CONNECT reply, and socket.io-client
+/// keeps them until the reply. Bounded in number and, in total, to one `max_payload`, so that
+/// a server cannot grow the queue at will.
+const MAX_EARLY_EVENTS: usize = 1024;
 /// How often answered-by-nobody ack entries (their caller timed out) are dropped.
 const ACK_SWEEP: Duration = Duration::from_secs(1);
 
@@ -156,6 +162,19 @@ pub(crate) struct Conn {
     handler_slots: Arc<Semaphore>,
     /// The permit taken for the packet being handled, handed to its handler task.
     slot: Option<OwnedSemaphorePermit>,
+    /// Events that arrived on a namespace whose CONNECT is unanswered, dispatched (in order)
+    /// once it is answered, dropped if it is refused or the transport is lost.
+    early_events: VecDeque<EarlyEvent>,
+    /// The bytes `early_events` hold.
+    early_bytes: usize,
+}
+
+/// An event received before its namespace's CONNECT reply.
+struct EarlyEvent {
+    ns: String,
+    name: String,
+    args: Args,
+    ack: Option<u64>,
 }
 
 impl Conn {
@@ -189,6 +208,8 @@ impl Conn {
             first: Some(first),
             handler_slots: Arc::new(Semaphore::new(MAX_HANDLERS)),
             slot: None,
+            early_events: VecDeque::new(),
+            early_bytes: 0,
         }
     }
 
@@ -360,6 +381,8 @@ impl Conn {
         }
         // Dropping the senders makes every waiting `call` fail at once instead of timing out.
         self.pending_acks.clear();
+        self.early_events.clear();
+        self.early_bytes = 0;
         self.shared.with(|s| {
             s.namespaces.clear();
             s.recovered.clear();
@@ -392,6 +415,7 @@ impl Conn {
                 if let Some(callback) = &self.handlers.connect {
                     tokio::spawn(callback(ns.clone()));
                 }
+                self.dispatch_early_events(&ns);
                 self.flush_buffer(engine, &ns).await;
                 self.first_round_done();
             }
@@ -409,6 +433,7 @@ impl Conn {
                 };
                 tracing::info!(%error, "namespace refused");
                 self.set_state(&ns, NsState::Refused);
+                self.drop_early_events(&ns);
                 self.refusals.insert(ns.clone(), error.clone());
                 self.fire_connect_error(ns, error);
                 self.first_round_done();
@@ -435,9 +460,32 @@ impl Conn {
                 }
             }
             PacketData::Event { name, args, ack } => {
-                if self.state(&ns) != Some(&NsState::Connected) {
-                    tracing::debug!(namespace = %ns, "event on a namespace not joined; ignored");
-                    return None;
+                match self.state(&ns) {
+                    Some(NsState::Connected) => {}
+                    Some(NsState::Pending) => {
+                        let bytes = args.byte_len();
+                        let room = self
+                            .options
+                            .limits
+                            .max_payload
+                            .saturating_sub(self.early_bytes);
+                        if self.early_events.len() < MAX_EARLY_EVENTS && bytes <= room {
+                            self.early_bytes += bytes;
+                            self.early_events.push_back(EarlyEvent {
+                                ns,
+                                name: name.to_string(),
+                                args,
+                                ack,
+                            });
+                        } else {
+                            tracing::warn!(namespace = %ns, "too many events before the CONNECT reply; dropped");
+                        }
+                        return None;
+                    }
+                    _ => {
+                        tracing::debug!(namespace = %ns, "event on a namespace not joined; ignored");
+                        return None;
+                    }
                 }
                 let offset = self.note_offset(&ns, &args, ack);
                 let slot = self.slot.take();
@@ -455,6 +503,37 @@ impl Conn {
             }
         }
         None
+    }
+
+    /// Takes, in arrival order, the events `ns` received before its CONNECT reply.
+    fn take_early_events(&mut self, ns: &str) -> VecDeque<EarlyEvent> {
+        let (early, others): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.early_events)
+            .into_iter()
+            .partition(|e| e.ns == ns);
+        self.early_events = others;
+        self.early_bytes = self.early_events.iter().map(|e| e.args.byte_len()).sum();
+        early
+    }
+
+    /// Forgets the events `ns` received before a CONNECT reply that refused it.
+    fn drop_early_events(&mut self, ns: &str) {
+        self.take_early_events(ns);
+    }
+
+    /// Dispatches, in arrival order, the events `ns` received before its CONNECT reply.
+    fn dispatch_early_events(&mut self, ns: &str) {
+        let early = self.take_early_events(ns);
+        for EarlyEvent {
+            ns,
+            name,
+            args,
+            ack,
+        } in early
+        {
+            let offset = self.note_offset(&ns, &args, ack);
+            let slot = Arc::clone(&self.handler_slots).try_acquire_owned().ok();
+            self.dispatch(ns, name, args, ack, offset, slot);
+        }
     }
 
     /// Reports the first connect once every namespace answered.

@@ -1288,3 +1288,71 @@ async fn hostile_answers_to_the_upgrade_probe() {
     }
     play(cases).await;
 }
+
+/// A recovering server (the Node one) replays missed packets before its CONNECT reply, so the
+/// client keeps events that arrive while its CONNECT is unanswered and hands them over after
+/// the reply, in order, as socket.io-client does. A server that floods events there gets the
+/// first 1 024 kept and the rest dropped: the client's memory stays bounded.
+#[tokio::test]
+async fn events_before_the_connect_reply_are_kept_within_a_bound() {
+    const SENT: usize = 3000;
+    const KEPT: usize = 1024;
+    count_panics();
+    let mut steps = vec![
+        WsStep::Text(open_packet(CALM)),
+        WsStep::AwaitText {
+            prefix: "40".into(),
+            within: Duration::from_secs(5),
+        },
+    ];
+    let filler = "x".repeat(1000);
+    steps.extend((0..SENT).map(|i| WsStep::Text(format!(r#"42["early",{i},"{filler}"]"#))));
+    steps.push(WsStep::Text(r#"40{"sid":"hostile-ns-sid"}"#.into()));
+    steps.push(WsStep::Text(r#"42["ok"]"#.into()));
+    steps.push(WsStep::Hold(HOLD));
+    let script: Script = Arc::new(move |_| Reply::WebSocket(steps.clone()));
+    let server = HostileServer::start(script).await.unwrap();
+    let baseline = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(baseline, Ordering::Relaxed);
+    let early = Arc::new(Mutex::new(Vec::new()));
+    let ok = Arc::new(AtomicUsize::new(0));
+    let (seen, oks) = (Arc::clone(&early), Arc::clone(&ok));
+    let client = Client::builder(server.url())
+        .no_proxy()
+        .transports([Transport::Websocket])
+        .on("early", move |event: Event| {
+            let seen = Arc::clone(&seen);
+            async move { seen.lock().unwrap().push(event.data::<usize>().unwrap()) }
+        })
+        .on("ok", move |_event: Event| {
+            let oks = Arc::clone(&oks);
+            async move {
+                oks.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .connect()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ok.load(Ordering::SeqCst) == 0 || early.lock().unwrap().len() < KEPT {
+        assert!(
+            Instant::now() < deadline,
+            "the kept events and `ok` did not arrive"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let peak = PEAK.load(Ordering::Relaxed).saturating_sub(baseline);
+    let mut got = early.lock().unwrap().clone();
+    // Handlers run as tasks of their own: compare as a set, then check nothing is missing.
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        (0..KEPT).collect::<Vec<_>>(),
+        "the first {KEPT} kept, once each"
+    );
+    assert!(client.is_connected());
+    client.disconnect().await;
+    assert!(peak < MEMORY_BOUND, "{peak} bytes allocated at the peak");
+    assert_eq!(PANICS.load(Ordering::SeqCst), 0, "something panicked");
+}

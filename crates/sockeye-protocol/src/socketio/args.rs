@@ -110,6 +110,13 @@ impl Args {
         self.len == 0
     }
 
+    /// The bytes these arguments hold: their encoded elements plus their attachments (what
+    /// keeping them costs, for callers that bound how many they keep).
+    pub fn byte_len(&self) -> usize {
+        let attachments: usize = self.attachments.iter().map(Bytes::len).sum();
+        (self.elems.end - self.elems.start).saturating_add(attachments)
+    }
+
     /// The binary attachments, in placeholder order (always empty for msgpack arguments, whose
     /// binary stays inline).
     pub fn attachments(&self) -> &[Bytes] {
