@@ -24,7 +24,7 @@ pub(crate) struct Outgoing {
 
 /// The connections of one transport, made before the bus exists.
 enum Transport {
-    Redis(crate::redis_bus::RedisTransport),
+    Redis(Box<crate::redis_bus::RedisTransport>),
     #[cfg(feature = "amqp")]
     Amqp(Box<crate::amqp_bus::AmqpTransport>),
 }
@@ -89,7 +89,7 @@ impl Bus {
                 return Err(PyBusError::AmqpDisabled);
             }
         } else {
-            Transport::Redis(crate::redis_bus::connect(&config).await?)
+            Transport::Redis(Box::new(crate::redis_bus::connect(&config).await?))
         };
         let (out, rx) = mpsc::channel(config.publish_queue);
         let bus = Arc::new(Bus {
