@@ -172,6 +172,8 @@ def main():
 
     # close_room, from each side: every socket of the room leaves it, on every node.
     s2.call("close-room", "red")
+    # The ack says the request left; the other node applies it when the bus delivers it.
+    time.sleep(QUIET)
     p2.call("to-room", "red", "after-close")
     time.sleep(QUIET)
     for p in (p1, s1):
@@ -179,6 +181,7 @@ def main():
     p2.call("room-of", {"sid": p1.sid, "room": "green"})
     s2.call("room-of", {"sid": s1.sid, "room": "green"})
     p2.call("close-room", "green")
+    time.sleep(QUIET)
     s2.call("to-room", "green", "after-close")
     time.sleep(QUIET)
     for p in (p1, s1):
