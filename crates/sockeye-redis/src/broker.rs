@@ -41,7 +41,8 @@ pub(crate) struct Outgoing {
     pub(crate) channel: String,
     pub(crate) payload: bytes::Bytes,
     pub(crate) what: &'static str,
-    /// When it was queued (for the publish lag metric).
+    /// When it was queued (for the publish lag metric; empty without the feature).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) queued: crate::metrics::Stamp,
 }
 
