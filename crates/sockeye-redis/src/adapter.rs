@@ -137,6 +137,7 @@ impl RedisAdapter {
                 channel,
                 payload: payload.into(),
                 what,
+                queued: crate::metrics::Stamp::now(),
             })
             .map_err(|(msg, reason)| msg.refused(reason, self.local.name(), local))
     }
@@ -432,6 +433,7 @@ impl RedisAdapter {
                         channel: channel.clone(),
                         payload: payload.into(),
                         what: "BROADCAST_ACK response",
+                        queued: crate::metrics::Stamp::now(),
                     });
                 }
             }

@@ -41,6 +41,9 @@ pub(crate) struct Outgoing {
     pub(crate) channel: String,
     pub(crate) payload: bytes::Bytes,
     pub(crate) what: &'static str,
+    /// When it was queued (for the publish lag metric; empty without the feature).
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) queued: crate::metrics::Stamp,
 }
 
 #[derive(Default, Clone, PartialEq, Eq)]
@@ -295,6 +298,13 @@ impl Broker {
                     ),
                     mpsc::error::TrySendError::Closed(m) => (m, NotPublishedReason::Closed),
                 };
+                crate::metrics::lost(
+                    1,
+                    match reason {
+                        NotPublishedReason::Closed => "closed",
+                        _ => "queue_full",
+                    },
+                );
                 tracing::warn!(channel = %msg.channel, what = msg.what, %reason, "Redis message not published: it is lost for the other nodes");
                 Err((msg, reason))
             }
@@ -488,11 +498,13 @@ async fn publish_loop(
         }
         match b.run::<()>(Request::Pipe(&pipe), "PUBLISH").await {
             Ok(()) => {
+                crate::metrics::published(&batch);
                 b.stats
                     .published
                     .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
             }
             Err(e) => {
+                crate::metrics::lost(batch.len(), "redis_error");
                 b.stats
                     .publish_failed
                     .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);

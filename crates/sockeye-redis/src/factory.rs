@@ -119,6 +119,7 @@ impl RedisAdapterFactory {
                 channel: message.channel.clone(),
                 payload: message.payload.clone(),
                 what: message.what,
+                queued: crate::metrics::Stamp::now(),
             })
             .map_err(|(msg, reason)| msg.refused(reason, &message.ns, message.local))
     }

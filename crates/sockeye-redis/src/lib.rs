@@ -37,7 +37,8 @@
 //! `sockeyeWire` key the official packages ignore; absent means their format); malformed
 //! messages are dropped and counted, never a panic.
 //!
-//! Feature `tls`: `rediss://` URLs.
+//! Feature `tls`: `rediss://` URLs. Feature `metrics`: the publish lag and lost publishes through
+//! the `metrics` facade, with sockeye's own metrics (`docs/admin.md`).
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -48,6 +49,7 @@ mod config;
 mod emitter;
 mod error;
 mod factory;
+mod metrics;
 mod server_event;
 mod stats;
 pub mod streams;

@@ -34,6 +34,7 @@ pub(crate) fn ack(
                 ])
                 .into(),
                 what: "SERVER_SIDE_EMIT response",
+                queued: crate::metrics::Stamp::now(),
             })
             .map_err(|(msg, reason)| msg.refused(reason, &ns, LocalOutcome::NotDone))
     })

@@ -515,6 +515,13 @@ async fn run_connect_step(
             None => Ok(()),
         }
     };
+    // Same field names as the `event` span around handlers, so one filter on `socket=<id>`
+    // follows a socket from its connect step to its events.
+    #[cfg(feature = "metrics")]
+    let run = tracing::Instrument::instrument(
+        run,
+        tracing::debug_span!("socket", ns = %socket.ns(), socket = %socket.id()),
+    );
     match std::panic::AssertUnwindSafe(run).catch_unwind().await {
         Ok(result) => result,
         Err(_) => {

@@ -59,7 +59,7 @@
 //! extractors, axum's `ConnectInfo` as the peer address, `axum::Json` as an ack); `admin`
 //! (the official Socket.IO Admin UI's protocol, [`SocketIoBuilder::instrument`]); `metrics`
 //! (counters, gauges and a handler-latency histogram through the `metrics` facade,
-//! [`SocketIoBuilder::metrics`], and `tracing` spans around event handlers).
+//! [`SocketIoBuilder::metrics`], and `tracing` spans around connect steps and event handlers).
 //!
 //! The user guide is `docs/guide/` in the repository; `docs/server.md` describes the ordering
 //! model, ack semantics, back-pressure and the adapter seam.

@@ -12,7 +12,7 @@ use sockeye_redis::{Partial, RequestTimeout};
 use tokio::process::{Child, Command};
 
 /// A private `redis-server` on `port`, killed by PID when dropped.
-async fn private_redis(port: u16) -> Child {
+pub(crate) async fn private_redis(port: u16) -> Child {
     let child = Command::new("redis-server")
         .args([
             "--port",
@@ -53,7 +53,7 @@ async fn private_redis(port: u16) -> Child {
     }
 }
 
-fn spare_port() -> u16 {
+pub(crate) fn spare_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }

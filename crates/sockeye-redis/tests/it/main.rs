@@ -10,6 +10,8 @@ mod cluster;
 mod emitter;
 mod faults;
 mod faults_proxy;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod server_events;
 mod streams_cluster;
 mod streams_contract;

@@ -30,5 +30,7 @@ mod metrics;
 mod msgpack;
 mod recovery;
 mod rooms;
+#[cfg(feature = "metrics")]
+mod spans;
 mod ui;
 mod wire;
