@@ -1,0 +1,176 @@
+// Drives a two-node cluster of the interop app (interop-app.md §4) with the official
+// socket.io-client: two clients on each node, then the cluster events across the nodes.
+// Usage: node tests/interop/cluster-client.js PORT_A PORT_B
+// The nodes may be sockeye's or the official Node server's (reference-server.js), on the same
+// INTEROP_ADAPTER, broker and channel. Prints one JSON summary line (client-harness.js).
+"use strict";
+
+const assert = require("assert");
+const { requireTestModule, runCases, next, ack, WAIT_MS } = require("./client-harness");
+
+const { io } = requireTestModule("socket.io-client");
+
+const ports = process.argv.slice(2, 4).map(Number);
+if (ports.length !== 2 || !ports.every((p) => Number.isInteger(p) && p > 0 && p < 65536)) {
+  console.error("usage: node cluster-client.js PORT_A PORT_B");
+  process.exit(2);
+}
+
+/** How long a client waits for a duplicate or a stray message before calling it absent. */
+const QUIET_MS = 400;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The clients, `a1`, `a2` on node A and `b1`, `b2` on node B, each recording what it gets. */
+const clients = {};
+
+function connect(name, port) {
+  const socket = io(`http://127.0.0.1:${port}`, {
+    transports: ["websocket"],
+    forceNew: true,
+    reconnection: false,
+  });
+  const client = { name, socket, broadcasts: [], roomMsgs: [], disconnects: [] };
+  socket.on("broadcast-msg", (m) => client.broadcasts.push(m));
+  socket.on("room-msg", (m) => client.roomMsgs.push(m));
+  socket.on("disconnect", (reason) => client.disconnects.push(reason));
+  socket.on("broadcast-question", (payload, cb) => cb({ by: socket.id, payload }));
+  socket.on("server-ask", (payload, cb) => cb({ by: socket.id, payload }, "second"));
+  return client;
+}
+
+/** Waits until `check()` is true, polling; fails with `what` after WAIT_MS. */
+async function until(check, what) {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const all = () => Object.values(clients);
+const ids = (list) => list.map((c) => c.socket.id).sort();
+
+async function clusterSockets(client) {
+  const [list] = await ack(client.socket, "cluster-sockets");
+  return list;
+}
+
+const cases = {
+  async connect() {
+    for (const [name, port] of [["a1", ports[0]], ["a2", ports[0]], ["b1", ports[1]], ["b2", ports[1]]]) {
+      clients[name] = connect(name, port);
+    }
+    await Promise.all(all().map((c) => (c.socket.connected ? null : next(c.socket, "connect", `${c.name} connect`))));
+    const [a] = await ack(clients.a1.socket, "whoami");
+    const [b] = await ack(clients.b1.socket, "whoami");
+    assert.notStrictEqual(a.node, b.node, "the two clients are on one node");
+    assert.strictEqual(a.recovered, false);
+    return { nodes: [a.node, b.node] };
+  },
+
+  async "server-count"() {
+    for (const c of [clients.a1, clients.b1]) {
+      const [n] = await ack(c.socket, "server-count");
+      assert.strictEqual(n, 2, `server-count from ${c.name}`);
+    }
+  },
+
+  async "cluster-sockets"() {
+    const expected = ids(all()).map((id) => ({ id, rooms: [] }));
+    for (const c of [clients.a1, clients.b1]) {
+      assert.deepStrictEqual(await clusterSockets(c), expected, `cluster-sockets from ${c.name}`);
+    }
+  },
+
+  async broadcast() {
+    for (const from of [clients.a1, clients.b1]) {
+      for (const c of all()) c.broadcasts.length = 0;
+      const payload = { from: from.name, n: [1, "two"] };
+      const [ok] = await ack(from.socket, "broadcast", payload);
+      assert.strictEqual(ok, true);
+      await until(() => all().every((c) => c.broadcasts.length >= 1), `broadcast from ${from.name}`);
+      await sleep(QUIET_MS);
+      for (const c of all()) {
+        assert.deepStrictEqual(
+          c.broadcasts,
+          [{ from: from.socket.id, payload }],
+          `${c.name} got the broadcast from ${from.name} exactly once`,
+        );
+      }
+    }
+  },
+
+  async "to-room"() {
+    await ack(clients.a2.socket, "join", "r1");
+    await ack(clients.b2.socket, "join", "r1");
+    for (const c of all()) c.roomMsgs.length = 0;
+    await ack(clients.a1.socket, "to-room", "r1", "hello r1");
+    await until(
+      () => clients.a2.roomMsgs.length >= 1 && clients.b2.roomMsgs.length >= 1,
+      "room-msg on both nodes",
+    );
+    // A socket id as the room reaches that socket on the other node.
+    await ack(clients.b2.socket, "to-room", clients.a1.socket.id, "to a1");
+    await until(() => clients.a1.roomMsgs.length >= 1, "room-msg to a1 by its id");
+    await sleep(QUIET_MS);
+    const msg = (room, from, payload) => [{ room, from: from.socket.id, payload }];
+    assert.deepStrictEqual(clients.a2.roomMsgs, msg("r1", clients.a1, "hello r1"));
+    assert.deepStrictEqual(clients.b2.roomMsgs, msg("r1", clients.a1, "hello r1"));
+    assert.deepStrictEqual(clients.a1.roomMsgs, msg(clients.a1.socket.id, clients.b2, "to a1"));
+    assert.deepStrictEqual(clients.b1.roomMsgs, [], "b1 is not in r1");
+  },
+
+  async "cluster-join"() {
+    const [ok] = await ack(clients.b1.socket, "cluster-join", "r2", "r1");
+    assert.strictEqual(ok, true);
+    const inRooms = { [clients.a2.socket.id]: ["r1", "r2"], [clients.b2.socket.id]: ["r1", "r2"] };
+    const expected = ids(all()).map((id) => ({ id, rooms: inRooms[id] ?? [] }));
+    for (const c of [clients.a1, clients.b1]) {
+      let last;
+      await until(async () => {
+        last = await clusterSockets(c);
+        return JSON.stringify(last) === JSON.stringify(expected);
+      }, `r2 joined, seen from ${c.name}`).catch((e) => {
+        throw new Error(`${e.message}: last ${JSON.stringify(last)}, expected ${JSON.stringify(expected)}`);
+      });
+    }
+  },
+
+  async "broadcast-ask"() {
+    for (const from of [clients.a1, clients.b1]) {
+      const [answer] = await ack(from.socket, "broadcast-ask", "q?", 3000);
+      const expected = all()
+        .map((c) => ({ by: c.socket.id, payload: "q?" }))
+        .sort((x, y) => (JSON.stringify(x) < JSON.stringify(y) ? -1 : 1));
+      assert.deepStrictEqual(answer, { ok: true, replies: expected }, `broadcast-ask from ${from.name}`);
+    }
+  },
+
+  async "disconnect-sid"() {
+    const [refused] = await ack(clients.a1.socket, "disconnect-sid", {});
+    assert.deepStrictEqual(refused, { ok: false, error: "sid missing" });
+    for (const [from, target] of [[clients.a1, clients.b2], [clients.b1, clients.a2]]) {
+      const gone = next(target.socket, "disconnect", `${target.name} disconnected`);
+      const [ok] = await ack(from.socket, "disconnect-sid", { sid: target.socket.id });
+      assert.strictEqual(ok, true);
+      const [reason] = await gone;
+      assert.strictEqual(reason, "io server disconnect", `${target.name}'s disconnect reason`);
+    }
+    const expected = ids([clients.a1, clients.b1]).map((id) => ({ id, rooms: [] }));
+    await until(
+      async () => JSON.stringify(await clusterSockets(clients.a1)) === JSON.stringify(expected),
+      "the disconnected sockets gone from cluster-sockets",
+    );
+  },
+};
+
+runCases(cases, {
+  only: new Set(),
+  newScope: () => ({ close() {} }),
+  summary: { ports },
+  caseMs: 4 * WAIT_MS,
+}).finally(() => {
+  for (const c of all()) c.socket.close();
+});
