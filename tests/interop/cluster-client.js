@@ -35,7 +35,10 @@ function connect(name, port) {
   socket.on("room-msg", (m) => client.roomMsgs.push(m));
   socket.on("disconnect", (reason) => client.disconnects.push(reason));
   socket.on("broadcast-question", (payload, cb) => cb({ by: socket.id, payload }));
-  socket.on("server-ask", (payload, cb) => cb({ by: socket.id, payload }, "second"));
+  // One argument only: the Node server's broadcast acks keep each client's first argument.
+  socket.on("server-ask", (payload, cb) => {
+    if (payload !== "no answer") cb({ by: socket.id, payload });
+  });
   return client;
 }
 
@@ -148,21 +151,68 @@ const cases = {
     }
   },
 
+  async "room-of"() {
+    const [refused] = await ack(clients.a1.socket, "room-of", { sid: clients.b1.socket.id });
+    assert.deepStrictEqual(refused, { ok: false, error: "sid and room required" });
+    const [ok] = await ack(clients.a1.socket, "room-of", { sid: clients.b1.socket.id, room: "r3" });
+    assert.strictEqual(ok, true);
+    await until(async () => {
+      const [rooms] = await ack(clients.b1.socket, "join", "probe");
+      await ack(clients.b1.socket, "leave", "probe");
+      return JSON.stringify(rooms) === JSON.stringify(["probe", "r3"]);
+    }, "b1 in r3 (room-of from the other node)");
+    await ack(clients.a1.socket, "room-of", { sid: clients.b1.socket.id, room: "r3", join: false });
+    await until(async () => {
+      const [rooms] = await ack(clients.b1.socket, "leave", "none");
+      return rooms.length === 0;
+    }, "b1 out of r3 again");
+  },
+
+  async "ask-sid"() {
+    for (const [from, target] of [[clients.a1, clients.b1], [clients.b1, clients.a1]]) {
+      const [answer] = await ack(from.socket, "ask-sid", { sid: target.socket.id, payload: [1, "x"], timeoutMs: 3000 });
+      assert.deepStrictEqual(answer, { ok: true, reply: [{ by: target.socket.id, payload: [1, "x"] }] });
+      const [late] = await ack(from.socket, "ask-sid", { sid: target.socket.id, payload: "no answer", timeoutMs: 300 });
+      assert.deepStrictEqual(late, { ok: false, error: "timeout" });
+    }
+  },
+
+  async "close-room"() {
+    const [ok] = await ack(clients.a1.socket, "close-room", "r2");
+    assert.strictEqual(ok, true);
+    const inRooms = { [clients.a2.socket.id]: ["r1"], [clients.b2.socket.id]: ["r1"] };
+    const expected = ids(all()).map((id) => ({ id, rooms: inRooms[id] ?? [] }));
+    await until(
+      async () => JSON.stringify(await clusterSockets(clients.b1)) === JSON.stringify(expected),
+      "r2 closed on both nodes",
+    );
+  },
+
   async "disconnect-sid"() {
     const [refused] = await ack(clients.a1.socket, "disconnect-sid", {});
     assert.deepStrictEqual(refused, { ok: false, error: "sid missing" });
-    for (const [from, target] of [[clients.a1, clients.b2], [clients.b1, clients.a2]]) {
-      const gone = next(target.socket, "disconnect", `${target.name} disconnected`);
-      const [ok] = await ack(from.socket, "disconnect-sid", { sid: target.socket.id });
-      assert.strictEqual(ok, true);
-      const [reason] = await gone;
-      assert.strictEqual(reason, "io server disconnect", `${target.name}'s disconnect reason`);
-    }
+    const gone = next(clients.b2.socket, "disconnect", "b2 disconnected");
+    const [ok] = await ack(clients.a1.socket, "disconnect-sid", { sid: clients.b2.socket.id });
+    assert.strictEqual(ok, true);
+    const [reason] = await gone;
+    assert.strictEqual(reason, "io server disconnect", "b2's disconnect reason");
+  },
+
+  async "cluster-disconnect"() {
+    // a2 (node A) is the one socket left in r1; asked from node B.
+    const gone = next(clients.a2.socket, "disconnect", "a2 disconnected");
+    const [ok] = await ack(clients.b1.socket, "cluster-disconnect", "r1");
+    assert.strictEqual(ok, true);
+    const [reason] = await gone;
+    assert.strictEqual(reason, "io server disconnect", "a2's disconnect reason");
     const expected = ids([clients.a1, clients.b1]).map((id) => ({ id, rooms: [] }));
-    await until(
-      async () => JSON.stringify(await clusterSockets(clients.a1)) === JSON.stringify(expected),
-      "the disconnected sockets gone from cluster-sockets",
-    );
+    for (const c of [clients.a1, clients.b1]) {
+      await until(
+        async () => JSON.stringify(await clusterSockets(c)) === JSON.stringify(expected),
+        `the disconnected sockets gone from cluster-sockets, seen from ${c.name}`,
+      );
+    }
+    assert.ok(clients.a1.socket.connected && clients.b1.socket.connected);
   },
 };
 

@@ -3,8 +3,9 @@
 //! adapter package pinned in `tests/package-lock.json`) on the Redis at 127.0.0.1:6379, each
 //! test on a channel of its own, driven by the official `socket.io-client`
 //! (`tests/interop/cluster-client.js`): broadcasts reach the clients of both nodes exactly
-//! once, `to-room`, `cluster-sockets`, `cluster-join`, `server-count`, `broadcast-ask` and
-//! `disconnect-sid` across the nodes, each asked from both nodes.
+//! once, `to-room`, `cluster-sockets`, `cluster-join`, `server-count`, `broadcast-ask`,
+//! `room-of`, `ask-sid`, `close-room`, `disconnect-sid` and `cluster-disconnect` across the
+//! nodes, asked from both nodes.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
