@@ -111,7 +111,8 @@ impl Cluster {
                 } else {
                     "amqp://guest:guest@127.0.0.1:5672/"
                 };
-                let mut config = PyBusConfig::new(url.clone().unwrap_or_else(|| default.into()));
+                let url = amqp_default_vhost(url.clone().unwrap_or_else(|| default.into()));
+                let mut config = PyBusConfig::new(url);
                 if let Some(channel) = &channel {
                     config = config.channel(channel.clone());
                 }
@@ -120,9 +121,10 @@ impl Cluster {
                     .map_err(|e| format!("INTEROP_ADAPTER={mode}: {e}"))?;
                 tracing::warn!(
                     adapter = %mode,
-                    "python-socketio's bus cannot answer cluster-wide queries: cluster-sockets, \
-                     server-count, cluster-join, cluster-disconnect and broadcast-ask answer \
-                     for this node's sockets only when the bus refuses them"
+                    "python-socketio's bus cannot answer cluster-wide queries: where it \
+                     refuses one (fetch sockets and server count; any other it reports \
+                     unsupported), cluster-sockets, server-count, cluster-join, \
+                     cluster-disconnect and broadcast-ask answer for this node's sockets only"
                 );
                 Backend::PyBus(factory)
             }
@@ -176,6 +178,18 @@ impl Cluster {
         if !ready {
             tracing::warn!("the adapter is not subscribed after {READY_TIMEOUT:?}; serving anyway");
         }
+    }
+}
+
+/// The spec writes AMQP URLs as `amqp://…:5672/`, which python-socketio's aio-pika reads as
+/// the default vhost `/`; the AMQP client under sockeye-pybus reads the empty path as the
+/// vhost named "", which RabbitMQ refuses. So an empty vhost is spelled out as `%2f`.
+fn amqp_default_vhost(url: String) -> String {
+    match url.strip_suffix('/') {
+        Some(base) if url.starts_with("amqp") && base.matches('/').count() == 2 => {
+            format!("{base}/%2f")
+        }
+        _ => url,
     }
 }
 

@@ -5,7 +5,8 @@
 //! (`tests/interop/cluster-client.js`): broadcasts reach the clients of both nodes exactly
 //! once, `to-room`, `cluster-sockets`, `cluster-join`, `server-count`, `broadcast-ask`,
 //! `room-of`, `ask-sid`, `close-room`, `disconnect-sid` and `cluster-disconnect` across the
-//! nodes, asked from both nodes.
+//! nodes, asked from both nodes. On the python buses, two sockeye nodes: the same script, with
+//! `cluster-sockets` and `server-count` answering for the asking node only (§4).
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -16,13 +17,22 @@ use crate::harness::{Server, require_node, run, workspace_root};
 /// The whole script, with its waits for messages that must not come.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Fails (never skips) without the Redis the cluster needs.
-fn require_redis() {
-    let addr = SocketAddr::from(([127, 0, 0, 1], 6379));
+/// Fails (never skips) without the broker the cluster needs.
+fn require_broker(what: &str, port: u16) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     assert!(
         TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok(),
-        "no Redis on 127.0.0.1:6379: the cluster-mode tests need one"
+        "no {what} on 127.0.0.1:{port}: the cluster-mode tests need one"
     );
+}
+
+/// The other node of the cluster.
+#[derive(Clone, Copy)]
+enum Other {
+    /// The official Node server, `tests/interop/reference-server.js`.
+    NodeServer,
+    /// A second sockeye interop node.
+    Sockeye,
 }
 
 /// A channel no other test run uses, so that concurrent clusters never see each other.
@@ -33,14 +43,20 @@ fn unique_channel(mode: &str) -> String {
     format!("interop-it-{mode}-{}-{nanos}", std::process::id())
 }
 
-fn mixed_cluster(mode: &str) {
+fn cluster(mode: &str, other: Other) {
     let node = require_node();
-    require_redis();
+    let (url, python) = if mode == "python-amqp" {
+        require_broker("RabbitMQ", 5672);
+        ("amqp://guest:guest@127.0.0.1:5672/", true)
+    } else {
+        require_broker("Redis", 6379);
+        ("redis://127.0.0.1:6379/0", mode == "python-redis")
+    };
     let channel = unique_channel(mode);
     let env = |name: &'static str| {
         [
             ("INTEROP_ADAPTER", mode),
-            ("INTEROP_BROKER_URL", "redis://127.0.0.1:6379/0"),
+            ("INTEROP_BROKER_URL", url),
             ("INTEROP_CHANNEL", channel.as_str()),
             ("INTEROP_NODE", name),
         ]
@@ -48,18 +64,22 @@ fn mixed_cluster(mode: &str) {
     let ours = Server::start_with_env(env!("CARGO_BIN_EXE_interop"), &env("sockeye"));
     let script = workspace_root().join("tests/interop/reference-server.js");
     let script = script.to_string_lossy();
-    let theirs = Server::start_program(&node, &[script.as_ref(), "0"], &env("node"));
+    let theirs = match other {
+        Other::NodeServer => Server::start_program(&node, &[script.as_ref(), "0"], &env("node")),
+        Other::Sockeye => Server::start_with_env(env!("CARGO_BIN_EXE_interop"), &env("sockeye-2")),
+    };
     let client = workspace_root().join("tests/interop/cluster-client.js");
     let (a, b) = (ours.port.to_string(), theirs.port.to_string());
+    let queries = if python { "local" } else { "cluster" };
     let out = run(
         Path::new(&node),
         &[client.to_string_lossy().as_ref(), a.as_str(), b.as_str()],
-        &[],
+        &[("INTEROP_CLUSTER_QUERIES", queries.to_owned())],
         SCRIPT_TIMEOUT,
     );
     assert!(
         out.status.success() && out.stdout.contains("\"failed\":0"),
-        "cluster-client.js failed ({}) on INTEROP_ADAPTER={mode} (sockeye on {a}, Node on {b})\n\
+        "cluster-client.js failed ({}) on INTEROP_ADAPTER={mode} (sockeye on {a}, other node on {b})\n\
          --- stderr:\n{}\n--- summary:\n{}",
         out.status,
         out.stderr,
@@ -70,13 +90,25 @@ fn mixed_cluster(mode: &str) {
 /// `@socket.io/redis-adapter` 8.3's classic pub/sub format.
 #[test]
 fn mixed_cluster_on_redis() {
-    mixed_cluster("redis");
+    cluster("redis", Other::NodeServer);
 }
 
 /// `@socket.io/redis-streams-adapter` 0.3's stream and pub/sub channels.
 #[test]
 fn mixed_cluster_on_redis_streams() {
-    mixed_cluster("redis-streams");
+    cluster("redis-streams", Other::NodeServer);
+}
+
+/// python-socketio's Redis bus, two sockeye nodes.
+#[test]
+fn sockeye_cluster_on_python_redis() {
+    cluster("python-redis", Other::Sockeye);
+}
+
+/// python-socketio's AMQP bus (RabbitMQ, a fanout exchange per channel), two sockeye nodes.
+#[test]
+fn sockeye_cluster_on_python_amqp() {
+    cluster("python-amqp", Other::Sockeye);
 }
 
 /// The modes not implemented yet are refused at start, by name, instead of serving alone.
