@@ -23,6 +23,9 @@ if (ports.length !== 2 || !ports.every((p) => Number.isInteger(p) && p > 0 && p 
 const QUIET_MS = 400;
 
 const local = process.env.INTEROP_CLUSTER_QUERIES === "local";
+// INTEROP_CLUSTER_RECOVERY=1 (nodes with INTEROP_RECOVERY_MS on an adapter that recovers
+// across nodes): a client of node A loses its transport and is restored by node B.
+const recovery = process.env.INTEROP_CLUSTER_RECOVERY === "1";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -228,6 +231,51 @@ const cases = {
     assert.ok(clients.a1.socket.connected && clients.b1.socket.connected);
   },
 };
+
+if (recovery) {
+  cases["recovery-across-nodes"] = async () => {
+    const socket = io(`http://127.0.0.1:${ports[0]}`, {
+      transports: ["websocket"],
+      forceNew: true,
+      reconnectionDelay: 100,
+      reconnectionDelayMax: 200,
+    });
+    const got = [];
+    socket.on("room-msg", (m) => got.push(m));
+    // With recovery on, the server's emits (this `auth` event) go through the adapter, which
+    // gives them their offset: the client has one to recover from only once it got one.
+    const authed = next(socket, "auth", "the auth event (with its offset)");
+    try {
+      await next(socket, "connect", "connect to node A");
+      await authed;
+      const [before] = await ack(socket, "whoami");
+      assert.strictEqual(before.recovered, false);
+      await ack(socket, "join", "rr");
+      // The next connection goes to node B (the manager's URL), which restores the session.
+      socket.io.uri = `http://127.0.0.1:${ports[1]}`;
+      const back = next(socket, "connect", "reconnect to node B");
+      socket.io.engine.close();
+      await ack(clients.b1.socket, "to-room", "rr", "while away");
+      await back;
+      const [after] = await ack(socket, "whoami");
+      assert.deepStrictEqual(
+        { id: after.id, node: after.node, recovered: after.recovered },
+        { id: before.id, node: (await ack(clients.b1.socket, "whoami"))[0].node, recovered: true },
+      );
+      await until(() => got.length >= 1, "the room message sent while away");
+      await sleep(QUIET_MS);
+      assert.deepStrictEqual(
+        got.map((m) => m.payload),
+        ["while away"],
+        "the message sent while away, exactly once",
+      );
+      const [rooms] = await ack(socket, "join", "rr");
+      assert.deepStrictEqual(rooms, ["rr"], "its room restored");
+    } finally {
+      socket.close();
+    }
+  };
+}
 
 runCases(cases, {
   only: new Set(),

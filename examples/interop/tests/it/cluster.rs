@@ -5,7 +5,8 @@
 //! (`tests/interop/cluster-client.js`): broadcasts reach the clients of both nodes exactly
 //! once, `to-room`, `cluster-sockets`, `cluster-join`, `server-count`, `broadcast-ask`,
 //! `room-of`, `ask-sid`, `close-room`, `disconnect-sid` and `cluster-disconnect` across the
-//! nodes, asked from both nodes. On the python buses, two sockeye nodes: the same script, with
+//! nodes, asked from both nodes; on `redis-streams` with connection-state recovery, a client of
+//! one node restored by the other, with the message it missed. On the python buses, two sockeye nodes: the same script, with
 //! `cluster-sockets` and `server-count` answering for the asking node only (§4).
 
 use std::net::{SocketAddr, TcpStream};
@@ -29,11 +30,16 @@ fn require_broker(what: &str, port: u16) {
 /// The other node of the cluster.
 #[derive(Clone, Copy)]
 enum Other {
-    /// The official Node server, `tests/interop/reference-server.js`.
+    /// The official Node server, `tests/interop/reference-server.js`, as node B.
     NodeServer,
+    /// The official Node server as node A, sockeye as node B (recovery goes from A to B).
+    NodeServerFirst,
     /// A second sockeye interop node.
     Sockeye,
 }
+
+/// `INTEROP_RECOVERY_MS` of the recovering clusters: long enough for a loaded machine.
+const RECOVERY_MS: &str = "10000";
 
 /// A channel no other test run uses, so that concurrent clusters never see each other.
 fn unique_channel(mode: &str) -> String {
@@ -43,7 +49,9 @@ fn unique_channel(mode: &str) -> String {
     format!("interop-it-{mode}-{}-{nanos}", std::process::id())
 }
 
-fn cluster(mode: &str, other: Other) {
+/// Runs `cluster-client.js` on a cluster of a sockeye node and `other`; with `recovery`, the
+/// nodes recover connection state and a client of node A is restored by node B.
+fn cluster(mode: &str, other: Other, recovery: bool) {
     let node = require_node();
     let (url, python) = if mode == "python-amqp" {
         require_broker("RabbitMQ", 5672);
@@ -54,32 +62,41 @@ fn cluster(mode: &str, other: Other) {
     };
     let channel = unique_channel(mode);
     let env = |name: &'static str| {
-        [
+        let mut env = vec![
             ("INTEROP_ADAPTER", mode),
             ("INTEROP_BROKER_URL", url),
             ("INTEROP_CHANNEL", channel.as_str()),
             ("INTEROP_NODE", name),
-        ]
+        ];
+        if recovery {
+            env.push(("INTEROP_RECOVERY_MS", RECOVERY_MS));
+        }
+        env
     };
-    let ours = Server::start_with_env(env!("CARGO_BIN_EXE_interop"), &env("sockeye"));
     let script = workspace_root().join("tests/interop/reference-server.js");
     let script = script.to_string_lossy();
-    let theirs = match other {
-        Other::NodeServer => Server::start_program(&node, &[script.as_ref(), "0"], &env("node")),
-        Other::Sockeye => Server::start_with_env(env!("CARGO_BIN_EXE_interop"), &env("sockeye-2")),
+    let sockeye = |name| Server::start_with_env(env!("CARGO_BIN_EXE_interop"), &env(name));
+    let node_server = || Server::start_program(&node, &[script.as_ref(), "0"], &env("node"));
+    let (first, second) = match other {
+        Other::NodeServer => (sockeye("sockeye"), node_server()),
+        Other::NodeServerFirst => (node_server(), sockeye("sockeye")),
+        Other::Sockeye => (sockeye("sockeye"), sockeye("sockeye-2")),
     };
     let client = workspace_root().join("tests/interop/cluster-client.js");
-    let (a, b) = (ours.port.to_string(), theirs.port.to_string());
+    let (a, b) = (first.port.to_string(), second.port.to_string());
     let queries = if python { "local" } else { "cluster" };
     let out = run(
         Path::new(&node),
         &[client.to_string_lossy().as_ref(), a.as_str(), b.as_str()],
-        &[("INTEROP_CLUSTER_QUERIES", queries.to_owned())],
+        &[
+            ("INTEROP_CLUSTER_QUERIES", queries.to_owned()),
+            ("INTEROP_CLUSTER_RECOVERY", u8::from(recovery).to_string()),
+        ],
         SCRIPT_TIMEOUT,
     );
     assert!(
         out.status.success() && out.stdout.contains("\"failed\":0"),
-        "cluster-client.js failed ({}) on INTEROP_ADAPTER={mode} (sockeye on {a}, other node on {b})\n\
+        "cluster-client.js failed ({}) on INTEROP_ADAPTER={mode} (node A on {a}, node B on {b})\n\
          --- stderr:\n{}\n--- summary:\n{}",
         out.status,
         out.stderr,
@@ -90,25 +107,32 @@ fn cluster(mode: &str, other: Other) {
 /// `@socket.io/redis-adapter` 8.3's classic pub/sub format.
 #[test]
 fn mixed_cluster_on_redis() {
-    cluster("redis", Other::NodeServer);
+    cluster("redis", Other::NodeServer, false);
 }
 
-/// `@socket.io/redis-streams-adapter` 0.3's stream and pub/sub channels.
+/// `@socket.io/redis-streams-adapter` 0.3's stream and pub/sub channels, with
+/// `INTEROP_RECOVERY_MS`: the Node node restores a session of the sockeye node.
 #[test]
 fn mixed_cluster_on_redis_streams() {
-    cluster("redis-streams", Other::NodeServer);
+    cluster("redis-streams", Other::NodeServer, true);
+}
+
+/// The same with the nodes swapped: the sockeye node restores a session of the Node node.
+#[test]
+fn mixed_cluster_on_redis_streams_node_first() {
+    cluster("redis-streams", Other::NodeServerFirst, true);
 }
 
 /// python-socketio's Redis bus, two sockeye nodes.
 #[test]
 fn sockeye_cluster_on_python_redis() {
-    cluster("python-redis", Other::Sockeye);
+    cluster("python-redis", Other::Sockeye, false);
 }
 
 /// python-socketio's AMQP bus (RabbitMQ, a fanout exchange per channel), two sockeye nodes.
 #[test]
 fn sockeye_cluster_on_python_amqp() {
-    cluster("python-amqp", Other::Sockeye);
+    cluster("python-amqp", Other::Sockeye, false);
 }
 
 /// The modes not implemented yet are refused at start, by name, instead of serving alone.
