@@ -27,6 +27,34 @@ fn require_broker(what: &str, port: u16) {
     );
 }
 
+/// Deletes the stream a `redis-streams` cluster wrote under its channel when the test ends,
+/// passed or not, so that test runs leave nothing in the shared Redis (sessions expire).
+struct DropStream(String);
+
+impl Drop for DropStream {
+    fn drop(&mut self) {
+        let key = self.0.clone();
+        let deleted = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(async {
+                    let client = redis::Client::open("redis://127.0.0.1:6379/0")?;
+                    let mut conn = client.get_multiplexed_async_connection().await?;
+                    redis::cmd("DEL")
+                        .arg(&key)
+                        .query_async::<i64>(&mut conn)
+                        .await
+                })
+                .map_err(|e| e.to_string())
+            });
+        if let Err(e) = deleted {
+            eprintln!("stream {key} not deleted from Redis: {e}");
+        }
+    }
+}
+
 /// The other node of the cluster.
 #[derive(Clone, Copy)]
 enum Other {
@@ -61,6 +89,7 @@ fn cluster(mode: &str, other: Other, recovery: bool) {
         ("redis://127.0.0.1:6379/0", mode == "python-redis")
     };
     let channel = unique_channel(mode);
+    let _stream = (mode == "redis-streams").then(|| DropStream(channel.clone()));
     let env = |name: &'static str| {
         let mut env = vec![
             ("INTEROP_ADAPTER", mode),
