@@ -193,7 +193,7 @@ fn amqp_default_vhost(url: String) -> String {
     }
 }
 
-/// Registers the cluster events of §4 on namespace `ns`.
+/// Registers the cluster events of §4 on the namespace of `handle`.
 pub fn register(handle: sockeye::NsHandle) -> sockeye::NsHandle {
     handle
         .on("cluster-sockets", cluster_sockets)
@@ -470,6 +470,31 @@ async fn ask_sid(socket: SocketRef, io: SocketIo, args: Args) -> Result<Json<Dyn
         Err(e) => {
             tracing::warn!(error = %e, "server-ask answer not decodable");
             Err(NoAck)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::amqp_default_vhost;
+
+    #[test]
+    fn an_empty_amqp_vhost_is_the_default_one() {
+        let cases = [
+            (
+                "amqp://guest:guest@127.0.0.1:5672/",
+                "amqp://guest:guest@127.0.0.1:5672/%2f",
+            ),
+            (
+                "amqp://guest:guest@127.0.0.1:5672",
+                "amqp://guest:guest@127.0.0.1:5672",
+            ),
+            ("amqp://h:5672/%2f", "amqp://h:5672/%2f"),
+            ("amqp://h:5672/app/", "amqp://h:5672/app/"),
+            ("redis://127.0.0.1:6379/", "redis://127.0.0.1:6379/"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(amqp_default_vhost(url.to_owned()), expected, "{url}");
         }
     }
 }
