@@ -43,8 +43,16 @@ impl Server {
 
     /// [`Server::start`] with extra environment variables (`INTEROP_ALLOW_EIO3`, ...).
     pub fn start_with_env(bin: &str, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(bin)
-            .arg("0")
+        Server::start_program(Path::new(bin), &["0"], env)
+    }
+
+    /// Starts `program args...` from the workspace root (a Node server script with its port
+    /// argument, ...) and waits for its `listening on 127.0.0.1:PORT` line as [`Server::start`].
+    pub fn start_program(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let bin = program.display();
+        let mut child = Command::new(program)
+            .args(args)
+            .current_dir(workspace_root())
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

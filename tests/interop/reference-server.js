@@ -4,6 +4,10 @@
 // it, which proves the scripts assert what the official server does. Usage:
 //   node tests/interop/reference-server.js PORT      (PORT 0 picks a free port)
 // Prints `listening on 127.0.0.1:<port>` once it accepts connections.
+//
+// Cluster mode (interop-app.md §4): INTEROP_ADAPTER `memory` (default), `redis`
+// (@socket.io/redis-adapter) or `redis-streams` (@socket.io/redis-streams-adapter), with
+// INTEROP_BROKER_URL, INTEROP_CHANNEL, INTEROP_RECOVERY_MS and INTEROP_NODE; other modes exit 2.
 "use strict";
 
 const path = require("path");
@@ -18,6 +22,17 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 
+const mode = process.env.INTEROP_ADAPTER || "memory";
+if (!["memory", "redis", "redis-streams"].includes(mode)) {
+  console.error(`reference-server.js: INTEROP_ADAPTER=${mode} is not implemented here`);
+  process.exit(2);
+}
+// With none of the cluster variables set, whoami is exactly that of §3.
+const clusterMode = ["INTEROP_ADAPTER", "INTEROP_BROKER_URL", "INTEROP_CHANNEL", "INTEROP_RECOVERY_MS", "INTEROP_NODE"]
+  .some((name) => process.env[name]);
+const nodeName = process.env.INTEROP_NODE || String(process.pid);
+const recoveryMs = process.env.INTEROP_RECOVERY_MS ? Number(process.env.INTEROP_RECOVERY_MS) : null;
+
 const httpServer = http.createServer();
 const io = new Server(httpServer, {
   path: "/socket.io/",
@@ -29,6 +44,9 @@ const io = new Server(httpServer, {
   allowUpgrades: true,
   // Legacy mode (interop-app.md §6): Engine.IO v3 / Socket.IO v4 clients too.
   allowEIO3: process.env.INTEROP_ALLOW_EIO3 === "1",
+  ...(recoveryMs === null
+    ? {}
+    : { connectionStateRecovery: { maxDisconnectionDuration: recoveryMs, skipMiddlewares: true } }),
 });
 
 /** The acknowledgement callback if the client asked for one (always the last argument). */
@@ -74,8 +92,11 @@ function setup(nsp) {
         ns: nsp.name,
         auth: socket.handshake.auth,
         transport: socket.conn.transport.name,
+        ...(clusterMode ? { node: nodeName, recovered: socket.recovered } : {}),
       });
     });
+
+    clusterEvents(nsp, socket);
 
     socket.on("ask-client", (...all) => {
       const [args, ack] = splitAck(all);
@@ -120,11 +141,99 @@ function setup(nsp) {
   });
 }
 
+/** The cluster events of interop-app.md §4. */
+function clusterEvents(nsp, socket) {
+  const ackFn = (all) => {
+    const ack = all[all.length - 1];
+    return typeof ack === "function" ? ack : () => {};
+  };
+  socket.on("cluster-sockets", async (...all) => {
+    const sockets = await nsp.fetchSockets();
+    const listed = sockets
+      .map((s) => ({ id: s.id, rooms: [...s.rooms].filter((r) => r !== s.id).sort() }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    ackFn(all)(listed);
+  });
+  socket.on("cluster-join", (room, target, ...all) => {
+    nsp.in(target).socketsJoin(room);
+    ackFn(all)(true);
+  });
+  socket.on("cluster-disconnect", (room, ...all) => {
+    nsp.in(room).disconnectSockets();
+    ackFn(all)(true);
+  });
+  socket.on("close-room", (room, ...all) => {
+    nsp.in(room).socketsLeave(room);
+    ackFn(all)(true);
+  });
+  socket.on("server-count", async (...all) => {
+    ackFn(all)(await nsp.adapter.serverCount());
+  });
+  socket.on("broadcast-ask", (payload, timeoutMs, ...all) => {
+    const ack = ackFn(all);
+    nsp.timeout(timeoutMs).emit("broadcast-question", payload, (err, replies) => {
+      const sorted = (replies || [])
+        .map((r) => [JSON.stringify(r), r])
+        .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+        .map((p) => p[1]);
+      ack({ ok: !err, replies: sorted });
+    });
+  });
+  socket.on("disconnect-sid", (req, ...all) => {
+    const ack = ackFn(all);
+    if (!req || typeof req.sid !== "string") return ack({ ok: false, error: "sid missing" });
+    nsp.in(req.sid).disconnectSockets();
+    ack(true);
+  });
+  socket.on("room-of", (req, ...all) => {
+    const ack = ackFn(all);
+    if (!req || typeof req.sid !== "string" || typeof req.room !== "string") {
+      return ack({ ok: false, error: "sid and room required" });
+    }
+    if (req.join === false) nsp.in(req.sid).socketsLeave(req.room);
+    else nsp.in(req.sid).socketsJoin(req.room);
+    ack(true);
+  });
+  socket.on("ask-sid", async (req, ...all) => {
+    const ack = ackFn(all);
+    try {
+      const replies = await nsp.to(req.sid).timeout(req.timeoutMs).emitWithAck("server-ask", req.payload);
+      ack({ ok: true, reply: [replies[0]] });
+    } catch {
+      ack({ ok: false, error: "timeout" });
+    }
+  });
+}
+
 setup(io.of("/"));
 setup(io.of("/custom"));
 
-httpServer.listen(port, "127.0.0.1", () => {
-  console.log(`listening on 127.0.0.1:${httpServer.address().port}`);
+/** Connects the adapter of INTEROP_ADAPTER, then listens. */
+async function start() {
+  if (mode !== "memory") {
+    const { createClient } = require(path.join(modules, "redis"));
+    const url = process.env.INTEROP_BROKER_URL || "redis://127.0.0.1:6379/0";
+    const channel = process.env.INTEROP_CHANNEL;
+    const client = createClient({ url });
+    await client.connect();
+    if (mode === "redis") {
+      const { createAdapter } = require(path.join(modules, "@socket.io/redis-adapter"));
+      const sub = client.duplicate();
+      await sub.connect();
+      io.adapter(createAdapter(client, sub, channel ? { key: channel } : {}));
+    } else {
+      const { createAdapter } = require(path.join(modules, "@socket.io/redis-streams-adapter"));
+      io.adapter(createAdapter(client, channel ? { streamName: channel, channelPrefix: channel } : {}));
+    }
+  }
+  httpServer.listen(port, "127.0.0.1", () => {
+    console.log(`listening on 127.0.0.1:${httpServer.address().port}`);
+  });
+}
+
+start().catch((e) => {
+  console.error(`reference-server.js: ${e.stack || e}`);
+  process.exit(1);
 });
 
 for (const sig of ["SIGINT", "SIGTERM"]) {

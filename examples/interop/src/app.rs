@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use sockeye::prelude::*;
 use sockeye::{AckError, Args};
 
+use crate::cluster::{Cluster, NodeName};
 use crate::dynamic::{Dynamic, object};
 
 /// The non-ASCII event name, routed like `echo-ack`.
@@ -20,8 +21,9 @@ const MAX_ASK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The server with the settings of §1 and both namespaces registered; with
 /// `INTEROP_ALLOW_EIO3=1`, legacy clients too (§6).
-/// With `INTEROP_ADMIN=user:password`, the Admin UI's protocol too (§5).
-pub fn build() -> Result<SocketIo, String> {
+/// With `INTEROP_ADMIN=user:password`, the Admin UI's protocol too (§5); on `cluster`'s adapter,
+/// with its recovery settings (§4).
+pub fn build(cluster: &Cluster) -> Result<SocketIo, String> {
     let legacy = std::env::var("INTEROP_ALLOW_EIO3").as_deref() == Ok("1");
     let builder = SocketIo::builder()
         .path("/socket.io/")
@@ -30,7 +32,7 @@ pub fn build() -> Result<SocketIo, String> {
         .max_payload(1_000_000)
         .connect_timeout(Duration::from_secs(45))
         .allow_eio3(legacy);
-    let io = crate::admin::configure(builder)?.build();
+    let io = crate::admin::configure(cluster.configure(builder))?.build();
     for ns in ["/", "/custom"] {
         register(&io, ns);
     }
@@ -38,7 +40,8 @@ pub fn build() -> Result<SocketIo, String> {
 }
 
 fn register(io: &SocketIo, ns: &str) {
-    io.ns(ns, on_connect)
+    let handle = io
+        .ns(ns, on_connect)
         .on("echo", echo)
         .on("echo-ack", echo_ack)
         .on(UNICODE_EVENT, echo_ack)
@@ -51,6 +54,7 @@ fn register(io: &SocketIo, ns: &str) {
         .on("broadcast", broadcast)
         .on("make-payload", make_payload)
         .on("disconnect-me", disconnect_me);
+    crate::cluster::register(handle);
 }
 
 /// Refuses `auth.reject === true`; otherwise emits `auth` with the CONNECT payload (`{}` if
@@ -85,13 +89,20 @@ async fn echo_ack(args: Args) -> Args {
     args
 }
 
-async fn whoami(socket: SocketRef) -> Json<Value> {
-    Json(json!({
+/// The socket's id, namespace, auth and transport; in cluster mode (§4) its node's name and
+/// whether it was recovered too.
+async fn whoami(socket: SocketRef, State(node): State<NodeName>) -> Json<Value> {
+    let mut me = json!({
         "id": socket.id().as_str(),
         "ns": socket.ns(),
         "auth": socket.auth().cloned().unwrap_or_else(|| json!({})),
         "transport": socket.transport().as_str(),
-    }))
+    });
+    if let (Some(node), Some(fields)) = (node.0, me.as_object_mut()) {
+        fields.insert("node".to_owned(), Value::String(node));
+        fields.insert("recovered".to_owned(), Value::Bool(socket.recovered()));
+    }
+    Json(me)
 }
 
 /// Emits `server-ask` with the payload and relays the client's answer, or a timeout.

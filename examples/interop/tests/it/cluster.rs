@@ -1,0 +1,186 @@
+//! Cluster mode (interop-app.md §4): a mixed cluster of one sockeye interop node and one
+//! official Node `socket.io` server (`tests/interop/reference-server.js` with the official
+//! adapter package pinned in `tests/package-lock.json`) on the Redis at 127.0.0.1:6379, each
+//! test on a channel of its own, driven by the official `socket.io-client`
+//! (`tests/interop/cluster-client.js`): broadcasts reach the clients of both nodes exactly
+//! once, `to-room`, `cluster-sockets`, `cluster-join`, `server-count`, `broadcast-ask`,
+//! `room-of`, `ask-sid`, `close-room`, `disconnect-sid` and `cluster-disconnect` across the
+//! nodes, asked from both nodes; on `redis-streams` with connection-state recovery, a client of
+//! one node restored by the other, with the message it missed. On the python buses, two sockeye nodes: the same script, with
+//! `cluster-sockets` and `server-count` answering for the asking node only (§4).
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::harness::{Server, require_node, run, workspace_root};
+
+/// The whole script, with its waits for messages that must not come.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Fails (never skips) without the broker the cluster needs.
+fn require_broker(what: &str, port: u16) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    assert!(
+        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok(),
+        "no {what} on 127.0.0.1:{port}: the cluster-mode tests need one"
+    );
+}
+
+/// Deletes the stream a `redis-streams` cluster wrote under its channel when the test ends,
+/// passed or not, so that test runs leave nothing in the shared Redis (sessions expire).
+struct DropStream(String);
+
+impl Drop for DropStream {
+    fn drop(&mut self) {
+        let key = self.0.clone();
+        let deleted = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+            .and_then(|rt| {
+                rt.block_on(async {
+                    let client = redis::Client::open("redis://127.0.0.1:6379/0")?;
+                    let mut conn = client.get_multiplexed_async_connection().await?;
+                    redis::cmd("DEL")
+                        .arg(&key)
+                        .query_async::<i64>(&mut conn)
+                        .await
+                })
+                .map_err(|e| e.to_string())
+            });
+        if let Err(e) = deleted {
+            eprintln!("stream {key} not deleted from Redis: {e}");
+        }
+    }
+}
+
+/// The other node of the cluster.
+#[derive(Clone, Copy)]
+enum Other {
+    /// The official Node server, `tests/interop/reference-server.js`, as node B.
+    NodeServer,
+    /// The official Node server as node A, sockeye as node B (recovery goes from A to B).
+    NodeServerFirst,
+    /// A second sockeye interop node.
+    Sockeye,
+}
+
+/// `INTEROP_RECOVERY_MS` of the recovering clusters: long enough for a loaded machine.
+const RECOVERY_MS: &str = "10000";
+
+/// A channel no other test run uses, so that concurrent clusters never see each other.
+fn unique_channel(mode: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("interop-it-{mode}-{}-{nanos}", std::process::id())
+}
+
+/// Runs `cluster-client.js` on a cluster of a sockeye node and `other`; with `recovery`, the
+/// nodes recover connection state and a client of node A is restored by node B.
+fn cluster(mode: &str, other: Other, recovery: bool) {
+    let node = require_node();
+    let (url, python) = if mode == "python-amqp" {
+        require_broker("RabbitMQ", 5672);
+        ("amqp://guest:guest@127.0.0.1:5672/", true)
+    } else {
+        require_broker("Redis", 6379);
+        ("redis://127.0.0.1:6379/0", mode == "python-redis")
+    };
+    let channel = unique_channel(mode);
+    let _stream = (mode == "redis-streams").then(|| DropStream(channel.clone()));
+    let env = |name: &'static str| {
+        let mut env = vec![
+            ("INTEROP_ADAPTER", mode),
+            ("INTEROP_BROKER_URL", url),
+            ("INTEROP_CHANNEL", channel.as_str()),
+            ("INTEROP_NODE", name),
+        ];
+        if recovery {
+            env.push(("INTEROP_RECOVERY_MS", RECOVERY_MS));
+        }
+        env
+    };
+    let script = workspace_root().join("tests/interop/reference-server.js");
+    let script = script.to_string_lossy();
+    let sockeye = |name| Server::start_with_env(env!("CARGO_BIN_EXE_interop"), &env(name));
+    let node_server = || Server::start_program(&node, &[script.as_ref(), "0"], &env("node"));
+    let (first, second) = match other {
+        Other::NodeServer => (sockeye("sockeye"), node_server()),
+        Other::NodeServerFirst => (node_server(), sockeye("sockeye")),
+        Other::Sockeye => (sockeye("sockeye"), sockeye("sockeye-2")),
+    };
+    let client = workspace_root().join("tests/interop/cluster-client.js");
+    let (a, b) = (first.port.to_string(), second.port.to_string());
+    let queries = if python { "local" } else { "cluster" };
+    let out = run(
+        Path::new(&node),
+        &[client.to_string_lossy().as_ref(), a.as_str(), b.as_str()],
+        &[
+            ("INTEROP_CLUSTER_QUERIES", queries.to_owned()),
+            ("INTEROP_CLUSTER_RECOVERY", u8::from(recovery).to_string()),
+        ],
+        SCRIPT_TIMEOUT,
+    );
+    assert!(
+        out.status.success() && out.stdout.contains("\"failed\":0"),
+        "cluster-client.js failed ({}) on INTEROP_ADAPTER={mode} (node A on {a}, node B on {b})\n\
+         --- stderr:\n{}\n--- summary:\n{}",
+        out.status,
+        out.stderr,
+        out.stdout
+    );
+}
+
+/// `@socket.io/redis-adapter` 8.3's classic pub/sub format.
+#[test]
+fn mixed_cluster_on_redis() {
+    cluster("redis", Other::NodeServer, false);
+}
+
+/// `@socket.io/redis-streams-adapter` 0.3's stream and pub/sub channels, with
+/// `INTEROP_RECOVERY_MS`: the Node node restores a session of the sockeye node.
+#[test]
+fn mixed_cluster_on_redis_streams() {
+    cluster("redis-streams", Other::NodeServer, true);
+}
+
+/// The same with the nodes swapped: the sockeye node restores a session of the Node node.
+#[test]
+fn mixed_cluster_on_redis_streams_node_first() {
+    cluster("redis-streams", Other::NodeServerFirst, true);
+}
+
+/// python-socketio's Redis bus, two sockeye nodes.
+#[test]
+fn sockeye_cluster_on_python_redis() {
+    cluster("python-redis", Other::Sockeye, false);
+}
+
+/// python-socketio's AMQP bus (RabbitMQ, a fanout exchange per channel), two sockeye nodes.
+#[test]
+fn sockeye_cluster_on_python_amqp() {
+    cluster("python-amqp", Other::Sockeye, false);
+}
+
+/// The modes not implemented yet are refused at start, by name, instead of serving alone.
+#[test]
+fn unimplemented_modes_are_refused_at_start() {
+    for mode in ["redis-sharded", "postgres", "nats"] {
+        let out = run(
+            Path::new(env!("CARGO_BIN_EXE_interop")),
+            &["0"],
+            &[("INTEROP_ADAPTER", mode.to_owned())],
+            Duration::from_secs(30),
+        );
+        assert_eq!(out.status.code(), Some(2), "INTEROP_ADAPTER={mode}");
+        assert!(
+            out.stderr
+                .contains(&format!("INTEROP_ADAPTER={mode} is not implemented")),
+            "INTEROP_ADAPTER={mode}: {}",
+            out.stderr
+        );
+        assert!(!out.stdout.contains("listening"), "{}", out.stdout);
+    }
+}
