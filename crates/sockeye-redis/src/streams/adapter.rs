@@ -659,6 +659,17 @@ fn remote_acks(
     AckStream::new(stream, expected)
 }
 
+/// The data of a `socketsJoin` / `socketsLeave` entry: which sockets, and the rooms.
+fn rooms_entry(opts: &BroadcastOptions, rooms: &[Room]) -> Value {
+    map(vec![
+        ("opts", wire::opts_value(opts)),
+        (
+            "rooms",
+            Value::Array(rooms.iter().map(|r| Value::from(r.as_str())).collect()),
+        ),
+    ])
+}
+
 /// The one argument of an ack or server-side answer (`data.packet`).
 fn answer(resp: &Message) -> Option<Args> {
     match field(&resp.data, "packet") {
@@ -841,13 +852,7 @@ impl Adapter for StreamsAdapter {
     ) -> BoxFuture<'_, Result<(), AdapterError>> {
         Box::pin(async move {
             if !opts.flags.local {
-                let data = map(vec![
-                    ("opts", wire::opts_value(&opts)),
-                    (
-                        "rooms",
-                        Value::Array(rooms.iter().map(|r| Value::from(r.as_str())).collect()),
-                    ),
-                ]);
+                let data = rooms_entry(&opts, &rooms);
                 self.add_entry(kind::SOCKETS_JOIN, &data).await?;
             }
             self.local.add_rooms(&opts, &rooms);
@@ -862,13 +867,7 @@ impl Adapter for StreamsAdapter {
     ) -> BoxFuture<'_, Result<(), AdapterError>> {
         Box::pin(async move {
             if !opts.flags.local {
-                let data = map(vec![
-                    ("opts", wire::opts_value(&opts)),
-                    (
-                        "rooms",
-                        Value::Array(rooms.iter().map(|r| Value::from(r.as_str())).collect()),
-                    ),
-                ]);
+                let data = rooms_entry(&opts, &rooms);
                 self.add_entry(kind::SOCKETS_LEAVE, &data).await?;
             }
             self.local.del_rooms(&opts, &rooms);
