@@ -62,6 +62,18 @@ class Peer:
             return self.got.pop(event, [])
 
 
+def until_in_room(asker, sid, room, present):
+    """Room changes requested over the bus get no answer (python-socketio's managers send them
+    fire-and-forget): ask the node holding `sid`, through `asker` (a client of that node), until
+    the change is applied."""
+    for _ in range(int(WAIT / 0.02)):
+        rooms = asker.call("local-rooms", sid) or []
+        if (room in rooms) == present:
+            return
+        time.sleep(0.02)
+    fail(f"{sid} {'never joined' if present else 'never left'} {room!r} (asked via {asker.name})")
+
+
 def fail(msg):
     print(f"FAILED: {msg}", file=sys.stderr)
     sys.exit(1)
@@ -159,12 +171,16 @@ def main():
     # Room changes of a socket on the other node.
     p2.call("room-of", {"sid": s1.sid, "room": "blue"})
     s2.call("room-of", {"sid": p1.sid, "room": "blue"})
+    until_in_room(s2, s1.sid, "blue", True)
+    until_in_room(p2, p1.sid, "blue", True)
     p2.call("to-room", "blue", "b1")
     for p in (p1, s1):
         p.wait("room-msg", 1)
         check(p.take("room-msg") == [["b1"]], f"{p.name} joined blue remotely")
     p2.call("room-of", {"sid": s1.sid, "room": "blue", "join": False})
     s2.call("room-of", {"sid": p1.sid, "room": "blue", "join": False})
+    until_in_room(s2, s1.sid, "blue", False)
+    until_in_room(p2, p1.sid, "blue", False)
     s2.call("to-room", "blue", "b2")
     time.sleep(QUIET)
     for p in (p1, s1):
@@ -173,15 +189,16 @@ def main():
     # close_room, from each side: every socket of the room leaves it, on every node.
     s2.call("close-room", "red")
     # The ack says the request left; the other node applies it when the bus delivers it.
-    time.sleep(QUIET)
+    until_in_room(p2, p1.sid, "red", False)
     p2.call("to-room", "red", "after-close")
     time.sleep(QUIET)
     for p in (p1, s1):
         check(p.take("room-msg") == [], f"{p.name} left red on close_room from sockeye")
     p2.call("room-of", {"sid": p1.sid, "room": "green"})
     s2.call("room-of", {"sid": s1.sid, "room": "green"})
+    until_in_room(p2, p1.sid, "green", True)
     p2.call("close-room", "green")
-    time.sleep(QUIET)
+    until_in_room(s2, s1.sid, "green", False)
     s2.call("to-room", "green", "after-close")
     time.sleep(QUIET)
     for p in (p1, s1):

@@ -70,6 +70,11 @@ async def room_of(sid, req):
     return True
 
 
+@sio.on("local-rooms")
+async def local_rooms(sid, target):
+    return sio.rooms(target)
+
+
 @sio.on("close-room")
 async def close_room(sid, room):
     await sio.close_room(room)

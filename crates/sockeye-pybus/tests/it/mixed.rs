@@ -110,6 +110,19 @@ fn register(io: &SocketIo) {
         },
     )
     .on(
+        "local-rooms",
+        |ns: Namespace, Data(sid): Data<String>| async move {
+            let rooms: Vec<String> = ns
+                .broadcast()
+                .to(sid)
+                .sockets()
+                .first()
+                .map(|s| s.rooms().iter().map(|r| r.to_string()).collect())
+                .unwrap_or_default();
+            Json(rooms)
+        },
+    )
+    .on(
         "close-room",
         |ns: Namespace, Data(room): Data<String>| async move {
             ns.broadcast().to(room.clone()).leave(room).await.is_ok()
