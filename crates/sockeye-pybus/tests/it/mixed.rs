@@ -117,7 +117,7 @@ fn register(io: &SocketIo) {
                 .to(sid)
                 .sockets()
                 .first()
-                .map(|s| s.rooms().iter().map(|r| r.to_string()).collect())
+                .map(|s| s.rooms().iter().map(ToString::to_string).collect())
                 .unwrap_or_default();
             Json(rooms)
         },
