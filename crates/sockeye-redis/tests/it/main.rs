@@ -16,6 +16,7 @@ mod server_events;
 mod streams_cluster;
 mod streams_contract;
 mod streams_cost;
+mod streams_faults;
 mod streams_kill;
 mod throughput;
 #[cfg(feature = "tls")]
