@@ -18,6 +18,7 @@ mod streams_contract;
 mod streams_cost;
 mod streams_faults;
 mod streams_kill;
+mod streams_kill_mixed;
 mod throughput;
 #[cfg(feature = "tls")]
 mod tls;
