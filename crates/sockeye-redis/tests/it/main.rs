@@ -19,6 +19,7 @@ mod streams_cost;
 mod streams_faults;
 mod streams_kill;
 mod streams_kill_mixed;
+mod streams_server_side;
 mod throughput;
 #[cfg(feature = "tls")]
 mod tls;
