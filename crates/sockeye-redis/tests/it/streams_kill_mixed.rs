@@ -53,6 +53,24 @@ async fn live_copy_stored(prefix: &str, pid: &str, id: &str, room: &str, tag: &s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_then_recovered_by_the_node_server_20_times() {
+    kills_then_recoveries(Target::NodeServer).await;
+}
+
+/// The same with a sockeye node (a process) as the one the clients reconnect to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_then_recovered_by_a_sockeye_node_20_times() {
+    kills_then_recoveries(Target::Sockeye).await;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    /// The official Node server of tests/redis/streams-peer.js.
+    NodeServer,
+    /// A sockeye node process (`streams_kill::node_process`).
+    Sockeye,
+}
+
+async fn kills_then_recoveries(target: Target) {
     if !redis_available(SHARED_URL).await {
         return;
     }
@@ -78,7 +96,12 @@ async fn kill_9_then_recovered_by_the_node_server_20_times() {
         &[SHARED_URL, &prefix],
     )
     .await;
-    let node_port = peer.port;
+    // The node every killed node's client reconnects to.
+    let survivor = match target {
+        Target::NodeServer => None,
+        Target::Sockeye => Some(spawn_node(&prefix).await),
+    };
+    let target_port = survivor.as_ref().map_or(peer.port, |n| n.port);
     let publish = |room: String, from: i64, to: i64| {
         let io = io.clone();
         async move {
@@ -132,7 +155,7 @@ async fn kill_9_then_recovered_by_the_node_server_20_times() {
         })
         .await;
         publish(room.clone(), BEFORE, BEFORE + MISSED).await;
-        peer.call(json!({"op": "client_retarget", "name": name, "port": node_port}))
+        peer.call(json!({"op": "client_retarget", "name": name, "port": target_port}))
             .await;
         let back = peer
             .call(json!({"op": "client_reconnect", "name": name}))
@@ -160,7 +183,8 @@ async fn kill_9_then_recovered_by_the_node_server_20_times() {
             && me["recovered"] == json!(true)
             && me["id"] == json!(id)
             && rooms == want_rooms
-            && me["data"] == json!({"tag": tag});
+            // The session value: `socket.data` on Node, the saved session on sockeye.
+            && me[if target == Target::NodeServer { "data" } else { "session" }] == json!({"tag": tag});
         if ok_session {
             recovered += 1;
         } else {
@@ -184,7 +208,7 @@ async fn kill_9_then_recovered_by_the_node_server_20_times() {
     }
     let elapsed = started.elapsed();
     eprintln!(
-        "mixed kill -9: {RUNS} runs in {elapsed:?}: recovered {recovered}, sent {sent}, missed \
+        "kill -9, recovered by {target:?}: {RUNS} runs in {elapsed:?}: recovered {recovered}, sent {sent}, missed \
          {missed}, replayed {replayed} (of {}), delivered twice {twice}",
         i64::try_from(RUNS).unwrap() * MISSED
     );
@@ -201,6 +225,7 @@ async fn kill_9_then_recovered_by_the_node_server_20_times() {
         "(recovered, sent, missed, replayed, delivered twice) over {RUNS} kills: {failures:#?}"
     );
     drop(next.await);
+    drop(survivor);
     peer.call(json!({"op": "close_clients"})).await;
     peer.stop().await;
 }
