@@ -391,6 +391,7 @@ async fn reader(
     let mut check_gap = false;
     // The last id a gap was reported for, so that one loss is counted once.
     let mut gap_reported: Option<(u64, u64)> = None;
+    let mut connected_before = false;
     loop {
         if *stop.borrow() {
             return;
@@ -419,8 +420,10 @@ async fn reader(
                         if let Some(n) = node.upgrade() {
                             Stats::bump(&n.stats.reconnects);
                         }
-                        check_gap = true;
                     }
+                    // Entries may have been lost while this reader was away.
+                    check_gap |= connected_before;
+                    connected_before = true;
                     conn = Some(c);
                     delay = Duration::ZERO;
                 }
