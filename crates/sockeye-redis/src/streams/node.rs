@@ -376,8 +376,8 @@ fn xread_entries(v: &redis::Value) -> Vec<Entry> {
 /// (a blocked connection serves nothing else), reconnecting with backoff. Resuming from the
 /// last id after an outage means nothing is handled twice. Entries lost meanwhile (Redis
 /// restarted without the stream, or trimmed past the reader) cannot be read again; the reader
-/// notices that the last id it handled is gone (checked after each reconnect and after each
-/// full batch, when it may be behind), counts it in `stream_gaps` and logs it.
+/// notices that the last id it handled is gone (checked with every read, in its round trip),
+/// counts it in `stream_gaps` and logs it.
 async fn reader(
     node: Weak<Node>,
     client: redis::Client,
@@ -387,11 +387,8 @@ async fn reader(
 ) {
     let mut conn: Option<MultiplexedConnection> = None;
     let mut delay = Duration::ZERO;
-    // Whether to check, before the next read, that the last id handled is still in the stream.
-    let mut check_gap = false;
     // The last id a gap was reported for, so that one loss is counted once.
     let mut gap_reported: Option<(u64, u64)> = None;
-    let mut connected_before = false;
     loop {
         if *stop.borrow() {
             return;
@@ -421,9 +418,6 @@ async fn reader(
                             Stats::bump(&n.stats.reconnects);
                         }
                     }
-                    // Entries may have been lost while this reader was away.
-                    check_gap |= connected_before;
-                    connected_before = true;
                     conn = Some(c);
                     delay = Duration::ZERO;
                 }
@@ -465,44 +459,8 @@ async fn reader(
         if known.is_none() {
             handled.send_replace(Some(last));
         }
-        if check_gap && known.is_some() && last != (0, 0) {
-            match tokio::time::timeout(timeout, last_entry_kept(c, &stream, last)).await {
-                Ok(Ok(None)) => {}
-                Ok(Ok(Some(next))) => {
-                    if gap_reported != Some(last) {
-                        gap_reported = Some(last);
-                        if let Some(n) = node.upgrade() {
-                            Stats::bump(&n.stats.stream_gaps);
-                        }
-                        tracing::warn!(
-                            %stream,
-                            last_handled = %format!("{}-{}", last.0, last.1),
-                            oldest_after_it = %next.as_deref().unwrap_or("none"),
-                            "Redis stream gap: the last entry this node handled is gone from the \
-                             stream (Redis restarted without it, or the stream was deleted or \
-                             trimmed past this reader); entries written after it and not read yet \
-                             are lost for this node's clients. Reading goes on with what the \
-                             stream holds."
-                        );
-                    }
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(%stream, error = %e, "Redis stream check failed; reconnecting");
-                    conn = None;
-                    delay = delay.max(min);
-                    tokio::time::sleep(delay).await;
-                    continue;
-                }
-                Err(_) => {
-                    tracing::warn!(%stream, "Redis stream check timed out; reconnecting");
-                    conn = None;
-                    delay = delay.max(min);
-                    continue;
-                }
-            }
-            check_gap = false;
-        }
         let block_ms = u64::try_from(block.as_millis()).unwrap_or(5000);
+        let last_id = format!("{}-{}", last.0, last.1);
         let mut cmd = redis::cmd("XREAD");
         cmd.arg("COUNT")
             .arg(count)
@@ -510,19 +468,50 @@ async fn reader(
             .arg(block_ms)
             .arg("STREAMS")
             .arg(&stream)
-            .arg(format!("{}-{}", last.0, last.1));
-        let read = cmd.query_async::<redis::Value>(c);
+            .arg(&last_id);
+        // Whether the last entry handled is still in the stream, asked in the same round trip
+        // right before the read: if it is, nothing after it was trimmed or lost before the
+        // read, which then gets everything after it. Trimming removes the oldest entries
+        // first, so an entry after it can only be gone if it is gone too.
+        let check = known.is_some() && last != (0, 0);
+        let read = async {
+            if check {
+                let mut pipe = redis::pipe();
+                pipe.cmd("XRANGE")
+                    .arg(&stream)
+                    .arg(&last_id)
+                    .arg(&last_id)
+                    .add_command(cmd);
+                let (kept, reply) = pipe.query_async::<(redis::Value, redis::Value)>(c).await?;
+                Ok::<_, redis::RedisError>((!parse_entries(&kept).is_empty(), reply))
+            } else {
+                cmd.query_async::<redis::Value>(c)
+                    .await
+                    .map(|reply| (true, reply))
+            }
+        };
         let result = tokio::select! {
             r = tokio::time::timeout(block + timeout, read) => r,
             _ = stop.changed() => return,
         };
         match result {
-            Ok(Ok(reply)) => {
+            Ok(Ok((kept, reply))) => {
                 let Some(n) = node.upgrade() else { return };
                 let mut newest = last;
                 let entries = xread_entries(&reply);
-                // A full batch: this reader may be behind, where trimming bites first.
-                check_gap = entries.len() >= count;
+                if !kept && gap_reported != Some(last) {
+                    gap_reported = Some(last);
+                    Stats::bump(&n.stats.stream_gaps);
+                    tracing::warn!(
+                        %stream,
+                        last_handled = %last_id,
+                        oldest_after_it = %entries.first().map_or("none", |(id, _)| id.as_str()),
+                        "Redis stream gap: the last entry this node handled is gone from the \
+                         stream (Redis restarted without it, or the stream was deleted or trimmed \
+                         past this reader); entries written after it and not read yet are lost \
+                         for this node's clients. Reading goes on with what the stream holds."
+                    );
+                }
                 for (id, fields) in entries {
                     let Some(parsed) = wire::parse_id(&id) else {
                         continue;
@@ -550,24 +539,6 @@ async fn reader(
             }
         }
     }
-}
-
-/// Whether entry `last` is still in `stream`: `Ok(None)` if it is; otherwise the id of the
-/// oldest entry after it (`Some(None)`: none, e.g. the stream is empty or gone).
-async fn last_entry_kept(
-    c: &mut MultiplexedConnection,
-    stream: &str,
-    last: (u64, u64),
-) -> Result<Option<Option<String>>, redis::RedisError> {
-    let id = format!("{}-{}", last.0, last.1);
-    let mut cmd = redis::cmd("XRANGE");
-    cmd.arg(stream).arg(&id).arg("+").arg("COUNT").arg(1);
-    let reply = cmd.query_async::<redis::Value>(c).await?;
-    let first = parse_entries(&reply).into_iter().next().map(|(id, _)| id);
-    Ok(match first {
-        Some(first) if first == id => None,
-        other => Some(other),
-    })
 }
 
 /// Subscribes to the channels it is told, reconnecting (and resubscribing) with backoff.

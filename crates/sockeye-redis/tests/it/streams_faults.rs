@@ -567,3 +567,88 @@ async fn stolen_live_pid_and_future_offset_restore_nothing() {
     );
     drop(thief);
 }
+
+/// A node whose Redis connections stall (a network pause) while the others write far more
+/// than `MAXLEN` keeps: when it resumes, the entries after the last one it handled were
+/// trimmed. Its reader counts the gap (no reconnect happened: it is found by the check made
+/// with every read), delivers nothing twice and goes on with what the stream holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_stalled_past_the_trimming_counts_the_gap() {
+    use sockeye_testkit::{Direction, Fault, FaultProxy};
+    if !redis_available(SHARED_URL).await {
+        return;
+    }
+    let port = spare_port();
+    let dir: PathBuf = std::env::temp_dir().join(unique("streams-trim"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _redis = start_redis(port, &dir).await;
+    // Small stream nodes, so that `MAXLEN ~ 10` trims within tens of entries.
+    let mut admin = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("stream-node-max-entries")
+        .arg(5)
+        .query_async::<()>(&mut admin)
+        .await
+        .unwrap();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], port).into())
+        .await
+        .unwrap();
+    let prefix = unique("streams-trim");
+    let direct = format!("redis://127.0.0.1:{port}");
+    let proxied = format!("redis://{}", proxy.addr());
+    let a = node(private_config(&direct, &prefix).max_len(10)).await;
+    // B's reader must not time out during the stall (block 5 s + the command timeout).
+    let b = node(
+        private_config(&proxied, &prefix)
+            .max_len(10)
+            .block_time(Duration::from_secs(5)),
+    )
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_b = record_ticks(
+        SioClient::connected(b.addr, "/", None, WAIT).await.unwrap(),
+        stop.clone(),
+    );
+    for i in 0..5 {
+        a.io.emit("tick", &i).await.unwrap();
+    }
+    wait_until("the first ticks on B", || last_of(&on_b) == 4).await;
+
+    proxy.set(Direction::Both, Fault::Pause);
+    for i in 5..205 {
+        a.io.emit("tick", &i).await.unwrap();
+    }
+    let len: usize = redis::cmd("XLEN")
+        .arg(format!("{prefix}-stream"))
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(len < 50, "the stream was trimmed to {len} entries");
+    proxy.heal();
+    wait_until("the last tick on B", || last_of(&on_b) == 204).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+
+    let got = on_b.lock().unwrap().clone();
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "each tick once, in order: {got:?}"
+    );
+    let missed = 205 - got.len();
+    assert!(missed >= 150, "B missed the trimmed ticks: got {got:?}");
+    let (sa, sb) = (a.adapter.stats(), b.adapter.stats());
+    assert_eq!(sb.stream_gaps, 1, "B counted the gap: {sb:?}");
+    assert_eq!(sb.reconnects, 0, "found without a reconnect: {sb:?}");
+    assert_eq!(sa.stream_gaps, 0, "A read everything: {sa:?}");
+    eprintln!(
+        "stalled reader: 205 ticks, B got {} (missed {missed} trimmed), gaps B {}",
+        got.len(),
+        sb.stream_gaps
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
