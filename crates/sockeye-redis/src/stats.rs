@@ -41,9 +41,9 @@ pub struct StatsSnapshot {
     /// speaks (a future sockeye's format); see `docs/redis.md`.
     pub unknown_version: u64,
     /// Streams mode only: times a stream reader found the last entry it had handled gone
-    /// from the stream when it resumed (Redis restarted without it, the stream was deleted, or
-    /// it was trimmed past the reader), so entries written after it may have been lost for
-    /// this node; each is logged. Always 0 in the classic mode.
+    /// from the stream at its next read (Redis restarted without it, the stream was deleted,
+    /// or it was trimmed past a stalled reader), so entries written after it may have been
+    /// lost for this node; each is logged. Always 0 in the classic mode.
     pub stream_gaps: u64,
 }
 

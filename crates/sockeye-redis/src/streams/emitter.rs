@@ -130,7 +130,7 @@ impl StreamsEmitter {
     }
 
     /// Emits `event` with `args` to the servers of the namespace (their server-side
-    /// listeners: `on_server_event` on sockeye, `io.on(event)` on Node), not to clients. As
+    /// listeners: `on_server_event` on sockeye, `io.of(ns).on(event)` on Node), not to clients. As
     /// the official streams adapter does it, this is a pub/sub message (type 9 on
     /// `<prefix>#<ns>#`), not a stream entry: a node that is down or not yet subscribed misses
     /// it, and there is no answer (no acks from an emitter). Returns how many nodes received
