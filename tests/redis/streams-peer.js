@@ -20,6 +20,8 @@ const [url, prefix] = process.argv.slice(2);
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 const clients = {};
 const received = {};
+const ackDelay = {};
+const serverEvents = [];
 let io = null;
 
 async function startServer() {
@@ -36,9 +38,11 @@ async function startServer() {
     }),
     connectionStateRecovery: { maxDisconnectionDuration: 30000, skipMiddlewares: true },
   });
+  // Server-side emits (from other nodes or an emitter) of event "to-servers".
+  io.of("/").on("to-servers", (...args) => serverEvents.push(args));
   io.on("connection", (socket) => {
     socket.on("join", (room, ack) => { socket.join(room); if (ack) ack("ok"); });
-    socket.on("whoami", (ack) => ack({ id: socket.id, recovered: socket.recovered, rooms: [...socket.rooms] }));
+    socket.on("whoami", (ack) => ack({ id: socket.id, recovered: socket.recovered, rooms: [...socket.rooms], data: socket.data }));
   });
   await new Promise((r) => http.listen(0, "127.0.0.1", r));
   return http.address().port;
@@ -50,7 +54,11 @@ function open(name, port) {
     received[name] = received[name] || [];
     c.onAny((ev, ...args) => {
       const last = args[args.length - 1];
-      if (typeof last === "function") { args.pop(); last(name); }
+      if (typeof last === "function") {
+        args.pop();
+        const delay = ackDelay[name] || 0;
+        if (delay > 0) setTimeout(() => last(name), delay); else last(name);
+      }
       received[name].push([ev, ...args]);
     });
     c.on("disconnect", (reason) => received[name].push(["__disconnect", reason]));
@@ -65,10 +73,13 @@ const ops = {
     for (const { name, port } of urls) ids[name] = (await open(name, port)).id;
     return { ids };
   },
+  // Makes a client answer acks `ms` late.
+  async client_ack_delay({ name, ms }) { ackDelay[name] = ms; return {}; },
   async client_join({ name, room }) {
     return { ack: await clients[name].timeout(5000).emitWithAck("join", room) };
   },
   async received() { return { received }; },
+  async server_events() { return { events: serverEvents }; },
   async clear() { for (const k of Object.keys(received)) received[k] = []; return {}; },
   // Kills the client's transport (no Socket.IO DISCONNECT: the server keeps the session) and
   // points it at another node for the next connect.

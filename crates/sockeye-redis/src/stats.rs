@@ -14,6 +14,7 @@ pub(crate) struct Stats {
     pub(crate) reconnects: AtomicU64,
     pub(crate) late_responses: AtomicU64,
     pub(crate) unknown_version: AtomicU64,
+    pub(crate) stream_gaps: AtomicU64,
 }
 
 /// A snapshot of the adapter's counters (see [`crate::RedisAdapterFactory::stats`]).
@@ -39,6 +40,11 @@ pub struct StatsSnapshot {
     /// Messages dropped because their wire version (`sockeyeWire`) is newer than this node
     /// speaks (a future sockeye's format); see `docs/redis.md`.
     pub unknown_version: u64,
+    /// Streams mode only: times a stream reader found the last entry it had handled gone
+    /// from the stream at its next read (Redis restarted without it, the stream was deleted,
+    /// or it was trimmed past a stalled reader), so entries written after it may have been
+    /// lost for this node; each is logged. Always 0 in the classic mode.
+    pub stream_gaps: u64,
 }
 
 impl Stats {
@@ -58,6 +64,7 @@ impl Stats {
             reconnects: get(&self.reconnects),
             late_responses: get(&self.late_responses),
             unknown_version: get(&self.unknown_version),
+            stream_gaps: get(&self.stream_gaps),
         }
     }
 }

@@ -1135,6 +1135,21 @@ impl Adapter for StreamsAdapter {
                     })?;
                 let entries = parse_entries(&page);
                 if entries.is_empty() {
+                    // The socket is attached (what this node's reader delivers to it is held
+                    // and sent once, after the replay); what the reader delivers once the
+                    // socket is connected must all come after the replay. A reader behind
+                    // the replay's last entry would deliver those entries a second time, so
+                    // the replay waits for it.
+                    let wait = self.node.config.redis.request_timeout;
+                    if !self.node.handled(&self.stream, cursor, wait).await {
+                        return Err(AdapterError::new(format!(
+                            "not recovered: this node's reader of stream {} has not reached \
+                             entry {} within {wait:?} (is Redis reachable?); the client gets a \
+                             fresh session rather than packets twice",
+                            self.stream,
+                            format_args!("{}-{}", cursor.0, cursor.1)
+                        )));
+                    }
                     return Ok(Some(missed));
                 }
                 for (id, fields) in entries {

@@ -1,5 +1,7 @@
 //! [`StreamsEmitter`]: broadcasts and room operations from a process that runs no server, as
-//! `@socket.io/redis-streams-emitter` writes them (stream entries with uid `emitter`).
+//! stream entries with uid `emitter` (the uid the official emitters use), and server-side
+//! emits over pub/sub as the official streams adapter sends them (no official streams
+//! emitter package exists to compare with).
 
 use std::sync::Arc;
 
@@ -17,7 +19,8 @@ use crate::wire as classic;
 const EMITTER_UID: &str = "emitter";
 
 /// Writes to the namespaces' streams like a node would; no acks and no requests (as the
-/// official emitter). Each call is one `XADD` whose error is returned.
+/// official emitters). Each call is one `XADD` (one `PUBLISH` for
+/// [`StreamsEmitter::server_side_emit`]) whose error is returned.
 #[derive(Clone)]
 pub struct StreamsEmitter {
     config: Arc<StreamsConfig>,
@@ -124,6 +127,42 @@ impl StreamsEmitter {
             ("close", Value::from(close)),
         ]);
         self.add(kind::DISCONNECT_SOCKETS, &data).await
+    }
+
+    /// Emits `event` with `args` to the servers of the namespace (their server-side
+    /// listeners: `on_server_event` on sockeye, `io.of(ns).on(event)` on Node), not to clients. As
+    /// the official streams adapter does it, this is a pub/sub message (type 9 on
+    /// `<prefix>#<ns>#`), not a stream entry: a node that is down or not yet subscribed misses
+    /// it, and there is no answer (no acks from an emitter). Returns how many nodes received
+    /// it (Redis' count of subscribers).
+    pub async fn server_side_emit(&self, event: &str, args: &Args) -> Result<u64, RedisError> {
+        let mut packet = vec![Value::from(event)];
+        packet.extend(classic::args_to_values(args).map_err(RedisError::Encode)?);
+        let payload = wire::encode_pubsub(
+            EMITTER_UID,
+            &self.ns,
+            kind::SERVER_SIDE_EMIT,
+            map(vec![("packet", Value::Array(packet))]),
+        )
+        .map_err(RedisError::Encode)?;
+        let channel = format!("{}#{}#", self.config.channel_prefix, self.ns);
+        let mut conn = self.conn.clone();
+        match tokio::time::timeout(
+            self.config.redis.command_timeout,
+            redis::cmd("PUBLISH")
+                .arg(channel)
+                .arg(payload)
+                .query_async::<u64>(&mut conn),
+        )
+        .await
+        {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(source)) => Err(RedisError::Command {
+                command: "PUBLISH",
+                source,
+            }),
+            Err(_) => Err(RedisError::Timeout { command: "PUBLISH" }),
+        }
     }
 
     async fn rooms_op(&self, kind: u64, rooms: &[&str]) -> Result<String, RedisError> {

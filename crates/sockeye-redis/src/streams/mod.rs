@@ -76,7 +76,9 @@ impl StreamsAdapterFactory {
         self.node.ready(timeout).await
     }
 
-    /// The counters: received, dropped (malformed, oversized), published, lost.
+    /// The counters: received, dropped (malformed, oversized), published, lost, and the gaps
+    /// the stream readers found (`stream_gaps`: the last entry a reader handled was gone at
+    /// its next read; see `docs/redis.md`, "What an outage loses").
     pub fn stats(&self) -> StatsSnapshot {
         self.node.stats.snapshot()
     }

@@ -374,8 +374,10 @@ fn xread_entries(v: &redis::Value) -> Vec<Entry> {
 
 /// Reads `stream` with blocking XREAD from the last id handled, on a connection of its own
 /// (a blocked connection serves nothing else), reconnecting with backoff. Resuming from the
-/// last id after an outage means nothing is handled twice; entries trimmed meanwhile are
-/// missed, and counted when the first id read shows a jump past what XINFO can tell (logged).
+/// last id after an outage means nothing is handled twice. Entries lost meanwhile (Redis
+/// restarted without the stream, or trimmed past the reader) cannot be read again; the reader
+/// notices that the last id it handled is gone (checked with every read, in its round trip),
+/// counts it in `stream_gaps` and logs it.
 async fn reader(
     node: Weak<Node>,
     client: redis::Client,
@@ -385,6 +387,8 @@ async fn reader(
 ) {
     let mut conn: Option<MultiplexedConnection> = None;
     let mut delay = Duration::ZERO;
+    // The last id a gap was reported for, so that one loss is counted once.
+    let mut gap_reported: Option<(u64, u64)> = None;
     loop {
         if *stop.borrow() {
             return;
@@ -456,6 +460,7 @@ async fn reader(
             handled.send_replace(Some(last));
         }
         let block_ms = u64::try_from(block.as_millis()).unwrap_or(5000);
+        let last_id = format!("{}-{}", last.0, last.1);
         let mut cmd = redis::cmd("XREAD");
         cmd.arg("COUNT")
             .arg(count)
@@ -463,17 +468,51 @@ async fn reader(
             .arg(block_ms)
             .arg("STREAMS")
             .arg(&stream)
-            .arg(format!("{}-{}", last.0, last.1));
-        let read = cmd.query_async::<redis::Value>(c);
+            .arg(&last_id);
+        // Whether the last entry handled is still in the stream, asked in the same round trip
+        // right before the read: if it is, nothing after it was trimmed or lost before the
+        // read, which then gets everything after it. Trimming removes the oldest entries
+        // first, so an entry after it can only be gone if it is gone too.
+        let check = known.is_some() && last != (0, 0);
+        let read = async {
+            if check {
+                let mut pipe = redis::pipe();
+                pipe.cmd("XRANGE")
+                    .arg(&stream)
+                    .arg(&last_id)
+                    .arg(&last_id)
+                    .add_command(cmd);
+                let (kept, reply) = pipe.query_async::<(redis::Value, redis::Value)>(c).await?;
+                Ok::<_, redis::RedisError>((!parse_entries(&kept).is_empty(), reply))
+            } else {
+                cmd.query_async::<redis::Value>(c)
+                    .await
+                    .map(|reply| (true, reply))
+            }
+        };
         let result = tokio::select! {
             r = tokio::time::timeout(block + timeout, read) => r,
             _ = stop.changed() => return,
         };
         match result {
-            Ok(Ok(reply)) => {
+            Ok(Ok((kept, reply))) => {
                 let Some(n) = node.upgrade() else { return };
                 let mut newest = last;
-                for (id, fields) in xread_entries(&reply) {
+                let entries = xread_entries(&reply);
+                if !kept && gap_reported != Some(last) {
+                    gap_reported = Some(last);
+                    Stats::bump(&n.stats.stream_gaps);
+                    tracing::warn!(
+                        %stream,
+                        last_handled = %last_id,
+                        oldest_after_it = %entries.first().map_or("none", |(id, _)| id.as_str()),
+                        "Redis stream gap: the last entry this node handled is gone from the \
+                         stream (Redis restarted without it, or the stream was deleted or trimmed \
+                         past this reader); entries written after it and not read yet are lost \
+                         for this node's clients. Reading goes on with what the stream holds."
+                    );
+                }
+                for (id, fields) in entries {
                     let Some(parsed) = wire::parse_id(&id) else {
                         continue;
                     };

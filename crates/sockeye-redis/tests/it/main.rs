@@ -16,7 +16,10 @@ mod server_events;
 mod streams_cluster;
 mod streams_contract;
 mod streams_cost;
+mod streams_faults;
 mod streams_kill;
+mod streams_kill_mixed;
+mod streams_server_side;
 mod throughput;
 #[cfg(feature = "tls")]
 mod tls;

@@ -76,12 +76,12 @@ async fn node_process() {
     std::future::pending::<()>().await;
 }
 
-struct NodeProcess {
-    child: Child,
-    port: u16,
+pub(crate) struct NodeProcess {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
 }
 
-async fn spawn_node(prefix: &str) -> NodeProcess {
+pub(crate) async fn spawn_node(prefix: &str) -> NodeProcess {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
         .args([
@@ -112,7 +112,7 @@ async fn spawn_node(prefix: &str) -> NodeProcess {
     NodeProcess { child, port }
 }
 
-fn items(received: &Value, client: &str) -> Vec<i64> {
+pub(crate) fn items(received: &Value, client: &str) -> Vec<i64> {
     events(received, client)
         .into_iter()
         .filter(|(e, _)| e == "item")
@@ -121,7 +121,7 @@ fn items(received: &Value, client: &str) -> Vec<i64> {
 }
 
 /// The stored session under `pid`, decoded (`sid`, `rooms`, `data`), if there is one.
-async fn stored_session(prefix: &str, pid: &str) -> Option<rmpv::Value> {
+pub(crate) async fn stored_session(prefix: &str, pid: &str) -> Option<rmpv::Value> {
     let client = redis::Client::open(SHARED_URL).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let raw: Option<String> = redis::cmd("GET")
@@ -135,7 +135,7 @@ async fn stored_session(prefix: &str, pid: &str) -> Option<rmpv::Value> {
     Some(rmpv::decode::read_value(&mut bytes.as_slice()).unwrap())
 }
 
-fn map_get<'a>(v: &'a rmpv::Value, key: &str) -> Option<&'a rmpv::Value> {
+pub(crate) fn map_get<'a>(v: &'a rmpv::Value, key: &str) -> Option<&'a rmpv::Value> {
     v.as_map()?
         .iter()
         .find(|(k, _)| k.as_str() == Some(key))
