@@ -46,10 +46,7 @@ mod wire;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
-pub mod __fuzz {
-    //! The decoders, for the cargo-fuzz target `postgres_wire`; not an API.
-    pub use crate::wire::{Limits, Message, WireError, decode_attachment, decode_notification};
-}
+pub mod __fuzz;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,3 +119,8 @@ impl AdapterFactory for PostgresAdapterFactory {
         PostgresAdapter::new(self.node.clone(), local)
     }
 }
+
+/// The examples of `docs/postgres.md`, compiled as doctests so they stay true.
+#[doc = include_str!("../../../docs/postgres.md")]
+#[cfg(doctest)]
+pub struct PostgresDocDoctest;
