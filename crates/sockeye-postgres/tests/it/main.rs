@@ -7,3 +7,4 @@ mod common;
 mod emitter;
 mod faults;
 mod mixed;
+mod restart;
