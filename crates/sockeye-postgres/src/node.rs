@@ -94,6 +94,10 @@ impl Node {
             .map_err(|e| PostgresError::Config(format!("connection string: {e}")))?;
         let uid = wire::random_id();
         pg.application_name(format!("sockeye-postgres {uid}"));
+        // A (re)connect to an address that swallows packets must not hang a task for good.
+        if pg.get_connect_timeout().is_none() {
+            pg.connect_timeout(config.request_timeout);
+        }
         // One connection now, so that a wrong address or password is an error of `connect`
         // rather than a log line later; it becomes the publisher's.
         let (client, connection) = pg.connect(NoTls).await.map_err(PostgresError::Connect)?;
