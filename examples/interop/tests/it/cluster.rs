@@ -162,6 +162,12 @@ fn mixed_cluster_on_postgres() {
     cluster("postgres", Other::NodeServer, false);
 }
 
+/// The same with the Node node started first (the sockeye node joins a running cluster).
+#[test]
+fn mixed_cluster_on_postgres_node_first() {
+    cluster("postgres", Other::NodeServerFirst, false);
+}
+
 /// python-socketio's Redis bus, two sockeye nodes.
 #[test]
 fn sockeye_cluster_on_python_redis() {
