@@ -464,6 +464,48 @@ async fn cleaner(node: Weak<Node>, mut alive: watch::Receiver<()>) {
     }
 }
 
+/// The publisher's statements.
+#[derive(Clone, Copy)]
+enum Sql {
+    Notify,
+    Attachment,
+}
+
+/// The publisher's connection and the statements prepared on it.
+struct Publisher {
+    client: Client,
+    notify: Option<tokio_postgres::Statement>,
+    attachment: Option<tokio_postgres::Statement>,
+}
+
+impl Publisher {
+    fn new(client: Client) -> Publisher {
+        Publisher {
+            client,
+            notify: None,
+            attachment: None,
+        }
+    }
+
+    /// The statement `which` (`sql`), prepared on first use.
+    async fn statement(
+        &mut self,
+        which: Sql,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        let slot = match which {
+            Sql::Notify => &mut self.notify,
+            Sql::Attachment => &mut self.attachment,
+        };
+        if let Some(stmt) = slot {
+            return Ok(stmt.clone());
+        }
+        let stmt = self.client.prepare(sql).await?;
+        *slot = Some(stmt.clone());
+        Ok(stmt)
+    }
+}
+
 /// The publisher task: runs the queued work in order on one connection, reconnecting when it
 /// is lost (the message that met the loss fails; the next ones go on the new connection).
 async fn publisher(
@@ -473,7 +515,6 @@ async fn publisher(
     client: Client,
     mut work: mpsc::Receiver<Work>,
 ) {
-    let mut client = Some(client);
     let notify_with_attachment = format!(
         "WITH a AS (INSERT INTO {} (payload) VALUES ($1) RETURNING id) \
          SELECT pg_notify($2, json_build_object('uid', $3::text, 'type', $4::int, 'attachmentId', a.id::text)::text) FROM a",
@@ -484,12 +525,15 @@ async fn publisher(
         config.table_name,
         config.cleanup_interval.as_millis()
     );
+    // The statements are prepared once per connection: a plain `execute` of SQL text would
+    // prepare it again each time, a second round trip per message.
+    let mut conn = Some(Publisher::new(client));
     while let Some(item) = work.recv().await {
-        if client.as_ref().is_none_or(Client::is_closed) {
-            client = match pg.connect(NoTls).await {
+        if conn.as_ref().is_none_or(|p| p.client.is_closed()) {
+            conn = match pg.connect(NoTls).await {
                 Ok((c, connection)) => {
                     tokio::spawn(drive(connection));
-                    Some(c)
+                    Some(Publisher::new(c))
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "PostgreSQL publisher cannot connect");
@@ -497,33 +541,34 @@ async fn publisher(
                 }
             };
         }
-        let result = match (&client, &item) {
+        let result = match (&mut conn, &item) {
             (None, _) => Err("PostgreSQL is unreachable".to_owned()),
-            (Some(c), Work::Cleanup) => c
+            (Some(p), Work::Cleanup) => p
+                .client
                 .execute(cleanup.as_str(), &[])
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            (Some(c), Work::Publish(job)) => {
+            (Some(p), Work::Publish(job)) => {
                 let run = async {
                     match &job.message {
-                        Encoded::Notify(text) => c
-                            .execute("SELECT pg_notify($1, $2)", &[&job.channel, text])
-                            .await
-                            .map(|_| ()),
+                        Encoded::Notify(text) => {
+                            let stmt = p.statement(Sql::Notify, "SELECT pg_notify($1, $2)").await?;
+                            p.client.execute(&stmt, &[&job.channel, text]).await
+                        }
                         Encoded::Attachment { bytes, uid, kind } => {
                             let kind = i32::try_from(*kind).unwrap_or(i32::MAX);
-                            c.execute(
-                                notify_with_attachment.as_str(),
-                                &[bytes, &job.channel, uid, &kind],
-                            )
-                            .await
-                            .map(|_| ())
+                            let stmt = p
+                                .statement(Sql::Attachment, &notify_with_attachment)
+                                .await?;
+                            p.client
+                                .execute(&stmt, &[bytes, &job.channel, uid, &kind])
+                                .await
                         }
                     }
                 };
                 match tokio::time::timeout(config.request_timeout, run).await {
-                    Ok(r) => r.map_err(|e| e.to_string()),
+                    Ok(r) => r.map(|_| ()).map_err(|e| e.to_string()),
                     Err(_) => Err(format!(
                         "PostgreSQL did not answer within {:?}",
                         config.request_timeout

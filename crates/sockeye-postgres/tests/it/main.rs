@@ -8,3 +8,4 @@ mod emitter;
 mod faults;
 mod mixed;
 mod restart;
+mod throughput;
