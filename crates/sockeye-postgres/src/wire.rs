@@ -32,6 +32,9 @@ pub(crate) mod kind {
 /// The uid of `@socket.io/postgres-emitter`'s messages: not a node, never counted as one.
 pub(crate) const EMITTER_UID: &str = "emitter";
 
+/// PostgreSQL's `NOTIFY` payload limit: payloads must be shorter.
+const NOTIFY_LIMIT: usize = 8000;
+
 /// Socket.IO packet types a broadcast may carry.
 const EVENT: u64 = 2;
 const BINARY_EVENT: u64 = 5;
@@ -178,7 +181,9 @@ pub(crate) fn encode(
     ]);
     if !has_binary(&message) {
         let text = serde_json::to_string(&value_to_json(&message)).map_err(|e| e.to_string())?;
-        if text.len() <= threshold {
+        // PostgreSQL refuses payloads of 8000 bytes or more, whatever the threshold says (the
+        // Node adapter's default of 8000 lets an 8000-byte message through to that error).
+        if text.len() <= threshold && text.len() < NOTIFY_LIMIT {
             return Ok(Encoded::Notify(text));
         }
     }
@@ -604,6 +609,22 @@ mod tests {
             panic!("binary goes to the table")
         };
         assert_eq!(decode_attachment(&bytes, LIMITS).unwrap().data, bin);
+        // Exactly 8000 bytes of JSON: too long for NOTIFY even at the default threshold.
+        let base = encode(
+            "u",
+            "/",
+            kind::BROADCAST,
+            map(vec![("s", Value::from(""))]),
+            8000,
+        );
+        let Ok(Encoded::Notify(base)) = base else {
+            panic!("a small message is notified")
+        };
+        let pad = map(vec![("s", Value::from("x".repeat(8000 - base.len())))]);
+        assert!(matches!(
+            encode("u", "/", kind::BROADCAST, pad, 8000).unwrap(),
+            Encoded::Attachment { .. }
+        ));
         let big = map(vec![("s", Value::from("x".repeat(9000)))]);
         assert!(matches!(
             encode("u", "/", kind::BROADCAST, big, 8000).unwrap(),
