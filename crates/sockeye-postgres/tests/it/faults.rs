@@ -138,3 +138,67 @@ async fn terminated_backend_is_relistened_and_counted() {
     assert_eq!(a.pg.server_count("/"), Some(2));
     assert_eq!(b.pg.stats().listen_losses, 0);
 }
+
+/// A node that vanishes without `ADAPTER_CLOSE` (its runtime dropped at once, as a killed
+/// process) stops being counted once it has been silent for `heartbeat_timeout`; cluster
+/// requests then stop waiting for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_is_forgotten_after_the_heartbeat_timeout() {
+    let prefix = common::prefix();
+    let config = {
+        let prefix = prefix.clone();
+        move || {
+            common::config(&prefix)
+                .heartbeat_interval(Duration::from_millis(200))
+                .heartbeat_timeout(Duration::from_millis(800))
+        }
+    };
+    let a = common::node(config(), "a").await;
+    // Node b lives in a runtime of its own, on a thread of its own, until `kill` fires.
+    let (kill, killed) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let b_config = config();
+    let b_thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let b = common::node(b_config, "b").await;
+            started_tx.send(b.addr).unwrap();
+            let _ = killed.await;
+            std::mem::forget(b);
+        });
+        // Every task of b (server, sessions, adapter, heartbeats, connections) ends here.
+        drop(rt);
+    });
+    let b_addr = started.await.unwrap();
+    common::until(WAIT, "a counts b", || a.pg.server_count("/") == Some(2)).await;
+    // Heartbeats keep a quiet node counted well past the timeout.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(a.pg.server_count("/"), Some(2), "heartbeats keep b counted");
+    let _on_b = SioClient::connected(b_addr, "/", None, WAIT).await.unwrap();
+    assert_eq!(
+        a.io.of("/").unwrap().fetch_sockets().await.unwrap().len(),
+        1
+    );
+    let gone = std::time::Instant::now();
+    kill.send(()).unwrap();
+    tokio::task::spawn_blocking(move || b_thread.join().unwrap())
+        .await
+        .unwrap();
+    common::until(WAIT, "a forgets b", || a.pg.server_count("/") == Some(1)).await;
+    let after = gone.elapsed();
+    assert!(
+        after >= Duration::from_millis(500),
+        "b was forgotten by its silence, not by a goodbye: {after:?}"
+    );
+    let started = std::time::Instant::now();
+    let sockets = a.io.of("/").unwrap().fetch_sockets().await.unwrap();
+    assert!(sockets.is_empty());
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "fetch_sockets no longer waits for b"
+    );
+}
