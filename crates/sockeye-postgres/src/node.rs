@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
+use futures_util::stream::FuturesOrdered;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
@@ -473,7 +474,7 @@ enum Sql {
 
 /// The publisher's connection and the statements prepared on it.
 struct Publisher {
-    client: Client,
+    client: Arc<Client>,
     notify: Option<tokio_postgres::Statement>,
     attachment: Option<tokio_postgres::Statement>,
 }
@@ -481,7 +482,7 @@ struct Publisher {
 impl Publisher {
     fn new(client: Client) -> Publisher {
         Publisher {
-            client,
+            client: Arc::new(client),
             notify: None,
             attachment: None,
         }
@@ -503,6 +504,43 @@ impl Publisher {
         let stmt = self.client.prepare(sql).await?;
         *slot = Some(stmt.clone());
         Ok(stmt)
+    }
+
+    /// The request for `sent`, not polled yet (its statement prepared first if need be).
+    async fn execute(
+        &mut self,
+        sent: Sent,
+        attachment_sql: &str,
+    ) -> Result<Exec, tokio_postgres::Error> {
+        let client = self.client.clone();
+        Ok(match sent {
+            Sent::Sql(sql) => {
+                Box::pin(async move { client.batch_execute(&sql).await.map_err(|e| e.to_string()) })
+            }
+            Sent::Message(channel, Encoded::Notify(text)) => {
+                let stmt = self
+                    .statement(Sql::Notify, "SELECT pg_notify($1, $2)")
+                    .await?;
+                Box::pin(async move {
+                    client
+                        .execute(&stmt, &[&channel, &text])
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+            }
+            Sent::Message(channel, Encoded::Attachment { bytes, uid, kind }) => {
+                let stmt = self.statement(Sql::Attachment, attachment_sql).await?;
+                let kind = i32::try_from(kind).unwrap_or(i32::MAX);
+                Box::pin(async move {
+                    client
+                        .execute(&stmt, &[&bytes, &channel, &uid, &kind])
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+            }
+        })
     }
 }
 
@@ -528,8 +566,24 @@ async fn publisher(
     // The statements are prepared once per connection: a plain `execute` of SQL text would
     // prepare it again each time, a second round trip per message.
     let mut conn = Some(Publisher::new(client));
-    while let Some(item) = work.recv().await {
+    let mut inflight: FuturesOrdered<Pending> = FuturesOrdered::new();
+    loop {
+        let item = tokio::select! {
+            biased;
+            Some((done, result)) = inflight.next(), if !inflight.is_empty() => {
+                let Some(n) = node.upgrade() else { return };
+                done.finish(&n, result);
+                continue;
+            }
+            item = work.recv(), if inflight.len() < MAX_IN_FLIGHT => item,
+        };
+        let Some(item) = item else { break };
         if conn.as_ref().is_none_or(|p| p.client.is_closed()) {
+            // What was sent on the lost connection fails (or finishes) first, in order.
+            while let Some((done, result)) = inflight.next().await {
+                let Some(n) = node.upgrade() else { return };
+                done.finish(&n, result);
+            }
             conn = match pg.connect(NoTls).await {
                 Ok((c, connection)) => {
                     tokio::spawn(drive(connection));
@@ -541,65 +595,110 @@ async fn publisher(
                 }
             };
         }
-        let result = match (&mut conn, &item) {
-            (None, _) => Err("PostgreSQL is unreachable".to_owned()),
-            (Some(p), Work::Cleanup) => p
-                .client
-                .execute(cleanup.as_str(), &[])
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            (Some(p), Work::Publish(job)) => {
-                let run = async {
-                    match &job.message {
-                        Encoded::Notify(text) => {
-                            let stmt = p.statement(Sql::Notify, "SELECT pg_notify($1, $2)").await?;
-                            p.client.execute(&stmt, &[&job.channel, text]).await
-                        }
-                        Encoded::Attachment { bytes, uid, kind } => {
-                            let kind = i32::try_from(*kind).unwrap_or(i32::MAX);
-                            let stmt = p
-                                .statement(Sql::Attachment, &notify_with_attachment)
-                                .await?;
-                            p.client
-                                .execute(&stmt, &[bytes, &job.channel, uid, &kind])
-                                .await
-                        }
-                    }
+        let (done, sent) = match item {
+            Work::Cleanup => (Done::cleanup(), Sent::Sql(cleanup.clone())),
+            Work::Publish(job) => {
+                let done = Done {
+                    reply: job.reply,
+                    channel: job.channel.clone(),
+                    attachment: matches!(job.message, Encoded::Attachment { .. }),
+                    cleanup: false,
                 };
-                match tokio::time::timeout(config.request_timeout, run).await {
-                    Ok(r) => r.map(|_| ()).map_err(|e| e.to_string()),
-                    Err(_) => Err(format!(
-                        "PostgreSQL did not answer within {:?}",
-                        config.request_timeout
-                    )),
-                }
+                (done, Sent::Message(job.channel, job.message))
             }
         };
+        let Some(p) = conn.as_mut() else {
+            inflight.push_back(Box::pin(std::future::ready((
+                done,
+                Err("PostgreSQL is unreachable".to_owned()),
+            ))));
+            continue;
+        };
+        let exec = match p.execute(sent, &notify_with_attachment).await {
+            Ok(exec) => exec,
+            Err(e) => {
+                inflight.push_back(Box::pin(std::future::ready((done, Err(e.to_string())))));
+                continue;
+            }
+        };
+        // tokio-postgres sends a request when its future is first polled, and runs requests
+        // in that order: polling each once here, as it is queued, keeps the queue's order on
+        // the wire while several messages are in flight (pipelined).
+        let mut exec = exec;
+        let first = exec
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        let timeout = config.request_timeout;
+        let pending: Pending = match first {
+            std::task::Poll::Ready(r) => Box::pin(std::future::ready((done, r))),
+            std::task::Poll::Pending => Box::pin(async move {
+                let r = match tokio::time::timeout(timeout, exec).await {
+                    Ok(r) => r,
+                    Err(_) => Err(format!("PostgreSQL did not answer within {timeout:?}")),
+                };
+                (done, r)
+            }),
+        };
+        inflight.push_back(pending);
+    }
+    while let Some((done, result)) = inflight.next().await {
         let Some(n) = node.upgrade() else { return };
-        match item {
-            Work::Cleanup => {
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "attachments cleanup failed; retried next time");
+        done.finish(&n, result);
+    }
+}
+
+/// Messages a publisher keeps in flight on its connection at most.
+const MAX_IN_FLIGHT: usize = 64;
+
+type Exec = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+type Pending =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (Done, Result<(), String>)> + Send>>;
+
+/// What one queued item sends.
+enum Sent {
+    Sql(String),
+    Message(String, Encoded),
+}
+
+/// What to do once an item's request is answered.
+struct Done {
+    reply: Option<oneshot::Sender<Result<(), String>>>,
+    channel: String,
+    attachment: bool,
+    cleanup: bool,
+}
+
+impl Done {
+    fn cleanup() -> Done {
+        Done {
+            reply: None,
+            channel: String::new(),
+            attachment: false,
+            cleanup: true,
+        }
+    }
+
+    fn finish(self, node: &Node, result: Result<(), String>) {
+        if self.cleanup {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "attachments cleanup failed; retried next time");
+            }
+            return;
+        }
+        match &result {
+            Ok(()) => {
+                Stats::bump(&node.stats.published);
+                if self.attachment {
+                    Stats::bump(&node.stats.attachments_written);
                 }
             }
-            Work::Publish(job) => {
-                match &result {
-                    Ok(()) => {
-                        Stats::bump(&n.stats.published);
-                        if matches!(job.message, Encoded::Attachment { .. }) {
-                            Stats::bump(&n.stats.attachments_written);
-                        }
-                    }
-                    Err(e) => {
-                        Stats::bump(&n.stats.publish_failed);
-                        tracing::warn!(channel = %job.channel, error = %e, "message not published");
-                    }
-                }
-                if let Some(reply) = job.reply {
-                    let _ = reply.send(result);
-                }
+            Err(e) => {
+                Stats::bump(&node.stats.publish_failed);
+                tracing::warn!(channel = %self.channel, error = %e, "message not published");
             }
+        }
+        if let Some(reply) = self.reply {
+            let _ = reply.send(result);
         }
     }
 }

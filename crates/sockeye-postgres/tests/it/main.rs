@@ -7,5 +7,6 @@ mod common;
 mod emitter;
 mod faults;
 mod mixed;
+mod pipeline;
 mod restart;
 mod throughput;
