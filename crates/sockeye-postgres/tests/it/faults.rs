@@ -198,7 +198,7 @@ async fn a_killed_node_is_forgotten_after_the_heartbeat_timeout() {
     let sockets = a.io.of("/").unwrap().fetch_sockets().await.unwrap();
     assert!(sockets.is_empty());
     assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "fetch_sockets no longer waits for b"
+        started.elapsed() < Duration::from_secs(2),
+        "fetch_sockets no longer waits for b (it would wait request_timeout, 3 s)"
     );
 }
