@@ -6,7 +6,8 @@
 // Prints `listening on 127.0.0.1:<port>` once it accepts connections.
 //
 // Cluster mode (interop-app.md §4): INTEROP_ADAPTER `memory` (default), `redis`
-// (@socket.io/redis-adapter) or `redis-streams` (@socket.io/redis-streams-adapter), with
+// (@socket.io/redis-adapter), `redis-streams` (@socket.io/redis-streams-adapter) or `postgres`
+// (@socket.io/postgres-adapter; creates its attachments table if missing), with
 // INTEROP_BROKER_URL, INTEROP_CHANNEL, INTEROP_RECOVERY_MS and INTEROP_NODE; other modes exit 2.
 "use strict";
 
@@ -23,7 +24,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 
 const mode = process.env.INTEROP_ADAPTER || "memory";
-if (!["memory", "redis", "redis-streams"].includes(mode)) {
+if (!["memory", "redis", "redis-streams", "postgres"].includes(mode)) {
   console.error(`reference-server.js: INTEROP_ADAPTER=${mode} is not implemented here`);
   process.exit(2);
 }
@@ -210,7 +211,21 @@ setup(io.of("/custom"));
 
 /** Connects the adapter of INTEROP_ADAPTER, then listens. */
 async function start() {
-  if (mode !== "memory") {
+  if (mode === "postgres") {
+    const pg = require(path.join(modules, "pg"));
+    const { createAdapter } = require(path.join(modules, "@socket.io/postgres-adapter"));
+    const pool = new pg.Pool({
+      connectionString: process.env.INTEROP_BROKER_URL || "postgres://postgres@127.0.0.1:5432/test",
+    });
+    pool.on("error", (e) => console.error(`reference-server.js: postgres: ${e.message}`));
+    await pool.query(`CREATE TABLE IF NOT EXISTS socket_io_attachments (
+      id bigserial UNIQUE, created_at timestamptz DEFAULT NOW(), payload bytea)`).catch(async (e) => {
+      // Two nodes creating it at once: one loses the race, the table is there all the same.
+      await pool.query("SELECT 1 FROM socket_io_attachments LIMIT 0").catch(() => { throw e; });
+    });
+    const channel = process.env.INTEROP_CHANNEL;
+    io.adapter(createAdapter(pool, channel ? { channelPrefix: channel } : {}));
+  } else if (mode !== "memory") {
     const { createClient } = require(path.join(modules, "redis"));
     const url = process.env.INTEROP_BROKER_URL || "redis://127.0.0.1:6379/0";
     const channel = process.env.INTEROP_CHANNEL;

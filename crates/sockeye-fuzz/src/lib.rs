@@ -78,6 +78,13 @@ pub fn redis_streams(data: &[u8]) {
     }
 }
 
+/// One notification or attachment row of the PostgreSQL adapter (`sockeye_postgres`): the
+/// first byte picks which (even: notification text, odd: attachment bytes); the decoder must
+/// refuse it or accept it, never panic, and an accepted notification round-trips.
+pub fn postgres_wire(data: &[u8]) {
+    sockeye_postgres::__fuzz::message(data);
+}
+
 /// The body of a fuzz target: one input, a panic on a defect.
 pub type Target = fn(&[u8]);
 
@@ -95,4 +102,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("redis_wire", redis_wire),
     ("pybus_wire", pybus_wire),
     ("redis_streams", redis_streams),
+    ("postgres_wire", postgres_wire),
 ];

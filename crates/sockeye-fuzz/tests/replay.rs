@@ -170,3 +170,33 @@ fn redis_streams_accepts_what_the_node_adapter_writes() {
     }
     assert!(checked >= 8, "only {checked} captured seeds");
 }
+
+#[test]
+fn postgres_wire() {
+    replay("postgres_wire");
+}
+
+/// The seeds captured from the official Postgres adapter and emitter
+/// (fuzz/seeds/capture-postgres.js) are all accepted: the decoder reads what Node writes.
+#[test]
+fn postgres_captured_seeds_are_accepted() {
+    let dir = fuzz_dir().join("seeds").join("postgres_wire");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/seeds/postgres_wire exists") {
+        let path = entry.expect("readable").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !name.starts_with("node-") {
+            continue;
+        }
+        let data = std::fs::read(&path).expect("readable seed");
+        assert!(
+            sockeye_postgres::__fuzz::accepts(&data),
+            "captured seed {name} is refused"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} captured seeds");
+}

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use sockeye::adapter::SocketInfo;
 use sockeye::prelude::*;
 use sockeye::{AdapterError, EmitError, RecoveryConfig, SocketIoBuilder};
+use sockeye_postgres::{PostgresAdapterFactory, PostgresConfig};
 use sockeye_pybus::{PyBusConfig, PyBusFactory, Unsupported};
 use sockeye_redis::streams::{StreamsAdapterFactory, StreamsConfig};
 use sockeye_redis::{RedisAdapterFactory, RedisConfig};
@@ -46,6 +47,7 @@ enum Backend {
     Redis(RedisAdapterFactory),
     Streams(StreamsAdapterFactory),
     PyBus(PyBusFactory),
+    Postgres(PostgresAdapterFactory),
 }
 
 /// A node's cluster settings, read from the environment and connected to the broker.
@@ -128,10 +130,24 @@ impl Cluster {
                 );
                 Backend::PyBus(factory)
             }
-            "redis-sharded" | "postgres" | "nats" => {
+            "postgres" => {
+                // The adapter creates its attachments table if it is missing.
+                let url = url
+                    .clone()
+                    .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+                let mut config = PostgresConfig::new(url);
+                if let Some(channel) = &channel {
+                    config = config.channel_prefix(channel.clone());
+                }
+                let factory = PostgresAdapterFactory::connect(config)
+                    .await
+                    .map_err(|e| format!("INTEROP_ADAPTER=postgres: {e}"))?;
+                Backend::Postgres(factory)
+            }
+            "redis-sharded" | "nats" => {
                 return Err(format!(
                     "INTEROP_ADAPTER={mode} is not implemented by this app yet (implemented: \
-                     memory, redis, redis-streams, python-redis, python-amqp)"
+                     memory, redis, redis-streams, postgres, python-redis, python-amqp)"
                 ));
             }
             other => {
@@ -163,6 +179,7 @@ impl Cluster {
             Backend::Redis(f) => builder.adapter(f.clone()),
             Backend::Streams(f) => builder.adapter(f.clone()),
             Backend::PyBus(f) => builder.adapter(f.clone()),
+            Backend::Postgres(f) => builder.adapter(f.clone()),
         }
     }
 
@@ -174,6 +191,7 @@ impl Cluster {
             Backend::Redis(f) => f.ready(READY_TIMEOUT).await,
             Backend::Streams(f) => f.ready(READY_TIMEOUT).await,
             Backend::PyBus(f) => f.ready(READY_TIMEOUT).await,
+            Backend::Postgres(f) => f.ready(READY_TIMEOUT).await,
         };
         if !ready {
             tracing::warn!("the adapter is not subscribed after {READY_TIMEOUT:?}; serving anyway");

@@ -1,6 +1,7 @@
 //! Cluster mode (interop-app.md §4): a mixed cluster of one sockeye interop node and one
 //! official Node `socket.io` server (`tests/interop/reference-server.js` with the official
-//! adapter package pinned in `tests/package-lock.json`) on the Redis at 127.0.0.1:6379, each
+//! adapter package pinned in `tests/package-lock.json`) on the Redis at 127.0.0.1:6379 (or the
+//! PostgreSQL at 127.0.0.1:5432, database `test`), each
 //! test on a channel of its own, driven by the official `socket.io-client`
 //! (`tests/interop/cluster-client.js`): broadcasts reach the clients of both nodes exactly
 //! once, `to-room`, `cluster-sockets`, `cluster-join`, `server-count`, `broadcast-ask`,
@@ -84,6 +85,9 @@ fn cluster(mode: &str, other: Other, recovery: bool) {
     let (url, python) = if mode == "python-amqp" {
         require_broker("RabbitMQ", 5672);
         ("amqp://guest:guest@127.0.0.1:5672/", true)
+    } else if mode == "postgres" {
+        require_broker("PostgreSQL", 5432);
+        ("postgres://postgres@127.0.0.1:5432/test", false)
     } else {
         require_broker("Redis", 6379);
         ("redis://127.0.0.1:6379/0", mode == "python-redis")
@@ -152,6 +156,18 @@ fn mixed_cluster_on_redis_streams_node_first() {
     cluster("redis-streams", Other::NodeServerFirst, true);
 }
 
+/// `@socket.io/postgres-adapter` 0.5's LISTEN/NOTIFY channel and attachments table.
+#[test]
+fn mixed_cluster_on_postgres() {
+    cluster("postgres", Other::NodeServer, false);
+}
+
+/// The same with the Node node started first (the sockeye node joins a running cluster).
+#[test]
+fn mixed_cluster_on_postgres_node_first() {
+    cluster("postgres", Other::NodeServerFirst, false);
+}
+
 /// python-socketio's Redis bus, two sockeye nodes.
 #[test]
 fn sockeye_cluster_on_python_redis() {
@@ -167,7 +183,7 @@ fn sockeye_cluster_on_python_amqp() {
 /// The modes not implemented yet are refused at start, by name, instead of serving alone.
 #[test]
 fn unimplemented_modes_are_refused_at_start() {
-    for mode in ["redis-sharded", "postgres", "nats"] {
+    for mode in ["redis-sharded", "nats"] {
         let out = run(
             Path::new(env!("CARGO_BIN_EXE_interop")),
             &["0"],

@@ -1,0 +1,813 @@
+//! [`PostgresAdapter`]: one namespace's adapter, speaking `socket.io-adapter`'s cluster
+//! protocol with heartbeats (`ClusterAdapterWithHeartbeat`) over its namespace's channel.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use rmpv::Value;
+use sockeye::adapter::{
+    AckResult, AckStream, Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, BroadcastPacket,
+    LocalNamespace, Room, SocketInfo,
+};
+use sockeye::{AckError, AdapterError, Args, SocketId};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::node::{Job, Node};
+use crate::wire::{self, EMITTER_UID, Message, Opts, WireError, field, field_u64, kind, map};
+
+/// Longest ack wait a remote broadcast may ask of this node: the wait holds a task and
+/// pending acks, and the request may come from anyone who can `NOTIFY`.
+const MAX_REMOTE_ACK_TIMEOUT_MS: u64 = 600_000;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn adapter_err(what: &str, e: impl std::fmt::Display) -> AdapterError {
+    AdapterError::new(format!("{what}: {e}"))
+}
+
+/// Remote acknowledgements carry no socket id in the official format.
+fn remote_id() -> SocketId {
+    SocketId::from("")
+}
+
+fn options(opts: Opts) -> BroadcastOptions {
+    BroadcastOptions {
+        rooms: opts.rooms,
+        except: opts.except,
+        flags: BroadcastFlags {
+            volatile: opts.volatile,
+            ..BroadcastFlags::default()
+        },
+    }
+}
+
+fn opts_value(opts: &BroadcastOptions, timeout: Option<Duration>) -> Value {
+    Opts {
+        rooms: opts.rooms.clone(),
+        except: opts.except.clone(),
+        volatile: opts.flags.volatile,
+        timeout_ms: timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+    }
+    .to_value()
+}
+
+fn rooms_value(rooms: &[Room]) -> Value {
+    Value::Array(rooms.iter().map(|r| Value::from(r.as_str())).collect())
+}
+
+/// The PostgreSQL adapter of one namespace (built by [`crate::PostgresAdapterFactory`]).
+pub struct PostgresAdapter {
+    me: Weak<PostgresAdapter>,
+    node: Arc<Node>,
+    local: LocalNamespace,
+    channel: String,
+    pending: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    /// Other nodes of the namespace: uid → when last heard of.
+    nodes: Mutex<HashMap<String, Instant>>,
+    last_publish: Mutex<Instant>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for PostgresAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresAdapter")
+            .field("ns", &self.local.name())
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Removes a pending request when the wait for its answers ends (or is dropped).
+struct PendingGuard {
+    adapter: Weak<PostgresAdapter>,
+    id: String,
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        if let Some(a) = self.adapter.upgrade() {
+            lock(&a.pending).remove(&self.id);
+        }
+    }
+}
+
+impl PostgresAdapter {
+    pub(crate) fn new(node: Arc<Node>, local: LocalNamespace) -> Arc<PostgresAdapter> {
+        let channel = node.channel_of(local.name());
+        if channel.len() > 63 {
+            tracing::warn!(
+                channel,
+                "PostgreSQL truncates channel names to 63 bytes: this namespace's messages cannot be published"
+            );
+        }
+        let adapter = Arc::new_cyclic(|me| PostgresAdapter {
+            me: me.clone(),
+            node: node.clone(),
+            local,
+            channel: channel.clone(),
+            pending: Mutex::new(HashMap::new()),
+            nodes: Mutex::new(HashMap::new()),
+            last_publish: Mutex::new(Instant::now()),
+            closed: AtomicBool::new(false),
+        });
+        node.register(&channel, &adapter);
+        node.spawn(heartbeats(Arc::downgrade(&adapter)));
+        adapter
+    }
+
+    pub(crate) fn ns(&self) -> &str {
+        self.local.name()
+    }
+
+    /// Tells the other nodes this one is here (they answer with a heartbeat).
+    pub(crate) fn announce(&self) {
+        self.publish_nowait(kind::INITIAL_HEARTBEAT, Value::Nil);
+    }
+
+    /// This node and the others heard of within the heartbeat timeout.
+    pub(crate) fn node_count(&self) -> usize {
+        1 + self.live_nodes().len()
+    }
+
+    /// The other nodes heard of within the heartbeat timeout.
+    fn live_nodes(&self) -> HashSet<String> {
+        let timeout = self.node.config.heartbeat_timeout;
+        let mut nodes = lock(&self.nodes);
+        nodes.retain(|_, seen| seen.elapsed() <= timeout);
+        nodes.keys().cloned().collect()
+    }
+
+    fn encode(&self, kind: u64, data: Value) -> Result<wire::Encoded, AdapterError> {
+        wire::encode(
+            &self.node.uid,
+            self.ns(),
+            kind,
+            data,
+            self.node.config.payload_threshold,
+        )
+        .map_err(|e| adapter_err("the message cannot be encoded", e))
+    }
+
+    /// Publishes and waits until PostgreSQL took the message.
+    async fn publish(&self, kind: u64, data: Value, what: &str) -> Result<(), AdapterError> {
+        let message = self.encode(kind, data)?;
+        let (tx, rx) = oneshot::channel();
+        self.node
+            .queue(Job {
+                channel: self.channel.clone(),
+                message,
+                reply: Some(tx),
+            })
+            .map_err(|e| AdapterError::new(format!("{what} not published: {e}")))?;
+        *lock(&self.last_publish) = Instant::now();
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(AdapterError::new(format!("{what} not published: {e}"))),
+            Err(_) => Err(AdapterError::new(format!(
+                "{what} not published: the adapter closed"
+            ))),
+        }
+    }
+
+    /// Queues a message without waiting (answers, heartbeats); a failure is logged and
+    /// counted by the publisher.
+    fn publish_nowait(&self, kind: u64, data: Value) {
+        let message = match self.encode(kind, data) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(ns = %self.ns(), error = %e, "message not published");
+                return;
+            }
+        };
+        *lock(&self.last_publish) = Instant::now();
+        if let Err(e) = self.node.queue(Job {
+            channel: self.channel.clone(),
+            message,
+            reply: None,
+        }) {
+            tracing::warn!(ns = %self.ns(), error = %e, "message not published");
+        }
+    }
+
+    fn open_request(
+        &self,
+    ) -> Result<(String, mpsc::Receiver<Message>, PendingGuard), AdapterError> {
+        let mut map = lock(&self.pending);
+        if map.len() >= self.node.config.max_pending_requests {
+            return Err(AdapterError::new(format!(
+                "{} requests to other nodes are already in flight in namespace {}; retry later",
+                map.len(),
+                self.ns()
+            )));
+        }
+        let id = wire::random_id();
+        let (tx, rx) = mpsc::channel(self.node.config.max_responses);
+        map.insert(id.clone(), tx);
+        Ok((
+            id.clone(),
+            rx,
+            PendingGuard {
+                adapter: self.me.clone(),
+                id,
+            },
+        ))
+    }
+
+    /// A message of another node or an emitter (never this node's own).
+    pub(crate) fn on_message(&self, message: Message) -> Result<(), WireError> {
+        if !message.uid.is_empty() && message.uid != EMITTER_UID {
+            lock(&self.nodes).insert(message.uid.clone(), Instant::now());
+        }
+        let data = &message.data;
+        match message.kind {
+            kind::INITIAL_HEARTBEAT => {
+                self.publish_nowait(kind::HEARTBEAT, Value::Nil);
+                Ok(())
+            }
+            kind::HEARTBEAT => Ok(()),
+            kind::ADAPTER_CLOSE => {
+                lock(&self.nodes).remove(&message.uid);
+                Ok(())
+            }
+            kind::BROADCAST => {
+                let packet = wire::parse_packet(
+                    field(data, "packet").ok_or(WireError::Schema("broadcast has no packet"))?,
+                )?;
+                if packet.nsp != self.ns() {
+                    return Err(WireError::Schema("packet namespace is not the channel's"));
+                }
+                let opts = Opts::parse(field(data, "opts"))?;
+                match wire::request_id(data) {
+                    Some(id) => self.on_broadcast_request(&message.uid, packet, opts, id),
+                    None => {
+                        let packet = BroadcastPacket::new(
+                            sockeye::Str::from(self.ns()),
+                            sockeye::Str::from(packet.event.as_str()),
+                            packet.args,
+                        );
+                        self.local.deliver(&packet, &options(opts));
+                    }
+                }
+                Ok(())
+            }
+            kind::SOCKETS_JOIN | kind::SOCKETS_LEAVE => {
+                let opts = Opts::parse(field(data, "opts"))?;
+                let rooms = wire::rooms(field(data, "rooms"))?;
+                if message.kind == kind::SOCKETS_JOIN {
+                    self.local.add_rooms(&options(opts), &rooms);
+                } else {
+                    self.local.del_rooms(&options(opts), &rooms);
+                }
+                Ok(())
+            }
+            kind::DISCONNECT_SOCKETS => {
+                let opts = Opts::parse(field(data, "opts"))?;
+                let close = field(data, "close")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                self.local.disconnect(&options(opts), close);
+                Ok(())
+            }
+            kind::FETCH_SOCKETS => {
+                let request_id = wire::request_id(data)
+                    .ok_or(WireError::Schema("FETCH_SOCKETS without requestId"))?;
+                let opts = Opts::parse(field(data, "opts"))?;
+                let sockets: Vec<Value> = self
+                    .local
+                    .fetch(&options(opts))
+                    .into_iter()
+                    .map(|s| {
+                        map(vec![
+                            ("id", Value::from(s.id.as_str())),
+                            (
+                                "handshake",
+                                wire::json_to_value(
+                                    s.handshake.unwrap_or_else(|| serde_json::json!({})),
+                                ),
+                            ),
+                            ("rooms", rooms_value(&s.rooms)),
+                            (
+                                "data",
+                                wire::json_to_value(s.data.unwrap_or(serde_json::Value::Null)),
+                            ),
+                        ])
+                    })
+                    .collect();
+                self.publish_nowait(
+                    kind::FETCH_SOCKETS_RESPONSE,
+                    map(vec![
+                        ("requestId", Value::from(request_id)),
+                        ("sockets", Value::Array(sockets)),
+                    ]),
+                );
+                Ok(())
+            }
+            kind::SERVER_SIDE_EMIT => {
+                let (event, args) = wire::event_data(field(data, "packet"))?;
+                let ack = wire::request_id(data).map(|request_id| {
+                    let me = self.me.clone();
+                    sockeye::ServerAck::new(move |answer| {
+                        let adapter = me.upgrade().ok_or_else(|| {
+                            AdapterError::new("the adapter is closed; the answer was not sent")
+                        })?;
+                        let message = adapter.encode(
+                            kind::SERVER_SIDE_EMIT_RESPONSE,
+                            map(vec![
+                                ("requestId", Value::from(request_id)),
+                                ("packet", wire::json_to_value(answer)),
+                            ]),
+                        )?;
+                        adapter
+                            .node
+                            .queue(Job {
+                                channel: adapter.channel.clone(),
+                                message,
+                                reply: None,
+                            })
+                            .map_err(|e| AdapterError::new(format!("answer not sent: {e}")))
+                    })
+                });
+                self.local
+                    .server_event(sockeye::ServerEvent::new(self.ns(), event, args, ack));
+                Ok(())
+            }
+            kind::FETCH_SOCKETS_RESPONSE
+            | kind::SERVER_SIDE_EMIT_RESPONSE
+            | kind::BROADCAST_CLIENT_COUNT
+            | kind::BROADCAST_ACK => {
+                let id = wire::request_id(data)
+                    .ok_or(WireError::Schema("response without requestId"))?;
+                // Every node hears every answer on the channel: one for another node's
+                // request is not this node's business.
+                let tx = lock(&self.pending).get(&id).cloned();
+                if let Some(tx) = tx
+                    && tx.try_send(message).is_err()
+                {
+                    tracing::debug!(ns = %self.ns(), "answer beyond max_responses dropped");
+                }
+                Ok(())
+            }
+            other => {
+                // A newer protocol's message: ignored, as the Node adapter ignores it.
+                tracing::debug!(ns = %self.ns(), kind = other, "unknown message type ignored");
+                Ok(())
+            }
+        }
+    }
+
+    /// A broadcast with ack from another node: deliver, report the client count, then forward
+    /// each acknowledgement.
+    fn on_broadcast_request(
+        &self,
+        requester: &str,
+        packet: wire::EventPacket,
+        opts: Opts,
+        request_id: String,
+    ) {
+        let default_ms =
+            u64::try_from(self.node.config.request_timeout.as_millis()).unwrap_or(5000);
+        let timeout = Duration::from_millis(
+            opts.timeout_ms
+                .unwrap_or(default_ms)
+                .min(MAX_REMOTE_ACK_TIMEOUT_MS),
+        );
+        let packet = BroadcastPacket::new(
+            sockeye::Str::from(self.ns()),
+            sockeye::Str::from(packet.event.as_str()),
+            packet.args,
+        );
+        let stream = self
+            .local
+            .deliver_with_ack(&packet, &options(opts), timeout);
+        let expected = u64::try_from(stream.expected()).unwrap_or(u64::MAX);
+        self.publish_nowait(
+            kind::BROADCAST_CLIENT_COUNT,
+            map(vec![
+                ("requestId", Value::from(request_id.as_str())),
+                ("clientCount", Value::from(expected)),
+            ]),
+        );
+        tracing::trace!(ns = %self.ns(), requester, "broadcast with ack from another node");
+        let me = self.me.clone();
+        self.node.spawn(async move {
+            let mut stream = stream;
+            while let Some((_, result)) = stream.next().await {
+                let Ok(args) = result else { continue };
+                let Some(adapter) = me.upgrade() else { return };
+                let first = wire::args_to_values(&args)
+                    .ok()
+                    .and_then(|v| v.into_iter().next())
+                    .unwrap_or(Value::Nil);
+                adapter.publish_nowait(
+                    kind::BROADCAST_ACK,
+                    map(vec![
+                        ("requestId", Value::from(request_id.as_str())),
+                        ("packet", first),
+                    ]),
+                );
+            }
+        });
+    }
+
+    fn event_value(packet: &BroadcastPacket) -> Result<Value, AdapterError> {
+        let mut data = vec![Value::from(packet.event.as_ref())];
+        data.extend(
+            wire::args_to_values(&packet.args)
+                .map_err(|e| adapter_err("arguments cannot be encoded", e))?,
+        );
+        Ok(Value::Array(data))
+    }
+}
+
+/// The heartbeat task of one adapter: announces it once its channel is listened on, sends a
+/// heartbeat whenever it has been silent for `heartbeat_interval`, and forgets nodes silent
+/// for longer than `heartbeat_timeout`.
+async fn heartbeats(adapter: Weak<PostgresAdapter>) {
+    loop {
+        let Some(a) = adapter.upgrade() else { return };
+        if a.closed.load(Ordering::Acquire) {
+            return;
+        }
+        if a.node.is_listening(&a.channel) {
+            a.announce();
+            break;
+        }
+        drop(a);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    loop {
+        let Some(a) = adapter.upgrade() else { return };
+        let interval = a.node.config.heartbeat_interval;
+        let step = interval
+            .min(Duration::from_secs(1))
+            .max(Duration::from_millis(10));
+        drop(a);
+        tokio::time::sleep(step).await;
+        let Some(a) = adapter.upgrade() else { return };
+        if a.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let quiet = lock(&a.last_publish).elapsed();
+        if quiet >= interval {
+            a.publish_nowait(kind::HEARTBEAT, Value::Nil);
+        }
+        a.live_nodes();
+    }
+}
+
+/// A stream of `expected` remote answers of type `ty`; whatever has not arrived by `deadline`
+/// yields a timeout.
+fn remote_acks(
+    rx: mpsc::Receiver<Message>,
+    guard: PendingGuard,
+    buffered: VecDeque<Args>,
+    expected: usize,
+    deadline: Instant,
+    timeout: Duration,
+    ty: u64,
+) -> AckStream {
+    struct State {
+        rx: mpsc::Receiver<Message>,
+        _guard: PendingGuard,
+        buffered: VecDeque<Args>,
+        left: usize,
+    }
+    let state = State {
+        rx,
+        _guard: guard,
+        buffered,
+        left: expected,
+    };
+    let stream = futures_util::stream::unfold(state, move |mut s| async move {
+        if s.left == 0 {
+            return None;
+        }
+        s.left -= 1;
+        if let Some(args) = s.buffered.pop_front() {
+            return Some(((remote_id(), Ok(args)), s));
+        }
+        loop {
+            match tokio::time::timeout_at(deadline, s.rx.recv()).await {
+                Ok(Some(resp)) => {
+                    if resp.kind != ty {
+                        continue;
+                    }
+                    if let Some(args) = wire::answer(&resp.data) {
+                        return Some(((remote_id(), Ok(args)), s));
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    let r: AckResult = (remote_id(), Err(AckError::Timeout(timeout)));
+                    return Some((r, s));
+                }
+            }
+        }
+    });
+    AckStream::new(stream, expected)
+}
+
+impl Drop for PostgresAdapter {
+    fn drop(&mut self) {
+        self.node.unregister(&self.channel, self);
+    }
+}
+
+impl Adapter for PostgresAdapter {
+    fn broadcast(
+        &self,
+        packet: BroadcastPacket,
+        opts: BroadcastOptions,
+    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        Box::pin(async move {
+            // Local sockets get it whatever the database does; the error then says so, so
+            // that the caller does not emit again and deliver it twice here.
+            let recipients = self.local.deliver(&packet, &opts);
+            if opts.flags.local {
+                return Ok(());
+            }
+            let packet_v = wire::packet_value(self.ns(), &packet.event, &packet.args).map_err(
+                |e| adapter_err(&format!("broadcast delivered to the {recipients} sockets of this node, but it cannot be encoded for the others"), e),
+            )?;
+            self.publish(
+                kind::BROADCAST,
+                map(vec![("packet", packet_v), ("opts", opts_value(&opts, None))]),
+                &format!("broadcast delivered to the {recipients} sockets of this node, but its copy for the other nodes was"),
+            )
+            .await
+        })
+    }
+
+    fn broadcast_with_ack(
+        &self,
+        packet: BroadcastPacket,
+        opts: BroadcastOptions,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<AckStream, AdapterError>> {
+        Box::pin(async move {
+            let start = Instant::now();
+            let others = if opts.flags.local {
+                0
+            } else {
+                self.live_nodes().len()
+            };
+            let remote = if others == 0 {
+                None
+            } else {
+                let (id, rx, guard) = self.open_request()?;
+                let packet_v = wire::packet_value(self.ns(), &packet.event, &packet.args)
+                    .map_err(|e| adapter_err("broadcast cannot be encoded", e))?;
+                self.publish(
+                    kind::BROADCAST,
+                    map(vec![
+                        ("packet", packet_v),
+                        ("requestId", Value::from(id.as_str())),
+                        ("opts", opts_value(&opts, Some(timeout))),
+                    ]),
+                    "broadcast with ack (nothing was delivered)",
+                )
+                .await?;
+                Some((rx, guard))
+            };
+            let local = self.local.deliver_with_ack(&packet, &opts, timeout);
+            let Some((mut rx, guard)) = remote else {
+                return Ok(local);
+            };
+            // Each node first reports how many clients it reached; the stream's length is known
+            // once every node did (or the wait for them ran out).
+            let counts_deadline = start + timeout.min(self.node.config.request_timeout);
+            let (mut servers, mut clients, mut buffered) = (0usize, 0usize, VecDeque::new());
+            while servers < others {
+                match tokio::time::timeout_at(counts_deadline, rx.recv()).await {
+                    Ok(Some(resp)) => match resp.kind {
+                        kind::BROADCAST_CLIENT_COUNT => {
+                            servers += 1;
+                            let n = field_u64(&resp.data, "clientCount").unwrap_or(0);
+                            clients =
+                                clients.saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
+                        }
+                        kind::BROADCAST_ACK => {
+                            if let Some(args) = wire::answer(&resp.data) {
+                                buffered.push_back(args);
+                            }
+                        }
+                        _ => {}
+                    },
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            if servers < others {
+                tracing::warn!(ns = %self.ns(), servers, others, "not every node reported its client count for a broadcast with ack; their clients are not waited for");
+            }
+            let clients = clients.min(self.node.config.max_responses);
+            let remote = remote_acks(
+                rx,
+                guard,
+                buffered,
+                clients,
+                start + timeout,
+                timeout,
+                kind::BROADCAST_ACK,
+            );
+            Ok(local.chain(remote))
+        })
+    }
+
+    fn fetch_sockets(
+        &self,
+        opts: BroadcastOptions,
+    ) -> BoxFuture<'_, Result<Vec<SocketInfo>, AdapterError>> {
+        Box::pin(async move {
+            let mut sockets = self.local.fetch(&opts);
+            if opts.flags.local {
+                return Ok(sockets);
+            }
+            let mut missing = self.live_nodes();
+            if missing.is_empty() {
+                return Ok(sockets);
+            }
+            let expected = missing.len();
+            let (id, mut rx, _guard) = self.open_request()?;
+            self.publish(
+                kind::FETCH_SOCKETS,
+                map(vec![
+                    ("opts", opts_value(&opts, None)),
+                    ("requestId", Value::from(id.as_str())),
+                ]),
+                "fetch_sockets request",
+            )
+            .await?;
+            let deadline = Instant::now() + self.node.config.request_timeout;
+            while !missing.is_empty() {
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(resp)) if resp.kind == kind::FETCH_SOCKETS_RESPONSE => {
+                        let Some(list) = wire::fetched_sockets(&resp.data) else {
+                            continue;
+                        };
+                        if !missing.remove(&resp.uid) {
+                            continue;
+                        }
+                        sockets.extend(list.into_iter().map(|s| SocketInfo {
+                            id: SocketId::from(s.id.as_str()),
+                            ns: self.ns().to_owned(),
+                            rooms: s.rooms,
+                            local: false,
+                            handshake: s.handshake,
+                            data: s.data,
+                        }));
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => {
+                        // A node that went away meanwhile owes no answer.
+                        let live = self.live_nodes();
+                        missing.retain(|uid| live.contains(uid));
+                        if missing.is_empty() {
+                            break;
+                        }
+                        return Err(AdapterError::new(format!(
+                            "fetch_sockets in namespace {}: {} of {expected} other nodes did not answer within {:?} ({} sockets came)",
+                            self.ns(),
+                            missing.len(),
+                            self.node.config.request_timeout,
+                            sockets.len()
+                        )));
+                    }
+                }
+            }
+            Ok(sockets)
+        })
+    }
+
+    fn add_sockets(
+        &self,
+        opts: BroadcastOptions,
+        rooms: Vec<Room>,
+    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        Box::pin(async move {
+            if !opts.flags.local {
+                self.publish(
+                    kind::SOCKETS_JOIN,
+                    map(vec![
+                        ("opts", opts_value(&opts, None)),
+                        ("rooms", rooms_value(&rooms)),
+                    ]),
+                    "socketsJoin (nothing was done)",
+                )
+                .await?;
+            }
+            self.local.add_rooms(&opts, &rooms);
+            Ok(())
+        })
+    }
+
+    fn del_sockets(
+        &self,
+        opts: BroadcastOptions,
+        rooms: Vec<Room>,
+    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        Box::pin(async move {
+            if !opts.flags.local {
+                self.publish(
+                    kind::SOCKETS_LEAVE,
+                    map(vec![
+                        ("opts", opts_value(&opts, None)),
+                        ("rooms", rooms_value(&rooms)),
+                    ]),
+                    "socketsLeave (nothing was done)",
+                )
+                .await?;
+            }
+            self.local.del_rooms(&opts, &rooms);
+            Ok(())
+        })
+    }
+
+    fn disconnect_sockets(
+        &self,
+        opts: BroadcastOptions,
+        close: bool,
+    ) -> BoxFuture<'_, Result<(), AdapterError>> {
+        Box::pin(async move {
+            if !opts.flags.local {
+                self.publish(
+                    kind::DISCONNECT_SOCKETS,
+                    map(vec![
+                        ("opts", opts_value(&opts, None)),
+                        ("close", Value::from(close)),
+                    ]),
+                    "disconnectSockets (nothing was done)",
+                )
+                .await?;
+            }
+            self.local.disconnect(&opts, close);
+            Ok(())
+        })
+    }
+
+    fn server_side_emit(&self, packet: BroadcastPacket) -> BoxFuture<'_, Result<(), AdapterError>> {
+        Box::pin(async move {
+            let data = Self::event_value(&packet)?;
+            self.publish(
+                kind::SERVER_SIDE_EMIT,
+                map(vec![("packet", data)]),
+                "server-side emit",
+            )
+            .await
+        })
+    }
+
+    fn server_side_emit_with_ack(
+        &self,
+        packet: BroadcastPacket,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<AckStream, AdapterError>> {
+        Box::pin(async move {
+            let others = self.live_nodes().len();
+            if others == 0 {
+                return Ok(AckStream::empty());
+            }
+            let (id, rx, guard) = self.open_request()?;
+            let data = Self::event_value(&packet)?;
+            self.publish(
+                kind::SERVER_SIDE_EMIT,
+                map(vec![
+                    ("packet", data),
+                    ("requestId", Value::from(id.as_str())),
+                ]),
+                "server-side emit",
+            )
+            .await?;
+            Ok(remote_acks(
+                rx,
+                guard,
+                VecDeque::new(),
+                others,
+                Instant::now() + timeout,
+                timeout,
+                kind::SERVER_SIDE_EMIT_RESPONSE,
+            ))
+        })
+    }
+
+    fn server_count(&self) -> BoxFuture<'_, Result<usize, AdapterError>> {
+        Box::pin(std::future::ready(Ok(self.node_count())))
+    }
+
+    fn close(&self) -> BoxFuture<'_, Result<(), AdapterError>> {
+        Box::pin(async move {
+            if self.closed.swap(true, Ordering::AcqRel) {
+                return Ok(());
+            }
+            let said = self
+                .publish(kind::ADAPTER_CLOSE, Value::Nil, "ADAPTER_CLOSE")
+                .await;
+            self.node.unregister(&self.channel, self);
+            said
+        })
+    }
+}
