@@ -32,6 +32,14 @@ pub enum RedisError {
         /// The URL, password removed.
         url: String,
     },
+    /// The sharded adapter was pointed at a Redis that is not a Redis Cluster.
+    #[error(
+        "the Redis at {url} is not a Redis Cluster (cluster support disabled); the sharded adapter needs one (redis-server --cluster-enabled yes, Redis 7 or later): use RedisAdapterFactory on a standalone Redis"
+    )]
+    NotACluster {
+        /// The URL, password removed.
+        url: String,
+    },
     /// A command (publish, `PUBSUB NUMSUB`) failed.
     #[error(
         "Redis command {command} failed: {source}; the connection is retried in the background"

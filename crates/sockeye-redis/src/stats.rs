@@ -14,6 +14,7 @@ pub(crate) struct Stats {
     pub(crate) reconnects: AtomicU64,
     pub(crate) late_responses: AtomicU64,
     pub(crate) unknown_version: AtomicU64,
+    pub(crate) receive_queue_full: AtomicU64,
 }
 
 /// A snapshot of the adapter's counters (see [`crate::RedisAdapterFactory::stats`]).
@@ -39,6 +40,9 @@ pub struct StatsSnapshot {
     /// Messages dropped because their wire version (`sockeyeWire`) is newer than this node
     /// speaks (a future sockeye's format); see `docs/redis.md`.
     pub unknown_version: u64,
+    /// Messages dropped on arrival because the receive queue was full (sharded adapter,
+    /// `ShardedConfig::receive_queue`): this node missed them.
+    pub receive_queue_full: u64,
 }
 
 impl Stats {
@@ -58,6 +62,7 @@ impl Stats {
             reconnects: get(&self.reconnects),
             late_responses: get(&self.late_responses),
             unknown_version: get(&self.unknown_version),
+            receive_queue_full: get(&self.receive_queue_full),
         }
     }
 }

@@ -13,6 +13,8 @@ mod faults_proxy;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod server_events;
+mod sharded_cluster;
+mod sharded_contract;
 mod streams_cluster;
 mod streams_contract;
 mod streams_cost;
