@@ -12,6 +12,7 @@ mod faults;
 mod faults_proxy;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod sentinel;
 mod server_events;
 mod sharded_cluster;
 mod sharded_contract;

@@ -501,3 +501,19 @@ async fn mixed_sharded_cluster_static() {
 async fn mixed_sharded_cluster_dynamic_private() {
     mixed(SubscriptionMode::DynamicPrivate).await;
 }
+
+/// A Redis without cluster support is refused at connect, by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standalone_redis_is_refused_by_name() {
+    if !common::redis_available(common::SHARED_URL).await {
+        return;
+    }
+    let config = sockeye_redis::sharded::ShardedConfig::new(sockeye_redis::RedisConfig::new(
+        common::SHARED_URL,
+    ));
+    let err = ShardedAdapterFactory::connect(config).await.unwrap_err();
+    assert!(
+        matches!(err, sockeye_redis::RedisError::NotACluster { .. }),
+        "{err}"
+    );
+}

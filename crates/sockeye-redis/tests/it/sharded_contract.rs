@@ -54,11 +54,21 @@ impl Cluster for Sharded {
     fn settle(&self) -> Fut<'_, ()> {
         Box::pin(async move {
             let factories = self.factories.lock().unwrap().clone();
-            for factory in factories {
-                assert!(
-                    factory.ready(Duration::from_secs(10)).await,
-                    "the node's sharded subscriptions were not ready in time"
-                );
+            // A remote join travels on the namespace channel and a broadcast to one room on
+            // the room's channel: no order between them, so a node may be told to subscribe
+            // to a room channel after `ready` last looked. The pause lets the join messages in
+            // flight arrive (what a settle means for this adapter); `ready` then waits for
+            // the subscriptions they asked for.
+            for round in 0..2 {
+                for factory in &factories {
+                    assert!(
+                        factory.ready(Duration::from_secs(10)).await,
+                        "the node's sharded subscriptions were not ready in time"
+                    );
+                }
+                if round == 0 {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                }
             }
         })
     }
