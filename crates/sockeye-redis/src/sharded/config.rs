@@ -14,8 +14,9 @@ pub enum SubscriptionMode {
     Static,
     /// `"dynamic"` (the JS default): also one channel per public room with a local member
     /// (`<prefix>#<ns>#<room>#`); a broadcast to exactly one public room goes only to the nodes
-    /// that have a member. Rooms named like a socket id (20 characters) stay on the namespace
-    /// channel.
+    /// that have a member. Rooms named like a JS socket id (20 characters) stay on the
+    /// namespace channel; sockeye's socket ids have 22, so the JS nodes send to one sockeye
+    /// socket on its own channel, and sockeye nodes subscribe one per local socket.
     #[default]
     Dynamic,
     /// `"dynamic-private"`: like `Dynamic`, and private rooms (each socket's own-id room) get a
