@@ -6,8 +6,10 @@
 // Prints `listening on 127.0.0.1:<port>` once it accepts connections.
 //
 // Cluster mode (interop-app.md §4): INTEROP_ADAPTER `memory` (default), `redis`
-// (@socket.io/redis-adapter), `redis-streams` (@socket.io/redis-streams-adapter) or `postgres`
-// (@socket.io/postgres-adapter; creates its attachments table if missing), with
+// (@socket.io/redis-adapter), `redis-sharded` (its createShardedAdapter on a Redis Cluster:
+// INTEROP_BROKER_URL names one node, or several comma-separated), `redis-streams`
+// (@socket.io/redis-streams-adapter) or `postgres` (@socket.io/postgres-adapter; creates its
+// attachments table if missing), with
 // INTEROP_BROKER_URL, INTEROP_CHANNEL, INTEROP_RECOVERY_MS and INTEROP_NODE; other modes exit 2.
 "use strict";
 
@@ -24,7 +26,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 
 const mode = process.env.INTEROP_ADAPTER || "memory";
-if (!["memory", "redis", "redis-streams", "postgres"].includes(mode)) {
+if (!["memory", "redis", "redis-sharded", "redis-streams", "postgres"].includes(mode)) {
   console.error(`reference-server.js: INTEROP_ADAPTER=${mode} is not implemented here`);
   process.exit(2);
 }
@@ -229,6 +231,19 @@ async function start() {
     const { createClient } = require(path.join(modules, "redis"));
     const url = process.env.INTEROP_BROKER_URL || "redis://127.0.0.1:6379/0";
     const channel = process.env.INTEROP_CHANNEL;
+    if (mode === "redis-sharded") {
+      const { createCluster } = require(path.join(modules, "redis"));
+      const { createShardedAdapter } = require(path.join(modules, "@socket.io/redis-adapter"));
+      const rootNodes = url.split(",").map((u) => ({ url: u.trim() }));
+      const pub = createCluster({ rootNodes });
+      const sub = pub.duplicate();
+      await Promise.all([pub.connect(), sub.connect()]);
+      io.adapter(createShardedAdapter(pub, sub, channel ? { channelPrefix: channel } : {}));
+      httpServer.listen(port, "127.0.0.1", () => {
+        console.log(`listening on 127.0.0.1:${httpServer.address().port}`);
+      });
+      return;
+    }
     const client = createClient({ url });
     await client.connect();
     if (mode === "redis") {

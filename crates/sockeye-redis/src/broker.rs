@@ -69,8 +69,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Opens a client for `config`'s URL.
+/// Opens a client for `config`'s URL. A Sentinel URL is refused: only the classic adapter
+/// and emitter resolve it (through [`Source`]).
 pub(crate) fn client(config: &RedisConfig) -> Result<redis::Client, RedisError> {
+    if parse_sentinel_url(&config.url).is_some() {
+        return Err(RedisError::SentinelUnsupported {
+            url: config.redacted_url(),
+        });
+    }
     // rustls needs a process-wide crypto provider; keep the application's if it chose one.
     #[cfg(feature = "tls")]
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -91,6 +97,154 @@ pub(crate) fn client(config: &RedisConfig) -> Result<redis::Client, RedisError> 
         url: config.redacted_url(),
         source,
     })
+}
+
+/// A Sentinel URL as python-socketio reads it:
+/// `redis+sentinel://[user:password@]host:port[,host:port...][/db[/service_name]]` (or
+/// `valkey+sentinel://`). The credentials are those of the master, not of the sentinels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SentinelUrl {
+    pub(crate) sentinels: Vec<(String, u16)>,
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+    pub(crate) db: Option<i64>,
+    pub(crate) service: Option<String>,
+}
+
+/// `None` when `url` is not a Sentinel URL; otherwise the parsed URL or why it is invalid.
+pub(crate) fn parse_sentinel_url(url: &str) -> Option<Result<SentinelUrl, String>> {
+    let rest = url
+        .strip_prefix("redis+sentinel://")
+        .or_else(|| url.strip_prefix("valkey+sentinel://"))?;
+    Some(parse_sentinel_rest(rest))
+}
+
+fn parse_sentinel_rest(rest: &str) -> Result<SentinelUrl, String> {
+    let (netloc, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], &rest[at..]),
+        None => (rest, ""),
+    };
+    let (userinfo, hosts) = match netloc.rsplit_once('@') {
+        Some((userinfo, hosts)) => (Some(userinfo), hosts),
+        None => (None, netloc),
+    };
+    let (username, password) = match userinfo {
+        None => (None, None),
+        Some(info) => {
+            let (user, pass) = match info.split_once(':') {
+                Some((u, p)) => (u, Some(p)),
+                None => (info, None),
+            };
+            let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+            (some(user), pass.and_then(some))
+        }
+    };
+    let mut sentinels = Vec::new();
+    for host_port in hosts.split(',') {
+        let (host, port) = host_port
+            .rsplit_once(':')
+            .ok_or_else(|| format!("sentinel {host_port:?} has no port"))?;
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| format!("sentinel {host_port:?} has an invalid port"))?;
+        if host.is_empty() {
+            return Err(format!("sentinel {host_port:?} has no host"));
+        }
+        sentinels.push((host.to_owned(), port));
+    }
+    let mut parts = path.split('/').skip(1);
+    let db = match parts.next() {
+        None | Some("") => None,
+        Some(db) => Some(
+            db.parse::<i64>()
+                .map_err(|_| format!("database {db:?} is not a number"))?,
+        ),
+    };
+    let service = parts.next().filter(|s| !s.is_empty()).map(str::to_owned);
+    Ok(SentinelUrl {
+        sentinels,
+        username,
+        password,
+        db,
+        service,
+    })
+}
+
+/// Where the classic adapter's connections go: a fixed server, or the master Redis Sentinel
+/// names at the time of each (re)connection, so that a node follows a failover.
+#[derive(Clone)]
+pub(crate) enum Source {
+    Fixed(Box<redis::Client>),
+    Sentinel(Arc<tokio::sync::Mutex<redis::sentinel::SentinelClient>>),
+}
+
+impl Source {
+    /// The source of `config`'s URL; nothing is contacted yet.
+    pub(crate) fn new(config: &RedisConfig) -> Result<Source, RedisError> {
+        let Some(parsed) = parse_sentinel_url(&config.url) else {
+            return client(config).map(|c| Source::Fixed(Box::new(c)));
+        };
+        let url = parsed.map_err(|reason| RedisError::InvalidSentinelUrl {
+            url: config.redacted_url(),
+            reason,
+        })?;
+        let addrs = url
+            .sentinels
+            .iter()
+            .map(|(host, port)| redis::ConnectionAddr::Tcp(host.clone(), *port));
+        // python-socketio's default service name is its channel; ours is the key.
+        let service = url.service.clone().unwrap_or_else(|| config.key.clone());
+        let invalid = |source| RedisError::InvalidUrl {
+            url: config.redacted_url(),
+            source,
+        };
+        let mut builder = redis::sentinel::SentinelClientBuilder::new(
+            addrs,
+            service,
+            redis::sentinel::SentinelServerType::Master,
+        )
+        .map_err(invalid)?;
+        if let Some(db) = url.db {
+            builder = builder.set_client_to_redis_db(db);
+        }
+        if let Some(user) = &url.username {
+            builder = builder.set_client_to_redis_username(user);
+        }
+        if let Some(password) = &url.password {
+            builder = builder.set_client_to_redis_password(password);
+        }
+        let sentinel = builder.build().map_err(invalid)?;
+        Ok(Source::Sentinel(Arc::new(tokio::sync::Mutex::new(
+            sentinel,
+        ))))
+    }
+
+    /// A client for the server to connect to now (for Sentinel: asks the sentinels for the
+    /// current master).
+    pub(crate) async fn client(&self, config: &RedisConfig) -> Result<redis::Client, RedisError> {
+        match self {
+            Source::Fixed(c) => Ok((**c).clone()),
+            Source::Sentinel(s) => {
+                let mut sentinel = s.lock().await;
+                match tokio::time::timeout(config.command_timeout * 2, sentinel.async_get_client())
+                    .await
+                {
+                    Ok(Ok(client)) => Ok(client),
+                    Ok(Err(source)) => Err(RedisError::Connect {
+                        url: config.redacted_url(),
+                        source,
+                    }),
+                    Err(_) => Err(RedisError::ConnectTimeout {
+                        url: config.redacted_url(),
+                    }),
+                }
+            }
+        }
+    }
+
+    fn follows_failovers(&self) -> bool {
+        matches!(self, Source::Sentinel(_))
+    }
 }
 
 /// A connection manager (it reconnects on its own after a dropped connection) for `config`.
@@ -129,7 +283,7 @@ async fn connection_manager(
 /// command seems to time out although Redis ran it, and retrying it publishes it twice. A
 /// timed-out connection is therefore never trusted again.
 pub(crate) struct Publisher {
-    client: redis::Client,
+    source: Source,
     config: Arc<RedisConfig>,
     /// The connection and its generation (bumped on each replacement).
     current: Mutex<(ConnectionManager, u64)>,
@@ -139,12 +293,12 @@ pub(crate) struct Publisher {
 impl Publisher {
     /// Connects (failing if Redis cannot be reached now).
     pub(crate) async fn connect(
-        client: redis::Client,
+        source: Source,
         config: Arc<RedisConfig>,
     ) -> Result<Publisher, RedisError> {
-        let conn = connection_manager(client.clone(), &config).await?;
+        let conn = connection_manager(source.client(&config).await?, &config).await?;
         Ok(Publisher {
-            client,
+            source,
             config,
             current: Mutex::new((conn, 0)),
             renewing: tokio::sync::Mutex::new(()),
@@ -165,7 +319,11 @@ impl Publisher {
             if lock(&this.current).1 != stale {
                 return;
             }
-            match connection_manager(this.client.clone(), &this.config).await {
+            let fresh = match this.source.client(&this.config).await {
+                Ok(client) => connection_manager(client, &this.config).await,
+                Err(e) => Err(e),
+            };
+            match fresh {
                 Ok(conn) => {
                     *lock(&this.current) = (conn, stale.wrapping_add(1));
                     tracing::info!("Redis publisher connection replaced after a timeout");
@@ -204,6 +362,10 @@ impl Publisher {
                 Ok(Err(e))
                     if !retried && (e.is_connection_dropped() || e.is_connection_refusal()) =>
                 {
+                    // Behind Sentinel the master may have moved: ask again where it is.
+                    if self.source.follows_failovers() {
+                        self.renew(generation);
+                    }
                     retried = true;
                 }
                 Ok(Err(source)) => return Err(RedisError::Command { command, source }),
@@ -238,8 +400,9 @@ impl Broker {
     /// Connects both connections (failing if Redis is unreachable now) and starts their tasks.
     pub(crate) async fn connect(config: RedisConfig) -> Result<Arc<BrokerHandle>, RedisError> {
         let config = Arc::new(config);
-        let client = client(&config)?;
-        let publisher = Arc::new(Publisher::connect(client.clone(), config.clone()).await?);
+        let source = Source::new(&config)?;
+        let publisher = Arc::new(Publisher::connect(source.clone(), config.clone()).await?);
+        let client = source.client(&config).await?;
         let first =
             match tokio::time::timeout(config.command_timeout * 2, client.get_async_pubsub()).await
             {
@@ -275,7 +438,7 @@ impl Broker {
         ));
         tokio::spawn(subscribe_loop(
             Arc::downgrade(&broker),
-            client,
+            source,
             first,
             broker.stop.subscribe(),
         ));
@@ -519,7 +682,7 @@ async fn publish_loop(
 
 async fn subscribe_loop(
     broker: Weak<Broker>,
-    client: redis::Client,
+    source: Source,
     first: redis::aio::PubSub,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -538,7 +701,14 @@ async fn subscribe_loop(
         );
         let pubsub = match next.take() {
             Some(p) => Some(p),
-            None => match tokio::time::timeout(timeout, client.get_async_pubsub()).await {
+            None => match tokio::time::timeout(timeout, async {
+                let client = source.client(&b.config).await.map_err(|e| {
+                    redis::RedisError::from((redis::ErrorKind::Io, "no server", e.to_string()))
+                })?;
+                client.get_async_pubsub().await
+            })
+            .await
+            {
                 Ok(Ok(p)) => Some(p),
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, retry_in = ?delay.max(min), "Redis subscriber cannot reconnect");
@@ -649,5 +819,66 @@ fn checked(
             tracing::warn!(%what, "Redis (un)subscribe timed out");
             Err(())
         }
+    }
+}
+
+#[cfg(test)]
+mod sentinel_url_tests {
+    use super::{SentinelUrl, parse_sentinel_url};
+
+    #[test]
+    fn sentinel_urls_are_read_as_python_socketio_reads_them() {
+        assert_eq!(parse_sentinel_url("redis://127.0.0.1:6379/0"), None);
+        assert_eq!(
+            parse_sentinel_url("redis+sentinel://user:pw@h1:26379,h2:26380/2/mymaster"),
+            Some(Ok(SentinelUrl {
+                sentinels: vec![("h1".into(), 26379), ("h2".into(), 26380)],
+                username: Some("user".into()),
+                password: Some("pw".into()),
+                db: Some(2),
+                service: Some("mymaster".into()),
+            }))
+        );
+        assert_eq!(
+            parse_sentinel_url("valkey+sentinel://:secret@10.0.0.1:5000"),
+            Some(Ok(SentinelUrl {
+                sentinels: vec![("10.0.0.1".into(), 5000)],
+                username: None,
+                password: Some("secret".into()),
+                db: None,
+                service: None,
+            }))
+        );
+        let only_db = parse_sentinel_url("redis+sentinel://h:1/3")
+            .unwrap()
+            .unwrap();
+        assert_eq!((only_db.db, only_db.service), (Some(3), None));
+        let no_db = parse_sentinel_url("redis+sentinel://h:1//svc")
+            .unwrap()
+            .unwrap();
+        assert_eq!((no_db.db, no_db.service.as_deref()), (None, Some("svc")));
+        for bad in [
+            "redis+sentinel://host/0/s",
+            "redis+sentinel://host:port/0/s",
+            "redis+sentinel://:26379/0",
+            "redis+sentinel://h:1/zero/s",
+            "redis+sentinel://h:1,h2/0",
+        ] {
+            assert!(
+                matches!(parse_sentinel_url(bad), Some(Err(_))),
+                "{bad} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn modes_that_do_not_resolve_sentinel_say_so() {
+        let config = crate::RedisConfig::new("redis+sentinel://u:secret@h:26379/0/m");
+        let err = super::client(&config).unwrap_err().to_string();
+        assert!(err.contains("classic adapter and emitter only"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+        let config = crate::RedisConfig::new("redis+sentinel://h/0/m");
+        let err = super::Source::new(&config).err().unwrap().to_string();
+        assert!(err.contains("invalid Redis Sentinel URL"), "{err}");
     }
 }

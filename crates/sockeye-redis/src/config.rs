@@ -25,7 +25,11 @@ pub struct RedisConfig {
 impl RedisConfig {
     /// Settings for the server at `url`: `redis://[user:password@]host[:port][/db]`,
     /// `rediss://...` (TLS, needs the `tls` feature), `unix:///path/to/redis.sock`; Valkey URLs
-    /// (`valkey://`) work the same.
+    /// (`valkey://`) work the same. The classic adapter and emitter also take Redis Sentinel
+    /// URLs as python-socketio does,
+    /// `redis+sentinel://[user:password@]host:port[,host:port...][/db[/service_name]]` (or
+    /// `valkey+sentinel://`; the credentials are the master's, the service name defaults to the
+    /// key), and ask the sentinels for the master at each (re)connection.
     pub fn new(url: impl Into<String>) -> RedisConfig {
         RedisConfig {
             url: url.into(),

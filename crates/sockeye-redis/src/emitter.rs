@@ -38,9 +38,9 @@ impl std::fmt::Debug for Emitter {
 impl Emitter {
     /// Connects an emitter for namespace `/`.
     pub async fn connect(config: RedisConfig) -> Result<Emitter, RedisError> {
-        let client = broker::client(&config)?;
+        let source = broker::Source::new(&config)?;
         let key = config.key.clone();
-        let publisher = broker::Publisher::connect(client, Arc::new(config)).await?;
+        let publisher = broker::Publisher::connect(source, Arc::new(config)).await?;
         Ok(Emitter {
             publisher: Arc::new(publisher),
             key,

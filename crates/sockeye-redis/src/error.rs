@@ -32,6 +32,32 @@ pub enum RedisError {
         /// The URL, password removed.
         url: String,
     },
+    /// A `redis+sentinel://` URL that cannot be read.
+    #[error(
+        "invalid Redis Sentinel URL {url}: {reason}; use redis+sentinel://[user:password@]host:port[,host:port...]/db/service_name"
+    )]
+    InvalidSentinelUrl {
+        /// The URL, password removed.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A Sentinel URL given to a mode that does not resolve it.
+    #[error(
+        "Redis Sentinel URL {url} is read by the classic adapter and emitter only (RedisAdapterFactory, Emitter); give the streams or sharded mode the redis:// URL of the server"
+    )]
+    SentinelUnsupported {
+        /// The URL, password removed.
+        url: String,
+    },
+    /// The sharded adapter was pointed at a Redis that is not a Redis Cluster.
+    #[error(
+        "the Redis at {url} is not a Redis Cluster (cluster support disabled); the sharded adapter needs one (redis-server --cluster-enabled yes, Redis 7 or later): use RedisAdapterFactory on a standalone Redis"
+    )]
+    NotACluster {
+        /// The URL, password removed.
+        url: String,
+    },
     /// A command (publish, `PUBSUB NUMSUB`) failed.
     #[error(
         "Redis command {command} failed: {source}; the connection is retried in the background"

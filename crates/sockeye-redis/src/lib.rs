@@ -1,7 +1,8 @@
 //! Redis adapter and emitter for sockeye, wire-compatible with the official
-//! `@socket.io/redis-adapter` **8.3** (classic `createAdapter`, not `createShardedAdapter`)
-//! and `@socket.io/redis-emitter` **5.1**: sockeye nodes, Node `socket.io` nodes using that
-//! adapter, and emitters form one cluster.
+//! `@socket.io/redis-adapter` **8.3** (classic `createAdapter`; its `createShardedAdapter` for a
+//! Redis Cluster is [`sharded`]) and `@socket.io/redis-emitter` **5.1**: sockeye nodes, Node
+//! `socket.io` nodes using that adapter, and emitters form one cluster. [`streams`] speaks
+//! `@socket.io/redis-streams-adapter`.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -51,6 +52,7 @@ mod error;
 mod factory;
 mod metrics;
 mod server_event;
+pub mod sharded;
 mod stats;
 pub mod streams;
 mod wire;

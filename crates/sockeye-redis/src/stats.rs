@@ -15,6 +15,7 @@ pub(crate) struct Stats {
     pub(crate) late_responses: AtomicU64,
     pub(crate) unknown_version: AtomicU64,
     pub(crate) stream_gaps: AtomicU64,
+    pub(crate) receive_queue_full: AtomicU64,
 }
 
 /// A snapshot of the adapter's counters (see [`crate::RedisAdapterFactory::stats`]).
@@ -45,6 +46,9 @@ pub struct StatsSnapshot {
     /// or it was trimmed past a stalled reader), so entries written after it may have been
     /// lost for this node; each is logged. Always 0 in the classic mode.
     pub stream_gaps: u64,
+    /// Messages dropped on arrival because the receive queue was full (sharded adapter,
+    /// `ShardedConfig::receive_queue`): this node missed them.
+    pub receive_queue_full: u64,
 }
 
 impl Stats {
@@ -65,6 +69,7 @@ impl Stats {
             late_responses: get(&self.late_responses),
             unknown_version: get(&self.unknown_version),
             stream_gaps: get(&self.stream_gaps),
+            receive_queue_full: get(&self.receive_queue_full),
         }
     }
 }

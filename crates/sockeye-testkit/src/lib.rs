@@ -27,6 +27,7 @@ pub mod hostile_server;
 mod http_proxy;
 pub mod panics;
 mod proxy;
+pub mod redis_cluster;
 pub mod sio;
 pub mod ws;
 

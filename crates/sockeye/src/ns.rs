@@ -82,6 +82,10 @@ pub(crate) struct Namespace {
     members: AtomicUsize,
     /// Connection-state recovery is on: enabled by the server and supported by the adapter.
     recovers: bool,
+    /// The adapter asked to be told when a room gets its first or loses its last local member
+    /// ([`Adapter::wants_room_events`]); read once, so the join path of every other adapter
+    /// stays as it was.
+    room_events: bool,
     pub(crate) recovery_stats: RecoveryCounters,
 }
 
@@ -110,6 +114,7 @@ impl Namespace {
             let local = LocalNamespace::new(weak.clone(), name.clone(), config.recovery.clone());
             let adapter = factory.create(local);
             let recovers = config.recovery.is_some() && adapter.supports_recovery();
+            let room_events = adapter.wants_room_events();
             if config.recovery.is_some() && !recovers {
                 // The server warns once at startup (SocketIoBuilder::build).
                 tracing::debug!(ns = %name.as_str(), "adapter cannot recover sessions: connection-state recovery off");
@@ -127,6 +132,7 @@ impl Namespace {
                 ack_ids: AtomicU64::new(0),
                 members: AtomicUsize::new(0),
                 recovers,
+                room_events,
                 recovery_stats: RecoveryCounters::default(),
             }
         })
@@ -150,11 +156,19 @@ impl Namespace {
     }
 
     pub(crate) fn insert(&self, socket: SocketRef) {
-        self.sockets_mut().insert(socket.id().clone(), socket);
+        let id = socket.id().clone();
+        let new = self.sockets_mut().insert(id.clone(), socket).is_none();
+        if new && self.room_events {
+            self.adapter.room_created(id.as_str(), true);
+        }
     }
 
     pub(crate) fn remove(&self, id: &SocketId) -> Option<SocketRef> {
-        self.sockets_mut().remove(id)
+        let removed = self.sockets_mut().remove(id);
+        if removed.is_some() && self.room_events {
+            self.adapter.room_deleted(id.as_str(), true);
+        }
+        removed
     }
 
     pub(crate) fn get(&self, id: &SocketId) -> Option<SocketRef> {
@@ -197,38 +211,71 @@ impl Namespace {
             // Nothing to store (no rooms, or only the implicit own-id room): no write lock.
             return;
         }
-        let Some(hooks) = self.config.hooks.get() else {
+        let hooks = self.config.hooks.get();
+        if hooks.is_none() && !self.room_events {
             self.rooms_mut().add_all(id, rooms);
             return;
-        };
+        }
         for room in rooms {
+            if room == id.as_str() {
+                continue;
+            }
             // Reported after the lock is released: the observer may look the socket up.
-            let added =
-                room != id.as_str() && self.rooms_mut().add_all(id, std::slice::from_ref(room));
-            if added {
+            let (added, created) = {
+                let mut map = self.rooms_mut();
+                let created = !map.has_members(room);
+                let added = map.add_all(id, std::slice::from_ref(room));
+                (added, added && created)
+            };
+            if added && let Some(hooks) = hooks {
                 hooks.room_joined(&self.name, id, room);
+            }
+            if created && self.room_events {
+                self.adapter.room_created(room, false);
             }
         }
     }
 
     /// Removes socket `id` from `room` (never from its own-id room).
     pub(crate) fn leave(&self, id: &SocketId, room: &str) {
-        let removed = self.rooms_mut().remove(id, room);
+        let (removed, deleted) = {
+            let mut map = self.rooms_mut();
+            let removed = map.remove(id, room);
+            (removed, removed && !map.has_members(room))
+        };
         if removed && let Some(hooks) = self.config.hooks.get() {
             hooks.room_left(&self.name, id, room);
+        }
+        if deleted && self.room_events {
+            self.adapter.room_deleted(room, false);
         }
     }
 
     /// Removes socket `id` from every room.
     pub(crate) fn leave_all(&self, id: &SocketId) {
-        let Some(hooks) = self.config.hooks.get() else {
+        let hooks = self.config.hooks.get();
+        if hooks.is_none() && !self.room_events {
             self.rooms_mut().remove_all(id);
             return;
-        };
+        }
         let rooms = self.rooms_of(id);
-        self.rooms_mut().remove_all(id);
-        for room in rooms.iter().filter(|room| room.as_str() != id.as_str()) {
-            hooks.room_left(&self.name, id, room);
+        let deleted: Vec<&Room> = {
+            let mut map = self.rooms_mut();
+            map.remove_all(id);
+            rooms
+                .iter()
+                .filter(|room| room.as_str() != id.as_str() && !map.has_members(room))
+                .collect()
+        };
+        if let Some(hooks) = hooks {
+            for room in rooms.iter().filter(|room| room.as_str() != id.as_str()) {
+                hooks.room_left(&self.name, id, room);
+            }
+        }
+        if self.room_events {
+            for room in deleted {
+                self.adapter.room_deleted(room, false);
+            }
         }
     }
 

@@ -27,6 +27,11 @@ pub(crate) struct Rooms {
 }
 
 impl Rooms {
+    /// True when `room` has an explicit member (own-id rooms are not counted).
+    pub(crate) fn has_members(&self, room: &str) -> bool {
+        self.members.contains_key(room)
+    }
+
     /// Adds `id` to every room of `rooms` but its own-id room. Returns true when a room was
     /// added.
     pub(crate) fn add_all(&mut self, id: &SocketId, rooms: &[Room]) -> bool {

@@ -14,6 +14,7 @@ use sockeye::prelude::*;
 use sockeye::{AdapterError, EmitError, RecoveryConfig, SocketIoBuilder};
 use sockeye_postgres::{PostgresAdapterFactory, PostgresConfig};
 use sockeye_pybus::{PyBusConfig, PyBusFactory, Unsupported};
+use sockeye_redis::sharded::{ShardedAdapterFactory, ShardedConfig};
 use sockeye_redis::streams::{StreamsAdapterFactory, StreamsConfig};
 use sockeye_redis::{RedisAdapterFactory, RedisConfig};
 
@@ -45,6 +46,7 @@ pub struct NodeName(pub Option<String>);
 enum Backend {
     Memory,
     Redis(RedisAdapterFactory),
+    Sharded(ShardedAdapterFactory),
     Streams(StreamsAdapterFactory),
     PyBus(PyBusFactory),
     Postgres(PostgresAdapterFactory),
@@ -95,6 +97,21 @@ impl Cluster {
                     .map_err(|e| format!("INTEROP_ADAPTER=redis: {e}"))?;
                 Backend::Redis(factory)
             }
+            "redis-sharded" => {
+                // A Redis Cluster: the URL of one of its nodes (more, comma-separated, are
+                // extra seeds); the subscription mode is the JS default, `dynamic`.
+                let url = redis_url();
+                let mut urls = url.split(',').map(str::trim).filter(|u| !u.is_empty());
+                let first = urls.next().unwrap_or_default().to_owned();
+                let mut config = ShardedConfig::new(RedisConfig::new(first)).seed_nodes(urls);
+                if let Some(channel) = &channel {
+                    config = config.prefix(channel.clone());
+                }
+                let factory = ShardedAdapterFactory::connect(config)
+                    .await
+                    .map_err(|e| format!("INTEROP_ADAPTER=redis-sharded: {e}"))?;
+                Backend::Sharded(factory)
+            }
             "redis-streams" => {
                 let mut config = StreamsConfig::new(RedisConfig::new(redis_url()));
                 if let Some(channel) = &channel {
@@ -144,10 +161,10 @@ impl Cluster {
                     .map_err(|e| format!("INTEROP_ADAPTER=postgres: {e}"))?;
                 Backend::Postgres(factory)
             }
-            "redis-sharded" | "nats" => {
+            "nats" => {
                 return Err(format!(
                     "INTEROP_ADAPTER={mode} is not implemented by this app yet (implemented: \
-                     memory, redis, redis-streams, postgres, python-redis, python-amqp)"
+                     memory, redis, redis-sharded, redis-streams, postgres, python-redis, python-amqp)"
                 ));
             }
             other => {
@@ -177,6 +194,7 @@ impl Cluster {
         match &self.backend {
             Backend::Memory => builder,
             Backend::Redis(f) => builder.adapter(f.clone()),
+            Backend::Sharded(f) => builder.adapter(f.clone()),
             Backend::Streams(f) => builder.adapter(f.clone()),
             Backend::PyBus(f) => builder.adapter(f.clone()),
             Backend::Postgres(f) => builder.adapter(f.clone()),
@@ -189,6 +207,7 @@ impl Cluster {
         let ready = match &self.backend {
             Backend::Memory => true,
             Backend::Redis(f) => f.ready(READY_TIMEOUT).await,
+            Backend::Sharded(f) => f.ready(READY_TIMEOUT).await,
             Backend::Streams(f) => f.ready(READY_TIMEOUT).await,
             Backend::PyBus(f) => f.ready(READY_TIMEOUT).await,
             Backend::Postgres(f) => f.ready(READY_TIMEOUT).await,

@@ -12,7 +12,10 @@ mod faults;
 mod faults_proxy;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod sentinel;
 mod server_events;
+mod sharded_cluster;
+mod sharded_contract;
 mod streams_cluster;
 mod streams_contract;
 mod streams_cost;

@@ -330,6 +330,28 @@ pub trait Adapter: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(None)))
     }
 
+    /// True when the adapter wants [`Adapter::room_created`] and [`Adapter::room_deleted`]
+    /// (asked once, when the namespace is created); the default is false, and the namespace
+    /// then does no extra work when sockets join and leave.
+    fn wants_room_events(&self) -> bool {
+        false
+    }
+
+    /// A room got its first local member: an explicit room (`own_id` false) that a socket
+    /// joined, or the own-id room of a socket that entered the namespace (`own_id` true).
+    /// Called only when [`Adapter::wants_room_events`] is true, synchronously, after the
+    /// namespace's locks are released: an adapter that subscribes per room (the sharded Redis
+    /// adapter's dynamic modes) queues the subscription and returns at once.
+    fn room_created(&self, room: &str, own_id: bool) {
+        let _ = (room, own_id);
+    }
+
+    /// A room lost its last local member (explicit room), or the socket of an own-id room left
+    /// the namespace (`own_id` true); see [`Adapter::room_created`].
+    fn room_deleted(&self, room: &str, own_id: bool) {
+        let _ = (room, own_id);
+    }
+
     /// Releases the adapter's resources (a cluster adapter unsubscribes and closes its
     /// connections); called when the server closes. Later calls may fail.
     fn close(&self) -> BoxFuture<'_, Result<(), AdapterError>> {

@@ -29,6 +29,7 @@ mod metrics;
 #[cfg(feature = "msgpack")]
 mod msgpack;
 mod recovery;
+mod room_events;
 mod rooms;
 #[cfg(feature = "metrics")]
 mod spans;

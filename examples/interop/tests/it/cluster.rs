@@ -1,7 +1,8 @@
 //! Cluster mode (interop-app.md §4): a mixed cluster of one sockeye interop node and one
 //! official Node `socket.io` server (`tests/interop/reference-server.js` with the official
-//! adapter package pinned in `tests/package-lock.json`) on the Redis at 127.0.0.1:6379 (or the
-//! PostgreSQL at 127.0.0.1:5432, database `test`), each
+//! adapter package pinned in `tests/package-lock.json`) on the Redis at 127.0.0.1:6379 (on
+//! `redis-sharded`: a Redis Cluster the test starts; on `postgres`: the PostgreSQL at
+//! 127.0.0.1:5432, database `test`), each
 //! test on a channel of its own, driven by the official `socket.io-client`
 //! (`tests/interop/cluster-client.js`): broadcasts reach the clients of both nodes exactly
 //! once, `to-room`, `cluster-sockets`, `cluster-join`, `server-count`, `broadcast-ask`,
@@ -81,8 +82,15 @@ fn unique_channel(mode: &str) -> String {
 /// Runs `cluster-client.js` on a cluster of a sockeye node and `other`; with `recovery`, the
 /// nodes recover connection state and a client of node A is restored by node B.
 fn cluster(mode: &str, other: Other, recovery: bool) {
+    cluster_on(mode, other, recovery, None);
+}
+
+/// [`cluster`] on the broker at `broker` instead of the shared one.
+fn cluster_on(mode: &str, other: Other, recovery: bool, broker: Option<&str>) {
     let node = require_node();
-    let (url, python) = if mode == "python-amqp" {
+    let (url, python) = if let Some(url) = broker {
+        (url, false)
+    } else if mode == "python-amqp" {
         require_broker("RabbitMQ", 5672);
         ("amqp://guest:guest@127.0.0.1:5672/", true)
     } else if mode == "postgres" {
@@ -168,6 +176,20 @@ fn mixed_cluster_on_postgres_node_first() {
     cluster("postgres", Other::NodeServerFirst, false);
 }
 
+/// `createShardedAdapter` of `@socket.io/redis-adapter` 8.3 (`SPUBLISH`/`SSUBSCRIBE`, the
+/// default `dynamic` subscription mode) on a 3-master Redis Cluster the test starts and kills.
+#[test]
+fn mixed_cluster_on_redis_sharded() {
+    let redis = sockeye_testkit::redis_cluster::redis_cluster_or_skip(3)
+        .expect("redis-server 7 or later is needed for the redis-sharded cluster test");
+    cluster_on(
+        "redis-sharded",
+        Other::NodeServer,
+        false,
+        Some(&redis.url()),
+    );
+}
+
 /// python-socketio's Redis bus, two sockeye nodes.
 #[test]
 fn sockeye_cluster_on_python_redis() {
@@ -183,7 +205,7 @@ fn sockeye_cluster_on_python_amqp() {
 /// The modes not implemented yet are refused at start, by name, instead of serving alone.
 #[test]
 fn unimplemented_modes_are_refused_at_start() {
-    for mode in ["redis-sharded", "nats"] {
+    for mode in ["nats"] {
         let out = run(
             Path::new(env!("CARGO_BIN_EXE_interop")),
             &["0"],
