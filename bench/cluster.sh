@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cluster broadcast bench: 3 Socket.IO nodes on one broker, 1 000 receivers spread round-robin
 # over them, one sender on node 0 emitting the bench app's `broadcast` ack-paced (1 and 16 in
-# flight). Per run: deliveries per second of total server CPU (the 3 processes, from
+# flight) and at a fixed rate (10 broadcasts/s: the same work per second for every server). Per run: deliveries per second of total server CPU (the 3 processes, from
 # /proc/<pid>/stat), deliveries/s, delivery latency p50/p99, losses. Driver: bench/cluster.
 #
 #   bench/cluster.sh [OUT.jsonl]                       # default matrix, 3 reps
@@ -24,7 +24,7 @@
 # Servers and broker on CPU 0, the driver on CPU 1. Only the PIDs this script started are
 # stopped.
 #
-# Environment: KINDS, REPS (3), WINDOWS ("1 16"), N (1000), SIZE (64), WARMUP (1), DURATION (5),
+# Environment: KINDS, REPS (3), WINDOWS ("1 16"), RATES ("10"; "" for none), N (1000), SIZE (64), WARMUP (1), DURATION (5),
 # DRAIN (10), SKIP_BUILD=1 (reuse the builds), REDIS_URL, AMQP_URL, PORT_BASE (4101).
 set -euo pipefail
 
@@ -33,7 +33,8 @@ cd "$ROOT"
 DEFAULT_KINDS="sockeye-redis node-redis socketioxide-redis sockeye-streams node-streams python-redis sockeye-pyredis python-amqp sockeye-pyamqp"
 KINDS="${KINDS:-$DEFAULT_KINDS}"
 REPS="${REPS:-3}"
-WINDOWS="${WINDOWS:-1 16}"
+WINDOWS="${WINDOWS-1 16}"
+RATES="${RATES-10}"
 N="${N:-1000}"
 SIZE="${SIZE:-64}"
 WARMUP="${WARMUP:-1}"
@@ -153,15 +154,18 @@ adapter_of() {
   echo "commit: $(git rev-parse --short HEAD) ($(git status --porcelain --untracked-files=no | wc -l) files modified)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs) x $(nproc)"
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "kinds: $KINDS; reps $REPS; windows $WINDOWS; n $N; size $SIZE; warmup $WARMUP s; duration $DURATION s"
+  echo "kinds: $KINDS; reps $REPS; windows $WINDOWS; rates $RATES; n $N; size $SIZE; warmup $WARMUP s; duration $DURATION s"
   echo "redis: $REDIS_URL${BROKER_PID:+ (private, pid $BROKER_PID)}; amqp: $AMQP_URL"
 } | tee "$WORK/machine.txt" >&2
 
 FAILED=0
+LOADS=""
+for w in $WINDOWS; do LOADS+=" window:$w"; done
+for r in $RATES; do LOADS+=" rate:$r"; done
 for rep in $(seq "$REPS"); do
-  for w in $WINDOWS; do
+  for load in $LOADS; do
     for kind in $KINDS; do
-      echo "== rep $rep/$REPS w=$w $kind" >&2
+      echo "== rep $rep/$REPS $load $kind" >&2
       pids=(); ports=()
       for i in 0 1 2; do
         port=$((PORT_BASE + i))
@@ -172,7 +176,7 @@ for rep in $(seq "$REPS"); do
       for i in 0 1 2; do wait_listening "$LOGS/$kind-${ports[$i]}.log" "${pids[$i]}" || ok=0; done
       if ((ok)); then
         taskset -c 1 "$DRIVER" --ports "$(IFS=,; echo "${ports[*]}")" --pids "$(IFS=,; echo "${pids[*]}")" \
-          ${BROKER_PID:+--broker-pid "$BROKER_PID"} -n "$N" --window "$w" --size "$SIZE" \
+          ${BROKER_PID:+--broker-pid "$BROKER_PID"} -n "$N" "--${load%%:*}" "${load#*:}" --size "$SIZE" \
           --warmup "$WARMUP" --duration "$DURATION" --drain "$DRAIN" \
           --label "$kind" --adapter "$(adapter_of "$kind")" --out "$OUT" >/dev/null || { FAILED=$((FAILED + 1)); echo "run failed" >&2; }
       else

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Markdown table of the cluster broadcast bench (bench/cluster.sh): medians per server kind
-and window over the repetitions in a JSON-lines file written by cluster-bench."""
+and load (ack-paced window w=N, or fixed rate N/s) over the repetitions in a JSON-lines file written by cluster-bench."""
 
 import json
 import statistics
@@ -34,10 +34,13 @@ def main() -> None:
             r = json.loads(line)
             if r.get("scenario") != "cluster-broadcast":
                 continue
-            runs[(r["label"], r["params"]["window"], r["params"]["n"])].append(r)
+            params = r["params"]
+            load = (f"{params['rate']:g}/s" if params.get("rate")
+                    else f"w={params['window']}")
+            runs[(r["label"], load, params["n"])].append(r)
     rank = {k: i for i, k in enumerate(ORDER)}
-    keys = sorted(runs, key=lambda k: (k[2], k[1], rank.get(k[0], 99), k[0]))
-    print("| server + adapter | receivers | in flight | deliveries / server CPU-s | deliveries/s "
+    keys = sorted(runs, key=lambda k: (k[2], k[1].endswith("/s"), k[1], rank.get(k[0], 99), k[0]))
+    print("| server + adapter | receivers | load | deliveries / server CPU-s | deliveries/s "
           "| p50 ms | p99 ms | delivered % | server CPU % | broker CPU % | others CPU % | runs |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for key in keys:

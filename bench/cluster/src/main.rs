@@ -3,7 +3,8 @@
 //! Connects `-n` receivers round-robin over the Socket.IO nodes at `--ports` (WebSocket,
 //! Socket.IO v5 on `/`), and one sender to the first node. The sender emits the bench app's
 //! `broadcast` event (payload: sequence number and send time, padded to `--size` characters)
-//! ack-paced with `--window` emits in flight; every node re-emits it to its own sockets and
+//! ack-paced with `--window` emits in flight, or with `--rate R` at R broadcasts per second on
+//! a fixed schedule (open loop: every server does the same work per second); every node re-emits it to its own sockets and
 //! through its adapter to the other nodes' sockets. After `--warmup` seconds it counts the
 //! broadcasts sent during `--duration` seconds and waits up to `--drain` seconds for every
 //! receiver to get them.
@@ -32,7 +33,7 @@ use crate::conn::Conn;
 use crate::proc_stat::{Snapshot, Usage};
 
 const USAGE: &str = "usage: cluster-bench --ports P1,P2,P3 --pids PID1,PID2,PID3 [--broker-pid PID] \
-[-n 1000] [--window 1] [--size 64] [--warmup 1] [--duration 5] [--drain 10] \
+[-n 1000] [--window 1 | --rate R] [--size 64] [--warmup 1] [--duration 5] [--drain 10] \
 [--connect-concurrency 64] [--label NAME] [--adapter NAME] [--out FILE]";
 
 /// The command line.
@@ -43,6 +44,8 @@ struct Params {
     broker_pid: Option<String>,
     n: usize,
     window: usize,
+    /// Broadcasts per second on a fixed schedule (not ack-paced) when set.
+    rate: Option<f64>,
     size: usize,
     warmup: f64,
     duration: f64,
@@ -65,6 +68,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Params, ArgError
         broker_pid: None,
         n: 1000,
         window: 1,
+        rate: None,
         size: 64,
         warmup: 1.0,
         duration: 5.0,
@@ -93,6 +97,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Params, ArgError
             "--broker-pid" => p.broker_pid = Some(value),
             "-n" => p.n = num("-n", &value)?,
             "--window" => p.window = num("--window", &value)?,
+            "--rate" => {
+                let rate: f64 = num("--rate", &value)?;
+                if !(rate > 0.0 && rate <= 100_000.0) {
+                    return Err(ArgError(format!("--rate {value} is not in (0, 100000]")));
+                }
+                p.rate = Some(rate);
+            }
             "--size" => p.size = num("--size", &value)?,
             "--warmup" => p.warmup = num("--warmup", &value)?,
             "--duration" => p.duration = num("--duration", &value)?,
@@ -225,6 +236,18 @@ async fn send(
     drain_end: Instant,
     p: Params,
 ) -> Sent {
+    if let Some(rate) = p.rate {
+        return send_at_rate(
+            conn,
+            base,
+            window_start,
+            window_end,
+            drain_end,
+            rate,
+            p.size,
+        )
+        .await;
+    }
     let mut sent = Sent::default();
     let mut first = None;
     let mut end = None;
@@ -268,6 +291,65 @@ async fn send(
     sent.end = end;
     sent.total = seq;
     sent.unacked = u64::try_from(in_flight).unwrap_or(u64::MAX);
+    conn.close().await;
+    sent
+}
+
+/// Open loop: broadcast `seq` is due `seq / rate` seconds after the warm-up starts, whatever
+/// the acks do (they are read, and counted when missing at the end).
+async fn send_at_rate(
+    mut conn: Conn,
+    base: Instant,
+    window_start: Instant,
+    window_end: Instant,
+    drain_end: Instant,
+    rate: f64,
+    size: usize,
+) -> Sent {
+    let start = Instant::now();
+    let mut sent = Sent::default();
+    let mut first = None;
+    let mut in_flight = 0u64;
+    let mut seq = 0u64;
+    loop {
+        let due = start + Duration::from_secs_f64(seq as f64 / rate);
+        let sending = due < window_end;
+        if !sending && (in_flight == 0 || Instant::now() >= drain_end) {
+            break;
+        }
+        let wake = if sending { due } else { drain_end };
+        tokio::select! {
+            biased;
+            packet = conn.next_packet() => match packet {
+                Ok(text) => {
+                    if parse_ack(&text).is_some() {
+                        in_flight = in_flight.saturating_sub(1);
+                    }
+                }
+                Err(e) => {
+                    sent.error = Some(e.to_string());
+                    break;
+                }
+            },
+            () = tokio::time::sleep_until(wake.into()) => {
+                if sending {
+                    if first.is_none() && due >= window_start {
+                        first = Some(seq);
+                    }
+                    if let Err(e) = conn.send(payload(seq, micros_since(base), size)).await {
+                        sent.error = Some(e.to_string());
+                        break;
+                    }
+                    seq += 1;
+                    in_flight += 1;
+                }
+            }
+        }
+    }
+    sent.first = first.unwrap_or(seq);
+    sent.end = seq;
+    sent.total = seq;
+    sent.unacked = in_flight;
     conn.close().await;
     sent
 }
@@ -424,8 +506,10 @@ async fn run(p: Params) -> Result<serde_json::Value, String> {
         "label": p.label,
         "adapter": p.adapter,
         "params": {
-            "nodes": p.ports.len(), "n": p.n, "size": p.size, "mode": "ack-paced",
-            "window": p.window, "warmup_s": p.warmup, "duration_s": p.duration, "drain_s": p.drain,
+            "nodes": p.ports.len(), "n": p.n, "size": p.size,
+            "mode": if p.rate.is_some() { "open" } else { "ack-paced" },
+            "window": if p.rate.is_some() { None } else { Some(p.window) },
+            "rate": p.rate, "warmup_s": p.warmup, "duration_s": p.duration, "drain_s": p.drain,
         },
         "metrics": {
             "receivers": p.n,
