@@ -2,13 +2,13 @@
 
 use sockeye::Args;
 use sockeye::prelude::*;
-use sockeye_redis::RedisAdapterFactory;
 
+use crate::cluster::Cluster;
 use crate::config::Settings;
 
 /// The server with `settings` applied and the bench handlers registered on `/`; broadcasts
-/// also reach the other nodes through `redis` when given.
-pub fn build(settings: &Settings, redis: Option<RedisAdapterFactory>) -> SocketIo {
+/// also reach the other nodes through `cluster` when given.
+pub fn build(settings: &Settings, cluster: Option<&Cluster>) -> SocketIo {
     let mut builder = SocketIo::builder().max_payload(settings.max_payload);
     if let Some(interval) = settings.ping_interval {
         builder = builder.ping_interval(interval);
@@ -19,8 +19,8 @@ pub fn build(settings: &Settings, redis: Option<RedisAdapterFactory>) -> SocketI
     if let Some(timeout) = settings.connect_timeout {
         builder = builder.connect_timeout(timeout);
     }
-    if let Some(redis) = redis {
-        builder = builder.adapter(redis);
+    if let Some(cluster) = cluster {
+        builder = cluster.apply(builder);
     }
     #[cfg(feature = "admin")]
     {

@@ -1,17 +1,89 @@
-//! The optional Redis adapter (`REDIS_URL`): several bench-app nodes share broadcasts.
+//! The optional cluster adapter (`BROKER_URL` or `REDIS_URL`, `BENCH_ADAPTER`): several
+//! bench-app nodes share broadcasts through one broker.
 
+use std::time::Duration;
+
+use sockeye::SocketIoBuilder;
+use sockeye_pybus::{PyBusConfig, PyBusError, PyBusFactory};
+use sockeye_redis::streams::{StreamsAdapterFactory, StreamsConfig};
 use sockeye_redis::{RedisAdapterFactory, RedisConfig, RedisError};
 
-/// Why the Redis adapter could not start.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot use Redis at REDIS_URL: {0}; start Redis or unset REDIS_URL")]
-pub struct ConnectError(#[from] RedisError);
+use crate::config::AdapterKind;
 
-/// Connects the adapter factory to `url`, with channel prefix `key` when given.
-pub async fn connect(url: &str, key: Option<&str>) -> Result<RedisAdapterFactory, ConnectError> {
-    let mut config = RedisConfig::new(url);
-    if let Some(key) = key {
-        config = config.key(key);
+/// Why the cluster adapter could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// A Redis adapter (classic or streams) could not connect.
+    #[error(
+        "cannot use Redis at BROKER_URL/REDIS_URL: {0}; start Redis or unset BROKER_URL and REDIS_URL"
+    )]
+    Redis(#[from] RedisError),
+    /// python-socketio's bus could not connect.
+    #[error(
+        "cannot join python-socketio's bus at BROKER_URL/REDIS_URL: {0}; start the broker or unset BROKER_URL and REDIS_URL"
+    )]
+    PyBus(#[from] PyBusError),
+}
+
+/// A connected cluster adapter factory.
+#[derive(Clone)]
+pub enum Cluster {
+    /// The classic Redis adapter.
+    Redis(RedisAdapterFactory),
+    /// The Redis Streams adapter.
+    Streams(StreamsAdapterFactory),
+    /// python-socketio's pub/sub bus (Redis or AMQP).
+    PyBus(PyBusFactory),
+}
+
+impl Cluster {
+    /// Connects the adapter `kind` to `url`, with channel prefix (or stream and channel name)
+    /// `key` when given.
+    pub async fn connect(
+        kind: AdapterKind,
+        url: &str,
+        key: Option<&str>,
+    ) -> Result<Cluster, ConnectError> {
+        Ok(match kind {
+            AdapterKind::Redis => {
+                let mut config = RedisConfig::new(url);
+                if let Some(key) = key {
+                    config = config.key(key);
+                }
+                Cluster::Redis(RedisAdapterFactory::connect(config).await?)
+            }
+            AdapterKind::RedisStreams => {
+                let mut config = StreamsConfig::new(RedisConfig::new(url));
+                if let Some(key) = key {
+                    config = config.stream_name(key).channel_prefix(key);
+                }
+                Cluster::Streams(StreamsAdapterFactory::connect(config).await?)
+            }
+            AdapterKind::PythonRedis | AdapterKind::PythonAmqp => {
+                let mut config = PyBusConfig::new(url);
+                if let Some(key) = key {
+                    config = config.channel(key);
+                }
+                Cluster::PyBus(PyBusFactory::connect(config).await?)
+            }
+        })
     }
-    Ok(RedisAdapterFactory::connect(config).await?)
+
+    /// `builder` with this adapter.
+    pub fn apply(&self, builder: SocketIoBuilder) -> SocketIoBuilder {
+        match self {
+            Cluster::Redis(f) => builder.adapter(f.clone()),
+            Cluster::Streams(f) => builder.adapter(f.clone()),
+            Cluster::PyBus(f) => builder.adapter(f.clone()),
+        }
+    }
+
+    /// Whether the adapter is subscribed within `timeout`.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        match self {
+            Cluster::Redis(f) => f.ready(timeout).await,
+            Cluster::Streams(f) => f.ready(timeout).await,
+            Cluster::PyBus(f) => f.ready(timeout).await,
+        }
+    }
 }

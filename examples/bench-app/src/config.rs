@@ -22,10 +22,51 @@ pub struct Settings {
     pub connect_timeout: Option<Duration>,
     /// `MAX_PAYLOAD` (bytes).
     pub max_payload: u64,
-    /// `REDIS_URL`: use the Redis adapter (several nodes share broadcasts); none: in-memory.
+    /// `BROKER_URL` (or its older name `REDIS_URL`): join a cluster through the adapter of
+    /// `adapter` (several nodes share broadcasts); none: in-memory.
     pub redis_url: Option<String>,
-    /// `REDIS_KEY`: the Redis channel prefix (default `socket.io`).
+    /// `REDIS_KEY`: the channel prefix (`redis`; default `socket.io`), the stream name and
+    /// channel prefix (`redis-streams`), or the channel (python buses; default `socketio`).
     pub redis_key: Option<String>,
+    /// `BENCH_ADAPTER`: which adapter joins the cluster at `redis_url` (default `redis`).
+    pub adapter: AdapterKind,
+}
+
+/// The cluster adapters the bench app can run on (`BENCH_ADAPTER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AdapterKind {
+    /// `redis`: the classic Redis adapter (`@socket.io/redis-adapter`'s format).
+    #[default]
+    Redis,
+    /// `redis-streams`: `sockeye_redis::streams` (`@socket.io/redis-streams-adapter`'s format).
+    RedisStreams,
+    /// `python-redis`: python-socketio's `AsyncRedisManager` bus (`sockeye-pybus`).
+    PythonRedis,
+    /// `python-amqp`: python-socketio's `AsyncAioPikaManager` bus over AMQP (`sockeye-pybus`).
+    PythonAmqp,
+}
+
+impl AdapterKind {
+    /// The name `BENCH_ADAPTER` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            AdapterKind::Redis => "redis",
+            AdapterKind::RedisStreams => "redis-streams",
+            AdapterKind::PythonRedis => "python-redis",
+            AdapterKind::PythonAmqp => "python-amqp",
+        }
+    }
+
+    fn parse(value: &str) -> Option<AdapterKind> {
+        [
+            AdapterKind::Redis,
+            AdapterKind::RedisStreams,
+            AdapterKind::PythonRedis,
+            AdapterKind::PythonAmqp,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == value.trim())
+    }
 }
 
 /// A setting that could not be read.
@@ -44,6 +85,14 @@ pub enum SettingsError {
         /// Milliseconds or bytes.
         unit: &'static str,
     },
+    /// `BENCH_ADAPTER` names no adapter the app knows.
+    #[error(
+        "BENCH_ADAPTER={0:?} is unknown; use redis, redis-streams, python-redis or python-amqp"
+    )]
+    Adapter(String),
+    /// `BENCH_ADAPTER` is set but no broker URL is.
+    #[error("BENCH_ADAPTER={0} needs BROKER_URL (the broker to join), e.g. redis://127.0.0.1:6379")]
+    NoBroker(&'static str),
 }
 
 impl Settings {
@@ -63,6 +112,17 @@ impl Settings {
         let millis = |name: &'static str| -> Result<Option<Duration>, SettingsError> {
             number(name, env(name), "milliseconds").map(|v| v.map(Duration::from_millis))
         };
+        let adapter_var = env("BENCH_ADAPTER").filter(|v| !v.is_empty());
+        let adapter = match &adapter_var {
+            None => AdapterKind::default(),
+            Some(v) => AdapterKind::parse(v).ok_or_else(|| SettingsError::Adapter(v.clone()))?,
+        };
+        let redis_url = env("BROKER_URL")
+            .filter(|v| !v.is_empty())
+            .or_else(|| env("REDIS_URL").filter(|v| !v.is_empty()));
+        if adapter_var.is_some() && redis_url.is_none() {
+            return Err(SettingsError::NoBroker(adapter.name()));
+        }
         Ok(Settings {
             port,
             ping_interval: millis("PING_INTERVAL")?,
@@ -70,8 +130,9 @@ impl Settings {
             connect_timeout: millis("CONNECT_TIMEOUT")?,
             max_payload: number("MAX_PAYLOAD", env("MAX_PAYLOAD"), "bytes")?
                 .unwrap_or(DEFAULT_MAX_PAYLOAD),
-            redis_url: env("REDIS_URL").filter(|v| !v.is_empty()),
+            redis_url,
             redis_key: env("REDIS_KEY").filter(|v| !v.is_empty()),
+            adapter,
         })
     }
 }
@@ -125,6 +186,62 @@ mod tests {
         .unwrap();
         assert_eq!(s.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
         assert_eq!(s.redis_key.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn adapter_and_broker_url_are_read() {
+        let s = Settings::from_sources(None, env_of(&[])).unwrap();
+        assert_eq!(s.adapter, AdapterKind::Redis);
+        let s = Settings::from_sources(
+            None,
+            env_of(&[
+                ("BENCH_ADAPTER", "python-amqp"),
+                ("BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+                ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.adapter, AdapterKind::PythonAmqp);
+        assert_eq!(
+            s.redis_url.as_deref(),
+            Some("amqp://guest:guest@127.0.0.1:5672/%2f")
+        );
+        let named = |pairs: &'static [(&'static str, &'static str)]| {
+            Settings::from_sources(None, env_of(pairs)).unwrap().adapter
+        };
+        assert_eq!(
+            named(&[("BENCH_ADAPTER", "redis"), ("REDIS_URL", "redis://x")]),
+            AdapterKind::Redis
+        );
+        assert_eq!(
+            named(&[
+                ("BENCH_ADAPTER", "redis-streams"),
+                ("REDIS_URL", "redis://x")
+            ]),
+            AdapterKind::RedisStreams
+        );
+        assert_eq!(
+            named(&[
+                ("BENCH_ADAPTER", "python-redis"),
+                ("REDIS_URL", "redis://x")
+            ]),
+            AdapterKind::PythonRedis
+        );
+        assert_eq!(
+            named(&[("BENCH_ADAPTER", "python-amqp"), ("REDIS_URL", "redis://x")]),
+            AdapterKind::PythonAmqp
+        );
+        assert_eq!(
+            Settings::from_sources(
+                None,
+                env_of(&[("BENCH_ADAPTER", "kafka"), ("REDIS_URL", "x")])
+            ),
+            Err(SettingsError::Adapter("kafka".into()))
+        );
+        assert_eq!(
+            Settings::from_sources(None, env_of(&[("BENCH_ADAPTER", "redis-streams")])),
+            Err(SettingsError::NoBroker("redis-streams"))
+        );
     }
 
     #[test]

@@ -6,9 +6,12 @@
 //! prints `listening on 127.0.0.1:<port>` on stdout once it accepts connections.
 //! Optional environment overrides: `PING_INTERVAL`, `PING_TIMEOUT`, `CONNECT_TIMEOUT`
 //! (milliseconds) and `MAX_PAYLOAD` (bytes, default 10 MB like the anchors). With
-//! `REDIS_URL` (and optionally `REDIS_KEY`, the channel prefix) broadcasts go through the Redis
-//! adapter, so receivers on several bench-app nodes all get them, and the server-side event
-//! `whoami` from another node is answered with the process id. Logs go to stderr
+//! `BROKER_URL` (or `REDIS_URL`; optionally `REDIS_KEY`, the channel prefix) broadcasts go
+//! through a cluster adapter, so receivers on several bench-app nodes all get them, and the
+//! server-side event `whoami` from another node is answered with the process id.
+//! `BENCH_ADAPTER` picks the adapter: `redis` (default, the classic Redis adapter),
+//! `redis-streams` (`sockeye_redis::streams`), `python-redis` or `python-amqp`
+//! (python-socketio's bus, `sockeye-pybus`; an `amqp://` URL). Logs go to stderr
 //! (`RUST_LOG`, default `warn`).
 //!
 //! The tokio runtime is multi-threaded with the default worker count, which follows the CPU
@@ -50,9 +53,15 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let redis = match &settings.redis_url {
+        let cluster = match &settings.redis_url {
             None => None,
-            Some(url) => match cluster::connect(url, settings.redis_key.as_deref()).await {
+            Some(url) => match cluster::Cluster::connect(
+                settings.adapter,
+                url,
+                settings.redis_key.as_deref(),
+            )
+            .await
+            {
                 Ok(r) => Some(r),
                 Err(e) => {
                     eprintln!("bench-app: {e}");
@@ -60,11 +69,11 @@ fn main() -> ExitCode {
                 }
             },
         };
-        let io = app::build(&settings, redis.clone());
-        if let Some(redis) = redis {
+        let io = app::build(&settings, cluster.as_ref());
+        if let Some(cluster) = cluster {
             // Subscribed before the "listening" line: no broadcast of the run is missed.
-            if !redis.ready(std::time::Duration::from_secs(10)).await {
-                eprintln!("bench-app: Redis subscriptions not confirmed within 10 s");
+            if !cluster.ready(std::time::Duration::from_secs(10)).await {
+                eprintln!("bench-app: broker subscriptions not confirmed within 10 s");
                 return ExitCode::FAILURE;
             }
         }
