@@ -291,16 +291,29 @@ impl Scanner<'_> {
 
 /// How many bytes at the start of `bytes` can be skipped inside a string: neither `"`, a
 /// backslash nor a control character.
+///
+/// Eight bytes per step, tested as one `u64` (string contents are most of a payload's bytes,
+/// and a byte-at-a-time loop made this scan the costliest step of decoding an event).
 fn plain_run(bytes: &[u8]) -> usize {
-    const STEP: usize = 16;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    /// Whether some byte of `x` is below `n` (`n` at most 128): exact for the word as a whole.
+    const fn has_less(x: u64, n: u64) -> bool {
+        x.wrapping_sub(ONES.wrapping_mul(n)) & !x & HIGH != 0
+    }
+    const fn has_byte(x: u64, b: u64) -> bool {
+        has_less(x ^ ONES.wrapping_mul(b), 1)
+    }
     let special = |b: u8| b == b'"' || b == b'\\' || b < 0x20;
     let mut run = 0;
-    for chunk in bytes.chunks_exact(STEP) {
-        // No early exit inside the chunk, so the comparison compiles to vector instructions.
-        if chunk.iter().fold(false, |found, &b| found | special(b)) {
+    for chunk in bytes.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        if has_less(x, 0x20) || has_byte(x, u64::from(b'"')) || has_byte(x, u64::from(b'\\')) {
             break;
         }
-        run += STEP;
+        run += 8;
     }
     let rest = bytes.get(run..).unwrap_or_default();
     run + rest.iter().position(|&b| special(b)).unwrap_or(rest.len())
