@@ -39,6 +39,8 @@ pub(crate) struct Handlers {
     pub(crate) server_event: Option<crate::server_event::ServerEventHandler>,
     /// Every event of the namespace may run concurrently.
     pub(crate) concurrent: bool,
+    /// Some route (an event's or the catch-all) was registered as concurrent.
+    pub(crate) any_concurrent: bool,
 }
 
 /// Handlers behind a lock: registration may continue after sockets connected; dispatch takes
@@ -53,6 +55,23 @@ impl SharedHandlers {
 
     pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, Handlers> {
         crate::sync::write(&self.0)
+    }
+
+    /// Whether `event` may run concurrently with the socket's other events. Asked of every
+    /// event before it is queued, so the common case (no concurrent handler at all) costs no
+    /// lookup.
+    pub(crate) fn is_concurrent(&self, event: &str) -> bool {
+        let h = self.read();
+        if h.concurrent {
+            return true;
+        }
+        if !h.any_concurrent {
+            return false;
+        }
+        h.events
+            .get(event)
+            .or(h.any.as_ref())
+            .is_some_and(|r| r.concurrent)
     }
 
     /// The route for `event`: its own handler, else the catch-all.
