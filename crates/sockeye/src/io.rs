@@ -490,6 +490,7 @@ impl NsHandle {
         };
         {
             let mut h = self.handlers.write();
+            h.any_concurrent |= concurrent;
             match event {
                 Some(event) => {
                     h.events.insert(event.to_owned(), route);

@@ -673,12 +673,7 @@ impl SocketRef {
     /// Hands an inbound event to the inbox (waiting for room at most the configured time).
     pub(crate) async fn push_event(&self, event: Event) -> Result<(), PushError> {
         let permit = InboxPermit::acquire(self, self.0.config.inbox_timeout).await?;
-        let concurrent = self
-            .0
-            .ns
-            .handlers
-            .route(&event.name)
-            .is_some_and(|r| r.concurrent);
+        let concurrent = self.0.ns.handlers.is_concurrent(&event.name);
         if concurrent {
             let socket = self.clone();
             tokio::spawn(async move {

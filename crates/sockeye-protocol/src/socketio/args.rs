@@ -95,8 +95,7 @@ impl Args {
         attachments: Vec<Bytes>,
         max_depth: usize,
     ) -> Result<Args, DecodeError> {
-        super::json::check_depth(&array, max_depth)?;
-        let (_, args) = super::json::parse_array(array, false, attachments)?;
+        let (_, args) = super::json::parse_array(array, false, attachments, max_depth)?;
         Ok(args)
     }
 

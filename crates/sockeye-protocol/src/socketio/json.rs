@@ -3,12 +3,10 @@
 use std::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use serde::de::{Deserializer as _, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 
 use super::args::{Args, Form};
 use super::value::Value;
-use super::{DecodeError, EncodeError, Encoded, Limits, Packet, PacketData, Str};
+use super::{DecodeError, EncodeError, Encoded, Limits, Packet, PacketData, Str, scan};
 use crate::engine::Frame;
 
 pub(crate) const CONNECT: u8 = 0;
@@ -99,67 +97,27 @@ fn invalid_json(e: &dyn fmt::Display) -> DecodeError {
     DecodeError::InvalidPayload(e.to_string())
 }
 
-/// Where the elements of a JSON array are, found in one pass without deserialising them.
-#[derive(Default)]
-struct Layout {
-    first: Option<(usize, usize)>,
-    second_start: Option<usize>,
-    last_end: usize,
-    count: usize,
-}
-
-struct LayoutVisitor {
-    base: usize,
-}
-
-impl<'de> Visitor<'de> for LayoutVisitor {
-    type Value = Layout;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Layout, A::Error> {
-        let mut layout = Layout::default();
-        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
-            // The raw value borrows the input slice, so its address gives its offset.
-            let start = (raw.get().as_ptr() as usize).saturating_sub(self.base);
-            let end = start + raw.get().len();
-            match layout.count {
-                0 => layout.first = Some((start, end)),
-                1 => layout.second_start = Some(start),
-                _ => {}
-            }
-            layout.last_end = end;
-            layout.count += 1;
-        }
-        Ok(layout)
-    }
-}
-
-/// Reads a JSON array payload: the event name (if `with_name`) and the arguments as a raw slice.
-/// With attachments, every placeholder is checked against them.
+/// Reads a JSON array payload, checked in one pass (valid JSON, nested at most `max_depth`):
+/// the event name (if `with_name`) and the arguments as a raw slice. With attachments, every
+/// placeholder is checked against them.
 pub(crate) fn parse_array(
     raw: Bytes,
     with_name: bool,
     attachments: Vec<Bytes>,
+    max_depth: usize,
 ) -> Result<(Option<Str>, Args), DecodeError> {
-    if raw.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
-        return Err(DecodeError::PayloadNotArray);
-    }
-    let mut de = serde_json::Deserializer::from_slice(&raw);
-    let layout = de
-        .deserialize_seq(LayoutVisitor {
-            base: raw.as_ptr() as usize,
-        })
-        .map_err(|e| invalid_json(&e))?;
-    de.end().map_err(|e| invalid_json(&e))?;
-
-    let open = raw.iter().position(|&b| b == b'[').unwrap_or(0) + 1;
+    let layout = scan::array(&raw, max_depth)?;
+    let open = layout.open;
     let (name, elems, len) = if with_name {
         let (start, end) = layout.first.ok_or(DecodeError::InvalidEventName)?;
         let text = raw.get(start..end).ok_or(DecodeError::InvalidEventName)?;
-        let name: Str = serde_json::from_slice(text).map_err(|_| DecodeError::InvalidEventName)?;
+        let name = match scan::plain_string(text) {
+            // Checked as UTF-8 by the scan.
+            Some(plain) => {
+                Str::from(std::str::from_utf8(plain).map_err(|_| DecodeError::InvalidEventName)?)
+            }
+            None => serde_json::from_slice(text).map_err(|_| DecodeError::InvalidEventName)?,
+        };
         let elems = match layout.second_start {
             Some(s) => s..layout.last_end,
             None => end..end,
@@ -270,7 +228,8 @@ pub(crate) fn decode(text: Bytes, limits: &Limits) -> Result<Decoded, DecodeErro
     };
 
     let payload = text.slice(pos.min(text.len())..);
-    if !payload.is_empty() {
+    // EVENT and ACK payloads are checked for depth by `parse_array`'s scan.
+    if !payload.is_empty() && !matches!(kind, EVENT | BINARY_EVENT | ACK | BINARY_ACK) {
         check_depth(&payload, limits.max_depth)?;
     }
     if ack.is_some() && matches!(kind, CONNECT | DISCONNECT | CONNECT_ERROR) {
@@ -294,13 +253,13 @@ pub(crate) fn decode(text: Bytes, limits: &Limits) -> Result<Decoded, DecodeErro
             return Err(DecodeError::MissingPayload(kind));
         }
         EVENT | BINARY_EVENT => {
-            let (name, args) = parse_array(payload, true, Vec::new())?;
+            let (name, args) = parse_array(payload, true, Vec::new(), limits.max_depth)?;
             let name = name.ok_or(DecodeError::InvalidEventName)?;
             PacketData::Event { name, args, ack }
         }
         _ => {
             let id = ack.ok_or(DecodeError::MissingAckId)?;
-            let (_, args) = parse_array(payload, false, Vec::new())?;
+            let (_, args) = parse_array(payload, false, Vec::new(), limits.max_depth)?;
             PacketData::Ack { id, args }
         }
     };

@@ -27,6 +27,7 @@ mod json;
 mod limits;
 #[cfg(feature = "msgpack")]
 mod msgpack;
+mod scan;
 mod str;
 mod value;
 
