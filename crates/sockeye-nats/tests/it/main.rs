@@ -5,3 +5,4 @@
 mod common;
 mod contract_core;
 mod contract_jetstream;
+mod faults;
