@@ -78,6 +78,21 @@ pub fn redis_streams(data: &[u8]) {
     }
 }
 
+/// One input for the NATS adapter's decoders: the first byte picks what it is (a message from
+/// a subject, or a stored session from the session stream), the rest is the payload NATS would
+/// hand over. Nothing may panic.
+pub fn nats_wire(data: &[u8]) {
+    use sockeye_nats::__fuzz;
+    let Some((&kind, payload)) = data.split_first() else {
+        return;
+    };
+    if kind % 2 == 0 {
+        __fuzz::message(payload);
+    } else {
+        __fuzz::session(payload);
+    }
+}
+
 /// The body of a fuzz target: one input, a panic on a defect.
 pub type Target = fn(&[u8]);
 
@@ -95,4 +110,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("redis_wire", redis_wire),
     ("pybus_wire", pybus_wire),
     ("redis_streams", redis_streams),
+    ("nats_wire", nats_wire),
 ];

@@ -106,10 +106,16 @@ impl AdapterFactory for NatsAdapterFactory {
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
-/// The decoder, for the `nats_wire` fuzz target; not an API.
+/// The decoders, for the `nats_wire` fuzz target; not an API.
 pub mod __fuzz {
-    /// Decodes `data` as a broker message and reads its `data` the way the adapter does.
-    pub fn decode(data: &[u8]) {
-        crate::wire::fuzz_one(data);
+    /// Decodes `data` as a message from a subject and reads its `data` the way the adapter
+    /// does; true when every reader that applies to its type accepted it.
+    pub fn message(data: &[u8]) -> bool {
+        crate::wire::fuzz_message(data)
+    }
+
+    /// Decodes `data` as a stored session; true when accepted.
+    pub fn session(data: &[u8]) -> bool {
+        crate::wire::fuzz_session(data)
     }
 }

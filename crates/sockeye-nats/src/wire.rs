@@ -553,22 +553,50 @@ pub(crate) fn random_id(len: usize) -> String {
         .collect()
 }
 
-/// The fuzz target's entry: every reader the adapter applies to a message, on `data`.
 #[cfg(feature = "fuzzing")]
-pub(crate) fn fuzz_one(data: &[u8]) {
-    let limits = Limits {
-        max_size: 1 << 20,
-        max_depth: 64,
+const FUZZ_LIMITS: Limits = Limits {
+    max_size: 1 << 20,
+    max_depth: 64,
+};
+
+/// The fuzz target's message entry: the envelope, then the reader of its type.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_message(data: &[u8]) -> bool {
+    let Ok(m) = decode_message(data, FUZZ_LIMITS) else {
+        return false;
     };
-    if let Ok(m) = decode_message(data, limits) {
-        let _ = parse_broadcast(&m.data, &m.nsp);
-        let _ = parse_opts(field(&m.data, "opts"));
-        let _ = rooms(field(&m.data, "rooms"));
-        let _ = parse_event(field(&m.data, "packet"));
-        let _ = fetched_sockets(&m.data);
-        let _ = request_id(&m.data);
+    match m.kind {
+        kind::INITIAL_HEARTBEAT | kind::HEARTBEAT | kind::ADAPTER_CLOSE => true,
+        kind::BROADCAST => parse_broadcast(&m.data, &m.nsp).is_ok(),
+        kind::SOCKETS_JOIN | kind::SOCKETS_LEAVE => {
+            parse_opts(field(&m.data, "opts")).is_ok() && rooms(field(&m.data, "rooms")).is_ok()
+        }
+        kind::DISCONNECT_SOCKETS => parse_opts(field(&m.data, "opts")).is_ok(),
+        kind::FETCH_SOCKETS => {
+            request_id(&m.data).is_some() && parse_opts(field(&m.data, "opts")).is_ok()
+        }
+        kind::FETCH_SOCKETS_RESPONSE => {
+            request_id(&m.data).is_some() && fetched_sockets(&m.data).is_some()
+        }
+        kind::SERVER_SIDE_EMIT => parse_event(field(&m.data, "packet")).is_ok(),
+        kind::SERVER_SIDE_EMIT_RESPONSE | kind::BROADCAST_CLIENT_COUNT | kind::BROADCAST_ACK => {
+            request_id(&m.data).is_some()
+                && field(&m.data, "packet").is_none_or(|v| values_to_args(vec![v.clone()]).is_ok())
+        }
+        _ => false,
     }
-    let _ = decode_session(data, "pid", "/", limits);
+}
+
+/// The fuzz target's session entry (the pid and namespace are read from the blob itself, so
+/// that a well-formed one is accepted).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_session(data: &[u8]) -> bool {
+    let Ok(v) = decode_value(data, FUZZ_LIMITS) else {
+        return false;
+    };
+    let pid = field_str(&v, "pid").unwrap_or_default().to_owned();
+    let nsp = field_str(&v, "nsp").unwrap_or_default().to_owned();
+    decode_session(data, &pid, &nsp, FUZZ_LIMITS).is_ok()
 }
 
 #[cfg(test)]

@@ -427,3 +427,46 @@ async fn live_session_does_not_move_while_its_node_holds_it() {
     p.a.close().await;
     p.b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_node_catches_up_after_a_cut() {
+    let p = pair("jscut", true).await;
+    let mut cb = client(p.addr_b, None).await;
+    p.io_a.emit("m", &0).await.unwrap();
+    assert_eq!(
+        cb.event("m", WAIT).await.map(|a| a[0].clone()),
+        Some(json!(0))
+    );
+    cut(&p.proxy);
+    wait_for("B to notice the cut", || p.b.stats().disconnects >= 1).await;
+    // B cannot append: its emit fails and no node delivers it, B's own clients included.
+    let err = p.io_b.emit("from_b", &1).await.unwrap_err().to_string();
+    assert!(err.contains("not published"), "{err}");
+    assert_eq!(cb.event("from_b", Duration::from_millis(300)).await, None);
+    for i in 1..=3 {
+        p.io_a.emit("m", &i).await.unwrap();
+    }
+    p.proxy.refuse_new(false);
+    wait_for("B to reconnect", || p.b.stats().reconnects >= 1).await;
+    // What A appended meanwhile is read from the stream: each once, in order.
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while got.len() < 3 && tokio::time::Instant::now() < deadline {
+        if let Some(args) = cb.event("m", Duration::from_millis(500)).await {
+            got.push(args[0].clone());
+        }
+    }
+    assert_eq!(got, vec![json!(1), json!(2), json!(3)]);
+    p.io_a.emit("m", &4).await.unwrap();
+    assert_eq!(
+        cb.event("m", WAIT).await.map(|a| a[0].clone()),
+        Some(json!(4))
+    );
+    assert_eq!(
+        cb.event("m", Duration::from_millis(300)).await,
+        None,
+        "nothing twice"
+    );
+    p.a.close().await;
+    p.b.close().await;
+}
