@@ -119,3 +119,8 @@ pub mod __fuzz {
         crate::wire::fuzz_session(data)
     }
 }
+
+/// The examples of `docs/nats.md`, compiled as doctests so they stay true.
+#[doc = include_str!("../../../docs/nats.md")]
+#[cfg(doctest)]
+pub struct NatsDocDoctest;
