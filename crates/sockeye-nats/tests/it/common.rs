@@ -69,6 +69,39 @@ pub(crate) async fn settle(factories: &[NatsAdapterFactory]) {
     }
 }
 
+/// Deletes the JetStream streams (log and sessions) made under `prefix`, from a thread of its
+/// own (a `Drop` inside a test's runtime cannot block on it).
+pub(crate) fn delete_streams(prefix: &str) {
+    let name = prefix.replace('.', "_");
+    let result = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            let client = async_nats::connect(NATS).await.map_err(|e| e.to_string())?;
+            let js = async_nats::jetstream::new(client);
+            for stream in [name.clone(), format!("{name}-sessions")] {
+                // Absent when the test failed before connecting.
+                let _ = js.delete_stream(&stream).await;
+            }
+            Ok::<(), String>(())
+        })
+    })
+    .join();
+    if let Ok(Err(e)) = result {
+        eprintln!("JetStream streams of {prefix} not deleted: {e}");
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        if self.jetstream {
+            delete_streams(&self.prefix);
+        }
+    }
+}
+
 impl Cluster for Nats {
     fn node_factory(&self) -> Fut<'_, Arc<dyn AdapterFactory>> {
         Box::pin(async move {

@@ -195,6 +195,8 @@ async fn poisoned_messages_are_dropped_and_counted() {
 
 /// Node B reaches NATS through a fault proxy; node A directly.
 struct Pair {
+    prefix: String,
+    jetstream: bool,
     a: NatsAdapterFactory,
     b: NatsAdapterFactory,
     io_a: SocketIo,
@@ -225,6 +227,8 @@ async fn pair(label: &str, jetstream: bool) -> Pair {
     let (io_b, addr_b) = node(&b, jetstream).await;
     settle(&[a.clone(), b.clone()]).await;
     Pair {
+        prefix,
+        jetstream,
         a,
         b,
         io_a,
@@ -232,6 +236,14 @@ async fn pair(label: &str, jetstream: bool) -> Pair {
         addr_a,
         addr_b,
         proxy,
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        if self.jetstream {
+            crate::common::delete_streams(&self.prefix);
+        }
     }
 }
 
@@ -327,7 +339,7 @@ async fn killed_node_requests_time_out() {
     let sockets = p.io_a.root().fetch_sockets().await.unwrap();
     assert_eq!(sockets.len(), 1);
     assert!(sockets[0].local);
-    drop(p.io_b);
+    let _ = &p.io_b;
     p.a.close().await;
 }
 
@@ -393,7 +405,7 @@ async fn client_of_a_dead_node_is_recovered_by_another() {
         }
         other => panic!("expected whoami's ack, got {other:?}"),
     }
-    drop(p.io_b);
+    let _ = &p.io_b;
     p.a.close().await;
 }
 
