@@ -6,3 +6,4 @@ mod common;
 mod contract_core;
 mod contract_jetstream;
 mod faults;
+mod restart;
