@@ -173,6 +173,16 @@ impl NatsAdapter {
             task: Mutex::new(None),
             live: Live::default(),
         });
+        if let (Some(js), Some(recovery)) = (&node.js, adapter.local.recovery_config())
+            && recovery.max_disconnection_duration > js.config.session_ttl
+        {
+            tracing::warn!(
+                ns = %adapter.ns(),
+                window = ?recovery.max_disconnection_duration,
+                session_ttl = ?js.config.session_ttl,
+                "the session bucket drops sessions before the recovery window ends; raise JetStreamConfig::session_ttl"
+            );
+        }
         let handle = node.spawn(crate::reader::run(Arc::downgrade(&adapter), node.clone()));
         *lock(&adapter.task) = Some(handle.abort_handle());
         adapter

@@ -511,7 +511,22 @@ pub(crate) fn decode_session(
         None | Some(Value::Nil) => None,
         Some(d) => Some(SessionData::from_json(value_to_json(d))),
     };
-    let live_on = field_str(&v, "liveOn").map(str::to_owned);
+    // A node uid becomes a subject token (the liveness probe): letters and digits only, so a
+    // forged session cannot aim the probe at a wildcard or another subject.
+    let live_on = match field(&v, "liveOn") {
+        None | Some(Value::Nil) => None,
+        Some(Value::String(s)) => match s.as_str() {
+            Some(uid)
+                if !uid.is_empty()
+                    && uid.len() <= MAX_UID_LEN
+                    && uid.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+            {
+                Some(uid.to_owned())
+            }
+            _ => return Err(WireError::Schema("session liveOn is not a node uid")),
+        },
+        Some(_) => return Err(WireError::Schema("session liveOn is not a string")),
+    };
     Ok((
         PersistedSession {
             id: SocketId::from(sid),
@@ -741,6 +756,13 @@ mod tests {
         assert!(decode_session(&raw, "other", "/", LIMITS).is_err());
         assert!(decode_session(&raw, "pid1", "/chat", LIMITS).is_err());
         assert!(decode_session(&raw[..raw.len() - 1], "pid1", "/", LIMITS).is_err());
+        for forged in ["a.b", "*", ">", ""] {
+            let raw = encode_session(&session, 1, Some(forged)).unwrap();
+            assert!(
+                decode_session(&raw, "pid1", "/", LIMITS).is_err(),
+                "liveOn {forged:?} accepted"
+            );
+        }
     }
 
     #[test]
