@@ -322,9 +322,22 @@ impl NatsAdapter {
     }
 
     /// Publishes this namespace's heartbeat (`kind` INITIAL_HEARTBEAT or HEARTBEAT).
+    ///
+    /// Heartbeats go on the broadcast subject with the last sequence number this node used
+    /// there (not a new one): a receiver learns where the sequence stands before the first
+    /// broadcast, and counts what it lost even when no broadcast follows.
     pub(crate) async fn heartbeat(&self, kind: u64) {
-        if let Err(e) = self.publish_request(kind, Value::Nil, "heartbeat").await {
-            tracing::debug!(error = %e, "heartbeat not sent");
+        let seq = self.out_seq.lock().await;
+        let result = match wire::encode(self.uid(), self.ns(), kind, Some(*seq), Value::Nil) {
+            Ok(payload) => {
+                self.node
+                    .publish(self.subjects.broadcast.clone(), payload)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::debug!(ns = %self.ns(), error = %e, "heartbeat not sent");
         }
     }
 
@@ -361,14 +374,14 @@ impl NatsAdapter {
                 if !self.in_sequence(&message) {
                     return;
                 }
-                self.on_ordered(message, None)
+                self.on_ordered(message, None).await
             }
             Source::Log(seq) => {
                 if own && message.kind != kind::BROADCAST {
                     // This node applied its own room changes when it made them.
                     return;
                 }
-                self.on_ordered(message, Some(seq))
+                self.on_ordered(message, Some(seq)).await
             }
             Source::Request => self.on_request(message).await,
             Source::Response => self.on_response(message),
@@ -388,7 +401,22 @@ impl NatsAdapter {
             return false;
         };
         let mut seen = lock(&self.seen);
-        match seen.get(&message.uid).copied() {
+        let heartbeat = matches!(
+            message.kind,
+            kind::INITIAL_HEARTBEAT | kind::HEARTBEAT | kind::ADAPTER_CLOSE
+        );
+        let last = seen.get(&message.uid).copied();
+        match last {
+            // A heartbeat carries the sender's last number: anything between is lost.
+            Some(last) if heartbeat && seq > last => {
+                let missed = seq - last;
+                self.node
+                    .stats
+                    .missed
+                    .fetch_add(missed, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(ns = %self.ns(), from = %message.uid, missed, "messages of another node were lost (NATS outage?)");
+            }
+            Some(_) if heartbeat => {}
             Some(last) if seq <= last => {
                 Stats::bump(&self.node.stats.duplicates);
                 return false;
@@ -407,13 +435,23 @@ impl NatsAdapter {
         if seen.len() >= 4096 && !seen.contains_key(&message.uid) {
             seen.clear();
         }
-        seen.insert(message.uid.clone(), seq);
+        if message.kind == kind::ADAPTER_CLOSE {
+            seen.remove(&message.uid);
+        } else {
+            seen.insert(message.uid.clone(), last.map_or(seq, |last| last.max(seq)));
+        }
         true
     }
 
     /// Broadcasts and room changes (broadcast subject, or the JetStream log with `offset`).
-    fn on_ordered(&self, message: Message, offset: Option<u64>) -> Result<(), WireError> {
+    async fn on_ordered(&self, message: Message, offset: Option<u64>) -> Result<(), WireError> {
         match message.kind {
+            kind::INITIAL_HEARTBEAT if offset.is_none() => {
+                // A node just started: it learns about this one now, not a heartbeat later.
+                self.heartbeat(kind::HEARTBEAT).await;
+                Ok(())
+            }
+            kind::HEARTBEAT | kind::ADAPTER_CLOSE if offset.is_none() => Ok(()),
             kind::BROADCAST => {
                 let b = wire::parse_broadcast(&message.data, self.ns())?;
                 let mut packet = BroadcastPacket::new(
@@ -458,12 +496,6 @@ impl NatsAdapter {
 
     async fn on_request(&self, message: Message) -> Result<(), WireError> {
         match message.kind {
-            kind::INITIAL_HEARTBEAT => {
-                // A node just started: it learns about this one now, not a heartbeat later.
-                self.heartbeat(kind::HEARTBEAT).await;
-                Ok(())
-            }
-            kind::HEARTBEAT | kind::ADAPTER_CLOSE => Ok(()),
             kind::FETCH_SOCKETS => {
                 let request_id = wire::request_id(&message.data)
                     .ok_or(WireError::Schema("request without requestId"))?;
@@ -659,9 +691,7 @@ impl NatsAdapter {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let _ = self
-            .publish_request(kind::ADAPTER_CLOSE, Value::Nil, "close notice")
-            .await;
+        self.heartbeat(kind::ADAPTER_CLOSE).await;
         if let Some(task) = lock(&self.task).take() {
             task.abort();
         }

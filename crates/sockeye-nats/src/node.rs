@@ -118,6 +118,8 @@ impl Node {
         }
         let stats = Arc::new(Stats::default());
         let events = stats.clone();
+        // The first `Connected` event is the connection itself, not a reconnect.
+        let first = Arc::new(AtomicBool::new(true));
         let options = async_nats::ConnectOptions::new()
             // A node's own messages never come back to it: it delivers its part itself.
             .no_echo()
@@ -129,9 +131,11 @@ impl Node {
                 Duration::from_millis(50u64 << shift).min(Duration::from_secs(2))
             })
             .event_callback(move |event| {
-                let stats = events.clone();
+                        let stats = events.clone();
+                        let first = first.clone();
                 async move {
                     match event {
+                        async_nats::Event::Connected if first.swap(false, Ordering::AcqRel) => {}
                         async_nats::Event::Disconnected => {
                             Stats::bump(&stats.disconnects);
                             tracing::warn!("NATS connection lost; reconnecting (messages of other nodes meanwhile are lost: see docs/nats.md)");
@@ -151,8 +155,6 @@ impl Node {
                 url: config.url.clone(),
                 source,
             })?;
-        // The first `Connected` event is the connection itself, not a reconnect.
-        stats.reconnects.store(0, Ordering::Relaxed);
         let js = match &config.jetstream {
             Some(js_config) => Some(Js::setup(&client, &config.prefix, js_config).await?),
             None => None,

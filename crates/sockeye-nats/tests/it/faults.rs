@@ -482,3 +482,42 @@ async fn jetstream_node_catches_up_after_a_cut() {
     p.a.close().await;
     p.b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_then_blackholed_broker() {
+    use sockeye_testkit::{Direction, Fault};
+    let p = pair("slow", false).await;
+    let mut ca = client(p.addr_a, None).await;
+    let mut cb = client(p.addr_b, None).await;
+    // Slow: 150 ms more each way on B's link. Order and exactly-once hold; requests answer.
+    p.proxy
+        .set(Direction::Both, Fault::Delay(Duration::from_millis(150)));
+    for i in 0..20 {
+        p.io_a.emit("m", &i).await.unwrap();
+    }
+    let mut got = Vec::new();
+    while let Some(args) = cb.event("m", Duration::from_secs(2)).await {
+        got.push(args[0].clone());
+    }
+    assert_eq!(got, (0..20).map(|i| json!(i)).collect::<Vec<_>>());
+    assert_eq!(p.io_a.root().fetch_sockets().await.unwrap().len(), 2);
+
+    // Blackholed upstream: B's publishes vanish while its connection looks healthy. Its emits
+    // succeed (NATS gives no delivery receipt); A counts the loss once B gets through again.
+    p.proxy.heal();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    p.proxy.set(Direction::Up, Fault::Blackhole);
+    for i in 0..5 {
+        p.io_b.emit("lost", &i).await.unwrap();
+    }
+    assert_eq!(ca.event("lost", Duration::from_millis(500)).await, None);
+    let err = p.io_a.root().fetch_sockets().await.unwrap_err().to_string();
+    assert!(err.contains("0 of 1 other nodes answered"), "{err}");
+    p.proxy.heal();
+    p.io_b.emit("back", &1).await.unwrap();
+    assert_eq!(ca.event("back", WAIT).await, Some(vec![json!(1)]));
+    assert_eq!(ca.event("lost", Duration::from_millis(300)).await, None);
+    assert_eq!(p.a.stats().missed, 5, "{:?}", p.a.stats());
+    p.a.close().await;
+    p.b.close().await;
+}
