@@ -365,7 +365,8 @@ impl NatsAdapter {
             Stats::bump(&self.node.stats.received);
             if message.kind == kind::ADAPTER_CLOSE {
                 lock(&self.nodes).remove(&message.uid);
-            } else if source != Source::Response {
+            } else if matches!(source, Source::Broadcast | Source::Request) {
+                // Not log entries: the log may hand over entries of a node that is gone.
                 lock(&self.nodes).insert(message.uid.clone(), Instant::now());
             }
         }
