@@ -905,17 +905,13 @@ impl Adapter for NatsAdapter {
                 // one order everywhere, and the stream sequence is the recovery offset.
                 let payload = wire::encode(self.uid(), self.ns(), kind::BROADCAST, None, data()?)
                     .map_err(|e| adapter_err("broadcast cannot be encoded", e))?;
-                return js
-                    .append(&self.subjects.log, payload)
-                    .await
-                    .map(drop)
-                    .map_err(|reason| {
-                        self.not_published(
-                            "broadcast",
-                            reason,
-                            "no node delivered it, this one included".to_owned(),
-                        )
-                    });
+                return self.append_log(js, payload).await.map_err(|reason| {
+                    self.not_published(
+                        "broadcast",
+                        reason,
+                        "no node delivered it, this one included".to_owned(),
+                    )
+                });
             }
             // Local sockets get it whatever NATS does; an error then says so.
             let recipients = self.local.deliver(&packet, &opts);
@@ -1359,13 +1355,26 @@ impl NatsAdapter {
         if let Some(js) = &self.node.js {
             let payload = wire::encode(self.uid(), self.ns(), kind, None, data)
                 .map_err(|e| adapter_err(&format!("{what} cannot be encoded"), e))?;
-            return js
-                .append(&self.subjects.log, payload)
+            return self
+                .append_log(js, payload)
                 .await
-                .map(drop)
                 .map_err(|reason| self.not_published(what, reason, local.to_owned()));
         }
         self.publish_ordered(kind, data, what, local).await
+    }
+
+    /// Appends to this namespace's log; a failure is counted.
+    async fn append_log(&self, js: &crate::jetstream::Js, payload: Vec<u8>) -> Result<(), String> {
+        match js.append(&self.subjects.log, payload).await {
+            Ok(_) => {
+                Stats::bump(&self.node.stats.published);
+                Ok(())
+            }
+            Err(e) => {
+                Stats::bump(&self.node.stats.publish_failed);
+                Err(e)
+            }
+        }
     }
 
     /// Asks node `uid` whether socket `sid` is still connected to it: false when no node

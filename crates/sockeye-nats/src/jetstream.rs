@@ -13,6 +13,7 @@ use crate::wire;
 /// The stream and the bucket of one node.
 pub(crate) struct Js {
     pub(crate) config: JetStreamConfig,
+    client: async_nats::Client,
     context: jetstream::Context,
     stream: stream::Stream,
     /// Sessions: a stream keeping the last message of each subject `<prefix>.session.<pid>`
@@ -61,6 +62,7 @@ impl Js {
         check_subjects(&sessions, "session bucket", &format!("{prefix}.session.*"))?;
         Ok(Js {
             config: config.clone(),
+            client: client.clone(),
             context,
             stream,
             sessions,
@@ -70,6 +72,11 @@ impl Js {
 
     /// Appends an entry to the log and waits for the server to store it.
     pub(crate) async fn append(&self, subject: &str, payload: Vec<u8>) -> Result<u64, String> {
+        // Fails at once during an outage instead of waiting for an acknowledgement that
+        // cannot come.
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err("the connection to NATS is down".to_owned());
+        }
         let ack = self
             .context
             .publish(subject.to_owned(), payload.into())

@@ -451,9 +451,17 @@ async fn jetstream_node_catches_up_after_a_cut() {
     );
     cut(&p.proxy);
     wait_for("B to notice the cut", || p.b.stats().disconnects >= 1).await;
-    // B cannot append: its emit fails and no node delivers it, B's own clients included.
+    // B cannot append: its emit fails at once and no node delivers it, B's own clients
+    // included.
+    let start = tokio::time::Instant::now();
     let err = p.io_b.emit("from_b", &1).await.unwrap_err().to_string();
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
     assert!(err.contains("not published"), "{err}");
+    assert_eq!(p.b.stats().publish_failed, 1);
     assert_eq!(cb.event("from_b", Duration::from_millis(300)).await, None);
     for i in 1..=3 {
         p.io_a.emit("m", &i).await.unwrap();
