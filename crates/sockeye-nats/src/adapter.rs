@@ -1396,3 +1396,20 @@ impl NatsAdapter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Subjects;
+
+    #[test]
+    fn subjects_are_the_documented_ones() {
+        let s = Subjects::new("sockeye", "/chat", "abc");
+        assert_eq!(s.broadcast, "sockeye.~2Fchat.broadcast");
+        assert_eq!(s.request, "sockeye.~2Fchat.request");
+        assert_eq!(s.response, "sockeye.~2Fchat.response.abc");
+        assert_eq!(s.alive, "sockeye.~2Fchat.alive.abc");
+        assert_eq!(s.log, "sockeye.log.~2Fchat");
+        assert_eq!(s.response_of("x"), "sockeye.~2Fchat.response.x");
+        assert_eq!(s.alive_of("x"), "sockeye.~2Fchat.alive.x");
+    }
+}
