@@ -31,6 +31,12 @@ use crate::stats::Stats;
 const EXPIRES_MS: i64 = 300_000;
 /// Deliveries in flight to this node's consumer.
 const PREFETCH: u16 = 256;
+/// The consumer's longest wait between reconnect attempts. Short, because once the broker is
+/// back the other nodes' publishers (which reconnect at their next publish) get their
+/// messages confirmed into an exchange this node's queue is not bound to yet: whatever they
+/// publish until this node re-binds is lost for it, unseen. An attempt is one TCP connect to
+/// a broker that is usually on the same network.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 fn amqp_err(e: lapin::Error) -> PyBusError {
     PyBusError::Amqp(e.to_string())
@@ -319,6 +325,6 @@ async fn consume_loop(
             _ = tokio::time::sleep(delay) => {}
             _ = stop.changed() => return,
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
+        delay = (delay * 2).min(MAX_BACKOFF);
     }
 }
