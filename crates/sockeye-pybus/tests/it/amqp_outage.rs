@@ -14,6 +14,9 @@
 //!   confirm the stopping broker never sent), plus broadcasts confirmed before the stop that
 //!   were still queued for B, plus broadcasts confirmed after A reconnected but before B's
 //!   queue was bound again. The test prints each part.
+//!
+//! `amqp_connection_cut_redelivers_nothing_twice` cuts one node's connection instead, with the
+//! broker up: what the broker delivers again is not handled twice.
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -332,6 +335,8 @@ async fn amqp_outage() {
         resubscribed > last_fail,
         "A published again before B was back"
     );
+    // The restarted broker had no queue left to deliver anything again from.
+    assert_eq!(b.stats().duplicates, 0, "{:?}", b.stats());
 
     // Local delivery never waits for the broker.
     assert_eq!(here, (1..=last).collect::<Vec<_>>(), "A's client gets all");
@@ -382,4 +387,85 @@ async fn amqp_outage() {
     server_a.abort();
     server_b.abort();
     rabbit.stop().await;
+}
+
+/// Node B's connection to the (shared, never restarted) RabbitMQ is cut while broadcasts flow,
+/// after its acknowledgements stopped reaching the broker: the broker delivers those messages
+/// again when B's consumer is back on its queue. B must handle each broadcast once, in order,
+/// and lose none (its queue outlived the cut).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_connection_cut_redelivers_nothing_twice() {
+    use sockeye_testkit::{Direction, Fault, FaultProxy};
+    let proxy = FaultProxy::start("127.0.0.1:5672".parse().unwrap())
+        .await
+        .unwrap();
+    let channel = format!("sockeye-amqp-cut-{}", free_port());
+    let config = |url: String| {
+        PyBusConfig::new(url)
+            .channel(channel.clone())
+            .command_timeout(Duration::from_secs(2))
+    };
+    let broker = "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned();
+    let a = PyBusFactory::connect(config(broker))
+        .await
+        .expect("the RabbitMQ at 127.0.0.1:5672 is needed");
+    let b = PyBusFactory::connect(config(format!("amqp://guest:guest@{}/%2f", proxy.addr())))
+        .await
+        .unwrap();
+    let io_a = SocketIo::builder().adapter(a.clone()).build();
+    let io_b = SocketIo::builder().adapter(b.clone()).build();
+    io_a.ns("/", || async {});
+    io_b.ns("/", || async {});
+    let (_, server_a) = serve(&io_a).await;
+    let (addr_b, server_b) = serve(&io_b).await;
+    let mut there = SioClient::connected(addr_b, "/", None, WAIT).await.unwrap();
+    io_a.emit("n", &0).await.unwrap();
+    assert_eq!(there.event("n", WAIT).await, Some(vec![json!(0)]));
+    let there = collect(there);
+
+    let mut k = 1u64;
+    let mut emit_until = async |n: u64| {
+        while k <= n {
+            io_a.emit("n", &k).await.unwrap();
+            k += 1;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    emit_until(100).await;
+    // B keeps receiving and handling, but its acks stop at the proxy; then the cut.
+    proxy.set(Direction::Up, Fault::Pause);
+    emit_until(150).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let received_before_cut = b.stats().received;
+    proxy.reset_all();
+    proxy.heal();
+    emit_until(200).await;
+    wait_until("B re-subscribed", || b.stats().reconnects == 1).await;
+    assert!(b.ready(WAIT).await);
+    emit_until(300).await;
+    io_a.emit("end", &()).await.unwrap();
+    let there = tokio::time::timeout(WAIT, there).await.unwrap().unwrap();
+    let stats = b.stats();
+    eprintln!("B received {received_before_cut} before the cut; B {stats:?}");
+    assert!(
+        received_before_cut >= 150,
+        "B handled the broadcasts whose acks were held"
+    );
+    assert_eq!(
+        there,
+        (1..=300).collect::<Vec<_>>(),
+        "B gets every broadcast once, in order"
+    );
+    // The acks of 101..=150 were held (the pause came before 101 was published); a few
+    // earlier ones may still have been on their way.
+    assert!(
+        (50..=60).contains(&stats.duplicates),
+        "the broker delivered the unacknowledged broadcasts again, dropped: {stats:?}"
+    );
+    assert_eq!(stats.received, 302, "0, 1..=300 and the end: {stats:?}");
+
+    a.close();
+    b.close();
+    server_a.abort();
+    server_b.abort();
 }
