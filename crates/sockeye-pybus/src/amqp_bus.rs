@@ -5,7 +5,9 @@
 //! Unlike python nodes, whose queue is anonymous and replaced on every reconnect, a sockeye
 //! node's queue is named after its `host_id` and declared again by that name after a lost
 //! connection: what was published meanwhile is still there (if the broker itself did not
-//! restart). The publisher uses confirms, so a broadcast resolves once the broker took it.
+//! restart), and what the broker delivers again because its acknowledgement was lost is
+//! recognised and dropped ([`Handled`]). The publisher uses confirms, so a broadcast resolves
+//! once the broker took it.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -31,6 +33,12 @@ use crate::stats::Stats;
 const EXPIRES_MS: i64 = 300_000;
 /// Deliveries in flight to this node's consumer.
 const PREFETCH: u16 = 256;
+/// The consumer's longest wait between reconnect attempts. Short, because once the broker is
+/// back the other nodes' publishers (which reconnect at their next publish) get their
+/// messages confirmed into an exchange this node's queue is not bound to yet: whatever they
+/// publish until this node re-binds is lost for it, unseen. An attempt is one TCP connect to
+/// a broker that is usually on the same network.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 fn amqp_err(e: lapin::Error) -> PyBusError {
     PyBusError::Amqp(e.to_string())
@@ -256,6 +264,48 @@ async fn publish_loop(
     }
 }
 
+/// The last [`PREFETCH`] messages this node handled, as keyed hashes of their bytes.
+///
+/// The node acknowledges a message after handling it. When the connection drops before an
+/// acknowledgement reaches the broker, the broker delivers that message again, flagged
+/// `redelivered`, once the node is back on its queue (which outlived the connection). The
+/// broker holds at most [`PREFETCH`] unacknowledged messages per consumer, so a redelivered
+/// message this node already handled is among its last [`PREFETCH`]. Only redeliveries are
+/// compared, so identical messages published twice are both handled. A redelivered message
+/// that was received but never handled is handled then, unless an identical message is among
+/// the last [`PREFETCH`] handled: then it is dropped as a duplicate too.
+struct Handled {
+    keys: std::hash::RandomState,
+    recent: std::collections::VecDeque<u64>,
+}
+
+impl Default for Handled {
+    fn default() -> Self {
+        Handled {
+            keys: std::hash::RandomState::new(),
+            recent: std::collections::VecDeque::with_capacity(usize::from(PREFETCH)),
+        }
+    }
+}
+
+impl Handled {
+    /// True for a redelivery of a message already handled (which it forgets: a message is
+    /// dropped as a duplicate at most once); otherwise records the message as handled.
+    fn seen_again(&mut self, data: &[u8], redelivered: bool) -> bool {
+        use std::hash::BuildHasher as _;
+        let hash = self.keys.hash_one(data);
+        if redelivered && let Some(i) = self.recent.iter().position(|h| *h == hash) {
+            self.recent.remove(i);
+            return true;
+        }
+        if self.recent.len() == usize::from(PREFETCH) {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(hash);
+        false
+    }
+}
+
 async fn consume_loop(
     bus: Weak<Bus>,
     config: PyBusConfig,
@@ -265,6 +315,8 @@ async fn consume_loop(
 ) {
     let mut next = Some(first);
     let mut delay = Duration::from_millis(100);
+    // Kept across reconnects: that is when the broker delivers again.
+    let mut handled = Handled::default();
     loop {
         if *stop.borrow() {
             return;
@@ -295,7 +347,12 @@ async fn consume_loop(
                     delivery = consumer.next() => {
                         let Some(Ok(delivery)) = delivery else { break };
                         let Some(b) = bus.upgrade() else { return };
-                        b.dispatch(&delivery.data);
+                        if handled.seen_again(&delivery.data, delivery.redelivered) {
+                            Stats::bump(&b.stats.duplicates);
+                            tracing::debug!("python-socketio bus: dropped an AMQP redelivery of a message already handled");
+                        } else {
+                            b.dispatch(&delivery.data);
+                        }
                         if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
                             tracing::warn!(error = %e, "python-socketio bus: AMQP ack failed");
                             break;
@@ -319,6 +376,37 @@ async fn consume_loop(
             _ = tokio::time::sleep(delay) => {}
             _ = stop.changed() => return,
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
+        delay = (delay * 2).min(MAX_BACKOFF);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Handled;
+
+    #[test]
+    fn only_redeliveries_of_handled_messages_are_dropped() {
+        let mut h = Handled::default();
+        assert!(!h.seen_again(b"a", false));
+        // The same bytes published twice are two messages.
+        assert!(!h.seen_again(b"a", false));
+        // Redelivered, never handled: handled now.
+        assert!(!h.seen_again(b"b", true));
+        // Redeliveries of the two handled copies and of b: dropped, each once.
+        assert!(h.seen_again(b"a", true));
+        assert!(h.seen_again(b"a", true));
+        assert!(h.seen_again(b"b", true));
+        assert!(!h.seen_again(b"a", true));
+    }
+
+    #[test]
+    fn remembers_only_what_the_broker_can_redeliver() {
+        let mut h = Handled::default();
+        assert!(!h.seen_again(b"old", false));
+        for i in 0..super::PREFETCH {
+            assert!(!h.seen_again(&i.to_be_bytes(), false));
+        }
+        assert!(!h.seen_again(b"old", true), "out of the window");
+        assert!(h.recent.len() <= usize::from(super::PREFETCH));
     }
 }

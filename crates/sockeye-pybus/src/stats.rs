@@ -12,6 +12,7 @@ pub(crate) struct Stats {
     pub(crate) publish_failed: AtomicU64,
     pub(crate) late_answers: AtomicU64,
     pub(crate) reconnects: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
 }
 
 impl Stats {
@@ -30,6 +31,7 @@ impl Stats {
             publish_failed: get(&self.publish_failed),
             late_answers: get(&self.late_answers),
             reconnects: get(&self.reconnects),
+            duplicates: get(&self.duplicates),
         }
     }
 }
@@ -55,4 +57,7 @@ pub struct StatsSnapshot {
     pub late_answers: u64,
     /// Times the subscriber reconnected.
     pub reconnects: u64,
+    /// AMQP: messages the broker delivered again after a lost connection that this node had
+    /// already handled (their acknowledgement was lost with it), dropped.
+    pub duplicates: u64,
 }

@@ -3,6 +3,8 @@
 mod adapter_contract;
 #[cfg(feature = "amqp")]
 mod amqp_contract;
+#[cfg(feature = "amqp")]
+mod amqp_outage;
 mod bad_input;
 mod mixed;
 mod outage;
