@@ -54,7 +54,7 @@ fn opts_value(opts: &BroadcastOptions, timeout: Option<Duration>) -> Value {
         volatile: opts.flags.volatile,
         timeout_ms: timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
     }
-    .to_value()
+    .to_unversioned_value()
 }
 
 fn rooms_value(rooms: &[Room]) -> Value {
@@ -242,7 +242,7 @@ impl PostgresAdapter {
                 if packet.nsp != self.ns() {
                     return Err(WireError::Schema("packet namespace is not the channel's"));
                 }
-                let opts = Opts::parse(field(data, "opts"))?;
+                let opts = Opts::parse_unversioned(field(data, "opts"))?;
                 match wire::request_id(data) {
                     Some(id) => self.on_broadcast_request(&message.uid, packet, opts, id),
                     None => {
@@ -257,7 +257,7 @@ impl PostgresAdapter {
                 Ok(())
             }
             kind::SOCKETS_JOIN | kind::SOCKETS_LEAVE => {
-                let opts = Opts::parse(field(data, "opts"))?;
+                let opts = Opts::parse_unversioned(field(data, "opts"))?;
                 let rooms = wire::rooms(field(data, "rooms"))?;
                 if message.kind == kind::SOCKETS_JOIN {
                     self.local.add_rooms(&options(opts), &rooms);
@@ -267,7 +267,7 @@ impl PostgresAdapter {
                 Ok(())
             }
             kind::DISCONNECT_SOCKETS => {
-                let opts = Opts::parse(field(data, "opts"))?;
+                let opts = Opts::parse_unversioned(field(data, "opts"))?;
                 let close = field(data, "close")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
@@ -277,7 +277,7 @@ impl PostgresAdapter {
             kind::FETCH_SOCKETS => {
                 let request_id = wire::request_id(data)
                     .ok_or(WireError::Schema("FETCH_SOCKETS without requestId"))?;
-                let opts = Opts::parse(field(data, "opts"))?;
+                let opts = Opts::parse_unversioned(field(data, "opts"))?;
                 let sockets: Vec<Value> = self
                     .local
                     .fetch(&options(opts))
