@@ -7,8 +7,11 @@
 //! limit into a value tree, then checked field by field; anything else is a [`WireError`] the
 //! caller counts and drops.
 
+use std::time::Duration;
+
 use rmpv::Value;
 use sockeye::Args;
+use sockeye::adapter::{BroadcastFlags, BroadcastOptions};
 
 /// `socket.io-adapter`'s `MessageType`: the message types of the cluster protocol (the
 /// PostgreSQL adapter, the Redis streams adapter and the sharded Redis adapter).
@@ -329,6 +332,28 @@ pub struct Opts {
 }
 
 impl Opts {
+    /// The options of a broadcast or room operation (`timeout` for a broadcast with acks).
+    pub fn of(opts: &BroadcastOptions, timeout: Option<Duration>) -> Opts {
+        Opts {
+            rooms: opts.rooms.clone(),
+            except: opts.except.clone(),
+            volatile: opts.flags.volatile,
+            timeout_ms: timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// The options to apply on this node (the ack timeout is the caller's business).
+    pub fn broadcast_options(self) -> BroadcastOptions {
+        BroadcastOptions {
+            rooms: self.rooms,
+            except: self.except,
+            flags: BroadcastFlags {
+                volatile: self.volatile,
+                ..BroadcastFlags::default()
+            },
+        }
+    }
+
     /// Reads options carrying sockeye's wire version (absent is version 1): a newer version
     /// is [`WireError::UnknownVersion`]. Absent options are the defaults.
     pub fn parse(v: Option<&Value>) -> Result<Opts, WireError> {
@@ -516,6 +541,15 @@ pub fn fetched_sockets(resp: &Value) -> Option<Vec<FetchedSocket>> {
             })
             .collect(),
     )
+}
+
+/// The first argument of an acknowledgement, the one value an ack answer carries (nil when
+/// there is none).
+pub fn first_value(args: &Args) -> Value {
+    args_to_values(args)
+        .ok()
+        .and_then(|v| v.into_iter().next())
+        .unwrap_or(Value::Nil)
 }
 
 /// The one argument of an ack or server-side answer (`data.packet`).

@@ -13,7 +13,9 @@ use crate::wire::{
     self as classic, EventPacket, Opts, WireError, field, field_str, field_u64, json_to_value,
     value_to_json,
 };
-pub(crate) use sockeye_cluster::wire::{Limits, has_binary, kind, map, request_id};
+pub(crate) use sockeye_cluster::wire::{
+    Limits, answer, first_value, has_binary, kind, map, request_id,
+};
 
 /// One cluster message, from a stream entry or a pub/sub payload.
 #[derive(Debug, Clone)]
@@ -153,16 +155,7 @@ pub(crate) fn encode_pubsub(
 
 /// The `opts` of a broadcast or a room operation, as the JS adapter encodes them.
 pub(crate) fn opts_value(opts: &BroadcastOptions) -> Value {
-    Opts {
-        rooms: opts.rooms.clone(),
-        except: opts.except.clone(),
-        volatile: opts.flags.volatile,
-        timeout_ms: opts
-            .flags
-            .timeout
-            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-    }
-    .to_value(true)
+    Opts::of(opts, opts.flags.timeout).to_value(true)
 }
 
 /// The `{packet, opts}` of a BROADCAST.
