@@ -259,3 +259,100 @@ where
     };
     (expected, forward)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::wire::values_to_args;
+
+    fn arg(n: u64) -> Args {
+        values_to_args(vec![rmpv::Value::from(n)]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn pending_requests_are_bounded_and_forgotten_with_their_guard() {
+        let pending: Arc<Pending<u32>> = Arc::default();
+        let (id, mut rx, guard) = pending.open("a".into(), "/chat", 1, 2).unwrap();
+        assert_eq!(id, "a");
+        let refused = pending.open("b".into(), "/chat", 1, 2).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "adapter error: 1 requests to other nodes are already in flight in namespace /chat; retry later"
+        );
+        let tx = pending.sender("a").unwrap();
+        tx.try_send(7).unwrap();
+        tx.try_send(8).unwrap();
+        assert!(tx.try_send(9).is_err(), "max_responses bounds the answers");
+        assert_eq!(rx.recv().await, Some(7));
+        assert!(pending.sender("b").is_none());
+        drop(guard);
+        assert!(pending.sender("a").is_none());
+        assert!(pending.open("b".into(), "/chat", 1, 2).is_ok());
+    }
+
+    #[tokio::test]
+    async fn remote_acks_yield_buffered_then_answers_then_timeouts() {
+        let pending: Arc<Pending<u64>> = Arc::default();
+        let (id, rx, guard) = pending.open("r".into(), "/", 8, 8).unwrap();
+        let tx = pending.sender(&id).unwrap();
+        // 0 is not an answer; 5 is one; 6 is an unreadable answer.
+        for m in [0, 5, 6] {
+            tx.try_send(m).unwrap();
+        }
+        let read = |m: &u64| match m {
+            5 => Reply::Answer(Some(arg(5))),
+            6 => Reply::Answer(None),
+            _ => Reply::Other,
+        };
+        let timeout = Duration::from_millis(50);
+        let mut acks = remote_acks(
+            rx,
+            guard,
+            VecDeque::from([arg(1)]),
+            3,
+            Instant::now() + timeout,
+            timeout,
+            read,
+        );
+        assert_eq!(acks.expected(), 3);
+        let mut got = Vec::new();
+        while let Some((_, result)) = acks.next().await {
+            got.push(result.map_err(|e| e.to_string()));
+        }
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].as_ref().unwrap(), &arg(1));
+        assert_eq!(got[1].as_ref().unwrap(), &arg(5));
+        assert!(got[2].is_err(), "the third never came: {:?}", got[2]);
+        drop(acks);
+        assert!(pending.sender(&id).is_none(), "the stream held the guard");
+    }
+
+    #[tokio::test]
+    async fn broadcast_acks_wait_for_every_client_count() {
+        let pending: Arc<Pending<(u8, u64)>> = Arc::default();
+        let (id, rx, guard) = pending.open("r".into(), "/", 8, 8).unwrap();
+        let tx = pending.sender(&id).unwrap();
+        // An ack overtakes the counts; two nodes report 1 and 2 clients.
+        for m in [(1, 40), (0, 1), (0, 2), (1, 41)] {
+            tx.try_send(m).unwrap();
+        }
+        let read = |m: &(u8, u64)| match m {
+            (0, n) => Reply::ClientCount(*n),
+            (_, v) => Reply::Answer(Some(arg(*v))),
+        };
+        let wait = AckWait {
+            start: Instant::now(),
+            timeout: Duration::from_millis(50),
+            request_timeout: Duration::from_secs(5),
+            max_responses: 100,
+        };
+        let acks = broadcast_acks(AckStream::empty(), rx, guard, 2, wait, "/", read).await;
+        assert_eq!(acks.expected(), 3);
+        let got: Vec<_> = acks.collect().await;
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].1.as_ref().unwrap(), &arg(40));
+        assert_eq!(got[1].1.as_ref().unwrap(), &arg(41));
+        assert!(got[2].1.is_err(), "the third client never answered");
+    }
+}

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use rmpv::Value;
 use sockeye::Args;
-use sockeye::adapter::{BroadcastFlags, BroadcastOptions};
+use sockeye::SocketId;
+use sockeye::adapter::{BroadcastFlags, BroadcastOptions, SocketInfo};
 
 /// `socket.io-adapter`'s `MessageType`: the message types of the cluster protocol (the
 /// PostgreSQL adapter, the Redis streams adapter and the sharded Redis adapter).
@@ -521,6 +522,40 @@ pub struct FetchedSocket {
     pub handshake: Option<serde_json::Value>,
     /// The socket's `data` (its session value), `None` when absent or `null`.
     pub data: Option<serde_json::Value>,
+}
+
+impl FetchedSocket {
+    /// The socket as this node's `fetch_sockets` reports it (a remote one, of namespace `ns`).
+    pub fn into_info(self, ns: &str) -> SocketInfo {
+        SocketInfo {
+            id: SocketId::from(self.id.as_str()),
+            ns: ns.to_owned(),
+            rooms: self.rooms,
+            local: false,
+            handshake: self.handshake,
+            data: self.data,
+        }
+    }
+}
+
+/// One local socket as a FETCH_SOCKETS_RESPONSE lists it: `{id, handshake, rooms, data}`
+/// (an absent handshake is `{}`, absent data `null`, as the Node adapters write them).
+pub fn socket_value(s: SocketInfo) -> Value {
+    map(vec![
+        ("id", Value::from(s.id.as_str())),
+        (
+            "handshake",
+            json_to_value(s.handshake.unwrap_or_else(|| serde_json::json!({}))),
+        ),
+        (
+            "rooms",
+            Value::Array(s.rooms.iter().map(|r| Value::from(r.as_str())).collect()),
+        ),
+        (
+            "data",
+            json_to_value(s.data.unwrap_or(serde_json::Value::Null)),
+        ),
+    ])
 }
 
 /// The sockets of a REMOTE_FETCH (FETCH_SOCKETS_RESPONSE) answer; `None` if the answer has no socket list. Entries

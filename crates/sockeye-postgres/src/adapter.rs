@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use rmpv::Value;
+use sockeye::AdapterError;
 use sockeye::adapter::{
     AckStream, Adapter, BoxFuture, BroadcastOptions, BroadcastPacket, LocalNamespace, Room,
     SocketInfo,
 };
-use sockeye::{AdapterError, SocketId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -241,22 +241,7 @@ impl PostgresAdapter {
                     .local
                     .fetch(&opts.broadcast_options())
                     .into_iter()
-                    .map(|s| {
-                        map(vec![
-                            ("id", Value::from(s.id.as_str())),
-                            (
-                                "handshake",
-                                wire::json_to_value(
-                                    s.handshake.unwrap_or_else(|| serde_json::json!({})),
-                                ),
-                            ),
-                            ("rooms", rooms_value(&s.rooms)),
-                            (
-                                "data",
-                                wire::json_to_value(s.data.unwrap_or(serde_json::Value::Null)),
-                            ),
-                        ])
-                    })
+                    .map(wire::socket_value)
                     .collect();
                 self.publish_nowait(
                     kind::FETCH_SOCKETS_RESPONSE,
@@ -526,14 +511,7 @@ impl Adapter for PostgresAdapter {
                         if !missing.remove(&resp.uid) {
                             continue;
                         }
-                        sockets.extend(list.into_iter().map(|s| SocketInfo {
-                            id: SocketId::from(s.id.as_str()),
-                            ns: self.ns().to_owned(),
-                            rooms: s.rooms,
-                            local: false,
-                            handshake: s.handshake,
-                            data: s.data,
-                        }));
+                        sockets.extend(list.into_iter().map(|s| s.into_info(self.ns())));
                     }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => {

@@ -15,7 +15,8 @@ use rmpv::Value;
 pub(crate) use sockeye_cluster::wire::{
     EventPacket, Limits, Opts, WireError, answer, args_to_values, decode, decode_msgpack,
     encode_msgpack, event_data, fetched_sockets, field, field_u64, first_value, has_binary,
-    json_to_value, kind, map, packet_value, parse_packet, request_id, rooms, value_to_json,
+    json_to_value, kind, map, packet_value, parse_packet, request_id, rooms, socket_value,
+    value_to_json,
 };
 
 /// The uid of `@socket.io/postgres-emitter`'s messages: not a node, never counted as one.

@@ -662,14 +662,7 @@ impl Adapter for RedisAdapter {
                     others,
                     wire::fetched_sockets,
                     |list| {
-                        sockets.extend(list.into_iter().map(|s| SocketInfo {
-                            id: SocketId::from(s.id.as_str()),
-                            ns: ns.to_owned(),
-                            rooms: s.rooms,
-                            local: false,
-                            handshake: s.handshake,
-                            data: s.data,
-                        }));
+                        sockets.extend(list.into_iter().map(|s| s.into_info(ns)));
                     },
                 )
                 .await?;

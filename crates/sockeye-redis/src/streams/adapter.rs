@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use rmpv::Value;
+use sockeye::AdapterError;
 use sockeye::adapter::{
     AckStream, Adapter, BoxFuture, BroadcastOptions, BroadcastPacket, LocalNamespace,
     PersistedSession, Room, SocketInfo,
 };
-use sockeye::{AdapterError, SocketId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -342,27 +342,7 @@ impl StreamsAdapter {
                     .local
                     .fetch(&opts.broadcast_options())
                     .into_iter()
-                    .map(|s| {
-                        map(vec![
-                            ("id", Value::from(s.id.as_str())),
-                            (
-                                "handshake",
-                                classic::json_to_value(
-                                    s.handshake.unwrap_or_else(|| serde_json::json!({})),
-                                ),
-                            ),
-                            (
-                                "rooms",
-                                Value::Array(
-                                    s.rooms.iter().map(|r| Value::from(r.as_str())).collect(),
-                                ),
-                            ),
-                            (
-                                "data",
-                                classic::json_to_value(s.data.unwrap_or(serde_json::Value::Null)),
-                            ),
-                        ])
-                    })
+                    .map(wire::socket_value)
                     .collect();
                 self.respond(
                     &message.uid,
@@ -689,14 +669,7 @@ impl Adapter for StreamsAdapter {
                             continue;
                         };
                         answered += 1;
-                        sockets.extend(list.into_iter().map(|s| SocketInfo {
-                            id: SocketId::from(s.id.as_str()),
-                            ns: self.ns().to_owned(),
-                            rooms: s.rooms,
-                            local: false,
-                            handshake: s.handshake,
-                            data: s.data,
-                        }));
+                        sockets.extend(list.into_iter().map(|s| s.into_info(self.ns())));
                     }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => {
