@@ -161,6 +161,31 @@ where
     AckStream::new(stream, expected)
 }
 
+/// The `expected` answers to a request just sent (those `read` calls [`Reply::Answer`]),
+/// waited for `timeout` from now.
+pub fn answers<M, F>(
+    rx: mpsc::Receiver<M>,
+    guard: PendingGuard<M>,
+    expected: usize,
+    timeout: Duration,
+    read: F,
+) -> AckStream
+where
+    M: Send + 'static,
+    F: Fn(&M) -> Reply + Send + 'static,
+{
+    let deadline = Instant::now() + timeout;
+    remote_acks(
+        rx,
+        guard,
+        VecDeque::new(),
+        expected,
+        deadline,
+        timeout,
+        read,
+    )
+}
+
 /// The wait of a broadcast with acks sent to the other nodes.
 #[derive(Debug, Clone, Copy)]
 pub struct AckWait {

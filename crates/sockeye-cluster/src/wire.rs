@@ -437,13 +437,18 @@ pub struct EventPacket {
 
 /// `{type: 2, data: [event, ...args], nsp}`.
 pub fn packet_value(nsp: &str, event: &str, args: &Args) -> Result<Value, String> {
-    let mut data = vec![Value::from(event)];
-    data.extend(args_to_values(args)?);
     Ok(Value::Map(vec![
         (Value::from("type"), Value::from(EVENT)),
-        (Value::from("data"), Value::Array(data)),
+        (Value::from("data"), event_value(event, args)?),
         (Value::from("nsp"), Value::from(nsp)),
     ]))
+}
+
+/// `[event, ...args]`: the `data` of an event packet, the `packet` of a server-side emit.
+pub fn event_value(event: &str, args: &Args) -> Result<Value, String> {
+    let mut data = vec![Value::from(event)];
+    data.extend(args_to_values(args)?);
+    Ok(Value::Array(data))
 }
 
 /// Reads a broadcast packet; the namespace defaults to `/` as in the JS adapter.

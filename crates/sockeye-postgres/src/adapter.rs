@@ -1,7 +1,7 @@
 //! [`PostgresAdapter`]: one namespace's adapter, speaking `socket.io-adapter`'s cluster
 //! protocol with heartbeats (`ClusterAdapterWithHeartbeat`) over its namespace's channel.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -347,12 +347,8 @@ impl PostgresAdapter {
     }
 
     fn event_value(packet: &BroadcastPacket) -> Result<Value, AdapterError> {
-        let mut data = vec![Value::from(packet.event.as_ref())];
-        data.extend(
-            wire::args_to_values(&packet.args)
-                .map_err(|e| adapter_err("arguments cannot be encoded", e))?,
-        );
-        Ok(Value::Array(data))
+        wire::event_value(&packet.event, &packet.args)
+            .map_err(|e| adapter_err("arguments cannot be encoded", e))
     }
 }
 
@@ -464,16 +460,8 @@ impl Adapter for PostgresAdapter {
                 request_timeout: self.node.config.request_timeout,
                 max_responses: self.node.config.max_responses,
             };
-            Ok(requests::broadcast_acks(
-                local,
-                rx,
-                guard,
-                others,
-                wait,
-                self.ns(),
-                reply(kind::BROADCAST_ACK),
-            )
-            .await)
+            let read = reply(kind::BROADCAST_ACK);
+            Ok(requests::broadcast_acks(local, rx, guard, others, wait, self.ns(), read).await)
         })
     }
 
@@ -634,15 +622,8 @@ impl Adapter for PostgresAdapter {
                 "server-side emit",
             )
             .await?;
-            Ok(requests::remote_acks(
-                rx,
-                guard,
-                VecDeque::new(),
-                others,
-                Instant::now() + timeout,
-                timeout,
-                reply(kind::SERVER_SIDE_EMIT_RESPONSE),
-            ))
+            let read = reply(kind::SERVER_SIDE_EMIT_RESPONSE);
+            Ok(requests::answers(rx, guard, others, timeout, read))
         })
     }
 

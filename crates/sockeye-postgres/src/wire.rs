@@ -13,8 +13,8 @@ use rmpv::Value;
 
 // The checked decoding and what every socket.io-adapter wire shares live in sockeye-cluster.
 pub(crate) use sockeye_cluster::wire::{
-    EventPacket, Limits, Opts, WireError, answer, args_to_values, decode, decode_msgpack,
-    encode_msgpack, event_data, fetched_sockets, field, field_u64, first_value, has_binary,
+    EventPacket, Limits, Opts, WireError, answer, decode, decode_msgpack, encode_msgpack,
+    event_data, event_value, fetched_sockets, field, field_u64, first_value, has_binary,
     json_to_value, kind, map, packet_value, parse_packet, request_id, rooms, socket_value,
     value_to_json,
 };

@@ -4,7 +4,7 @@
 //! delivers broadcasts as its reader reads them, so every node delivers in stream order and
 //! the entry id is the recovery offset. Requests and responses go over pub/sub.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -625,16 +625,8 @@ impl Adapter for StreamsAdapter {
                 request_timeout: self.node.config.redis.request_timeout,
                 max_responses: self.node.config.redis.max_responses,
             };
-            Ok(requests::broadcast_acks(
-                local,
-                rx,
-                guard,
-                others,
-                wait,
-                self.ns(),
-                reply(kind::BROADCAST_ACK),
-            )
-            .await)
+            let read = reply(kind::BROADCAST_ACK);
+            Ok(requests::broadcast_acks(local, rx, guard, others, wait, self.ns(), read).await)
         })
     }
 
@@ -736,16 +728,10 @@ impl Adapter for StreamsAdapter {
 
     fn server_side_emit(&self, packet: BroadcastPacket) -> BoxFuture<'_, Result<(), AdapterError>> {
         Box::pin(async move {
-            let mut data = vec![Value::from(packet.event.as_ref())];
-            data.extend(
-                classic::args_to_values(&packet.args)
-                    .map_err(|e| adapter_err("arguments cannot be encoded", e))?,
-            );
-            self.publish(
-                kind::SERVER_SIDE_EMIT,
-                map(vec![("packet", Value::Array(data))]),
-            )
-            .await
+            let data = wire::event_value(&packet.event, &packet.args)
+                .map_err(|e| adapter_err("arguments cannot be encoded", e))?;
+            self.publish(kind::SERVER_SIDE_EMIT, map(vec![("packet", data)]))
+                .await
         })
     }
 
@@ -760,28 +746,18 @@ impl Adapter for StreamsAdapter {
                 return Ok(AckStream::empty());
             }
             let (id, rx, guard) = self.open_request()?;
-            let mut data = vec![Value::from(packet.event.as_ref())];
-            data.extend(
-                classic::args_to_values(&packet.args)
-                    .map_err(|e| adapter_err("arguments cannot be encoded", e))?,
-            );
+            let data = wire::event_value(&packet.event, &packet.args)
+                .map_err(|e| adapter_err("arguments cannot be encoded", e))?;
             self.publish(
                 kind::SERVER_SIDE_EMIT,
                 map(vec![
-                    ("packet", Value::Array(data)),
+                    ("packet", data),
                     ("requestId", Value::from(id.as_str())),
                 ]),
             )
             .await?;
-            Ok(requests::remote_acks(
-                rx,
-                guard,
-                VecDeque::new(),
-                others,
-                Instant::now() + timeout,
-                timeout,
-                reply(kind::SERVER_SIDE_EMIT_RESPONSE),
-            ))
+            let read = reply(kind::SERVER_SIDE_EMIT_RESPONSE);
+            Ok(requests::answers(rx, guard, others, timeout, read))
         })
     }
 

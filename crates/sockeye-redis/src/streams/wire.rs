@@ -14,7 +14,7 @@ use crate::wire::{
     value_to_json,
 };
 pub(crate) use sockeye_cluster::wire::{
-    Limits, answer, first_value, has_binary, kind, map, request_id, socket_value,
+    Limits, answer, event_value, first_value, has_binary, kind, map, request_id, socket_value,
 };
 
 /// One cluster message, from a stream entry or a pub/sub payload.
