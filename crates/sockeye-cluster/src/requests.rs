@@ -102,6 +102,11 @@ pub enum Reply {
     Other,
 }
 
+/// How an adapter reads its responses: what each is ([`Reply`]) to the wait at hand.
+pub trait ReadReply<M>: Fn(&M) -> Reply + Send + 'static {}
+
+impl<M, F: Fn(&M) -> Reply + Send + 'static> ReadReply<M> for F {}
+
 /// Remote acknowledgements carry no socket id in the official format.
 fn remote_id() -> SocketId {
     SocketId::from("")
@@ -109,25 +114,21 @@ fn remote_id() -> SocketId {
 
 /// A stream of `expected` remote answers (the `buffered` ones first, then those `read` calls
 /// [`Reply::Answer`]); whatever has not arrived by `deadline` yields a timeout.
-pub fn remote_acks<M, F>(
+pub fn remote_acks<M: Send + 'static>(
     rx: mpsc::Receiver<M>,
     guard: PendingGuard<M>,
     buffered: VecDeque<Args>,
     expected: usize,
     deadline: Instant,
     timeout: Duration,
-    read: F,
-) -> AckStream
-where
-    M: Send + 'static,
-    F: Fn(&M) -> Reply + Send + 'static,
-{
-    struct State<M, F> {
+    read: impl ReadReply<M>,
+) -> AckStream {
+    struct State<M, R> {
         rx: mpsc::Receiver<M>,
         _guard: PendingGuard<M>,
         buffered: VecDeque<Args>,
         left: usize,
-        read: F,
+        read: R,
     }
     let state = State {
         rx,
@@ -163,17 +164,13 @@ where
 
 /// The `expected` answers to a request just sent (those `read` calls [`Reply::Answer`]),
 /// waited for `timeout` from now.
-pub fn answers<M, F>(
+pub fn answers<M: Send + 'static>(
     rx: mpsc::Receiver<M>,
     guard: PendingGuard<M>,
     expected: usize,
     timeout: Duration,
-    read: F,
-) -> AckStream
-where
-    M: Send + 'static,
-    F: Fn(&M) -> Reply + Send + 'static,
-{
+    read: impl ReadReply<M>,
+) -> AckStream {
     let deadline = Instant::now() + timeout;
     remote_acks(
         rx,
@@ -199,22 +196,36 @@ pub struct AckWait {
     pub max_responses: usize,
 }
 
+impl AckWait {
+    /// The wait of a broadcast with acks started at `start`, with the adapter's
+    /// `request_timeout` and `max_responses`.
+    pub fn new(
+        start: Instant,
+        timeout: Duration,
+        request_timeout: Duration,
+        max_responses: usize,
+    ) -> AckWait {
+        AckWait {
+            start,
+            timeout,
+            request_timeout,
+            max_responses,
+        }
+    }
+}
+
 /// The acks of a broadcast with acks: `local`'s, then the other nodes'. Each of the `others`
 /// nodes first reports how many clients it reached; the stream's length is known once every
 /// node did (or the wait for them ran out). Acks that come before the counts are kept.
-pub async fn broadcast_acks<M, F>(
+pub async fn broadcast_acks<M: Send + 'static>(
     local: AckStream,
     mut rx: mpsc::Receiver<M>,
     guard: PendingGuard<M>,
     others: usize,
     wait: AckWait,
     ns: &str,
-    read: F,
-) -> AckStream
-where
-    M: Send + 'static,
-    F: Fn(&M) -> Reply + Send + 'static,
-{
+    read: impl ReadReply<M>,
+) -> AckStream {
     let counts_deadline = wait.start + wait.timeout.min(wait.request_timeout);
     let (mut servers, mut clients, mut buffered) = (0usize, 0usize, VecDeque::new());
     while servers < others {

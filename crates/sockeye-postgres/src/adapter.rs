@@ -454,12 +454,8 @@ impl Adapter for PostgresAdapter {
             let Some((rx, guard)) = remote else {
                 return Ok(local);
             };
-            let wait = AckWait {
-                start,
-                timeout,
-                request_timeout: self.node.config.request_timeout,
-                max_responses: self.node.config.max_responses,
-            };
+            let cfg = &self.node.config;
+            let wait = AckWait::new(start, timeout, cfg.request_timeout, cfg.max_responses);
             let read = reply(kind::BROADCAST_ACK);
             Ok(requests::broadcast_acks(local, rx, guard, others, wait, self.ns(), read).await)
         })

@@ -619,12 +619,8 @@ impl Adapter for StreamsAdapter {
                 ]),
             )
             .await?;
-            let wait = AckWait {
-                start,
-                timeout,
-                request_timeout: self.node.config.redis.request_timeout,
-                max_responses: self.node.config.redis.max_responses,
-            };
+            let cfg = &self.node.config.redis;
+            let wait = AckWait::new(start, timeout, cfg.request_timeout, cfg.max_responses);
             let read = reply(kind::BROADCAST_ACK);
             Ok(requests::broadcast_acks(local, rx, guard, others, wait, self.ns(), read).await)
         })
