@@ -42,7 +42,7 @@ pub fn message(data: &[u8]) {
         let _ = wire::event_data(Some(p));
         let _ = wire::answer(d);
     }
-    let _ = Opts::parse(field(d, "opts")).map(|o| o.to_value());
+    let _ = Opts::parse_unversioned(field(d, "opts")).map(|o| o.to_unversioned_value());
     let _ = wire::rooms(field(d, "rooms"));
     let _ = wire::fetched_sockets(d);
     let _ = wire::request_id(d);

@@ -1,27 +1,24 @@
 //! [`PostgresAdapter`]: one namespace's adapter, speaking `socket.io-adapter`'s cluster
 //! protocol with heartbeats (`ClusterAdapterWithHeartbeat`) over its namespace's channel.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use rmpv::Value;
+use sockeye::AdapterError;
 use sockeye::adapter::{
-    AckResult, AckStream, Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, BroadcastPacket,
-    LocalNamespace, Room, SocketInfo,
+    AckStream, Adapter, BoxFuture, BroadcastOptions, BroadcastPacket, LocalNamespace, Room,
+    SocketInfo,
 };
-use sockeye::{AckError, AdapterError, Args, SocketId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use sockeye_cluster::requests::{self, AckWait, Pending, PendingGuard, Reply};
+
 use crate::node::{Job, Node};
 use crate::wire::{self, EMITTER_UID, Message, Opts, WireError, field, field_u64, kind, map};
-
-/// Longest ack wait a remote broadcast may ask of this node: the wait holds a task and
-/// pending acks, and the request may come from anyone who can `NOTIFY`.
-const MAX_REMOTE_ACK_TIMEOUT_MS: u64 = 600_000;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -31,30 +28,19 @@ fn adapter_err(what: &str, e: impl std::fmt::Display) -> AdapterError {
     AdapterError::new(format!("{what}: {e}"))
 }
 
-/// Remote acknowledgements carry no socket id in the official format.
-fn remote_id() -> SocketId {
-    SocketId::from("")
-}
-
-fn options(opts: Opts) -> BroadcastOptions {
-    BroadcastOptions {
-        rooms: opts.rooms,
-        except: opts.except,
-        flags: BroadcastFlags {
-            volatile: opts.volatile,
-            ..BroadcastFlags::default()
-        },
-    }
-}
-
 fn opts_value(opts: &BroadcastOptions, timeout: Option<Duration>) -> Value {
-    Opts {
-        rooms: opts.rooms.clone(),
-        except: opts.except.clone(),
-        volatile: opts.flags.volatile,
-        timeout_ms: timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+    Opts::of(opts, timeout).to_unversioned_value()
+}
+
+/// What a response is to a wait for answers of type `ty`.
+fn reply(ty: u64) -> impl Fn(&Message) -> Reply + Send + 'static {
+    move |m: &Message| match m.kind {
+        k if k == ty => Reply::Answer(wire::answer(&m.data)),
+        kind::BROADCAST_CLIENT_COUNT => {
+            Reply::ClientCount(field_u64(&m.data, "clientCount").unwrap_or(0))
+        }
+        _ => Reply::Other,
     }
-    .to_value()
 }
 
 fn rooms_value(rooms: &[Room]) -> Value {
@@ -67,7 +53,7 @@ pub struct PostgresAdapter {
     node: Arc<Node>,
     local: LocalNamespace,
     channel: String,
-    pending: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    pending: Arc<Pending<Message>>,
     /// Other nodes of the namespace: uid → when last heard of.
     nodes: Mutex<HashMap<String, Instant>>,
     last_publish: Mutex<Instant>,
@@ -80,20 +66,6 @@ impl std::fmt::Debug for PostgresAdapter {
             .field("ns", &self.local.name())
             .field("channel", &self.channel)
             .finish_non_exhaustive()
-    }
-}
-
-/// Removes a pending request when the wait for its answers ends (or is dropped).
-struct PendingGuard {
-    adapter: Weak<PostgresAdapter>,
-    id: String,
-}
-
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        if let Some(a) = self.adapter.upgrade() {
-            lock(&a.pending).remove(&self.id);
-        }
     }
 }
 
@@ -111,7 +83,7 @@ impl PostgresAdapter {
             node: node.clone(),
             local,
             channel: channel.clone(),
-            pending: Mutex::new(HashMap::new()),
+            pending: Arc::default(),
             nodes: Mutex::new(HashMap::new()),
             last_publish: Mutex::new(Instant::now()),
             closed: AtomicBool::new(false),
@@ -197,26 +169,13 @@ impl PostgresAdapter {
 
     fn open_request(
         &self,
-    ) -> Result<(String, mpsc::Receiver<Message>, PendingGuard), AdapterError> {
-        let mut map = lock(&self.pending);
-        if map.len() >= self.node.config.max_pending_requests {
-            return Err(AdapterError::new(format!(
-                "{} requests to other nodes are already in flight in namespace {}; retry later",
-                map.len(),
-                self.ns()
-            )));
-        }
-        let id = wire::random_id();
-        let (tx, rx) = mpsc::channel(self.node.config.max_responses);
-        map.insert(id.clone(), tx);
-        Ok((
-            id.clone(),
-            rx,
-            PendingGuard {
-                adapter: self.me.clone(),
-                id,
-            },
-        ))
+    ) -> Result<(String, mpsc::Receiver<Message>, PendingGuard<Message>), AdapterError> {
+        self.pending.open(
+            wire::random_id(),
+            self.ns(),
+            self.node.config.max_pending_requests,
+            self.node.config.max_responses,
+        )
     }
 
     /// A message of another node or an emitter (never this node's own).
@@ -242,7 +201,7 @@ impl PostgresAdapter {
                 if packet.nsp != self.ns() {
                     return Err(WireError::Schema("packet namespace is not the channel's"));
                 }
-                let opts = Opts::parse(field(data, "opts"))?;
+                let opts = Opts::parse_unversioned(field(data, "opts"))?;
                 match wire::request_id(data) {
                     Some(id) => self.on_broadcast_request(&message.uid, packet, opts, id),
                     None => {
@@ -251,53 +210,38 @@ impl PostgresAdapter {
                             sockeye::Str::from(packet.event.as_str()),
                             packet.args,
                         );
-                        self.local.deliver(&packet, &options(opts));
+                        self.local.deliver(&packet, &opts.broadcast_options());
                     }
                 }
                 Ok(())
             }
             kind::SOCKETS_JOIN | kind::SOCKETS_LEAVE => {
-                let opts = Opts::parse(field(data, "opts"))?;
+                let opts = Opts::parse_unversioned(field(data, "opts"))?;
                 let rooms = wire::rooms(field(data, "rooms"))?;
                 if message.kind == kind::SOCKETS_JOIN {
-                    self.local.add_rooms(&options(opts), &rooms);
+                    self.local.add_rooms(&opts.broadcast_options(), &rooms);
                 } else {
-                    self.local.del_rooms(&options(opts), &rooms);
+                    self.local.del_rooms(&opts.broadcast_options(), &rooms);
                 }
                 Ok(())
             }
             kind::DISCONNECT_SOCKETS => {
-                let opts = Opts::parse(field(data, "opts"))?;
+                let opts = Opts::parse_unversioned(field(data, "opts"))?;
                 let close = field(data, "close")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                self.local.disconnect(&options(opts), close);
+                self.local.disconnect(&opts.broadcast_options(), close);
                 Ok(())
             }
             kind::FETCH_SOCKETS => {
                 let request_id = wire::request_id(data)
                     .ok_or(WireError::Schema("FETCH_SOCKETS without requestId"))?;
-                let opts = Opts::parse(field(data, "opts"))?;
+                let opts = Opts::parse_unversioned(field(data, "opts"))?;
                 let sockets: Vec<Value> = self
                     .local
-                    .fetch(&options(opts))
+                    .fetch(&opts.broadcast_options())
                     .into_iter()
-                    .map(|s| {
-                        map(vec![
-                            ("id", Value::from(s.id.as_str())),
-                            (
-                                "handshake",
-                                wire::json_to_value(
-                                    s.handshake.unwrap_or_else(|| serde_json::json!({})),
-                                ),
-                            ),
-                            ("rooms", rooms_value(&s.rooms)),
-                            (
-                                "data",
-                                wire::json_to_value(s.data.unwrap_or(serde_json::Value::Null)),
-                            ),
-                        ])
-                    })
+                    .map(wire::socket_value)
                     .collect();
                 self.publish_nowait(
                     kind::FETCH_SOCKETS_RESPONSE,
@@ -345,7 +289,7 @@ impl PostgresAdapter {
                     .ok_or(WireError::Schema("response without requestId"))?;
                 // Every node hears every answer on the channel: one for another node's
                 // request is not this node's business.
-                let tx = lock(&self.pending).get(&id).cloned();
+                let tx = self.pending.sender(&id);
                 if let Some(tx) = tx
                     && tx.try_send(message).is_err()
                 {
@@ -370,22 +314,27 @@ impl PostgresAdapter {
         opts: Opts,
         request_id: String,
     ) {
-        let default_ms =
-            u64::try_from(self.node.config.request_timeout.as_millis()).unwrap_or(5000);
-        let timeout = Duration::from_millis(
-            opts.timeout_ms
-                .unwrap_or(default_ms)
-                .min(MAX_REMOTE_ACK_TIMEOUT_MS),
+        let me = self.me.clone();
+        let request = request_id.clone();
+        let (expected, forward) = requests::answer_broadcast(
+            &self.local,
+            packet,
+            opts,
+            self.node.config.request_timeout,
+            move |args| {
+                let Some(adapter) = me.upgrade() else {
+                    return false;
+                };
+                adapter.publish_nowait(
+                    kind::BROADCAST_ACK,
+                    map(vec![
+                        ("requestId", Value::from(request.as_str())),
+                        ("packet", wire::first_value(&args)),
+                    ]),
+                );
+                true
+            },
         );
-        let packet = BroadcastPacket::new(
-            sockeye::Str::from(self.ns()),
-            sockeye::Str::from(packet.event.as_str()),
-            packet.args,
-        );
-        let stream = self
-            .local
-            .deliver_with_ack(&packet, &options(opts), timeout);
-        let expected = u64::try_from(stream.expected()).unwrap_or(u64::MAX);
         self.publish_nowait(
             kind::BROADCAST_CLIENT_COUNT,
             map(vec![
@@ -394,34 +343,12 @@ impl PostgresAdapter {
             ]),
         );
         tracing::trace!(ns = %self.ns(), requester, "broadcast with ack from another node");
-        let me = self.me.clone();
-        self.node.spawn(async move {
-            let mut stream = stream;
-            while let Some((_, result)) = stream.next().await {
-                let Ok(args) = result else { continue };
-                let Some(adapter) = me.upgrade() else { return };
-                let first = wire::args_to_values(&args)
-                    .ok()
-                    .and_then(|v| v.into_iter().next())
-                    .unwrap_or(Value::Nil);
-                adapter.publish_nowait(
-                    kind::BROADCAST_ACK,
-                    map(vec![
-                        ("requestId", Value::from(request_id.as_str())),
-                        ("packet", first),
-                    ]),
-                );
-            }
-        });
+        self.node.spawn(forward);
     }
 
     fn event_value(packet: &BroadcastPacket) -> Result<Value, AdapterError> {
-        let mut data = vec![Value::from(packet.event.as_ref())];
-        data.extend(
-            wire::args_to_values(&packet.args)
-                .map_err(|e| adapter_err("arguments cannot be encoded", e))?,
-        );
-        Ok(Value::Array(data))
+        wire::event_value(&packet.event, &packet.args)
+            .map_err(|e| adapter_err("arguments cannot be encoded", e))
     }
 }
 
@@ -459,57 +386,6 @@ async fn heartbeats(adapter: Weak<PostgresAdapter>) {
         }
         a.live_nodes();
     }
-}
-
-/// A stream of `expected` remote answers of type `ty`; whatever has not arrived by `deadline`
-/// yields a timeout.
-fn remote_acks(
-    rx: mpsc::Receiver<Message>,
-    guard: PendingGuard,
-    buffered: VecDeque<Args>,
-    expected: usize,
-    deadline: Instant,
-    timeout: Duration,
-    ty: u64,
-) -> AckStream {
-    struct State {
-        rx: mpsc::Receiver<Message>,
-        _guard: PendingGuard,
-        buffered: VecDeque<Args>,
-        left: usize,
-    }
-    let state = State {
-        rx,
-        _guard: guard,
-        buffered,
-        left: expected,
-    };
-    let stream = futures_util::stream::unfold(state, move |mut s| async move {
-        if s.left == 0 {
-            return None;
-        }
-        s.left -= 1;
-        if let Some(args) = s.buffered.pop_front() {
-            return Some(((remote_id(), Ok(args)), s));
-        }
-        loop {
-            match tokio::time::timeout_at(deadline, s.rx.recv()).await {
-                Ok(Some(resp)) => {
-                    if resp.kind != ty {
-                        continue;
-                    }
-                    if let Some(args) = wire::answer(&resp.data) {
-                        return Some(((remote_id(), Ok(args)), s));
-                    }
-                }
-                Ok(None) | Err(_) => {
-                    let r: AckResult = (remote_id(), Err(AckError::Timeout(timeout)));
-                    return Some((r, s));
-                }
-            }
-        }
-    });
-    AckStream::new(stream, expected)
 }
 
 impl Drop for PostgresAdapter {
@@ -575,46 +451,13 @@ impl Adapter for PostgresAdapter {
                 Some((rx, guard))
             };
             let local = self.local.deliver_with_ack(&packet, &opts, timeout);
-            let Some((mut rx, guard)) = remote else {
+            let Some((rx, guard)) = remote else {
                 return Ok(local);
             };
-            // Each node first reports how many clients it reached; the stream's length is known
-            // once every node did (or the wait for them ran out).
-            let counts_deadline = start + timeout.min(self.node.config.request_timeout);
-            let (mut servers, mut clients, mut buffered) = (0usize, 0usize, VecDeque::new());
-            while servers < others {
-                match tokio::time::timeout_at(counts_deadline, rx.recv()).await {
-                    Ok(Some(resp)) => match resp.kind {
-                        kind::BROADCAST_CLIENT_COUNT => {
-                            servers += 1;
-                            let n = field_u64(&resp.data, "clientCount").unwrap_or(0);
-                            clients =
-                                clients.saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
-                        }
-                        kind::BROADCAST_ACK => {
-                            if let Some(args) = wire::answer(&resp.data) {
-                                buffered.push_back(args);
-                            }
-                        }
-                        _ => {}
-                    },
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            if servers < others {
-                tracing::warn!(ns = %self.ns(), servers, others, "not every node reported its client count for a broadcast with ack; their clients are not waited for");
-            }
-            let clients = clients.min(self.node.config.max_responses);
-            let remote = remote_acks(
-                rx,
-                guard,
-                buffered,
-                clients,
-                start + timeout,
-                timeout,
-                kind::BROADCAST_ACK,
-            );
-            Ok(local.chain(remote))
+            let cfg = &self.node.config;
+            let wait = AckWait::new(start, timeout, cfg.request_timeout, cfg.max_responses);
+            let read = reply(kind::BROADCAST_ACK);
+            Ok(requests::broadcast_acks(local, rx, guard, others, wait, self.ns(), read).await)
         })
     }
 
@@ -652,14 +495,7 @@ impl Adapter for PostgresAdapter {
                         if !missing.remove(&resp.uid) {
                             continue;
                         }
-                        sockets.extend(list.into_iter().map(|s| SocketInfo {
-                            id: SocketId::from(s.id.as_str()),
-                            ns: self.ns().to_owned(),
-                            rooms: s.rooms,
-                            local: false,
-                            handshake: s.handshake,
-                            data: s.data,
-                        }));
+                        sockets.extend(list.into_iter().map(|s| s.into_info(self.ns())));
                     }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => {
@@ -782,15 +618,8 @@ impl Adapter for PostgresAdapter {
                 "server-side emit",
             )
             .await?;
-            Ok(remote_acks(
-                rx,
-                guard,
-                VecDeque::new(),
-                others,
-                Instant::now() + timeout,
-                timeout,
-                kind::SERVER_SIDE_EMIT_RESPONSE,
-            ))
+            let read = reply(kind::SERVER_SIDE_EMIT_RESPONSE);
+            Ok(requests::answers(rx, guard, others, timeout, read))
         })
     }
 

@@ -1,20 +1,21 @@
 //! [`RedisAdapter`]: one namespace's adapter. Local rooms and delivery are the server's
 //! ([`LocalNamespace`]); this type adds the broker messages of `@socket.io/redis-adapter`.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, Weak};
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use rmpv::Value;
 use serde_json::json;
 use sockeye::adapter::{
-    AckResult, AckStream, Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, BroadcastPacket,
-    LocalNamespace, Room, SocketInfo,
+    AckStream, Adapter, BoxFuture, BroadcastOptions, BroadcastPacket, LocalNamespace, Room,
+    SocketInfo,
 };
-use sockeye::{AckError, AdapterError, Args, SocketId};
+use sockeye::{AdapterError, Args, SocketId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+use sockeye_cluster::requests::{self, AckWait, Pending, PendingGuard, Reply};
 
 use crate::broker::{BrokerHandle, Outgoing};
 use crate::error::{LocalOutcome, Partial, RequestTimeout};
@@ -24,12 +25,11 @@ use crate::wire::{self, Channels, Opts, WireError, kind};
 
 /// The Redis adapter of one namespace (built by [`crate::RedisAdapterFactory`]).
 pub struct RedisAdapter {
-    me: Weak<RedisAdapter>,
     broker: Arc<BrokerHandle>,
     local: LocalNamespace,
     uid: String,
     channels: Channels,
-    pending: Mutex<HashMap<String, mpsc::Sender<Value>>>,
+    pending: Arc<Pending<Value>>,
 }
 
 impl std::fmt::Debug for RedisAdapter {
@@ -41,31 +41,8 @@ impl std::fmt::Debug for RedisAdapter {
     }
 }
 
-/// Removes a pending request when the wait for its answers ends (or is dropped).
-struct PendingGuard {
-    adapter: Weak<RedisAdapter>,
-    id: String,
-}
-
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        if let Some(a) = self.adapter.upgrade() {
-            a.pending_map().remove(&self.id);
-        }
-    }
-}
-
 fn adapter_err(what: &str, e: impl std::fmt::Display) -> AdapterError {
     AdapterError::new(format!("{what}: {e}"))
-}
-
-/// Longest ack wait a remote BROADCAST request may ask of this node: the wait holds a task and
-/// pending acks, and the request may come from anyone who can publish to Redis.
-const MAX_REMOTE_ACK_TIMEOUT_MS: u64 = 600_000;
-
-/// Remote acknowledgements carry no socket id in the official format.
-fn remote_id() -> SocketId {
-    SocketId::from("")
 }
 
 impl RedisAdapter {
@@ -75,13 +52,12 @@ impl RedisAdapter {
         uid: String,
     ) -> Arc<RedisAdapter> {
         let channels = Channels::new(&broker.config.key, local.name(), &uid);
-        Arc::new_cyclic(|me| RedisAdapter {
-            me: me.clone(),
+        Arc::new(RedisAdapter {
             broker,
             local,
             uid,
             channels,
-            pending: Mutex::new(HashMap::new()),
+            pending: Arc::default(),
         })
     }
 
@@ -89,29 +65,14 @@ impl RedisAdapter {
         &self.channels
     }
 
-    fn pending_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Value>>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn open_request(&self) -> Result<(String, mpsc::Receiver<Value>, PendingGuard), AdapterError> {
-        let mut map = self.pending_map();
-        if map.len() >= self.broker.config.max_pending_requests {
-            return Err(AdapterError::new(format!(
-                "{} requests to other nodes are already in flight in namespace {}; retry later",
-                map.len(),
-                self.local.name()
-            )));
-        }
+    fn open_request(
+        &self,
+    ) -> Result<(String, mpsc::Receiver<Value>, PendingGuard<Value>), AdapterError> {
+        let cfg = &self.broker.config;
         let id = wire::random_id(16);
-        let (tx, rx) = mpsc::channel(self.broker.config.max_responses);
-        map.insert(id.clone(), tx);
-        let guard = PendingGuard {
-            adapter: self.me.clone(),
-            id: id.clone(),
-        };
-        Ok((id, rx, guard))
+        let ns = self.local.name();
+        self.pending
+            .open(id, ns, cfg.max_pending_requests, cfg.max_responses)
     }
 
     fn publish(
@@ -183,23 +144,11 @@ impl RedisAdapter {
     }
 
     fn opts_of(opts: &BroadcastOptions) -> Opts {
-        Opts {
-            rooms: opts.rooms.clone(),
-            except: opts.except.clone(),
-            volatile: opts.flags.volatile,
-            timeout_ms: None,
-        }
+        Opts::of(opts, None)
     }
 
     fn options(opts: Opts) -> BroadcastOptions {
-        BroadcastOptions {
-            rooms: opts.rooms,
-            except: opts.except,
-            flags: BroadcastFlags {
-                volatile: opts.volatile,
-                ..BroadcastFlags::default()
-            },
-        }
+        opts.broadcast_options()
     }
 
     fn respond(&self, fields: Vec<(&str, serde_json::Value)>, what: &'static str) {
@@ -378,46 +327,21 @@ impl RedisAdapter {
         if packet.nsp != self.local.name() {
             return;
         }
-        let timeout = Duration::from_millis(
-            opts.timeout_ms
-                .unwrap_or(
-                    self.broker
-                        .config
-                        .request_timeout
-                        .as_millis()
-                        .try_into()
-                        .unwrap_or(5000),
-                )
-                .min(MAX_REMOTE_ACK_TIMEOUT_MS),
-        );
-        let packet = BroadcastPacket::new(
-            sockeye::Str::from(packet.nsp.as_str()),
-            sockeye::Str::from(packet.event.as_str()),
-            packet.args,
-        );
-        let stream = self
-            .local
-            .deliver_with_ack(&packet, &Self::options(opts), timeout);
-        self.respond(
-            vec![
-                ("type", json!(kind::BROADCAST_CLIENT_COUNT)),
-                ("requestId", json!(request_id)),
-                ("clientCount", json!(stream.expected())),
-            ],
-            "BROADCAST_CLIENT_COUNT response",
-        );
         let broker = Arc::downgrade(&**self.broker);
         let channel = self.channels.response.clone();
-        tokio::spawn(async move {
-            let mut stream = stream;
-            while let Some((_, result)) = stream.next().await {
-                let Ok(args) = result else { continue };
+        let request = request_id.clone();
+        let (expected, forward) = requests::answer_broadcast(
+            &self.local,
+            packet,
+            opts,
+            self.broker.config.request_timeout,
+            move |args| {
                 let Some(broker) = broker.upgrade() else {
-                    return;
+                    return false;
                 };
                 let mut fields = vec![
                     (Value::from("type"), Value::from(kind::BROADCAST_ACK)),
-                    (Value::from("requestId"), Value::from(request_id.as_str())),
+                    (Value::from("requestId"), Value::from(request.as_str())),
                     wire::version_entry(),
                 ];
                 match wire::args_to_values(&args) {
@@ -436,8 +360,18 @@ impl RedisAdapter {
                         queued: crate::metrics::Stamp::now(),
                     });
                 }
-            }
-        });
+                true
+            },
+        );
+        self.respond(
+            vec![
+                ("type", json!(kind::BROADCAST_CLIENT_COUNT)),
+                ("requestId", json!(request_id)),
+                ("clientCount", json!(expected)),
+            ],
+            "BROADCAST_CLIENT_COUNT response",
+        );
+        tokio::spawn(forward);
     }
 
     /// A response to one of this node's requests.
@@ -445,7 +379,7 @@ impl RedisAdapter {
         let cfg = &self.broker.config;
         let resp = wire::decode(payload, cfg.max_message_size, cfg.max_depth)?;
         let id = wire::response_id(&resp)?;
-        let tx = self.pending_map().get(id).cloned();
+        let tx = self.pending.sender(id);
         match tx {
             Some(tx) if tx.try_send(resp).is_ok() => {}
             _ => Stats::bump(&self.broker.stats.late_responses),
@@ -597,56 +531,29 @@ fn server_data(event: &str, args: &Args) -> Result<serde_json::Value, AdapterErr
     Ok(serde_json::Value::Array(data))
 }
 
+/// What a response is to a wait for answers of type `ty`.
+fn reply(ty: u64) -> impl Fn(&Value) -> Reply + Send + 'static {
+    move |resp: &Value| match wire::field_u64(resp, "type") {
+        Some(t) if t == ty => Reply::Answer(wire::answer_args(resp, ty)),
+        Some(kind::BROADCAST_CLIENT_COUNT) => {
+            Reply::ClientCount(wire::field_u64(resp, "clientCount").unwrap_or(0))
+        }
+        _ => Reply::Other,
+    }
+}
+
 /// A stream of `expected` remote answers of type `ty`; whatever has not arrived by `deadline`
 /// yields a timeout.
 fn remote_acks(
     rx: mpsc::Receiver<Value>,
-    guard: PendingGuard,
+    guard: PendingGuard<Value>,
     buffered: VecDeque<Args>,
     expected: usize,
     deadline: Instant,
     timeout: Duration,
     ty: u64,
 ) -> AckStream {
-    struct State {
-        rx: mpsc::Receiver<Value>,
-        _guard: PendingGuard,
-        buffered: VecDeque<Args>,
-        left: usize,
-    }
-    let state = State {
-        rx,
-        _guard: guard,
-        buffered,
-        left: expected,
-    };
-    let stream = futures_util::stream::unfold(state, move |mut s| async move {
-        if s.left == 0 {
-            return None;
-        }
-        s.left -= 1;
-        if let Some(args) = s.buffered.pop_front() {
-            return Some(((remote_id(), Ok(args)), s));
-        }
-        loop {
-            match tokio::time::timeout_at(deadline, s.rx.recv()).await {
-                Ok(Some(resp)) => {
-                    if wire::field_u64(&resp, "type") != Some(ty) {
-                        continue;
-                    }
-                    match wire::answer_args(&resp, ty) {
-                        Some(args) => return Some(((remote_id(), Ok(args)), s)),
-                        None => continue,
-                    }
-                }
-                Ok(None) | Err(_) => {
-                    let r: AckResult = (remote_id(), Err(AckError::Timeout(timeout)));
-                    return Some((r, s));
-                }
-            }
-        }
-    });
-    AckStream::new(stream, expected)
+    requests::remote_acks(rx, guard, buffered, expected, deadline, timeout, reply(ty))
 }
 
 impl Drop for RedisAdapter {
@@ -717,47 +624,19 @@ impl Adapter for RedisAdapter {
                 Some((rx, guard))
             };
             let local = self.local.deliver_with_ack(&packet, &opts, timeout);
-            let Some((mut rx, guard)) = remote else {
+            let Some((rx, guard)) = remote else {
                 return Ok(local);
             };
-            // Each node first reports how many clients it reached; the stream's length is known
-            // once every node did (or the wait for them ran out).
             let others = self.other_nodes().await;
-            let counts_deadline = start + timeout.min(self.broker.config.request_timeout);
-            let (mut servers, mut clients, mut buffered) = (0usize, 0usize, VecDeque::new());
-            while servers < others {
-                match tokio::time::timeout_at(counts_deadline, rx.recv()).await {
-                    Ok(Some(resp)) => match wire::field_u64(&resp, "type") {
-                        Some(kind::BROADCAST_CLIENT_COUNT) => {
-                            servers += 1;
-                            let n = wire::field_u64(&resp, "clientCount").unwrap_or(0);
-                            clients =
-                                clients.saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
-                        }
-                        Some(kind::BROADCAST_ACK) => {
-                            if let Some(args) = wire::answer_args(&resp, kind::BROADCAST_ACK) {
-                                buffered.push_back(args);
-                            }
-                        }
-                        _ => {}
-                    },
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            if servers < others {
-                tracing::warn!(ns = %self.local.name(), servers, others, "not every node reported its client count for a broadcast with ack; their clients are not waited for");
-            }
-            let clients = clients.min(self.broker.config.max_responses);
-            let remote = remote_acks(
-                rx,
-                guard,
-                buffered,
-                clients,
-                start + timeout,
+            let wait = AckWait {
+                start,
                 timeout,
-                kind::BROADCAST_ACK,
-            );
-            Ok(local.chain(remote))
+                request_timeout: self.broker.config.request_timeout,
+                max_responses: self.broker.config.max_responses,
+            };
+            let ns = self.local.name();
+            let read = reply(kind::BROADCAST_ACK);
+            Ok(requests::broadcast_acks(local, rx, guard, others, wait, ns, read).await)
         })
     }
 
@@ -783,14 +662,7 @@ impl Adapter for RedisAdapter {
                     others,
                     wire::fetched_sockets,
                     |list| {
-                        sockets.extend(list.into_iter().map(|s| SocketInfo {
-                            id: SocketId::from(s.id.as_str()),
-                            ns: ns.to_owned(),
-                            rooms: s.rooms,
-                            local: false,
-                            handshake: s.handshake,
-                            data: s.data,
-                        }));
+                        sockets.extend(list.into_iter().map(|s| s.into_info(ns)));
                     },
                 )
                 .await?;

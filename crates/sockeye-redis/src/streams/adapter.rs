@@ -4,19 +4,20 @@
 //! delivers broadcasts as its reader reads them, so every node delivers in stream order and
 //! the entry id is the recovery offset. Requests and responses go over pub/sub.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use rmpv::Value;
+use sockeye::AdapterError;
 use sockeye::adapter::{
-    AckResult, AckStream, Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, BroadcastPacket,
-    LocalNamespace, PersistedSession, Room, SocketInfo,
+    AckStream, Adapter, BoxFuture, BroadcastOptions, BroadcastPacket, LocalNamespace,
+    PersistedSession, Room, SocketInfo,
 };
-use sockeye::{AckError, AdapterError, Args, SocketId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+use sockeye_cluster::requests::{self, AckWait, Pending, PendingGuard, Reply};
 
 use super::node::{Node, parse_entries};
 use super::wire::{self, Message, kind, map};
@@ -31,7 +32,7 @@ pub struct StreamsAdapter {
     stream: String,
     public_channel: String,
     private_channel: String,
-    pending: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    pending: Arc<Pending<Message>>,
     live: Live,
 }
 
@@ -72,39 +73,6 @@ fn adapter_err(what: &str, e: impl std::fmt::Display) -> AdapterError {
     AdapterError::new(format!("{what}: {e}"))
 }
 
-/// Longest ack wait a remote request may ask of this node (it holds a task and pending acks).
-const MAX_REMOTE_ACK_TIMEOUT_MS: u64 = 600_000;
-
-/// Remote acknowledgements carry no socket id in the official format.
-fn remote_id() -> SocketId {
-    SocketId::from("")
-}
-
-/// Removes a pending request when the wait for its answers ends (or is dropped).
-struct PendingGuard {
-    adapter: Weak<StreamsAdapter>,
-    id: String,
-}
-
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        if let Some(a) = self.adapter.upgrade() {
-            a.pending_map().remove(&self.id);
-        }
-    }
-}
-
-fn options(opts: Opts) -> BroadcastOptions {
-    BroadcastOptions {
-        rooms: opts.rooms,
-        except: opts.except,
-        flags: BroadcastFlags {
-            volatile: opts.volatile,
-            ..BroadcastFlags::default()
-        },
-    }
-}
-
 impl StreamsAdapter {
     pub(crate) fn new(node: Arc<Node>, local: LocalNamespace) -> Arc<StreamsAdapter> {
         let ns = local.name().to_owned();
@@ -119,7 +87,7 @@ impl StreamsAdapter {
             stream,
             public_channel,
             private_channel,
-            pending: Mutex::new(HashMap::new()),
+            pending: Arc::default(),
             live: Live::default(),
         })
     }
@@ -219,34 +187,15 @@ impl StreamsAdapter {
         &self.private_channel
     }
 
-    fn pending_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Message>>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     fn open_request(
         &self,
-    ) -> Result<(String, mpsc::Receiver<Message>, PendingGuard), AdapterError> {
-        let mut map = self.pending_map();
-        if map.len() >= self.node.config.redis.max_pending_requests {
-            return Err(AdapterError::new(format!(
-                "{} requests to other nodes are already in flight in namespace {}; retry later",
-                map.len(),
-                self.ns()
-            )));
-        }
-        let id = classic::random_id(16);
-        let (tx, rx) = mpsc::channel(self.node.config.redis.max_responses);
-        map.insert(id.clone(), tx);
-        Ok((
-            id.clone(),
-            rx,
-            PendingGuard {
-                adapter: self.me.clone(),
-                id,
-            },
-        ))
+    ) -> Result<(String, mpsc::Receiver<Message>, PendingGuard<Message>), AdapterError> {
+        self.pending.open(
+            classic::random_id(16),
+            self.ns(),
+            self.node.config.redis.max_pending_requests,
+            self.node.config.redis.max_responses,
+        )
     }
 
     /// XADD of one entry; its id.
@@ -332,9 +281,9 @@ impl StreamsAdapter {
                 .and_then(|opts| {
                     let rooms = wire::rooms_of(&message.data)?;
                     if message.kind == kind::SOCKETS_JOIN {
-                        self.local.add_rooms(&options(opts), &rooms);
+                        self.local.add_rooms(&opts.broadcast_options(), &rooms);
                     } else {
-                        self.local.del_rooms(&options(opts), &rooms);
+                        self.local.del_rooms(&opts.broadcast_options(), &rooms);
                     }
                     Ok(())
                 }),
@@ -342,7 +291,7 @@ impl StreamsAdapter {
                 let close = field(&message.data, "close")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                self.local.disconnect(&options(opts), close);
+                self.local.disconnect(&opts.broadcast_options(), close);
             }),
             // Heartbeats of other cluster adapters and anything newer: nothing to do.
             _ => Ok(()),
@@ -365,7 +314,7 @@ impl StreamsAdapter {
         if self.local.recovery_config().is_some() && !b.opts.volatile {
             packet.offset = Some(sockeye::Str::from(id));
         }
-        self.local.deliver(&packet, &options(b.opts));
+        self.local.deliver(&packet, &b.opts.broadcast_options());
         Ok(())
     }
 
@@ -378,7 +327,7 @@ impl StreamsAdapter {
             | kind::BROADCAST_ACK => {
                 let id = wire::request_id(&message.data)
                     .ok_or(WireError::Schema("response without requestId"))?;
-                let tx = self.pending_map().get(&id).cloned();
+                let tx = self.pending.sender(&id);
                 match tx {
                     Some(tx) if tx.try_send(message).is_ok() => {}
                     _ => crate::stats::Stats::bump(&self.node.stats.late_responses),
@@ -391,29 +340,9 @@ impl StreamsAdapter {
                 let opts = Opts::parse(field(&message.data, "opts"))?;
                 let sockets: Vec<Value> = self
                     .local
-                    .fetch(&options(opts))
+                    .fetch(&opts.broadcast_options())
                     .into_iter()
-                    .map(|s| {
-                        map(vec![
-                            ("id", Value::from(s.id.as_str())),
-                            (
-                                "handshake",
-                                classic::json_to_value(
-                                    s.handshake.unwrap_or_else(|| serde_json::json!({})),
-                                ),
-                            ),
-                            (
-                                "rooms",
-                                Value::Array(
-                                    s.rooms.iter().map(|r| Value::from(r.as_str())).collect(),
-                                ),
-                            ),
-                            (
-                                "data",
-                                classic::json_to_value(s.data.unwrap_or(serde_json::Value::Null)),
-                            ),
-                        ])
-                    })
+                    .map(wire::socket_value)
                     .collect();
                 self.respond(
                     &message.uid,
@@ -482,22 +411,28 @@ impl StreamsAdapter {
         opts: Opts,
         request_id: String,
     ) {
-        let default_ms =
-            u64::try_from(self.node.config.redis.request_timeout.as_millis()).unwrap_or(5000);
-        let timeout = Duration::from_millis(
-            opts.timeout_ms
-                .unwrap_or(default_ms)
-                .min(MAX_REMOTE_ACK_TIMEOUT_MS),
+        let me = self.me.clone();
+        let (to, request) = (requester.to_owned(), request_id.clone());
+        let (expected, forward) = requests::answer_broadcast(
+            &self.local,
+            packet,
+            opts,
+            self.node.config.redis.request_timeout,
+            move |args| {
+                let Some(adapter) = me.upgrade() else {
+                    return false;
+                };
+                adapter.respond(
+                    &to,
+                    kind::BROADCAST_ACK,
+                    map(vec![
+                        ("requestId", Value::from(request.as_str())),
+                        ("packet", wire::first_value(&args)),
+                    ]),
+                );
+                true
+            },
         );
-        let packet = BroadcastPacket::new(
-            sockeye::Str::from(self.ns()),
-            sockeye::Str::from(packet.event.as_str()),
-            packet.args,
-        );
-        let stream = self
-            .local
-            .deliver_with_ack(&packet, &options(opts), timeout);
-        let expected = u64::try_from(stream.expected()).unwrap_or(u64::MAX);
         self.respond(
             requester,
             kind::BROADCAST_CLIENT_COUNT,
@@ -506,27 +441,7 @@ impl StreamsAdapter {
                 ("clientCount", Value::from(expected)),
             ]),
         );
-        let me = self.me.clone();
-        let requester = requester.to_owned();
-        tokio::spawn(async move {
-            let mut stream = stream;
-            while let Some((_, result)) = stream.next().await {
-                let Ok(args) = result else { continue };
-                let Some(adapter) = me.upgrade() else { return };
-                let first = classic::args_to_values(&args)
-                    .ok()
-                    .and_then(|v| v.into_iter().next())
-                    .unwrap_or(Value::Nil);
-                adapter.respond(
-                    &requester,
-                    kind::BROADCAST_ACK,
-                    map(vec![
-                        ("requestId", Value::from(request_id.as_str())),
-                        ("packet", first),
-                    ]),
-                );
-            }
-        });
+        tokio::spawn(forward);
     }
 
     fn timed_out(
@@ -608,57 +523,6 @@ async fn live_writer(adapter: Weak<StreamsAdapter>) {
     }
 }
 
-/// A stream of `expected` remote answers of type `ty`; whatever has not arrived by `deadline`
-/// yields a timeout.
-fn remote_acks(
-    rx: mpsc::Receiver<Message>,
-    guard: PendingGuard,
-    buffered: VecDeque<Args>,
-    expected: usize,
-    deadline: Instant,
-    timeout: Duration,
-    ty: u64,
-) -> AckStream {
-    struct State {
-        rx: mpsc::Receiver<Message>,
-        _guard: PendingGuard,
-        buffered: VecDeque<Args>,
-        left: usize,
-    }
-    let state = State {
-        rx,
-        _guard: guard,
-        buffered,
-        left: expected,
-    };
-    let stream = futures_util::stream::unfold(state, move |mut s| async move {
-        if s.left == 0 {
-            return None;
-        }
-        s.left -= 1;
-        if let Some(args) = s.buffered.pop_front() {
-            return Some(((remote_id(), Ok(args)), s));
-        }
-        loop {
-            match tokio::time::timeout_at(deadline, s.rx.recv()).await {
-                Ok(Some(resp)) => {
-                    if resp.kind != ty {
-                        continue;
-                    }
-                    if let Some(args) = answer(&resp) {
-                        return Some(((remote_id(), Ok(args)), s));
-                    }
-                }
-                Ok(None) | Err(_) => {
-                    let r: AckResult = (remote_id(), Err(AckError::Timeout(timeout)));
-                    return Some((r, s));
-                }
-            }
-        }
-    });
-    AckStream::new(stream, expected)
-}
-
 /// The data of a `socketsJoin` / `socketsLeave` entry: which sockets, and the rooms.
 fn rooms_entry(opts: &BroadcastOptions, rooms: &[Room]) -> Value {
     map(vec![
@@ -670,11 +534,14 @@ fn rooms_entry(opts: &BroadcastOptions, rooms: &[Room]) -> Value {
     ])
 }
 
-/// The one argument of an ack or server-side answer (`data.packet`).
-fn answer(resp: &Message) -> Option<Args> {
-    match field(&resp.data, "packet") {
-        None => Some(Args::empty()),
-        Some(v) => classic::values_to_args(vec![v.clone()]).ok(),
+/// What a response is to a wait for answers of type `ty`.
+fn reply(ty: u64) -> impl Fn(&Message) -> Reply + Send + 'static {
+    move |m: &Message| match m.kind {
+        k if k == ty => Reply::Answer(wire::answer(&m.data)),
+        kind::BROADCAST_CLIENT_COUNT => {
+            Reply::ClientCount(field_u64(&m.data, "clientCount").unwrap_or(0))
+        }
+        _ => Reply::Other,
     }
 }
 
@@ -738,7 +605,7 @@ impl Adapter for StreamsAdapter {
             if others == 0 {
                 return Ok(local);
             }
-            let (id, mut rx, guard) = self.open_request()?;
+            let (id, rx, guard) = self.open_request()?;
             let mut flags_opts = opts.clone();
             flags_opts.flags.timeout = Some(timeout);
             let packet_v = classic::packet_value(self.ns(), &packet.event, &packet.args)
@@ -752,41 +619,10 @@ impl Adapter for StreamsAdapter {
                 ]),
             )
             .await?;
-            let counts_deadline = start + timeout.min(self.node.config.redis.request_timeout);
-            let (mut servers, mut clients, mut buffered) = (0usize, 0usize, VecDeque::new());
-            while servers < others {
-                match tokio::time::timeout_at(counts_deadline, rx.recv()).await {
-                    Ok(Some(resp)) => match resp.kind {
-                        kind::BROADCAST_CLIENT_COUNT => {
-                            servers += 1;
-                            let n = field_u64(&resp.data, "clientCount").unwrap_or(0);
-                            clients =
-                                clients.saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
-                        }
-                        kind::BROADCAST_ACK => {
-                            if let Some(args) = answer(&resp) {
-                                buffered.push_back(args);
-                            }
-                        }
-                        _ => {}
-                    },
-                    Ok(None) | Err(_) => break,
-                }
-            }
-            if servers < others {
-                tracing::warn!(ns = %self.ns(), servers, others, "not every node reported its client count for a broadcast with ack");
-            }
-            let clients = clients.min(self.node.config.redis.max_responses);
-            let remote = remote_acks(
-                rx,
-                guard,
-                buffered,
-                clients,
-                start + timeout,
-                timeout,
-                kind::BROADCAST_ACK,
-            );
-            Ok(local.chain(remote))
+            let cfg = &self.node.config.redis;
+            let wait = AckWait::new(start, timeout, cfg.request_timeout, cfg.max_responses);
+            let read = reply(kind::BROADCAST_ACK);
+            Ok(requests::broadcast_acks(local, rx, guard, others, wait, self.ns(), read).await)
         })
     }
 
@@ -821,14 +657,7 @@ impl Adapter for StreamsAdapter {
                             continue;
                         };
                         answered += 1;
-                        sockets.extend(list.into_iter().map(|s| SocketInfo {
-                            id: SocketId::from(s.id.as_str()),
-                            ns: self.ns().to_owned(),
-                            rooms: s.rooms,
-                            local: false,
-                            handshake: s.handshake,
-                            data: s.data,
-                        }));
+                        sockets.extend(list.into_iter().map(|s| s.into_info(self.ns())));
                     }
                     Ok(Some(_)) => {}
                     Ok(None) | Err(_) => {
@@ -895,16 +724,10 @@ impl Adapter for StreamsAdapter {
 
     fn server_side_emit(&self, packet: BroadcastPacket) -> BoxFuture<'_, Result<(), AdapterError>> {
         Box::pin(async move {
-            let mut data = vec![Value::from(packet.event.as_ref())];
-            data.extend(
-                classic::args_to_values(&packet.args)
-                    .map_err(|e| adapter_err("arguments cannot be encoded", e))?,
-            );
-            self.publish(
-                kind::SERVER_SIDE_EMIT,
-                map(vec![("packet", Value::Array(data))]),
-            )
-            .await
+            let data = wire::event_value(&packet.event, &packet.args)
+                .map_err(|e| adapter_err("arguments cannot be encoded", e))?;
+            self.publish(kind::SERVER_SIDE_EMIT, map(vec![("packet", data)]))
+                .await
         })
     }
 
@@ -919,28 +742,18 @@ impl Adapter for StreamsAdapter {
                 return Ok(AckStream::empty());
             }
             let (id, rx, guard) = self.open_request()?;
-            let mut data = vec![Value::from(packet.event.as_ref())];
-            data.extend(
-                classic::args_to_values(&packet.args)
-                    .map_err(|e| adapter_err("arguments cannot be encoded", e))?,
-            );
+            let data = wire::event_value(&packet.event, &packet.args)
+                .map_err(|e| adapter_err("arguments cannot be encoded", e))?;
             self.publish(
                 kind::SERVER_SIDE_EMIT,
                 map(vec![
-                    ("packet", Value::Array(data)),
+                    ("packet", data),
                     ("requestId", Value::from(id.as_str())),
                 ]),
             )
             .await?;
-            Ok(remote_acks(
-                rx,
-                guard,
-                VecDeque::new(),
-                others,
-                Instant::now() + timeout,
-                timeout,
-                kind::SERVER_SIDE_EMIT_RESPONSE,
-            ))
+            let read = reply(kind::SERVER_SIDE_EMIT_RESPONSE);
+            Ok(requests::answers(rx, guard, others, timeout, read))
         })
     }
 

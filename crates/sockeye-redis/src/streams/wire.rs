@@ -13,27 +13,9 @@ use crate::wire::{
     self as classic, EventPacket, Opts, WireError, field, field_str, field_u64, json_to_value,
     value_to_json,
 };
-
-/// `socket.io-adapter`'s `MessageType` (cluster protocol).
-pub(crate) mod kind {
-    pub(crate) const BROADCAST: u64 = 3;
-    pub(crate) const SOCKETS_JOIN: u64 = 4;
-    pub(crate) const SOCKETS_LEAVE: u64 = 5;
-    pub(crate) const DISCONNECT_SOCKETS: u64 = 6;
-    pub(crate) const FETCH_SOCKETS: u64 = 7;
-    pub(crate) const FETCH_SOCKETS_RESPONSE: u64 = 8;
-    pub(crate) const SERVER_SIDE_EMIT: u64 = 9;
-    pub(crate) const SERVER_SIDE_EMIT_RESPONSE: u64 = 10;
-    pub(crate) const BROADCAST_CLIENT_COUNT: u64 = 11;
-    pub(crate) const BROADCAST_ACK: u64 = 12;
-}
-
-/// Limits applied to everything decoded.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
-    pub(crate) max_size: usize,
-    pub(crate) max_depth: usize,
-}
+pub(crate) use sockeye_cluster::wire::{
+    Limits, answer, event_value, first_value, has_binary, kind, map, request_id, socket_value,
+};
 
 /// One cluster message, from a stream entry or a pub/sub payload.
 #[derive(Debug, Clone)]
@@ -137,15 +119,6 @@ pub(crate) fn encode_entry(
     ])
 }
 
-fn has_binary(v: &Value) -> bool {
-    match v {
-        Value::Binary(_) => true,
-        Value::Array(items) => items.iter().any(has_binary),
-        Value::Map(entries) => entries.iter().any(|(_, v)| has_binary(v)),
-        _ => false,
-    }
-}
-
 /// A pub/sub payload: the whole message as msgpack.
 pub(crate) fn decode_pubsub(payload: &[u8], limits: Limits) -> Result<Message, WireError> {
     let v = classic::decode_msgpack(payload, limits.max_size, limits.max_depth)?;
@@ -180,28 +153,9 @@ pub(crate) fn encode_pubsub(
     ]))
 }
 
-/// A msgpack map from string keys.
-pub(crate) fn map(entries: Vec<(&str, Value)>) -> Value {
-    Value::Map(
-        entries
-            .into_iter()
-            .map(|(k, v)| (Value::from(k), v))
-            .collect(),
-    )
-}
-
 /// The `opts` of a broadcast or a room operation, as the JS adapter encodes them.
 pub(crate) fn opts_value(opts: &BroadcastOptions) -> Value {
-    Opts {
-        rooms: opts.rooms.clone(),
-        except: opts.except.clone(),
-        volatile: opts.flags.volatile,
-        timeout_ms: opts
-            .flags
-            .timeout
-            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-    }
-    .to_value(true)
+    Opts::of(opts, opts.flags.timeout).to_value(true)
 }
 
 /// The `{packet, opts}` of a BROADCAST.
@@ -218,11 +172,6 @@ pub(crate) fn parse_broadcast(data: &Value) -> Result<Broadcast, WireError> {
         opts: Opts::parse(field(data, "opts"))?,
         request_id: request_id(data),
     })
-}
-
-/// `data.requestId` as text (JS random ids are hex strings).
-pub(crate) fn request_id(data: &Value) -> Option<String> {
-    field_str(data, "requestId").map(str::to_owned)
 }
 
 /// The rooms of a SOCKETS_JOIN / SOCKETS_LEAVE.
