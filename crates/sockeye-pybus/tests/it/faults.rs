@@ -21,7 +21,7 @@ fn channel(label: &str) -> String {
 async fn factory(config: PyBusConfig) -> PyBusFactory {
     PyBusFactory::connect(config)
         .await
-        .unwrap_or_else(|e| panic!("the Redis at 127.0.0.1:6379 is needed: {e}"))
+        .unwrap_or_else(|e| panic!("the broker (Redis 6379 or RabbitMQ 5672) is needed: {e}"))
 }
 
 async fn node(bus: &PyBusFactory) -> (SocketIo, SocketAddr) {
@@ -100,8 +100,33 @@ async fn remote_callback(io: &SocketIo, sid: &str, c: &mut SioClient, answer: i6
 /// once (on a new connection) and hears a again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_then_blackholed_redis() {
+    slow_then_blackholed("redis", 6379, REDIS.to_owned(), |proxy| {
+        format!("redis://{proxy}/0")
+    })
+    .await;
+}
+
+/// [`slow_then_blackholed_redis`] over RabbitMQ (the shared broker at 127.0.0.1:5672).
+#[cfg(feature = "amqp")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_then_blackholed_amqp() {
+    slow_then_blackholed(
+        "amqp",
+        5672,
+        "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned(),
+        |proxy| format!("amqp://guest:guest@{proxy}/%2f"),
+    )
+    .await;
+}
+
+async fn slow_then_blackholed(
+    kind: &str,
+    port: u16,
+    direct: String,
+    proxied: impl FnOnce(SocketAddr) -> String,
+) {
     let channel = channel("slow");
-    let proxy = FaultProxy::start(([127, 0, 0, 1], 6379).into())
+    let proxy = FaultProxy::start(([127, 0, 0, 1], port).into())
         .await
         .unwrap();
     let command_timeout = Duration::from_secs(1);
@@ -110,8 +135,8 @@ async fn slow_then_blackholed_redis() {
             .channel(channel.clone())
             .command_timeout(command_timeout)
     };
-    let a = factory(config(REDIS.to_owned())).await;
-    let b = factory(config(format!("redis://{}/0", proxy.addr()))).await;
+    let a = factory(config(direct)).await;
+    let b = factory(config(proxied(proxy.addr()))).await;
     let (io_a, addr_a) = node(&a).await;
     let (io_b, addr_b) = node(&b).await;
     let mut on_a = client(addr_a).await;
@@ -219,7 +244,7 @@ async fn slow_then_blackholed_redis() {
     assert_eq!(on_b.event("after", WAIT).await, Some(vec![json!(1)]));
     assert_eq!(on_a.event("lost", Duration::from_millis(300)).await, None);
     eprintln!(
-        "pybus redis slow 150 ms each way: 20 + 8 broadcasts in order, callbacks answered; \
+        "pybus {kind} slow 150 ms each way: 20 + 8 broadcasts in order, callbacks answered; \
          blackholed: 3 emits NotPublished, callback ended empty after {took:?}; healed: the \
          next emit published"
     );
