@@ -52,7 +52,7 @@ pub(crate) struct Node {
     /// Channels `LISTEN`ed on the current listener connection.
     listened: Mutex<HashSet<String>>,
     listen_client: Mutex<Option<Arc<Client>>>,
-    fetch_client: tokio::sync::Mutex<Option<Client>>,
+    fetch_client: tokio::sync::Mutex<Option<Owned>>,
     work: mpsc::Sender<Work>,
     /// Dropped with the node: its tasks stop.
     _alive: watch::Sender<()>,
@@ -102,7 +102,7 @@ impl Node {
         // One connection now, so that a wrong address or password is an error of `connect`
         // rather than a log line later; it becomes the publisher's.
         let (client, connection) = pg.connect(NoTls).await.map_err(PostgresError::Connect)?;
-        tokio::spawn(drive(connection));
+        let driver = tokio::spawn(drive(connection)).abort_handle();
         if config.create_table {
             create_table(&client, &config.table_name).await?;
         }
@@ -125,7 +125,7 @@ impl Node {
             Arc::downgrade(&node),
             node.pg.clone(),
             node.config.clone(),
-            client,
+            Publisher::new(client, driver),
             work_rx,
         ));
         tokio::spawn(listener(Arc::downgrade(&node), alive_rx.clone()));
@@ -277,24 +277,27 @@ impl Node {
             self.config.table_name
         );
         let mut slot = self.fetch_client.lock().await;
-        if slot.as_ref().is_none_or(Client::is_closed) {
-            let (client, connection) = self
-                .pg
-                .connect(NoTls)
+        if slot.as_ref().is_none_or(|o| o.client.is_closed()) {
+            let (client, connection) = connect_within(&self.pg, self.config.request_timeout)
                 .await
                 .map_err(|e| format!("cannot connect to read it: {e}"))?;
-            tokio::spawn(drive(connection));
-            *slot = Some(client);
+            *slot = Some(Owned::new(client, connection));
         }
-        let client = slot.as_ref().ok_or("no connection")?;
-        let row = tokio::time::timeout(
+        let client = &slot.as_ref().ok_or("no connection")?.client;
+        let answered = tokio::time::timeout(
             self.config.request_timeout,
             client.query_opt(sql.as_str(), &[&id]),
         )
-        .await
-        .map_err(|_| "the database did not answer in time".to_owned())?
-        .map_err(|e| format!("cannot read it: {e}"))?
-        .ok_or("no such row (deleted by the cleanup, or never written)")?;
+        .await;
+        let Ok(answered) = answered else {
+            // The request may still be on its way, or lost with the link: an answer arriving
+            // later would be taken for the next request's. A new connection next time.
+            *slot = None;
+            return Err("the database did not answer in time".to_owned());
+        };
+        let row = answered
+            .map_err(|e| format!("cannot read it: {e}"))?
+            .ok_or("no such row (deleted by the cleanup, or never written)")?;
         let bytes: Option<Vec<u8>> = row
             .try_get(0)
             .map_err(|e| format!("payload is not bytea: {e}"))?;
@@ -322,12 +325,52 @@ async fn create_table(client: &Client, table: &str) -> Result<(), PostgresError>
 }
 
 /// Drives a connection whose notifications nobody reads (publisher, fetcher).
-async fn drive(
-    connection: tokio_postgres::Connection<
-        tokio_postgres::Socket,
-        tokio_postgres::tls::NoTlsStream,
-    >,
-) {
+type Connection =
+    tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>;
+
+/// A client whose connection task ends when it is dropped. tokio-postgres keeps a connection
+/// open while requests are pending on it, and a request lost with a stalled link stays
+/// pending for good: dropping the client alone would leave the task and its socket behind.
+pub(crate) struct Owned {
+    pub(crate) client: Client,
+    driver: tokio::task::AbortHandle,
+}
+
+impl Owned {
+    pub(crate) fn new(client: Client, connection: Connection) -> Owned {
+        Owned {
+            client,
+            driver: tokio::spawn(drive(connection)).abort_handle(),
+        }
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+/// Connects within `within`, startup included: `connect_timeout` bounds only the TCP
+/// connect, and a link that accepts and then swallows every byte would hang the startup.
+async fn connect_within(
+    pg: &tokio_postgres::Config,
+    within: Duration,
+) -> Result<(Client, Connection), String> {
+    match tokio::time::timeout(within, pg.connect(NoTls)).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("PostgreSQL did not answer within {within:?}")),
+    }
+}
+
+async fn drive(connection: Connection) {
     if let Err(e) = connection.await {
         tracing::debug!(error = %e, "PostgreSQL connection ended");
     }
@@ -367,10 +410,14 @@ async fn listener(node: Weak<Node>, mut alive: watch::Receiver<()>) {
     let mut first = true;
     loop {
         let Some(n) = node.upgrade() else { return };
-        let (pg, delay) = (n.pg.clone(), n.config.reconnect_delay);
+        let (pg, delay, within) = (
+            n.pg.clone(),
+            n.config.reconnect_delay,
+            n.config.request_timeout,
+        );
         drop(n);
         let connected = tokio::select! {
-            c = pg.connect(NoTls) => c,
+            c = connect_within(&pg, within) => c,
             _ = alive.changed() => return,
         };
         let (client, mut connection) = match connected {
@@ -477,15 +524,26 @@ struct Publisher {
     client: Arc<Client>,
     notify: Option<tokio_postgres::Statement>,
     attachment: Option<tokio_postgres::Statement>,
+    /// Set when a request on this connection went unanswered within `request_timeout`: its
+    /// answer may still come and would be taken for a later request's (tokio-postgres pairs
+    /// answers with requests by order), so the connection is not used again.
+    stale: Arc<std::sync::atomic::AtomicBool>,
+    driver: tokio::task::AbortHandle,
 }
 
 impl Publisher {
-    fn new(client: Client) -> Publisher {
+    fn new(client: Client, driver: tokio::task::AbortHandle) -> Publisher {
         Publisher {
             client: Arc::new(client),
             notify: None,
             attachment: None,
+            stale: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            driver,
         }
+    }
+
+    fn usable(&self) -> bool {
+        !self.client.is_closed() && !self.stale.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The statement `which` (`sql`), prepared on first use.
@@ -550,7 +608,7 @@ async fn publisher(
     node: Weak<Node>,
     pg: tokio_postgres::Config,
     config: PostgresConfig,
-    client: Client,
+    first: Publisher,
     mut work: mpsc::Receiver<Work>,
 ) {
     let notify_with_attachment = format!(
@@ -565,7 +623,7 @@ async fn publisher(
     );
     // The statements are prepared once per connection: a plain `execute` of SQL text would
     // prepare it again each time, a second round trip per message.
-    let mut conn = Some(Publisher::new(client));
+    let mut conn = Some(first);
     let mut inflight: FuturesOrdered<Pending> = FuturesOrdered::new();
     loop {
         let item = tokio::select! {
@@ -578,16 +636,16 @@ async fn publisher(
             item = work.recv(), if inflight.len() < MAX_IN_FLIGHT => item,
         };
         let Some(item) = item else { break };
-        if conn.as_ref().is_none_or(|p| p.client.is_closed()) {
+        if conn.as_ref().is_none_or(|p| !p.usable()) {
             // What was sent on the lost connection fails (or finishes) first, in order.
             while let Some((done, result)) = inflight.next().await {
                 let Some(n) = node.upgrade() else { return };
                 done.finish(&n, result);
             }
-            conn = match pg.connect(NoTls).await {
+            conn = match connect_within(&pg, config.request_timeout).await {
                 Ok((c, connection)) => {
-                    tokio::spawn(drive(connection));
-                    Some(Publisher::new(c))
+                    let driver = tokio::spawn(drive(connection)).abort_handle();
+                    Some(Publisher::new(c, driver))
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "PostgreSQL publisher cannot connect");
@@ -614,13 +672,23 @@ async fn publisher(
             ))));
             continue;
         };
-        let exec = match p.execute(sent, &notify_with_attachment).await {
-            Ok(exec) => exec,
-            Err(e) => {
-                inflight.push_back(Box::pin(std::future::ready((done, Err(e.to_string())))));
-                continue;
-            }
-        };
+        let timeout = config.request_timeout;
+        let stale = p.stale.clone();
+        // Preparing a statement is a round trip of its own, bounded like the request.
+        let exec =
+            match tokio::time::timeout(timeout, p.execute(sent, &notify_with_attachment)).await {
+                Ok(Ok(exec)) => exec,
+                Ok(Err(e)) => {
+                    inflight.push_back(Box::pin(std::future::ready((done, Err(e.to_string())))));
+                    continue;
+                }
+                Err(_) => {
+                    stale.store(true, std::sync::atomic::Ordering::Relaxed);
+                    let e = format!("PostgreSQL did not answer within {timeout:?}");
+                    inflight.push_back(Box::pin(std::future::ready((done, Err(e)))));
+                    continue;
+                }
+            };
         // tokio-postgres sends a request when its future is first polled, and runs requests
         // in that order: polling each once here, as it is queued, keeps the queue's order on
         // the wire while several messages are in flight (pipelined).
@@ -628,13 +696,15 @@ async fn publisher(
         let first = exec
             .as_mut()
             .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
-        let timeout = config.request_timeout;
         let pending: Pending = match first {
             std::task::Poll::Ready(r) => Box::pin(std::future::ready((done, r))),
             std::task::Poll::Pending => Box::pin(async move {
                 let r = match tokio::time::timeout(timeout, exec).await {
                     Ok(r) => r,
-                    Err(_) => Err(format!("PostgreSQL did not answer within {timeout:?}")),
+                    Err(_) => {
+                        stale.store(true, std::sync::atomic::Ordering::Relaxed);
+                        Err(format!("PostgreSQL did not answer within {timeout:?}"))
+                    }
                 };
                 (done, r)
             }),

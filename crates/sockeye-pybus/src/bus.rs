@@ -180,6 +180,11 @@ impl Bus {
             .unwrap_or_else(|_| Err("the bus closed before publishing".to_owned()))
     }
 
+    /// How many emits with ack are still waiting for other nodes' answers.
+    pub(crate) fn pending_count(&self) -> usize {
+        lock(&self.pending).len()
+    }
+
     /// A new answer id and the receiver of its answers; the guard frees it.
     pub(crate) fn pending(
         self: &Arc<Self>,

@@ -63,6 +63,14 @@ impl PyBusFactory {
         self.bus.stats.snapshot()
     }
 
+    /// The emits with ack of this node still waiting for answers from other nodes. Each wait
+    /// is freed when its answer stream ends (at its timeout at the latest) or is dropped, so
+    /// a node that died holding the target frees it at the timeout too. A value that keeps
+    /// growing means answer streams are kept alive without being read to their end.
+    pub fn pending_callbacks(&self) -> usize {
+        self.bus.pending_count()
+    }
+
     /// Stops both connections' tasks; the node's adapters stop receiving and publishing.
     pub fn close(&self) {
         self.bus.shutdown();

@@ -23,18 +23,9 @@ pub(crate) struct RedisTransport {
 
 pub(crate) async fn connect(config: &PyBusConfig) -> Result<RedisTransport, PyBusError> {
     let client = redis::Client::open(config.url.as_str()).map_err(PyBusError::InvalidUrl)?;
-    let t = config.command_timeout;
-    let manager_config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(t))
-        .set_response_timeout(Some(t))
-        .set_number_of_retries(1);
-    let publisher = tokio::time::timeout(
-        t * 2,
-        client.get_connection_manager_with_config(manager_config),
-    )
-    .await
-    .map_err(|_| PyBusError::ConnectTimeout)?
-    .map_err(PyBusError::Connect)?;
+    let publisher = publisher(&client, config.command_timeout)
+        .await
+        .map_err(|e| e.unwrap_or(PyBusError::ConnectTimeout))?;
     let subscriber = subscribe(&client, config).await?;
     Ok(RedisTransport {
         client,
@@ -47,6 +38,7 @@ impl RedisTransport {
     pub(crate) fn spawn(self, bus: &Arc<Bus>, rx: mpsc::Receiver<Outgoing>) {
         tokio::spawn(publish_loop(
             Arc::downgrade(bus),
+            self.client.clone(),
             self.publisher,
             rx,
             bus.stopped(),
@@ -58,6 +50,25 @@ impl RedisTransport {
             bus.stopped(),
         ));
     }
+}
+
+/// A publishing connection within `t` (twice `t` in all: the connect and its retry); `None`
+/// as the error when it did not come in time.
+async fn publisher(
+    client: &redis::Client,
+    t: Duration,
+) -> Result<ConnectionManager, Option<PyBusError>> {
+    let manager_config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(t))
+        .set_response_timeout(Some(t))
+        .set_number_of_retries(1);
+    tokio::time::timeout(
+        t * 2,
+        client.get_connection_manager_with_config(manager_config),
+    )
+    .await
+    .map_err(|_| None)?
+    .map_err(|e| Some(PyBusError::Connect(e)))
 }
 
 async fn subscribe(
@@ -81,11 +92,13 @@ const BATCH: usize = 128;
 
 async fn publish_loop(
     bus: Weak<Bus>,
-    mut conn: ConnectionManager,
+    client: redis::Client,
+    conn: ConnectionManager,
     mut rx: mpsc::Receiver<Outgoing>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
+    let mut conn = Some(conn);
     loop {
         let n = tokio::select! {
             n = rx.recv_many(&mut batch, BATCH) => n,
@@ -102,17 +115,35 @@ async fn publish_loop(
                 .arg(&msg.payload[..])
                 .ignore();
         }
-        let result =
-            tokio::time::timeout(b.config.command_timeout, pipe.query_async::<()>(&mut conn)).await;
-        let outcome = match result {
-            Ok(Ok(())) => {
-                b.stats
-                    .published
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                Ok(())
-            }
-            Ok(Err(e)) => Err(format!("Redis refused PUBLISH: {e}")),
-            Err(_) => Err("Redis did not answer PUBLISH in time".to_owned()),
+        let t = b.config.command_timeout;
+        if conn.is_none() {
+            conn = match publisher(&client, t).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    let e = e.map_or("timed out".to_owned(), |e| e.to_string());
+                    tracing::warn!(error = %e, "python-socketio bus: publisher cannot reconnect");
+                    None
+                }
+            };
+        }
+        let outcome = match conn.as_mut() {
+            None => Err("Redis is unreachable (no publishing connection)".to_owned()),
+            Some(c) => match tokio::time::timeout(t, pipe.query_async::<()>(c)).await {
+                Ok(Ok(())) => {
+                    b.stats
+                        .published
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    Ok(())
+                }
+                Ok(Err(e)) if !e.is_timeout() => Err(format!("Redis refused PUBLISH: {e}")),
+                Ok(Err(_)) | Err(_) => {
+                    // The answer may still come, or was lost with the link: either way the
+                    // connection's answers no longer line up with its requests, so the next
+                    // batch goes on a new one.
+                    conn = None;
+                    Err("Redis did not answer PUBLISH in time".to_owned())
+                }
+            },
         };
         if let Err(e) = &outcome {
             b.stats

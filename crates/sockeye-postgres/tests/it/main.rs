@@ -9,4 +9,5 @@ mod faults;
 mod mixed;
 mod pipeline;
 mod restart;
+mod slow;
 mod throughput;

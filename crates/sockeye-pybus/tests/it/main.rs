@@ -6,6 +6,7 @@ mod amqp_contract;
 #[cfg(feature = "amqp")]
 mod amqp_outage;
 mod bad_input;
+mod faults;
 mod mixed;
 mod outage;
 mod python_origin;
