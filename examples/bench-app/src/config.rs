@@ -26,7 +26,8 @@ pub struct Settings {
     /// `adapter` (several nodes share broadcasts); none: in-memory.
     pub redis_url: Option<String>,
     /// `REDIS_KEY`: the channel prefix (`redis`; default `socket.io`), the stream name and
-    /// channel prefix (`redis-streams`), or the channel (python buses; default `socketio`).
+    /// channel prefix (`redis-streams`), the channel (python buses; default `socketio`), or the
+    /// notification channel prefix (`postgres`; default `socket.io`).
     pub redis_key: Option<String>,
     /// `BENCH_ADAPTER`: which adapter joins the cluster at `redis_url` (default `redis`).
     pub adapter: AdapterKind,
@@ -44,6 +45,8 @@ pub enum AdapterKind {
     PythonRedis,
     /// `python-amqp`: python-socketio's `AsyncAioPikaManager` bus over AMQP (`sockeye-pybus`).
     PythonAmqp,
+    /// `postgres`: `sockeye-postgres` (`@socket.io/postgres-adapter`'s format).
+    Postgres,
 }
 
 impl AdapterKind {
@@ -54,6 +57,7 @@ impl AdapterKind {
             AdapterKind::RedisStreams => "redis-streams",
             AdapterKind::PythonRedis => "python-redis",
             AdapterKind::PythonAmqp => "python-amqp",
+            AdapterKind::Postgres => "postgres",
         }
     }
 
@@ -63,6 +67,7 @@ impl AdapterKind {
             AdapterKind::RedisStreams,
             AdapterKind::PythonRedis,
             AdapterKind::PythonAmqp,
+            AdapterKind::Postgres,
         ]
         .into_iter()
         .find(|kind| kind.name() == value.trim())
@@ -87,7 +92,7 @@ pub enum SettingsError {
     },
     /// `BENCH_ADAPTER` names no adapter the app knows.
     #[error(
-        "BENCH_ADAPTER={0:?} is unknown; use redis, redis-streams, python-redis or python-amqp"
+        "BENCH_ADAPTER={0:?} is unknown; use redis, redis-streams, python-redis, python-amqp or postgres"
     )]
     Adapter(String),
     /// `BENCH_ADAPTER` is set but no broker URL is.
@@ -230,6 +235,13 @@ mod tests {
         assert_eq!(
             named(&[("BENCH_ADAPTER", "python-amqp"), ("REDIS_URL", "redis://x")]),
             AdapterKind::PythonAmqp
+        );
+        assert_eq!(
+            named(&[
+                ("BENCH_ADAPTER", "postgres"),
+                ("BROKER_URL", "postgres://postgres@127.0.0.1:5432/test")
+            ]),
+            AdapterKind::Postgres
         );
         assert_eq!(
             Settings::from_sources(
