@@ -85,6 +85,21 @@ pub fn postgres_wire(data: &[u8]) {
     sockeye_postgres::__fuzz::message(data);
 }
 
+/// One input for the NATS adapter's decoders: the first byte picks what it is (a message from
+/// a subject, or a stored session from the session stream), the rest is the payload NATS would
+/// hand over. Nothing may panic.
+pub fn nats_wire(data: &[u8]) {
+    use sockeye_nats::__fuzz;
+    let Some((&kind, payload)) = data.split_first() else {
+        return;
+    };
+    if kind % 2 == 0 {
+        __fuzz::message(payload);
+    } else {
+        __fuzz::session(payload);
+    }
+}
+
 /// The body of a fuzz target: one input, a panic on a defect.
 pub type Target = fn(&[u8]);
 
@@ -103,4 +118,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("pybus_wire", pybus_wire),
     ("redis_streams", redis_streams),
     ("postgres_wire", postgres_wire),
+    ("nats_wire", nats_wire),
 ];

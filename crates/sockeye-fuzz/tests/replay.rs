@@ -139,6 +139,49 @@ fn redis_streams() {
     replay("redis_streams");
 }
 
+#[test]
+fn nats_wire() {
+    replay("nats_wire");
+}
+
+/// The seeds captured from two sockeye nodes on NATS (every subject of a cluster session,
+/// `node-*`) are what the adapter really publishes: every one must be accepted, not only
+/// survived; the hand-written hostile ones (`hostile-*`) must be refused.
+#[test]
+fn nats_wire_accepts_what_the_adapter_publishes() {
+    use sockeye_nats::__fuzz;
+    let dir = fuzz_dir().join("seeds").join("nats_wire");
+    let (mut accepted, mut refused) = (0, 0);
+    for entry in std::fs::read_dir(&dir).expect("fuzz/seeds/nats_wire exists") {
+        let path = entry.expect("readable").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let data = std::fs::read(&path).expect("readable seed");
+        let Some((&kind, payload)) = data.split_first() else {
+            panic!("{name} is empty");
+        };
+        let ok = if kind == 0 {
+            __fuzz::message(payload)
+        } else {
+            __fuzz::session(payload)
+        };
+        if name.starts_with("node-") {
+            assert!(ok, "{name}: what the adapter publishes is refused");
+            accepted += 1;
+        } else if name.starts_with("hostile-") {
+            assert!(!ok, "{name}: a hostile input is accepted");
+            refused += 1;
+        }
+    }
+    assert!(
+        accepted >= 20 && refused >= 4,
+        "{accepted} captured, {refused} hostile"
+    );
+}
+
 /// The seeds captured from the official streams adapter (fuzz/seeds/capture-redis-streams.js)
 /// are what a Node node really writes: every one must be accepted, not only survived.
 #[test]

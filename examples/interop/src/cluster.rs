@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use sockeye::adapter::SocketInfo;
 use sockeye::prelude::*;
 use sockeye::{AdapterError, EmitError, RecoveryConfig, SocketIoBuilder};
+use sockeye_nats::{JetStreamConfig, NatsAdapterFactory, NatsConfig};
 use sockeye_postgres::{PostgresAdapterFactory, PostgresConfig};
 use sockeye_pybus::{PyBusConfig, PyBusFactory, Unsupported};
 use sockeye_redis::sharded::{ShardedAdapterFactory, ShardedConfig};
@@ -50,6 +51,7 @@ enum Backend {
     Streams(StreamsAdapterFactory),
     PyBus(PyBusFactory),
     Postgres(PostgresAdapterFactory),
+    Nats(NatsAdapterFactory),
 }
 
 /// A node's cluster settings, read from the environment and connected to the broker.
@@ -162,10 +164,26 @@ impl Cluster {
                 Backend::Postgres(factory)
             }
             "nats" => {
-                return Err(format!(
-                    "INTEROP_ADAPTER={mode} is not implemented by this app yet (implemented: \
-                     memory, redis, redis-sharded, redis-streams, postgres, python-redis, python-amqp)"
-                ));
+                let url = url
+                    .clone()
+                    .unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned());
+                let prefix = channel.clone().unwrap_or_else(|| "sockeye".to_owned());
+                let mut config = NatsConfig::new(url).prefix(prefix.clone());
+                // Recovery across nodes needs the JetStream half: a stream and a session
+                // bucket named after the channel, so that clusters stay apart.
+                if let Some(window) = recovery {
+                    let name = prefix.replace('.', "_");
+                    config = config.jetstream(
+                        JetStreamConfig::new()
+                            .stream(name.clone())
+                            .bucket(format!("{name}-sessions"))
+                            .session_ttl(window.max(Duration::from_secs(1))),
+                    );
+                }
+                let factory = NatsAdapterFactory::connect(config)
+                    .await
+                    .map_err(|e| format!("INTEROP_ADAPTER=nats: {e}"))?;
+                Backend::Nats(factory)
             }
             other => {
                 return Err(format!(
@@ -198,6 +216,7 @@ impl Cluster {
             Backend::Streams(f) => builder.adapter(f.clone()),
             Backend::PyBus(f) => builder.adapter(f.clone()),
             Backend::Postgres(f) => builder.adapter(f.clone()),
+            Backend::Nats(f) => builder.adapter(f.clone()),
         }
     }
 
@@ -211,6 +230,7 @@ impl Cluster {
             Backend::Streams(f) => f.ready(READY_TIMEOUT).await,
             Backend::PyBus(f) => f.ready(READY_TIMEOUT).await,
             Backend::Postgres(f) => f.ready(READY_TIMEOUT).await,
+            Backend::Nats(f) => f.ready(READY_TIMEOUT).await,
         };
         if !ready {
             tracing::warn!("the adapter is not subscribed after {READY_TIMEOUT:?}; serving anyway");
