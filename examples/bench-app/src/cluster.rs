@@ -1,9 +1,10 @@
 //! The optional cluster adapter (`BROKER_URL` or `REDIS_URL`, `BENCH_ADAPTER`): several
-//! bench-app nodes share broadcasts through one broker (Redis, RabbitMQ or PostgreSQL).
+//! bench-app nodes share broadcasts through one broker (Redis, RabbitMQ, PostgreSQL or NATS).
 
 use std::time::Duration;
 
 use sockeye::SocketIoBuilder;
+use sockeye_nats::{NatsAdapterFactory, NatsConfig, NatsError};
 use sockeye_postgres::{PostgresAdapterFactory, PostgresConfig, PostgresError};
 use sockeye_pybus::{PyBusConfig, PyBusError, PyBusFactory};
 use sockeye_redis::streams::{StreamsAdapterFactory, StreamsConfig};
@@ -29,6 +30,11 @@ pub enum ConnectError {
         "cannot use PostgreSQL at BROKER_URL: {0}; start PostgreSQL, fix the URL (e.g. postgres://postgres@127.0.0.1:5432/test) or unset BROKER_URL"
     )]
     Postgres(#[from] PostgresError),
+    /// The NATS adapter could not connect.
+    #[error(
+        "cannot use NATS at BROKER_URL: {0}; start nats-server, fix the URL (e.g. nats://127.0.0.1:4222) or unset BROKER_URL"
+    )]
+    Nats(#[from] NatsError),
 }
 
 /// A connected cluster adapter factory.
@@ -42,6 +48,8 @@ pub enum Cluster {
     PyBus(PyBusFactory),
     /// The PostgreSQL adapter (`@socket.io/postgres-adapter`'s format).
     Postgres(PostgresAdapterFactory),
+    /// The NATS adapter, core NATS only (sockeye's own format).
+    Nats(NatsAdapterFactory),
 }
 
 impl Cluster {
@@ -85,6 +93,13 @@ impl Cluster {
                 eprintln!("postgres application_name: {}", factory.application_name());
                 Cluster::Postgres(factory)
             }
+            AdapterKind::Nats => {
+                let mut config = NatsConfig::new(url);
+                if let Some(key) = key {
+                    config = config.prefix(key);
+                }
+                Cluster::Nats(NatsAdapterFactory::connect(config).await?)
+            }
         })
     }
 
@@ -95,6 +110,7 @@ impl Cluster {
             Cluster::Streams(f) => builder.adapter(f.clone()),
             Cluster::PyBus(f) => builder.adapter(f.clone()),
             Cluster::Postgres(f) => builder.adapter(f.clone()),
+            Cluster::Nats(f) => builder.adapter(f.clone()),
         }
     }
 
@@ -105,6 +121,7 @@ impl Cluster {
             Cluster::Streams(f) => f.ready(timeout).await,
             Cluster::PyBus(f) => f.ready(timeout).await,
             Cluster::Postgres(f) => f.ready(timeout).await,
+            Cluster::Nats(f) => f.ready(timeout).await,
         }
     }
 }

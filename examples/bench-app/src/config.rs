@@ -27,7 +27,8 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// `REDIS_KEY`: the channel prefix (`redis`; default `socket.io`), the stream name and
     /// channel prefix (`redis-streams`), the channel (python buses; default `socketio`), or the
-    /// notification channel prefix (`postgres`; default `socket.io`).
+    /// notification channel prefix (`postgres`; default `socket.io`), or the subject prefix
+    /// (`nats`; default `sockeye`).
     pub redis_key: Option<String>,
     /// `BENCH_ADAPTER`: which adapter joins the cluster at `redis_url` (default `redis`).
     pub adapter: AdapterKind,
@@ -47,6 +48,8 @@ pub enum AdapterKind {
     PythonAmqp,
     /// `postgres`: `sockeye-postgres` (`@socket.io/postgres-adapter`'s format).
     Postgres,
+    /// `nats`: `sockeye-nats` on core NATS (sockeye's own format; no JetStream).
+    Nats,
 }
 
 impl AdapterKind {
@@ -58,6 +61,7 @@ impl AdapterKind {
             AdapterKind::PythonRedis => "python-redis",
             AdapterKind::PythonAmqp => "python-amqp",
             AdapterKind::Postgres => "postgres",
+            AdapterKind::Nats => "nats",
         }
     }
 
@@ -68,6 +72,7 @@ impl AdapterKind {
             AdapterKind::PythonRedis,
             AdapterKind::PythonAmqp,
             AdapterKind::Postgres,
+            AdapterKind::Nats,
         ]
         .into_iter()
         .find(|kind| kind.name() == value.trim())
@@ -92,7 +97,7 @@ pub enum SettingsError {
     },
     /// `BENCH_ADAPTER` names no adapter the app knows.
     #[error(
-        "BENCH_ADAPTER={0:?} is unknown; use redis, redis-streams, python-redis, python-amqp or postgres"
+        "BENCH_ADAPTER={0:?} is unknown; use redis, redis-streams, python-redis, python-amqp, postgres or nats"
     )]
     Adapter(String),
     /// `BENCH_ADAPTER` is set but no broker URL is.
@@ -242,6 +247,13 @@ mod tests {
                 ("BROKER_URL", "postgres://postgres@127.0.0.1:5432/test")
             ]),
             AdapterKind::Postgres
+        );
+        assert_eq!(
+            named(&[
+                ("BENCH_ADAPTER", "nats"),
+                ("BROKER_URL", "nats://127.0.0.1:4222")
+            ]),
+            AdapterKind::Nats
         );
         assert_eq!(
             Settings::from_sources(
