@@ -193,7 +193,8 @@ pg_backends() {
     done
   fi
   [[ -n $names ]] || return 0
-  psql "$PG_URL" -XAtc "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name IN ($names)"
+  psql "$PG_URL" -XAtc "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name IN ($names)" \
+    || echo "psql failed: PostgreSQL's CPU not counted" >&2
 }
 
 FAILED=0
@@ -215,8 +216,9 @@ for rep in $(seq "$REPS"); do
       done
       ok=1
       for i in 0 1 2; do wait_listening "$LOGS/$kind-${ports[$i]}.log" "${pids[$i]}" || ok=0; done
-      broker="$BROKER_PID"
-      if [[ $kind == *-nats ]]; then broker=""; fi   # the shared nats-server: not measured
+      broker="$BROKER_PID"   # the private redis-server
+      # The shared nats-server and RabbitMQ are not measured; PostgreSQL: the nodes' backends.
+      if [[ $kind == *-nats || $kind == *-postgres || $kind == *amqp ]]; then broker=""; fi
       if ((ok)) && [[ $kind == *-postgres ]]; then
         broker=$(pg_backends "$kind" "${ports[@]}")
         echo "postgres backends: ${broker:-none found}" >&2
