@@ -17,15 +17,25 @@
 #   socketioxide-redis socketioxide 0.18.9 + socketioxide-redis 0.4.4 (bench/cluster/socketioxide)
 #   python-redis       python-socketio 5.18.1 AsyncRedisManager under uvicorn (bench/cluster/python-server.py)
 #   python-amqp        python-socketio 5.18.1 AsyncAioPikaManager under uvicorn (RabbitMQ)
+#   sockeye-postgres   examples/bench-app, sockeye-postgres (BENCH_ADAPTER=postgres)
+#   node-postgres      socket.io 4.8.4 + @socket.io/postgres-adapter 0.5.0 on pg 8.23.1 (a pool of 10)
+#   sockeye-nats       examples/bench-app, sockeye-nats on core NATS (BENCH_ADAPTER=nats; neither
+#                      the Node server nor python-socketio has a NATS adapter to compare with)
 #
 # Redis: a private redis-server started by this script on a free port (pinned with the
 # servers; its CPU is reported as the broker's), unless REDIS_URL is given. RabbitMQ: the one
 # at AMQP_URL (default the loopback one on 5672; its CPU is not measured: it is shared).
+# PostgreSQL: the one at PG_URL (default the loopback one, database `test`), with a channel
+# prefix unique to each run; the broker CPU reported is that of the backends serving the
+# three nodes (found in pg_stat_activity by application_name, with psql), not that of the
+# postmaster or its background processes (shared with other users). NATS: the one at NATS_URL
+# (default the loopback one on 4222), with a subject prefix unique to each run; its CPU is not
+# measured (it is shared).
 # Servers and broker on CPU 0, the driver on CPU 1. Only the PIDs this script started are
 # stopped.
 #
 # Environment: KINDS, REPS (3), WINDOWS ("1 16"), RATES ("10"; "" for none), N (1000), SIZE (64), WARMUP (1), DURATION (5),
-# DRAIN (10), SKIP_BUILD=1 (reuse the builds), REDIS_URL, AMQP_URL, PORT_BASE (4101).
+# DRAIN (10), SKIP_BUILD=1 (reuse the builds), REDIS_URL, AMQP_URL, PG_URL, NATS_URL, PORT_BASE (4101).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,6 +52,8 @@ DURATION="${DURATION:-5}"
 DRAIN="${DRAIN:-10}"
 PORT_BASE="${PORT_BASE:-4101}"
 AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+PG_URL="${PG_URL:-postgres://postgres@127.0.0.1:5432/test}"
+NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 OUT="${1:-$ROOT/bench/results/$(date +%F)-cluster.jsonl}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 WORK="$ROOT/target/bench/cluster"
@@ -66,7 +78,7 @@ build() {
   fi
   if wants node; then
     need node "Node.js 18+"
-    [[ -d tests/node_modules/@socket.io/redis-adapter ]] || (cd tests && npm ci --no-audit --no-fund)
+    [[ -d tests/node_modules/@socket.io/redis-adapter && -d tests/node_modules/@socket.io/postgres-adapter ]] || (cd tests && npm ci --no-audit --no-fund)
   fi
   if wants python; then
     [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
@@ -115,12 +127,18 @@ start_node() {
   local -a cmd
   local -a envs=(REDIS_KEY=bench-cluster)
   case "$kind" in
+    *-postgres | *-nats) envs=(REDIS_KEY="$RUN_KEY") ;;
+  esac
+  case "$kind" in
     sockeye-redis)   cmd=("$APP" "$port"); envs+=(BENCH_ADAPTER=redis BROKER_URL="$REDIS_URL") ;;
     sockeye-streams) cmd=("$APP" "$port"); envs+=(BENCH_ADAPTER=redis-streams BROKER_URL="$REDIS_URL") ;;
     sockeye-pyredis) cmd=("$APP" "$port"); envs+=(BENCH_ADAPTER=python-redis BROKER_URL="$REDIS_URL/0") ;;
     sockeye-pyamqp)  cmd=("$APP" "$port"); envs+=(BENCH_ADAPTER=python-amqp BROKER_URL="$AMQP_URL") ;;
     node-redis)      cmd=(node bench/cluster/node-server.js "$port"); envs+=(NODE_PATH="$ROOT/tests/node_modules" CLUSTER_ADAPTER=redis REDIS_URL="$REDIS_URL") ;;
     node-streams)    cmd=(node bench/cluster/node-server.js "$port"); envs+=(NODE_PATH="$ROOT/tests/node_modules" CLUSTER_ADAPTER=redis-streams REDIS_URL="$REDIS_URL") ;;
+    sockeye-postgres) cmd=("$APP" "$port"); envs+=(BENCH_ADAPTER=postgres BROKER_URL="$PG_URL") ;;
+    node-postgres)   cmd=(node bench/cluster/node-server.js "$port"); envs+=(NODE_PATH="$ROOT/tests/node_modules" CLUSTER_ADAPTER=postgres PG_URL="$PG_URL" PG_APP_NAME="bench-cluster $RUN_KEY") ;;
+    sockeye-nats)    cmd=("$APP" "$port"); envs+=(BENCH_ADAPTER=nats BROKER_URL="$NATS_URL") ;;
     socketioxide-redis) cmd=("$SXD" "$port"); envs+=(REDIS_URL="$REDIS_URL") ;;
     python-redis)    cmd=("$VENV/bin/python" bench/cluster/python-server.py "$port"); envs+=(CLUSTER_ADAPTER=python-redis BROKER_URL="$REDIS_URL/0") ;;
     python-amqp)     cmd=("$VENV/bin/python" bench/cluster/python-server.py "$port"); envs+=(CLUSTER_ADAPTER=python-amqp BROKER_URL="${AMQP_URL/\%2f/}") ;;
@@ -145,6 +163,8 @@ adapter_of() {
     python-redis | sockeye-pyredis) echo python-redis ;;
     python-amqp | sockeye-pyamqp) echo python-amqp ;;
     *-streams) echo redis-streams ;;
+    *-postgres) echo postgres ;;
+    *-nats) echo nats ;;
     *) echo redis ;;
   esac
 }
@@ -155,10 +175,30 @@ adapter_of() {
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs) x $(nproc)"
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "kinds: $KINDS; reps $REPS; windows $WINDOWS; rates $RATES; n $N; size $SIZE; warmup $WARMUP s; duration $DURATION s"
-  echo "redis: $REDIS_URL${BROKER_PID:+ (private, pid $BROKER_PID)}; amqp: $AMQP_URL"
+  echo "redis: $REDIS_URL${BROKER_PID:+ (private, pid $BROKER_PID)}; amqp: $AMQP_URL; postgres: $PG_URL; nats: $NATS_URL"
 } | tee "$WORK/machine.txt" >&2
 
+# The PIDs of the PostgreSQL backends serving the nodes of KIND (logs in LOGS), comma-separated;
+# empty when psql is missing or finds none.
+pg_backends() {
+  local kind=$1; shift
+  command -v psql >/dev/null || { echo "psql missing: PostgreSQL's CPU not counted" >&2; return 0; }
+  local names="" port n
+  if [[ $kind == node-postgres ]]; then
+    names="'bench-cluster $RUN_KEY'"
+  else
+    for port in "$@"; do
+      n=$(sed -n 's/^postgres application_name: //p' "$LOGS/$kind-$port.log" | head -1)
+      [[ -n $n ]] && names+="${names:+,}'$n'"
+    done
+  fi
+  [[ -n $names ]] || return 0
+  psql "$PG_URL" -XAtc "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE application_name IN ($names)" \
+    || echo "psql failed: PostgreSQL's CPU not counted" >&2
+}
+
 FAILED=0
+RUN=0
 LOADS=""
 for w in $WINDOWS; do LOADS+=" window:$w"; done
 for r in $RATES; do LOADS+=" rate:$r"; done
@@ -166,6 +206,8 @@ for rep in $(seq "$REPS"); do
   for load in $LOADS; do
     for kind in $KINDS; do
       echo "== rep $rep/$REPS $load $kind" >&2
+      RUN=$((RUN + 1))
+      RUN_KEY="bench_cluster_$$_$RUN"
       pids=(); ports=()
       for i in 0 1 2; do
         port=$((PORT_BASE + i))
@@ -174,9 +216,16 @@ for rep in $(seq "$REPS"); do
       done
       ok=1
       for i in 0 1 2; do wait_listening "$LOGS/$kind-${ports[$i]}.log" "${pids[$i]}" || ok=0; done
+      broker="$BROKER_PID"   # the private redis-server
+      # The shared nats-server and RabbitMQ are not measured; PostgreSQL: the nodes' backends.
+      if [[ $kind == *-nats || $kind == *-postgres || $kind == *amqp ]]; then broker=""; fi
+      if ((ok)) && [[ $kind == *-postgres ]]; then
+        broker=$(pg_backends "$kind" "${ports[@]}")
+        echo "postgres backends: ${broker:-none found}" >&2
+      fi
       if ((ok)); then
         taskset -c 1 "$DRIVER" --ports "$(IFS=,; echo "${ports[*]}")" --pids "$(IFS=,; echo "${pids[*]}")" \
-          ${BROKER_PID:+--broker-pid "$BROKER_PID"} -n "$N" "--${load%%:*}" "${load#*:}" --size "$SIZE" \
+          ${broker:+--broker-pid "$broker"} -n "$N" "--${load%%:*}" "${load#*:}" --size "$SIZE" \
           --warmup "$WARMUP" --duration "$DURATION" --drain "$DRAIN" \
           --label "$kind" --adapter "$(adapter_of "$kind")" --out "$OUT" >/dev/null || { FAILED=$((FAILED + 1)); echo "run failed" >&2; }
       else

@@ -8,7 +8,8 @@ import sys
 from collections import defaultdict
 
 ORDER = ["sockeye-redis", "node-redis", "socketioxide-redis", "sockeye-streams", "node-streams",
-         "sockeye-pyredis", "python-redis", "sockeye-pyamqp", "python-amqp"]
+         "sockeye-pyredis", "python-redis", "sockeye-pyamqp", "python-amqp",
+         "sockeye-postgres", "node-postgres", "sockeye-nats"]
 
 
 def med(values):

@@ -15,7 +15,8 @@
 //! total server CPU** (the CPU time of every process in `--pids`, read from `/proc/<pid>/stat`
 //! from window start to the end of the drain), send → receive latency of each delivery
 //! (p50/p90/p99/p99.9/max), losses and duplicates, and as noise indicators the CPU of the
-//! broker (`--broker-pid`), of this process, and of everything else on the machine.
+//! broker (`--broker-pid`: one PID, or several whose CPU is summed, e.g. the PostgreSQL backends
+//! serving the nodes), of this process, and of everything else on the machine.
 
 mod conn;
 mod proc_stat;
@@ -32,7 +33,7 @@ use tokio::task::JoinHandle;
 use crate::conn::Conn;
 use crate::proc_stat::{Snapshot, Usage};
 
-const USAGE: &str = "usage: cluster-bench --ports P1,P2,P3 --pids PID1,PID2,PID3 [--broker-pid PID] \
+const USAGE: &str = "usage: cluster-bench --ports P1,P2,P3 --pids PID1,PID2,PID3 [--broker-pid PID[,PID…]] \
 [-n 1000] [--window 1 | --rate R] [--size 64] [--warmup 1] [--duration 5] [--drain 10] \
 [--connect-concurrency 64] [--label NAME] [--adapter NAME] [--out FILE]";
 
@@ -41,7 +42,8 @@ const USAGE: &str = "usage: cluster-bench --ports P1,P2,P3 --pids PID1,PID2,PID3
 struct Params {
     ports: Vec<u16>,
     pids: Vec<String>,
-    broker_pid: Option<String>,
+    /// The broker's processes (their CPU is summed).
+    broker_pids: Option<Vec<String>>,
     n: usize,
     window: usize,
     /// Broadcasts per second on a fixed schedule (not ack-paced) when set.
@@ -65,7 +67,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Params, ArgError
     let mut p = Params {
         ports: Vec::new(),
         pids: Vec::new(),
-        broker_pid: None,
+        broker_pids: None,
         n: 1000,
         window: 1,
         rate: None,
@@ -94,7 +96,19 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Params, ArgError
                     .collect::<Result<_, _>>()?;
             }
             "--pids" => p.pids = value.split(',').map(str::to_owned).collect(),
-            "--broker-pid" => p.broker_pid = Some(value),
+            "--broker-pid" => {
+                let pids: Vec<String> = value
+                    .split(',')
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if let Some(bad) = pids.iter().find(|v| v.parse::<u32>().is_err()) {
+                    return Err(ArgError(format!(
+                        "--broker-pid {bad:?} is not a process id"
+                    )));
+                }
+                p.broker_pids = (!pids.is_empty()).then_some(pids);
+            }
             "-n" => p.n = num("-n", &value)?,
             "--window" => p.window = num("--window", &value)?,
             "--rate" => {
@@ -427,7 +441,7 @@ async fn run(p: Params) -> Result<serde_json::Value, String> {
         p.clone(),
     ));
     tokio::time::sleep_until(window_start.into()).await;
-    let cpu_start = Snapshot::take(&p.pids, p.broker_pid.as_deref());
+    let cpu_start = Snapshot::take(&p.pids, p.broker_pids.as_deref());
     let sent = sending.await.map_err(|e| format!("sender task: {e}"))?;
     // Drain: until every receiver has the last broadcast of the window, or the deadline.
     while Instant::now() < drain_end
@@ -438,7 +452,7 @@ async fn run(p: Params) -> Result<serde_json::Value, String> {
     {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    let cpu_end = Snapshot::take(&p.pids, p.broker_pid.as_deref());
+    let cpu_end = Snapshot::take(&p.pids, p.broker_pids.as_deref());
     let _ = stop_tx.send(true);
 
     // Count what arrived of the window's broadcasts.
@@ -634,5 +648,11 @@ mod tests {
         assert!(parse_args(args("--pids 1")).is_err());
         assert!(parse_args(args("--ports 1 --window 0")).is_err());
         assert!(parse_args(args("--ports x")).is_err());
+        let p = parse_args(args("--ports 1 --broker-pid 7,8,9")).ok();
+        assert_eq!(
+            p.and_then(|p| p.broker_pids),
+            Some(vec!["7".to_owned(), "8".to_owned(), "9".to_owned()])
+        );
+        assert!(parse_args(args("--ports 1 --broker-pid 7,x")).is_err());
     }
 }

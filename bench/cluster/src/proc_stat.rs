@@ -51,7 +51,7 @@ pub fn machine_busy_ticks() -> Option<u64> {
 pub struct Snapshot {
     /// Per server process, in the order given.
     pub servers: Vec<u64>,
-    /// The broker, when watched.
+    /// The broker (all its watched processes together), when watched.
     pub broker: Option<u64>,
     /// This process (the load generator).
     pub client: u64,
@@ -63,13 +63,13 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Reads every counter now; a process that is gone reads as 0.
-    pub fn take(servers: &[String], broker: Option<&str>) -> Snapshot {
+    pub fn take(servers: &[String], broker: Option<&[String]>) -> Snapshot {
         Snapshot {
             servers: servers
                 .iter()
                 .map(|p| process_ticks(p).unwrap_or(0))
                 .collect(),
-            broker: broker.map(|p| process_ticks(p).unwrap_or(0)),
+            broker: broker.map(|pids| pids.iter().map(|p| process_ticks(p).unwrap_or(0)).sum()),
             client: process_ticks("self").unwrap_or(0),
             machine: machine_busy_ticks().unwrap_or(0),
             at: std::time::Instant::now(),

@@ -1,9 +1,11 @@
 //! The optional cluster adapter (`BROKER_URL` or `REDIS_URL`, `BENCH_ADAPTER`): several
-//! bench-app nodes share broadcasts through one broker.
+//! bench-app nodes share broadcasts through one broker (Redis, RabbitMQ, PostgreSQL or NATS).
 
 use std::time::Duration;
 
 use sockeye::SocketIoBuilder;
+use sockeye_nats::{NatsAdapterFactory, NatsConfig, NatsError};
+use sockeye_postgres::{PostgresAdapterFactory, PostgresConfig, PostgresError};
 use sockeye_pybus::{PyBusConfig, PyBusError, PyBusFactory};
 use sockeye_redis::streams::{StreamsAdapterFactory, StreamsConfig};
 use sockeye_redis::{RedisAdapterFactory, RedisConfig, RedisError};
@@ -23,6 +25,16 @@ pub enum ConnectError {
         "cannot join python-socketio's bus at BROKER_URL/REDIS_URL: {0}; start the broker or unset BROKER_URL and REDIS_URL"
     )]
     PyBus(#[from] PyBusError),
+    /// The PostgreSQL adapter could not connect.
+    #[error(
+        "cannot use PostgreSQL at BROKER_URL: {0}; start PostgreSQL, fix the URL (e.g. postgres://postgres@127.0.0.1:5432/test) or unset BROKER_URL"
+    )]
+    Postgres(#[from] PostgresError),
+    /// The NATS adapter could not connect.
+    #[error(
+        "cannot use NATS at BROKER_URL: {0}; start nats-server, fix the URL (e.g. nats://127.0.0.1:4222) or unset BROKER_URL"
+    )]
+    Nats(#[from] NatsError),
 }
 
 /// A connected cluster adapter factory.
@@ -34,6 +46,10 @@ pub enum Cluster {
     Streams(StreamsAdapterFactory),
     /// python-socketio's pub/sub bus (Redis or AMQP).
     PyBus(PyBusFactory),
+    /// The PostgreSQL adapter (`@socket.io/postgres-adapter`'s format).
+    Postgres(PostgresAdapterFactory),
+    /// The NATS adapter, core NATS only (sockeye's own format).
+    Nats(NatsAdapterFactory),
 }
 
 impl Cluster {
@@ -66,6 +82,24 @@ impl Cluster {
                 }
                 Cluster::PyBus(PyBusFactory::connect(config).await?)
             }
+            AdapterKind::Postgres => {
+                let mut config = PostgresConfig::new(url);
+                if let Some(key) = key {
+                    config = config.channel_prefix(key);
+                }
+                let factory = PostgresAdapterFactory::connect(config).await?;
+                // bench/cluster.sh finds this node's backends in pg_stat_activity by it, to
+                // count their CPU as the broker's.
+                eprintln!("postgres application_name: {}", factory.application_name());
+                Cluster::Postgres(factory)
+            }
+            AdapterKind::Nats => {
+                let mut config = NatsConfig::new(url);
+                if let Some(key) = key {
+                    config = config.prefix(key);
+                }
+                Cluster::Nats(NatsAdapterFactory::connect(config).await?)
+            }
         })
     }
 
@@ -75,6 +109,8 @@ impl Cluster {
             Cluster::Redis(f) => builder.adapter(f.clone()),
             Cluster::Streams(f) => builder.adapter(f.clone()),
             Cluster::PyBus(f) => builder.adapter(f.clone()),
+            Cluster::Postgres(f) => builder.adapter(f.clone()),
+            Cluster::Nats(f) => builder.adapter(f.clone()),
         }
     }
 
@@ -84,6 +120,8 @@ impl Cluster {
             Cluster::Redis(f) => f.ready(timeout).await,
             Cluster::Streams(f) => f.ready(timeout).await,
             Cluster::PyBus(f) => f.ready(timeout).await,
+            Cluster::Postgres(f) => f.ready(timeout).await,
+            Cluster::Nats(f) => f.ready(timeout).await,
         }
     }
 }

@@ -26,7 +26,9 @@ pub struct Settings {
     /// `adapter` (several nodes share broadcasts); none: in-memory.
     pub redis_url: Option<String>,
     /// `REDIS_KEY`: the channel prefix (`redis`; default `socket.io`), the stream name and
-    /// channel prefix (`redis-streams`), or the channel (python buses; default `socketio`).
+    /// channel prefix (`redis-streams`), the channel (python buses; default `socketio`), or the
+    /// notification channel prefix (`postgres`; default `socket.io`), or the subject prefix
+    /// (`nats`; default `sockeye`).
     pub redis_key: Option<String>,
     /// `BENCH_ADAPTER`: which adapter joins the cluster at `redis_url` (default `redis`).
     pub adapter: AdapterKind,
@@ -44,6 +46,10 @@ pub enum AdapterKind {
     PythonRedis,
     /// `python-amqp`: python-socketio's `AsyncAioPikaManager` bus over AMQP (`sockeye-pybus`).
     PythonAmqp,
+    /// `postgres`: `sockeye-postgres` (`@socket.io/postgres-adapter`'s format).
+    Postgres,
+    /// `nats`: `sockeye-nats` on core NATS (sockeye's own format; no JetStream).
+    Nats,
 }
 
 impl AdapterKind {
@@ -54,6 +60,8 @@ impl AdapterKind {
             AdapterKind::RedisStreams => "redis-streams",
             AdapterKind::PythonRedis => "python-redis",
             AdapterKind::PythonAmqp => "python-amqp",
+            AdapterKind::Postgres => "postgres",
+            AdapterKind::Nats => "nats",
         }
     }
 
@@ -63,6 +71,8 @@ impl AdapterKind {
             AdapterKind::RedisStreams,
             AdapterKind::PythonRedis,
             AdapterKind::PythonAmqp,
+            AdapterKind::Postgres,
+            AdapterKind::Nats,
         ]
         .into_iter()
         .find(|kind| kind.name() == value.trim())
@@ -87,7 +97,7 @@ pub enum SettingsError {
     },
     /// `BENCH_ADAPTER` names no adapter the app knows.
     #[error(
-        "BENCH_ADAPTER={0:?} is unknown; use redis, redis-streams, python-redis or python-amqp"
+        "BENCH_ADAPTER={0:?} is unknown; use redis, redis-streams, python-redis, python-amqp, postgres or nats"
     )]
     Adapter(String),
     /// `BENCH_ADAPTER` is set but no broker URL is.
@@ -230,6 +240,20 @@ mod tests {
         assert_eq!(
             named(&[("BENCH_ADAPTER", "python-amqp"), ("REDIS_URL", "redis://x")]),
             AdapterKind::PythonAmqp
+        );
+        assert_eq!(
+            named(&[
+                ("BENCH_ADAPTER", "postgres"),
+                ("BROKER_URL", "postgres://postgres@127.0.0.1:5432/test")
+            ]),
+            AdapterKind::Postgres
+        );
+        assert_eq!(
+            named(&[
+                ("BENCH_ADAPTER", "nats"),
+                ("BROKER_URL", "nats://127.0.0.1:4222")
+            ]),
+            AdapterKind::Nats
         );
         assert_eq!(
             Settings::from_sources(

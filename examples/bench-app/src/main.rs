@@ -11,7 +11,9 @@
 //! server-side event `whoami` from another node is answered with the process id.
 //! `BENCH_ADAPTER` picks the adapter: `redis` (default, the classic Redis adapter),
 //! `redis-streams` (`sockeye_redis::streams`), `python-redis` or `python-amqp`
-//! (python-socketio's bus, `sockeye-pybus`; an `amqp://` URL). Logs go to stderr
+//! (python-socketio's bus, `sockeye-pybus`; an `amqp://` URL) or `postgres`
+//! (`sockeye-postgres`; a `postgres://` URL) or `nats` (`sockeye-nats` on core NATS; a
+//! `nats://` URL). Logs go to stderr
 //! (`RUST_LOG`, default `warn`).
 //!
 //! The tokio runtime is multi-threaded with the default worker count, which follows the CPU

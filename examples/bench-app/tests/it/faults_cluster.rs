@@ -1,7 +1,8 @@
 //! Cluster faults with nodes as separate processes: three bench-app nodes sharing Redis
 //! (`REDIS_URL`), raw WebSocket clients, a broadcaster on node 0 sending `broadcast` events
 //! with acks at a steady rate. One node is killed with SIGKILL, stopped with SIGTERM, or
-//! frozen with SIGSTOP; a polling request is sent to the wrong node.
+//! frozen with SIGSTOP; a polling request is sent to the wrong node. And the other brokers
+//! bench/cluster.sh runs the app on (PostgreSQL, NATS): two nodes share broadcasts.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -36,6 +37,86 @@ async fn redis_up() -> bool {
     ok
 }
 
+/// True if a broker answers at `addr`; without it the test is skipped (a failure under
+/// CI=true).
+async fn broker_up(name: &str, addr: &str) -> bool {
+    let ok = timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr))
+        .await
+        .is_ok_and(|c| c.is_ok());
+    if !ok {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{name} is not reachable at {addr}; the bench-app adapter tests need it (CI=true)"
+        );
+        eprintln!("SKIPPED: {name} is not reachable at {addr}");
+    }
+    ok
+}
+
+/// Two bench-app nodes on `adapter` (what bench/cluster.sh runs): 20 broadcasts from a client
+/// of node 0 reach both clients of each node, all once and in order, and are all acked.
+async fn two_nodes_share_broadcasts(adapter: &str, url: &str) {
+    // Letters, digits and `_` only: valid as a NATS subject token and a PostgreSQL channel.
+    let key = unique_key(adapter).replace('-', "_");
+    let nodes = [
+        Node::start_on(adapter, url, &key).await,
+        Node::start_on(adapter, url, &key).await,
+    ];
+    let mut clients = Vec::new();
+    for node in &nodes {
+        for _ in 0..2 {
+            clients.push(Client::connect(node.addr()).await);
+        }
+    }
+    let sender = Client::connect(nodes[0].addr()).await;
+    const COUNT: u64 = 20;
+    steady(&sender, COUNT, 50, |_| async {}).await;
+    eventually("every broadcast acked", || acks(&sender) as u64 == COUNT).await;
+    for (i, c) in clients.iter().enumerate() {
+        eventually(
+            &format!("client {i} ({adapter}) got every broadcast"),
+            || c.seqs().len() as u64 >= COUNT,
+        )
+        .await;
+    }
+    // A late duplicate would land after the count was reached.
+    sleep(Duration::from_millis(300)).await;
+    for (i, c) in clients.iter().enumerate() {
+        assert!(
+            all_once_in_order(&c.seqs(), COUNT),
+            "client {i} of node {} on {adapter}: {:?}",
+            i / 2,
+            c.seqs()
+        );
+    }
+    for node in &nodes {
+        assert_eq!(
+            node.panics.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "a node on {adapter} panicked"
+        );
+    }
+}
+
+/// `BENCH_ADAPTER=postgres` (the shared PostgreSQL, database `test`) joins a cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_nodes_share_broadcasts() {
+    if !broker_up("PostgreSQL", "127.0.0.1:5432").await {
+        return;
+    }
+    two_nodes_share_broadcasts("postgres", "postgres://postgres@127.0.0.1:5432/test").await;
+}
+
+/// `BENCH_ADAPTER=nats` (the shared NATS, core only) joins a cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_nodes_share_broadcasts() {
+    if !broker_up("NATS", "127.0.0.1:4222").await {
+        return;
+    }
+    two_nodes_share_broadcasts("nats", "nats://127.0.0.1:4222").await;
+}
+
 fn unique_key(test: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -56,10 +137,17 @@ struct Node {
 
 impl Node {
     async fn start(key: &str) -> Node {
+        Node::start_on("redis", &format!("redis://{REDIS}"), key).await
+    }
+
+    /// A node on `BENCH_ADAPTER=adapter` with the broker at `url`.
+    async fn start_on(adapter: &str, url: &str, key: &str) -> Node {
         let bin = env!("CARGO_BIN_EXE_bench-app");
         let mut child = Command::new(bin)
             .arg("0")
-            .env("REDIS_URL", format!("redis://{REDIS}"))
+            .env("BENCH_ADAPTER", adapter)
+            .env("BROKER_URL", url)
+            .env_remove("REDIS_URL")
             .env("REDIS_KEY", key)
             .env("PING_INTERVAL", "1000")
             .env("PING_TIMEOUT", "1000")
