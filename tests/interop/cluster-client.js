@@ -26,6 +26,11 @@ const local = process.env.INTEROP_CLUSTER_QUERIES === "local";
 // INTEROP_CLUSTER_RECOVERY=1 (nodes with INTEROP_RECOVERY_MS on an adapter that recovers
 // across nodes): a client of node A loses its transport and is restored by node B.
 const recovery = process.env.INTEROP_CLUSTER_RECOVERY === "1";
+// INTEROP_CLUSTER_SETTLE_MS: a pause after joining rooms, before sending to them. The sharded
+// adapter's default `dynamic` mode (the official one and ours) subscribes a node to a room's
+// channel when the room gets its first member, after the join was acknowledged, so a message
+// sent to the room at once can reach the broker before the subscription does.
+const settleMs = Number(process.env.INTEROP_CLUSTER_SETTLE_MS || "0");
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -121,6 +126,7 @@ const cases = {
   async "to-room"() {
     await ack(clients.a2.socket, "join", "r1");
     await ack(clients.b2.socket, "join", "r1");
+    if (settleMs) await sleep(settleMs);
     for (const c of all()) c.roomMsgs.length = 0;
     await ack(clients.a1.socket, "to-room", "r1", "hello r1");
     await until(
