@@ -1,17 +1,17 @@
 //! [`ShardedAdapter`]: one namespace's adapter on sharded pub/sub, speaking the cluster
 //! messages of `socket.io-adapter` 2.5 as `createShardedAdapter` does.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, Weak};
+use std::collections::VecDeque;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use rmpv::Value;
 use sockeye::adapter::{
-    AckResult, AckStream, Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, BroadcastPacket,
+    AckStream, Adapter, BoxFuture, BroadcastFlags, BroadcastOptions, BroadcastPacket,
     LocalNamespace, Room, SocketInfo,
 };
-use sockeye::{AckError, AdapterError, Args, SocketId};
+use sockeye::{AdapterError, Args, SocketId};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -22,6 +22,7 @@ use crate::error::{Partial, RequestTimeout};
 use crate::stats::Stats;
 use crate::streams::wire::{self as cluster, Message, kind, map};
 use crate::wire::{self as classic, Opts, WireError, field};
+use sockeye_cluster::requests::{self, Pending, PendingGuard, Reply};
 
 /// The sharded adapter of one namespace (built by [`super::ShardedAdapterFactory`]).
 pub struct ShardedAdapter {
@@ -32,7 +33,7 @@ pub struct ShardedAdapter {
     channel: String,
     /// `prefix#ns#uid#`.
     response_channel: String,
-    pending: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    pending: Arc<Pending<Message>>,
     /// Set once the namespace channels are given up (by `close` or drop, whichever first).
     closed: std::sync::atomic::AtomicBool,
 }
@@ -52,25 +53,6 @@ fn adapter_err(what: &str, e: impl std::fmt::Display) -> AdapterError {
 
 /// Longest ack wait a remote request may ask of this node (it holds a task and pending acks).
 const MAX_REMOTE_ACK_TIMEOUT_MS: u64 = 600_000;
-
-/// Remote acknowledgements carry no socket id in the official format.
-fn remote_id() -> SocketId {
-    SocketId::from("")
-}
-
-/// Removes a pending request when the wait for its answers ends (or is dropped).
-struct PendingGuard {
-    adapter: Weak<ShardedAdapter>,
-    id: String,
-}
-
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        if let Some(a) = self.adapter.upgrade() {
-            a.pending_map().remove(&self.id);
-        }
-    }
-}
 
 fn options(opts: Opts) -> BroadcastOptions {
     BroadcastOptions {
@@ -105,7 +87,7 @@ impl ShardedAdapter {
             local,
             channel,
             response_channel,
-            pending: Mutex::new(HashMap::new()),
+            pending: Arc::default(),
             closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -140,34 +122,15 @@ impl ShardedAdapter {
         }
     }
 
-    fn pending_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Message>>> {
-        self.pending
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     fn open_request(
         &self,
-    ) -> Result<(String, mpsc::Receiver<Message>, PendingGuard), AdapterError> {
-        let mut map = self.pending_map();
-        if map.len() >= self.node.config.redis.max_pending_requests {
-            return Err(AdapterError::new(format!(
-                "{} requests to other nodes are already in flight in namespace {}; retry later",
-                map.len(),
-                self.ns()
-            )));
-        }
-        let id = classic::random_id(16);
-        let (tx, rx) = mpsc::channel(self.node.config.redis.max_responses);
-        map.insert(id.clone(), tx);
-        Ok((
-            id.clone(),
-            rx,
-            PendingGuard {
-                adapter: self.me.clone(),
-                id,
-            },
-        ))
+    ) -> Result<(String, mpsc::Receiver<Message>, PendingGuard<Message>), AdapterError> {
+        self.pending.open(
+            classic::random_id(16),
+            self.ns(),
+            self.node.config.redis.max_pending_requests,
+            self.node.config.redis.max_responses,
+        )
     }
 
     /// Publishes a message of this namespace on `channel`.
@@ -339,7 +302,7 @@ impl ShardedAdapter {
         }
         let id = cluster::request_id(&message.data)
             .ok_or(WireError::Schema("response without requestId"))?;
-        let tx = self.pending_map().get(&id).cloned();
+        let tx = self.pending.sender(&id);
         match tx {
             Some(tx) if tx.try_send(message).is_ok() => {}
             _ => Stats::bump(&self.node.stats.late_responses),
@@ -441,55 +404,24 @@ impl ShardedAdapter {
     }
 }
 
-/// A stream of `expected` remote answers of type `ty`; whatever has not arrived by `deadline`
-/// yields a timeout.
+/// A stream of `expected` remote answers of type `ty` (see [`requests::remote_acks`]).
 fn remote_acks(
     rx: mpsc::Receiver<Message>,
-    guard: PendingGuard,
+    guard: PendingGuard<Message>,
     buffered: VecDeque<Args>,
     expected: usize,
     deadline: Instant,
     timeout: Duration,
     ty: u64,
 ) -> AckStream {
-    struct State {
-        rx: mpsc::Receiver<Message>,
-        _guard: PendingGuard,
-        buffered: VecDeque<Args>,
-        left: usize,
-    }
-    let state = State {
-        rx,
-        _guard: guard,
-        buffered,
-        left: expected,
+    let read = move |resp: &Message| {
+        if resp.kind == ty {
+            Reply::Answer(answer(resp))
+        } else {
+            Reply::Other
+        }
     };
-    let stream = futures_util::stream::unfold(state, move |mut s| async move {
-        if s.left == 0 {
-            return None;
-        }
-        s.left -= 1;
-        if let Some(args) = s.buffered.pop_front() {
-            return Some(((remote_id(), Ok(args)), s));
-        }
-        loop {
-            match tokio::time::timeout_at(deadline, s.rx.recv()).await {
-                Ok(Some(resp)) => {
-                    if resp.kind != ty {
-                        continue;
-                    }
-                    if let Some(args) = answer(&resp) {
-                        return Some(((remote_id(), Ok(args)), s));
-                    }
-                }
-                Ok(None) | Err(_) => {
-                    let r: AckResult = (remote_id(), Err(AckError::Timeout(timeout)));
-                    return Some((r, s));
-                }
-            }
-        }
-    });
-    AckStream::new(stream, expected)
+    requests::remote_acks(rx, guard, buffered, expected, deadline, timeout, read)
 }
 
 /// The data of a `socketsJoin` / `socketsLeave`: which sockets, and the rooms.
