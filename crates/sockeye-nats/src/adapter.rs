@@ -19,10 +19,11 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use rmpv::Value;
 use sockeye::adapter::{
-    AckResult, AckStream, Adapter, BoxFuture, BroadcastOptions, BroadcastPacket, LocalNamespace,
+    AckStream, Adapter, BoxFuture, BroadcastOptions, BroadcastPacket, LocalNamespace,
     PersistedSession, Room, SocketInfo,
 };
-use sockeye::{AckError, AdapterError, SocketId};
+use sockeye::{AdapterError, SocketId};
+use sockeye_cluster::requests::{self, Pending, PendingGuard, Reply};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -33,11 +34,6 @@ use crate::wire::{self, Message, WireError, field, kind, map};
 /// Longest ack wait a remote request may ask of this node (it holds a task and pending acks,
 /// and anyone who can publish on the subject can ask).
 const MAX_REMOTE_ACK_TIMEOUT_MS: u64 = 600_000;
-
-/// Remote acknowledgements carry no socket id (as in the cluster protocol).
-fn remote_id() -> SocketId {
-    SocketId::from("")
-}
 
 fn adapter_err(what: &str, e: impl std::fmt::Display) -> AdapterError {
     AdapterError::new(format!("{what}: {e}"))
@@ -94,20 +90,6 @@ pub(crate) enum Source {
     Log(u64),
 }
 
-/// Removes a pending request when the wait for its answers ends (or is dropped).
-struct PendingGuard {
-    adapter: Weak<NatsAdapter>,
-    id: String,
-}
-
-impl Drop for PendingGuard {
-    fn drop(&mut self) {
-        if let Some(a) = self.adapter.upgrade() {
-            a.pending_map().remove(&self.id);
-        }
-    }
-}
-
 /// Live sessions (JetStream mode): what to write, what to delete, which to keep alive.
 #[derive(Default)]
 struct Live {
@@ -129,7 +111,7 @@ pub struct NatsAdapter {
     node: Arc<Node>,
     local: LocalNamespace,
     pub(crate) subjects: Subjects,
-    pending: Mutex<HashMap<String, mpsc::Sender<Message>>>,
+    pending: Arc<Pending<Message>>,
     /// Other nodes of this namespace, and when each was last heard from.
     nodes: Mutex<HashMap<String, Instant>>,
     /// The last sequence number received from each other node on the broadcast subject.
@@ -164,7 +146,7 @@ impl NatsAdapter {
             node: node.clone(),
             local,
             subjects,
-            pending: Mutex::new(HashMap::new()),
+            pending: Arc::default(),
             nodes: Mutex::new(HashMap::new()),
             seen: Mutex::new(HashMap::new()),
             out_seq: tokio::sync::Mutex::new(0),
@@ -204,10 +186,6 @@ impl NatsAdapter {
         self.ready.store(true, Ordering::Release);
     }
 
-    fn pending_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<Message>>> {
-        lock(&self.pending)
-    }
-
     /// Other nodes heard from within the heartbeat timeout.
     pub(crate) fn live_nodes(&self) -> usize {
         let timeout = self.node.config.heartbeat_timeout;
@@ -218,26 +196,13 @@ impl NatsAdapter {
 
     fn open_request(
         &self,
-    ) -> Result<(String, mpsc::Receiver<Message>, PendingGuard), AdapterError> {
-        let mut map = self.pending_map();
-        if map.len() >= self.node.config.max_pending_requests {
-            return Err(AdapterError::new(format!(
-                "{} requests to other nodes are already in flight in namespace {}; retry later",
-                map.len(),
-                self.ns()
-            )));
-        }
-        let id = wire::random_id(16);
-        let (tx, rx) = mpsc::channel(self.node.config.max_responses);
-        map.insert(id.clone(), tx);
-        Ok((
-            id.clone(),
-            rx,
-            PendingGuard {
-                adapter: self.me.clone(),
-                id,
-            },
-        ))
+    ) -> Result<(String, mpsc::Receiver<Message>, PendingGuard<Message>), AdapterError> {
+        self.pending.open(
+            wire::random_id(16),
+            self.ns(),
+            self.node.config.max_pending_requests,
+            self.node.config.max_responses,
+        )
     }
 
     fn not_published(&self, what: &'static str, reason: String, local: String) -> AdapterError {
@@ -649,7 +614,7 @@ impl NatsAdapter {
             | kind::BROADCAST_ACK => {
                 let id = wire::request_id(&message.data)
                     .ok_or(WireError::Schema("response without requestId"))?;
-                let tx = self.pending_map().get(&id).cloned();
+                let tx = self.pending.sender(&id);
                 match tx {
                     Some(tx) if tx.try_send(message).is_ok() => {}
                     _ => Stats::bump(&self.node.stats.late_responses),
@@ -813,55 +778,24 @@ async fn live_writer(adapter: Weak<NatsAdapter>) {
     }
 }
 
-/// A stream of `expected` remote answers of type `ty`; whatever has not arrived by `deadline`
-/// yields a timeout.
+/// A stream of `expected` remote answers of type `ty` (see [`requests::remote_acks`]).
 fn remote_acks(
     rx: mpsc::Receiver<Message>,
-    guard: PendingGuard,
+    guard: PendingGuard<Message>,
     buffered: VecDeque<sockeye::Args>,
     expected: usize,
     deadline: Instant,
     timeout: Duration,
     ty: u64,
 ) -> AckStream {
-    struct State {
-        rx: mpsc::Receiver<Message>,
-        _guard: PendingGuard,
-        buffered: VecDeque<sockeye::Args>,
-        left: usize,
-    }
-    let state = State {
-        rx,
-        _guard: guard,
-        buffered,
-        left: expected,
+    let read = move |resp: &Message| {
+        if resp.kind == ty {
+            Reply::Answer(answer_args(resp))
+        } else {
+            Reply::Other
+        }
     };
-    let stream = futures_util::stream::unfold(state, move |mut s| async move {
-        if s.left == 0 {
-            return None;
-        }
-        s.left -= 1;
-        if let Some(args) = s.buffered.pop_front() {
-            return Some(((remote_id(), Ok(args)), s));
-        }
-        loop {
-            match tokio::time::timeout_at(deadline, s.rx.recv()).await {
-                Ok(Some(resp)) => {
-                    if resp.kind != ty {
-                        continue;
-                    }
-                    if let Some(args) = answer_args(&resp) {
-                        return Some(((remote_id(), Ok(args)), s));
-                    }
-                }
-                Ok(None) | Err(_) => {
-                    let r: AckResult = (remote_id(), Err(AckError::Timeout(timeout)));
-                    return Some((r, s));
-                }
-            }
-        }
-    });
-    AckStream::new(stream, expected)
+    requests::remote_acks(rx, guard, buffered, expected, deadline, timeout, read)
 }
 
 /// The one argument of an answer (`packet`), absent meaning none.
