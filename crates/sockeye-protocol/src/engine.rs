@@ -140,6 +140,23 @@ impl Packet {
     ///
     /// The returned data shares `frame`'s memory.
     pub fn decode_text(frame: Bytes) -> Result<Packet, DecodeError> {
+        Packet::decode_text_inner(frame, Utf8::Unchecked)
+    }
+
+    /// [`Packet::decode_text`] for a text that is already a `str` (a WebSocket text message,
+    /// which the WebSocket layer has validated): its UTF-8 is not checked a second time.
+    ///
+    /// `text.into()` must hold the bytes of `text.as_ref()`, as it does for `String` and the
+    /// WebSocket libraries' text types.
+    pub fn decode_str(text: impl AsRef<str> + Into<Bytes>) -> Result<Packet, DecodeError> {
+        Packet::decode_text_inner(text.into(), Utf8::Valid)
+    }
+
+    fn decode_text_inner(frame: Bytes, utf8: Utf8) -> Result<Packet, DecodeError> {
+        let check_utf8 = |data: Bytes| match utf8 {
+            Utf8::Valid => Ok(data),
+            Utf8::Unchecked => check_utf8(data),
+        };
         let Some(&first) = frame.first() else {
             return Err(DecodeError::Empty);
         };
@@ -242,6 +259,13 @@ fn write_base64(data: &[u8], buf: &mut BytesMut) {
     buf.truncate(start + written);
 }
 
+/// Whether a text's UTF-8 is still to be checked.
+#[derive(Clone, Copy)]
+enum Utf8 {
+    Valid,
+    Unchecked,
+}
+
 fn check_utf8(data: Bytes) -> Result<Bytes, DecodeError> {
     std::str::from_utf8(&data).map_err(|_| DecodeError::InvalidUtf8)?;
     Ok(data)
@@ -291,8 +315,24 @@ mod tests {
             ("6", Packet::Noop),
         ] {
             assert_eq!(Packet::decode_text(Bytes::from(wire)), Ok(packet.clone()));
+            assert_eq!(Packet::decode_str(wire.to_owned()), Ok(packet.clone()));
             assert_eq!(packet.encode(), Bytes::from(wire));
         }
+    }
+
+    #[test]
+    fn decode_str_refuses_what_decode_text_refuses_but_utf8() {
+        for wire in ["", "7", "1x", "5x", "0{"] {
+            assert_eq!(
+                Packet::decode_str(wire.to_owned()),
+                Packet::decode_text(Bytes::from(wire)),
+                "{wire:?}"
+            );
+        }
+        assert_eq!(
+            Packet::decode_text(Bytes::from_static(b"4\xff")),
+            Err(DecodeError::InvalidUtf8)
+        );
     }
 
     #[test]

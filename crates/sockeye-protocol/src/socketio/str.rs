@@ -4,46 +4,30 @@ use std::borrow::Borrow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
-use std::sync::Arc;
 
-/// Longest string kept inline, without a heap allocation.
-const INLINE: usize = 23;
+use smol_str::SmolStr;
 
 /// An immutable UTF-8 string that is cheap to create and to clone.
 ///
-/// Static strings (the default namespace `"/"`) and short strings (most event names) cost no
-/// allocation; longer strings share one reference-counted buffer between clones.
+/// Static strings (the default namespace `"/"`) and short strings (most event names, up to
+/// 23 bytes) cost no allocation; longer strings share one reference-counted buffer between
+/// clones. Reading it costs nothing: the bytes were checked once, when it was made (the
+/// storage is `smol_str`'s, which can vouch for that without checking again).
 #[derive(Clone)]
-pub struct Str(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    Static(&'static str),
-    Inline { len: u8, buf: [u8; INLINE] },
-    Shared(Arc<str>),
-}
+pub struct Str(SmolStr);
 
 impl Str {
     /// The default namespace, `"/"`.
-    pub const ROOT: Str = Str(Repr::Static("/"));
+    pub const ROOT: Str = Str(SmolStr::new_static("/"));
 
     /// A string borrowed for the whole program, stored without copying.
     pub const fn from_static(s: &'static str) -> Str {
-        Str(Repr::Static(s))
+        Str(SmolStr::new_static(s))
     }
 
     /// The string itself.
     pub fn as_str(&self) -> &str {
-        match &self.0 {
-            Repr::Static(s) => s,
-            // The buffer always holds a whole `&str` copied in `From<&str>`, so both the range
-            // and UTF-8 are valid; the fallbacks are unreachable.
-            Repr::Inline { len, buf } => buf
-                .get(..usize::from(*len))
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .unwrap_or_default(),
-            Repr::Shared(s) => s,
-        }
+        self.0.as_str()
     }
 }
 
@@ -55,28 +39,13 @@ impl Default for Str {
 
 impl From<&str> for Str {
     fn from(s: &str) -> Self {
-        if s.len() <= INLINE {
-            let mut buf = [0u8; INLINE];
-            if let Some(dst) = buf.get_mut(..s.len()) {
-                dst.copy_from_slice(s.as_bytes());
-            }
-            // `s.len() <= INLINE < 256`, so the cast is lossless.
-            #[allow(clippy::cast_possible_truncation)]
-            let len = s.len() as u8;
-            Str(Repr::Inline { len, buf })
-        } else {
-            Str(Repr::Shared(Arc::from(s)))
-        }
+        Str(SmolStr::new(s))
     }
 }
 
 impl From<String> for Str {
     fn from(s: String) -> Self {
-        if s.len() <= INLINE {
-            Str::from(s.as_str())
-        } else {
-            Str(Repr::Shared(Arc::from(s)))
-        }
+        Str(SmolStr::from(s))
     }
 }
 
