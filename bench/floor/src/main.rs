@@ -19,9 +19,12 @@
 //!   whose header announces more bytes than are buffered gets room for all of them at once.
 //! - **One write syscall per batch of output**: every reply produced from one read (acks, the
 //!   sender's own copy of a broadcast, pongs) is built into one buffer and written once.
-//! - **Broadcast = one frame, one `write` per receiver**: the frame is built once, then the
-//!   broadcasting task writes it to each receiver itself with `try_write`. No channel, no
-//!   wakeup of the receiver's task, no copy per receiver. Only when a receiver's kernel buffer
+//! - **Broadcast = one frame, one `write` per receiver and read**: the frame is built once,
+//!   then the broadcasting task writes it to each receiver itself with `try_write`. No channel,
+//!   no wakeup of the receiver's task, no copy per receiver. The broadcasts of one read (a
+//!   sender with several in flight) are built back to back and go out in that one `write` per
+//!   receiver: a syscall per frame and receiver would cost more than everything else a
+//!   delivery needs, and it is what a busy server batches anyway. Only when a receiver's kernel buffer
 //!   is full does the rest go to that receiver's backlog, and a flush task is started for it
 //!   that waits until the socket is writable; while a backlog exists every later write to that
 //!   receiver is appended to it, so bytes stay in order. The backlog is bounded
@@ -318,6 +321,7 @@ async fn run_connection(
     let mut broadcast = Vec::new();
     loop {
         out.clear();
+        broadcast.clear();
         let mut used = 0;
         let mut closing = false;
         let want = loop {
@@ -328,21 +332,6 @@ async fn run_connection(
                     let reply = session.on_frame(frame.opcode, payload, &mut out, &mut broadcast);
                     match reply {
                         Reply::Done => {}
-                        Reply::Broadcast => {
-                            // The sender's own copy rides in `out`, with its ack.
-                            let list = sockets.list.borrow();
-                            let mut gone = Vec::new();
-                            for other in list.iter().filter(|p| !Rc::ptr_eq(p, peer)) {
-                                if !sockets.send(other, &broadcast) {
-                                    gone.push(other.clone());
-                                }
-                            }
-                            drop(list);
-                            for other in gone {
-                                sockets.dropped.set(sockets.dropped.get() + 1);
-                                sockets.drop_peer(&other);
-                            }
-                        }
                         Reply::Join => sockets.join(peer),
                         Reply::Leave => sockets.leave(peer),
                         Reply::Close => {
@@ -354,6 +343,21 @@ async fn run_connection(
                 Parsed::Need(total) => break total,
             }
         };
+        if !broadcast.is_empty() {
+            // To every other socket on `/`; the sender's own copies ride in `out`, with the acks.
+            let list = sockets.list.borrow();
+            let mut gone = Vec::new();
+            for other in list.iter().filter(|p| !Rc::ptr_eq(p, peer)) {
+                if !sockets.send(other, &broadcast) {
+                    gone.push(other.clone());
+                }
+            }
+            drop(list);
+            for other in gone {
+                sockets.dropped.set(sockets.dropped.get() + 1);
+                sockets.drop_peer(&other);
+            }
+        }
         if !out.is_empty() && !sockets.send(peer, &out) {
             return Err(not_reading());
         }
@@ -502,8 +506,6 @@ fn push_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
 #[derive(Debug, PartialEq)]
 enum Reply {
     Done,
-    /// Write the frame built in `broadcast` to every other socket on `/`.
-    Broadcast,
     Join,
     Leave,
     /// Write `out`, then close.
@@ -521,7 +523,8 @@ struct Session {
 }
 
 impl Session {
-    /// Handles one frame: replies go to `out`; a broadcast frame is built in `broadcast`.
+    /// Handles one frame: replies go to `out`; a broadcast frame is appended to `broadcast`
+    /// (written to every other socket on `/` once the whole read is handled).
     fn on_frame(
         &mut self,
         opcode: u8,
@@ -620,18 +623,18 @@ impl Session {
             Reply::Done
         } else if !binary && body.starts_with(b"[\"broadcast\"") {
             // `42<id>["broadcast",<args>]` → `42["broadcast",<args>]` to all, `43<id>[]` back.
-            broadcast.clear();
+            let start = broadcast.len();
             push_header(broadcast, OP_TEXT, 2 + body.len());
             broadcast.extend_from_slice(b"42");
             broadcast.extend_from_slice(body);
-            out.extend_from_slice(broadcast);
+            out.extend_from_slice(&broadcast[start..]);
             if !ack.is_empty() {
                 push_header(out, OP_TEXT, 4 + ack.len());
                 out.extend_from_slice(b"43");
                 out.extend_from_slice(ack);
                 out.extend_from_slice(b"[]");
             }
-            Reply::Broadcast
+            Reply::Done
         } else {
             Reply::Done
         }
@@ -759,7 +762,7 @@ mod tests {
         let mut s = Session::default();
         let (mut out, mut broadcast) = (Vec::new(), Vec::new());
         let reply = s.on_packet(b"25[\"broadcast\",\"0001x\"]", &mut out, &mut broadcast);
-        assert_eq!(reply, Reply::Broadcast);
+        assert_eq!(reply, Reply::Done);
         assert_eq!(
             server_frames(&broadcast),
             vec![(OP_TEXT, b"42[\"broadcast\",\"0001x\"]".to_vec())]
@@ -771,6 +774,9 @@ mod tests {
                 (OP_TEXT, b"435[]".to_vec())
             ]
         );
+        // A second broadcast of the same read joins the first: one write per receiver.
+        s.on_packet(b"26[\"broadcast\",\"0002y\"]", &mut out, &mut broadcast);
+        assert_eq!(server_frames(&broadcast).len(), 2);
     }
 
     #[test]
