@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# User-space instructions per message, sockeye against socketioxide, counted by callgrind
+# User-space instructions per message, sockeye against socketioxide and the floor (bench/floor:
+# the least work on this stack, no library), counted by callgrind
 # (instruction counts do not depend on the machine's noise).
 #
 #   bench/callgrind.sh [OUT_DIR]                       # build, then measure (~3-4 min)
@@ -24,9 +25,10 @@
 # BC_N receivers + 1 sender, 64 B, BC_WINDOW broadcasts in flight (ack-paced).
 #
 # Environment (defaults in brackets):
-#   SERVERS     servers to measure, in this order      [sockeye socketioxide]
-#               sockeye = $APP, socketioxide = the anchor; NAME=PATH adds any binary that
-#               implements the bench app and takes its port as first argument
+#   SERVERS     servers to measure, in this order      [sockeye socketioxide floor]
+#               sockeye = $APP, socketioxide = the anchor, floor = bench/floor (built here);
+#               NAME=PATH adds any binary that implements the bench app and takes its port
+#               as first argument
 #   APP         sockeye bench-app binary [target/release/bench-app, built here]; when set,
 #               bench-app is not built
 #   SCENARIOS   echo broadcast                         [echo broadcast]
@@ -60,9 +62,10 @@ OUT="${1:-$WORK/callgrind/$(date +%Y%m%d-%H%M%S)}"
 BENCH="$ROOT/target/sio-bench/release/sio-bench"
 ANCHORS="$WORK/anchors"
 SIOX_BIN="$ANCHORS/socketioxide/target/release/anchor-socketioxide"
+FLOOR_BIN="$WORK/floor/release/floor"
 BUILD_APP=1
 if [[ -n "${APP:-}" ]]; then BUILD_APP=0; else APP="$ROOT/target/release/bench-app"; fi
-SERVERS="${SERVERS:-sockeye socketioxide}"
+SERVERS="${SERVERS:-sockeye socketioxide floor}"
 SCENARIOS="${SCENARIOS:-echo broadcast}"
 SHORT="${SHORT:-3}"
 LONG="${LONG:-9}"
@@ -144,6 +147,8 @@ if [[ "${1:-}" == --summary ]]; then
 fi
 
 need() { command -v "$1" >/dev/null || { echo "missing tool: $1 ($2)" >&2; exit 1; }; }
+[[ "${SKIP_BUILD:-0}" == 1 || -f "$SIO_BENCH_SRC/Cargo.toml" ]] ||
+  { echo "sio-bench sources not found at $SIO_BENCH_SRC: set SIO_BENCH_SRC" >&2; exit 1; }
 need valgrind "valgrind"; need taskset "util-linux"; need jq "jq"; need cargo "the Rust toolchain"
 awk -v s="$SHORT" -v l="$LONG" 'BEGIN{exit !(l>s && s>0)}' ||
   { echo "LONG ($LONG) must be greater than SHORT ($SHORT) > 0" >&2; exit 1; }
@@ -154,16 +159,20 @@ for s in $SERVERS; do
   case "$s" in
     sockeye) CMD[sockeye]="$APP" ;;
     socketioxide) CMD[socketioxide]="$SIOX_BIN" ;;
+    floor) CMD[floor]="$FLOOR_BIN" ;;
     *=*) CMD[${s%%=*}]="${s#*=}" ;;
-    *) echo "unknown server '$s' (sockeye, socketioxide or NAME=PATH)" >&2; exit 1 ;;
+    *) echo "unknown server '$s' (sockeye, socketioxide, floor or NAME=PATH)" >&2; exit 1 ;;
   esac
 done
 NAMES=(); for s in $SERVERS; do NAMES+=("${s%%=*}"); done
 
 build() {
-  echo "== building (release): sio-bench, bench-app (unless APP is set), socketioxide anchor" >&2
+  echo "== building (release): sio-bench, bench-app (unless APP is set), the anchor and floor if measured" >&2
   cargo build --release --manifest-path "$SIO_BENCH_SRC/Cargo.toml" --target-dir "$ROOT/target/sio-bench"
   if [[ "$BUILD_APP" == 1 ]]; then (cd "$ROOT" && cargo build --release -p bench-app); fi
+  if [[ -n "${CMD[floor]:-}" ]]; then
+    cargo build --release --manifest-path "$ROOT/bench/floor/Cargo.toml" --target-dir "$WORK/floor"
+  fi
   if [[ -n "${CMD[socketioxide]:-}" ]]; then
     # As bench/run.sh: a writable copy of the anchors inside target/ (../shared is only
     # read), with its own [workspace] table since it sits inside this workspace's folder.

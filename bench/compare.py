@@ -18,7 +18,7 @@ import sys
 from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PEER_ORDER = ["socketioxide", "node", "python", "rawws", "mock"]
+PEER_ORDER = ["socketioxide", "node", "python", "floor", "mock"]
 
 
 def load(path, summarize):
@@ -123,7 +123,7 @@ def targets(figs, subject):
     for n in (100, 1000):
         for size in (64, 4096):
             c = f"n={n} size={size}"
-            me, sx, node, raw = (get("echo", c, l) for l in (subject, "socketioxide", "node", "rawws"))
+            me, sx, node, floor = (get("echo", c, l) for l in (subject, "socketioxide", "node", "floor"))
             if me is None:
                 continue
             if sx:
@@ -132,9 +132,9 @@ def targets(figs, subject):
             if node:
                 check(f"echo {c}: per CPU-s ≥ 4× node", at_least(me.eff, node.eff, 4),
                       f"{fmt(me.eff)} vs {fmt(node.eff)} ({ratio(me.eff, node.eff)})")
-            if raw:
-                check(f"echo {c}: per CPU-s ≥ 0.8× raw WebSocket", at_least(me.eff, raw.eff, 0.8),
-                      f"{fmt(me.eff)} vs {fmt(raw.eff)} ({ratio(me.eff, raw.eff)})")
+            if floor:
+                check(f"echo {c}: per CPU-s ≥ 0.8× the floor", at_least(me.eff, floor.eff, 0.8),
+                      f"{fmt(me.eff)} vs {fmt(floor.eff)} ({ratio(me.eff, floor.eff)})")
             if n == 1000:
                 ok = None if me.second is None else me.second <= 50_000
                 check(f"echo {c}: p99 ≤ 50 ms", ok, f"{second_fmt('echo', me.second)} ms")
