@@ -250,6 +250,12 @@ impl<D> Session<D> {
             return Err(SendError::Closed(reason));
         }
         let before = state.queue.len();
+        if state.queue.capacity() == 0 {
+            // The first send of most sessions is one frame (the CONNECT reply), and an idle
+            // client keeps the queue's buffer: room for one, not the default four. Busy
+            // sessions grow it by doubling as before.
+            state.queue.reserve_exact(1);
+        }
         for frame in frames {
             if state.queue.len() >= self.max_queued {
                 state.queue.truncate(before);
