@@ -372,7 +372,7 @@ impl<H: EngineHandler> Inner<H> {
         let remote_addr = remote_addr_of(&request);
         let session = Arc::new(Session::new(SessionInit {
             sid: sid.clone(),
-            request: detach(request),
+            request,
             remote_addr,
             transport,
             protocol,
@@ -470,28 +470,6 @@ impl<H: EngineHandler> Inner<H> {
         let cookie = self.config.cookie.as_ref()?;
         http::HeaderValue::from_str(&cookie.header_value(sid)).ok()
     }
-}
-
-/// Copies the header values and URI out of the connection's read buffer.
-///
-/// hyper parses them as slices of its read buffer (16 KiB per connection); keeping them for
-/// the session's lifetime would keep that whole buffer alive for every idle client.
-fn detach(mut parts: http::request::Parts) -> http::request::Parts {
-    let mut headers = http::HeaderMap::with_capacity(parts.headers.len());
-    for (name, value) in &parts.headers {
-        let Ok(name) = http::HeaderName::from_bytes(name.as_str().as_bytes()) else {
-            continue;
-        };
-        if let Ok(mut copy) = http::HeaderValue::from_bytes(value.as_bytes()) {
-            copy.set_sensitive(value.is_sensitive());
-            headers.append(name, copy);
-        }
-    }
-    parts.headers = headers;
-    if let Ok(uri) = http::Uri::try_from(parts.uri.to_string()) {
-        parts.uri = uri;
-    }
-    parts
 }
 
 /// The peer address the server loop put in the request extensions, if any: a [`RemoteAddr`],

@@ -107,6 +107,7 @@ mod compress;
 mod config;
 mod engine;
 mod handler;
+mod head;
 mod http_util;
 mod payload;
 mod polling;

@@ -110,7 +110,7 @@ pub struct Session<D> {
     protocol: Protocol,
     /// v3 polling: the client asked for `b64=1`.
     b64: bool,
-    request: http::request::Parts,
+    request: crate::head::RequestHead,
     remote_addr: Option<SocketAddr>,
     max_queued: usize,
     ping_interval: Duration,
@@ -165,7 +165,7 @@ impl<D: Default> Session<D> {
             sid: init.sid,
             protocol: init.protocol,
             b64: init.b64,
-            request: init.request,
+            request: crate::head::RequestHead::new(init.request),
             remote_addr: init.remote_addr,
             max_queued: init.max_queued,
             ping_interval: init.ping_interval,
@@ -222,8 +222,11 @@ impl<D> Session<D> {
     }
 
     /// The head of the handshake request (headers, URI with its query, extensions).
+    ///
+    /// Kept packed and built on the first call (see `head.rs`): most sessions are never
+    /// asked.
     pub fn request(&self) -> &http::request::Parts {
-        &self.request
+        self.request.parts()
     }
 
     /// The peer address, when the server put it in the request extensions (as a
@@ -250,6 +253,12 @@ impl<D> Session<D> {
             return Err(SendError::Closed(reason));
         }
         let before = state.queue.len();
+        if state.queue.capacity() == 0 {
+            // The first send of most sessions is one frame (the CONNECT reply), and an idle
+            // client keeps the queue's buffer: room for one, not the default four. Busy
+            // sessions grow it by doubling as before.
+            state.queue.reserve_exact(1);
+        }
         for frame in frames {
             if state.queue.len() >= self.max_queued {
                 state.queue.truncate(before);

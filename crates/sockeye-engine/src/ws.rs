@@ -1,8 +1,10 @@
 //! WebSocket: the HTTP upgrade, the probe of a polling session's upgrade, and the one task
 //! per connection that reads, writes and runs the heartbeat.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -109,7 +111,7 @@ pub(crate) fn accept<H: EngineHandler, B>(
                 config,
                 max_fragments,
                 upgrade_timeout,
-                on_upgrade,
+                on_upgrade: Some(on_upgrade),
             });
             inner
                 .tracker
@@ -117,22 +119,24 @@ pub(crate) fn accept<H: EngineHandler, B>(
         }
         Mode::Upgrade(session) => {
             let span = tracing::info_span!("engine.upgrade", sid = %session.sid(), remote = ?session.remote_addr());
+            // Started here, not in the task: captured, the config and the rest kept a slot
+            // in the connection's task for its whole life.
+            let deadline = Instant::now() + upgrade_timeout;
+            let upgraded = complete_upgrade(on_upgrade, deadline, config, max_fragments, deflate);
             inner.tracker.spawn(
                 async move {
-                    let deadline = Instant::now() + upgrade_timeout;
-                    let upgraded =
-                        complete_upgrade(on_upgrade, deadline, config, max_fragments, deflate);
                     let Some(mut ws) = upgraded.await else {
                         tracing::debug!("WebSocket upgrade did not complete");
                         abandon_upgrade(&session);
                         return;
                     };
-                    if probe(&mut ws, &session, deadline).await {
+                    // Boxed for the same reason as `complete_upgrade`: needed once.
+                    if Box::pin(probe(&mut ws, &session, deadline)).await {
                         tracing::debug!("upgraded to WebSocket");
                         run(&task_inner, &mut ws, &session).await;
                     } else {
                         abandon_upgrade(&session);
-                        close_ws(&mut ws, CloseCode::Normal).await;
+                        Box::pin(close_ws(&mut ws, CloseCode::Normal)).await;
                     }
                 }
                 .instrument(span),
@@ -140,16 +144,17 @@ pub(crate) fn accept<H: EngineHandler, B>(
         }
         Mode::Refuse => {
             let span = tracing::debug_span!("engine.refuse", remote = ?remote_addr_of(&parts));
+            // Started here, not in the task: captured, the config and the rest kept a slot
+            // in the connection's task for its whole life.
+            let deadline = Instant::now() + upgrade_timeout;
+            let upgraded = complete_upgrade(on_upgrade, deadline, config, max_fragments, deflate);
             inner.tracker.spawn(
                 async move {
-                    let deadline = Instant::now() + upgrade_timeout;
-                    let upgraded =
-                        complete_upgrade(on_upgrade, deadline, config, max_fragments, deflate);
                     let Some(mut ws) = upgraded.await else {
                         return;
                     };
                     tracing::debug!("second WebSocket for a session, closing it");
-                    close_ws(&mut ws, CloseCode::Normal).await;
+                    Box::pin(close_ws(&mut ws, CloseCode::Normal)).await;
                 }
                 .instrument(span),
             );
@@ -277,7 +282,28 @@ fn validate<B>(req: &Request<B>, kind: Kind) -> Result<Option<HeaderValue>, Refu
 
 /// Waits until `deadline` for the HTTP upgrade to complete, then speaks WebSocket on it as
 /// the server; `None` if the client went away or the deadline passed first.
-async fn complete_upgrade(
+///
+/// Boxed: awaited in place, its state (the upgrade timeout, the handshake future and the
+/// stream being built: about 690 bytes) sized every connection task for its whole life,
+/// though it is only needed until the upgrade completes. One short-lived allocation per
+/// WebSocket instead.
+fn complete_upgrade(
+    on_upgrade: hyper::upgrade::OnUpgrade,
+    deadline: Instant,
+    config: WebSocketConfig,
+    max_fragments: u32,
+    deflate: Option<Box<Deflate>>,
+) -> Pin<Box<impl std::future::Future<Output = Option<Ws>> + Send>> {
+    Box::pin(upgrade_stream(
+        on_upgrade,
+        deadline,
+        config,
+        max_fragments,
+        deflate,
+    ))
+}
+
+async fn upgrade_stream(
     on_upgrade: hyper::upgrade::OnUpgrade,
     deadline: Instant,
     config: WebSocketConfig,
@@ -338,40 +364,60 @@ struct WsStart {
     config: WebSocketConfig,
     max_fragments: u32,
     upgrade_timeout: Duration,
-    on_upgrade: hyper::upgrade::OnUpgrade,
+    /// Taken when the upgrade starts.
+    on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+}
+
+impl WsStart {
+    /// The fields, with the box freed.
+    fn unbox(start: Box<WsStart>) -> WsStart {
+        *start
+    }
 }
 
 /// Waits for the HTTP upgrade, sends the OPEN packet on the new WebSocket and runs the
 /// session.
 async fn open_on_websocket<H: EngineHandler>(inner: Arc<Inner<H>>, start: Box<WsStart>) {
-    let WsStart {
-        sid,
-        protocol,
-        deflate,
-        parts,
-        config,
-        max_fragments,
-        upgrade_timeout,
+    // The request head and the sid stay in the box until the session is created: locals
+    // alive across several awaits get a slot of their own for the task's whole life.
+    let mut start = start;
+    let Some(on_upgrade) = start.on_upgrade.take() else {
+        return;
+    };
+    let deadline = Instant::now() + start.upgrade_timeout;
+    let upgraded = complete_upgrade(
         on_upgrade,
-    } = *start;
-    let deadline = Instant::now() + upgrade_timeout;
-    let upgraded = complete_upgrade(on_upgrade, deadline, config, max_fragments, deflate);
+        deadline,
+        start.config,
+        start.max_fragments,
+        start.deflate.take(),
+    );
     let Some(mut ws) = upgraded.await else {
         tracing::debug!("WebSocket upgrade did not complete");
         return;
     };
-    let open = inner.handshake_packet(&sid, false).encode();
+    let open = inner.handshake_packet(&start.sid, false).encode();
     let Ok(open) = Utf8Bytes::try_from(open) else {
         return;
     };
-    let sent = tokio::time::timeout(
+    // Boxed: needed once, and in place its timer and message sized the task for good.
+    let sent = Box::pin(tokio::time::timeout(
         inner.config.slow_reader_timeout,
         ws.send(WsMessage::Text(open)),
-    );
+    ));
     if !matches!(sent.await, Ok(Ok(()))) {
         tracing::debug!("client left before the OPEN packet");
         return;
     }
+    // Moved out through a call that consumes the box: a box destructured in place (`*start`)
+    // is only freed when the function returns, which kept its 344 bytes with every
+    // connection for its whole life.
+    let WsStart {
+        sid,
+        protocol,
+        parts,
+        ..
+    } = WsStart::unbox(start);
     let session = inner.create_session(sid, parts, Transport::Websocket, (protocol, false));
     // A panicking on_open leaves the session closing: `run` then closes the socket.
     inner.open_guarded(&session);
@@ -442,104 +488,114 @@ async fn run<H: EngineHandler>(
     let mut inflight = InflightSlot { fut: None };
     let mut paused_since: Option<Instant> = None;
     let mut close_code = CloseCode::Normal;
-    // One timer for the whole connection, moved only when the heartbeat deadline changes: a
-    // new `sleep_until` per loop turn inserted and removed a timer-wheel entry per message.
-    let timer_sleep = tokio::time::sleep_until(Instant::now() + config.ping_interval);
-    tokio::pin!(timer_sleep);
-    // Registered before the state is read, so a send in between is not missed; kept across
-    // loop turns and renewed only once it fired (a new registration per turn was ~200
-    // instructions per echo round trip).
-    let wake = session.wake_writer.notified();
-    tokio::pin!(wake);
-    wake.as_mut().enable();
-    loop {
-        // A wake-up for frames written since (the ack of a handler that just ran) would
-        // otherwise cost a whole extra turn.
-        if (&mut wake).now_or_never().is_some() {
-            wake.set(session.wake_writer.notified());
-            wake.as_mut().enable();
-        }
-        let closing = session.lock().closing;
-        if let Some(reason) = closing {
-            if reason != CloseReason::SlowReader {
-                let flush_deadline = Instant::now() + CLOSE_TIMEOUT;
-                let _ = write_queued(ws, session, flush_deadline).await;
-            }
-            if reason == CloseReason::PayloadTooLarge {
-                close_code = CloseCode::Size;
-            }
-            break;
-        }
-        let write_deadline = Instant::now() + config.slow_reader_timeout;
-        if let Err(reason) = write_queued(ws, session, write_deadline).await {
-            session.close(reason);
-            continue;
-        }
-        let now = Instant::now();
-        let timer = match session.tick(now) {
-            Tick::Sleep(at) => at,
-            Tick::Timeout => {
-                session.close(CloseReason::PingTimeout);
-                continue;
-            }
-        };
-        let backpressured = session.above_low_watermark();
-        let timer = if backpressured {
-            let since = *paused_since.get_or_insert(now);
-            if now.duration_since(since) >= config.slow_reader_timeout {
-                session.close(CloseReason::SlowReader);
-                continue;
-            }
-            timer.min(since + config.slow_reader_timeout)
-        } else {
-            paused_since = None;
-            timer
-        };
-        if timer_sleep.deadline() != timer {
-            timer_sleep.as_mut().reset(timer);
-        }
-        let can_read = inflight.is_idle() && !backpressured;
-        tokio::select! {
-            () = &mut wake => {
+    // In a block: the timer is dropped with it, so it takes no room beside the close path's
+    // state in the connection task.
+    {
+        // One timer for the whole connection, moved only when the heartbeat deadline changes: a
+        // new `sleep_until` per loop turn inserted and removed a timer-wheel entry per message.
+        let timer_sleep = tokio::time::sleep_until(Instant::now() + config.ping_interval);
+        tokio::pin!(timer_sleep);
+        // Registered before the state is read, so a send in between is not missed; kept
+        // across loop turns and renewed only once it fired (a new registration per turn was
+        // ~200 instructions per echo round trip).
+        let wake = session.wake_writer.notified();
+        tokio::pin!(wake);
+        wake.as_mut().enable();
+        loop {
+            // A wake-up for frames queued since (the ack of a handler that just ran) would
+            // otherwise cost a whole extra turn.
+            if (&mut wake).now_or_never().is_some() {
                 wake.set(session.wake_writer.notified());
                 wake.as_mut().enable();
             }
-            () = &mut timer_sleep => {}
-            () = inflight.finish() => {}
-            msg = ws.next(), if can_read => {
-                match incoming(msg, session.protocol()) {
-                    Incoming::Message(message) => {
-                        inflight.start(inner.deliver(session, message));
-                    }
-                    Incoming::Pong => {
-                        if !session.on_pong() {
-                            tracing::debug!("PONG from a v3 client: invalid heartbeat direction");
-                            session.close(CloseReason::TransportError);
+            let closing = session.lock().closing;
+            if let Some(reason) = closing {
+                if reason != CloseReason::SlowReader {
+                    let flush_deadline = Instant::now() + CLOSE_TIMEOUT;
+                    let _ = write_queued(ws, session, flush_deadline, timer_sleep.as_mut()).await;
+                }
+                if reason == CloseReason::PayloadTooLarge {
+                    close_code = CloseCode::Size;
+                }
+                break;
+            }
+            let write_deadline = Instant::now() + config.slow_reader_timeout;
+            if let Err(reason) =
+                write_queued(ws, session, write_deadline, timer_sleep.as_mut()).await
+            {
+                session.close(reason);
+                continue;
+            }
+            let now = Instant::now();
+            let timer = match session.tick(now) {
+                Tick::Sleep(at) => at,
+                Tick::Timeout => {
+                    session.close(CloseReason::PingTimeout);
+                    continue;
+                }
+            };
+            let backpressured = session.above_low_watermark();
+            let timer = if backpressured {
+                let since = *paused_since.get_or_insert(now);
+                if now.duration_since(since) >= config.slow_reader_timeout {
+                    session.close(CloseReason::SlowReader);
+                    continue;
+                }
+                timer.min(since + config.slow_reader_timeout)
+            } else {
+                paused_since = None;
+                timer
+            };
+            if timer_sleep.deadline() != timer {
+                timer_sleep.as_mut().reset(timer);
+            }
+            let can_read = inflight.is_idle() && !backpressured;
+            tokio::select! {
+                () = &mut wake => {
+                    wake.set(session.wake_writer.notified());
+                    wake.as_mut().enable();
+                }
+                () = &mut timer_sleep => {}
+                () = inflight.finish() => {}
+                msg = ws.next(), if can_read => {
+                    match incoming(msg, session.protocol()) {
+                        Incoming::Message(message) => {
+                            inflight.start(inner.deliver(session, message));
                         }
-                    }
-                    Incoming::Ping => {
-                        if !session.on_client_ping() {
-                            tracing::trace!("PING from a v4 client, ignored");
+                        Incoming::Pong => {
+                            if !session.on_pong() {
+                                tracing::debug!("PONG from a v3 client: invalid heartbeat direction");
+                                session.close(CloseReason::TransportError);
+                            }
                         }
-                    }
-                    Incoming::Ignore => {}
-                    Incoming::Close(reason, code) => {
-                        close_code = code;
-                        session.close(reason);
+                        Incoming::Ping => {
+                            if !session.on_client_ping() {
+                                tracing::trace!("PING from a v4 client, ignored");
+                            }
+                        }
+                        Incoming::Ignore => {}
+                        Incoming::Close(reason, code) => {
+                            close_code = code;
+                            session.close(reason);
+                        }
                     }
                 }
             }
         }
     }
-    // A handler still running gets a bounded chance to finish rather than being cancelled
-    // halfway; `on_close` comes after it.
-    if tokio::time::timeout(CLOSE_TIMEOUT, inflight.settle())
-        .await
-        .is_err()
-    {
-        tracing::warn!("message handler still running at close, cancelled");
-    }
-    close_ws(ws, close_code).await;
+    // The close path runs once per connection: boxed, its timeouts do not size every
+    // connection task. A handler still running gets a bounded chance to finish rather than
+    // being cancelled halfway; `on_close` comes after it.
+    Box::pin(async move {
+        if tokio::time::timeout(CLOSE_TIMEOUT, inflight.settle())
+            .await
+            .is_err()
+        {
+            tracing::warn!("message handler still running at close, cancelled");
+        }
+        close_ws(ws, close_code).await;
+    })
+    .await;
     inner.finalize(session);
 }
 
@@ -651,39 +707,71 @@ fn incoming_other(msg: Option<Result<WsMessage, WsError>>) -> Incoming {
 }
 
 /// Writes the due ping, then every queued frame, before `deadline`.
+///
+/// The deadline runs on `timer`, the connection's heartbeat timer (the caller moves it back
+/// afterwards), and only once a write blocks: a timeout of its own put a second timer in
+/// every connection task, idle ones included (112 bytes, and a larger task), and one
+/// deadline for the whole batch already replaced a timeout around each frame (which looked
+/// up the runtime's timer handle once per recipient of a broadcast).
 async fn write_queued<D>(
     ws: &mut Ws,
     session: &Session<D>,
     deadline: Instant,
+    mut timer: Pin<&mut tokio::time::Sleep>,
 ) -> Result<(), CloseReason> {
     let Some(first) = next_outgoing(session) else {
         return Ok(());
     };
-    // One deadline for the whole batch: a timeout around each frame looked up the runtime's
-    // timer handle once per recipient of a broadcast (5 % of the user-space instructions per
-    // delivery at 1 000 receivers).
-    match tokio::time::timeout_at(deadline, feed_all(ws, session, first)).await {
-        Ok(Ok(())) => {
+    let mut feed = feed_all(ws, session, first);
+    let mut armed = false;
+    let written = std::future::poll_fn(|cx| {
+        if let Poll::Ready(done) = Pin::new(&mut feed).poll(cx) {
+            return Poll::Ready(Some(done));
+        }
+        if !armed {
+            armed = true;
+            timer.as_mut().reset(deadline);
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await;
+    match written {
+        Some(Ok(())) => {
             session.drained.notify_waiters();
             Ok(())
         }
-        Ok(Err(_)) => Err(CloseReason::TransportClose),
-        Err(_) => Err(CloseReason::SlowReader),
+        Some(Err(_)) => Err(CloseReason::TransportClose),
+        None => Err(CloseReason::SlowReader),
     }
 }
 
 /// Feeds `first` and everything queued after it to the socket, then flushes once.
-async fn feed_all<D>(ws: &mut Ws, session: &Session<D>, first: WsMessage) -> Result<(), WsError> {
-    let mut next = Some(first);
-    while let Some(message) = next {
-        let message = match ws.get_mut().deflater() {
-            Some(deflater) => compress(deflater, message),
-            None => message,
-        };
-        ws.feed(message).await?;
-        next = next_outgoing(session);
-    }
-    ws.flush().await
+///
+/// Written with the sink's poll functions: a frame is taken from the queue only once the
+/// socket can take it, so no message waits inside the future (`feed` held one, twice over,
+/// and sized every connection task with it).
+fn feed_all<'a, D>(
+    ws: &'a mut Ws,
+    session: &'a Session<D>,
+    first: WsMessage,
+) -> impl std::future::Future<Output = Result<(), WsError>> + Unpin + 'a {
+    let mut first = Some(first);
+    std::future::poll_fn(move |cx| {
+        loop {
+            std::task::ready!(ws.poll_ready_unpin(cx))?;
+            let Some(message) = first.take().or_else(|| next_outgoing(session)) else {
+                return ws.poll_flush_unpin(cx);
+            };
+            let message = match ws.get_mut().deflater() {
+                Some(deflater) => compress(deflater, message),
+                None => message,
+            };
+            ws.start_send_unpin(message)?;
+        }
+    })
 }
 
 /// A data message as a compressed frame (RSV1) when permessage-deflate makes it smaller.

@@ -159,6 +159,16 @@ impl ConnectionState {
     fn is_empty(&self) -> bool {
         self.lock().sockets.is_empty()
     }
+
+    /// A socket got its CONNECT reply: the connect timeout, which only waits for a first
+    /// namespace, ends here as in the reference server (cleared on the first successful
+    /// connect). Ended now, its task (a few hundred bytes and a timer-wheel entry) does not
+    /// stay with every idle client for `connect_timeout`.
+    fn connected(&self) {
+        if let Some(timer) = self.lock().timers.connect.take() {
+            timer.abort();
+        }
+    }
 }
 
 /// The Socket.IO layer on top of the engine. Built by [`crate::SocketIoBuilder`]; it appears
@@ -431,9 +441,15 @@ impl SocketIoHandler {
                 .as_ref()
                 .is_some_and(|recovery| recovery.skip_middlewares);
         let mut replay = replay;
-        let mut finish = |socket: &SocketRef| match replay.take() {
-            Some(missed) => socket.finish_recovered(missed),
-            None => socket.finish_connect(),
+        let mut finish = |socket: &SocketRef| {
+            let finished = match replay.take() {
+                Some(missed) => socket.finish_recovered(missed),
+                None => socket.finish_connect(),
+            };
+            if finished.is_ok() {
+                session.data.connected();
+            }
+            finished
         };
         if config.always_connect
             && let Err(e) = finish(&socket)

@@ -230,7 +230,9 @@ impl<'a> IntoIterator for &'a Encoded {
 pub struct Decoder {
     parser: ParserKind,
     limits: Limits,
-    pending: Option<json::Pending>,
+    /// Boxed: a binary packet waiting for attachments is rare, and inline its state made
+    /// every connection's decoder (kept for the whole session) larger.
+    pending: Option<Box<json::Pending>>,
 }
 
 impl Default for Decoder {
@@ -295,7 +297,7 @@ impl Decoder {
                         Ok(Some(pending.packet))
                     }
                     json::Decoded::Pending(pending) => {
-                        self.pending = Some(pending);
+                        self.pending = Some(Box::new(pending));
                         Ok(None)
                     }
                 }
