@@ -1,7 +1,7 @@
 //! The byte stream under tungstenite: adaptive read sizes and the fragment count.
 //!
 //! tungstenite never reads more than its configured read buffer size at once
-//! (`ws_read_buffer_size`, kept small so an idle client stays small: 1 KiB by default), which
+//! (`ws_read_buffer_size`, kept small so an idle client stays small: 256 bytes by default), which
 //! made a 4 KiB message cost 2–3 `read(2)` calls and a 64 KiB one over 30 with the former
 //! 2 KiB. [`WsIo`] sits between tungstenite and the socket: while reads come back short it
 //! passes tungstenite's own buffer to the socket (no copy); once a read fills that buffer it
