@@ -1,8 +1,10 @@
 //! WebSocket: the HTTP upgrade, the probe of a polling session's upgrade, and the one task
 //! per connection that reads, writes and runs the heartbeat.
 
+use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -29,7 +31,7 @@ use crate::engine::{Inner, new_sid, remote_addr_of};
 use crate::handler::EngineHandler;
 use crate::http_util::{EngineBody, RequestError};
 use crate::payload::Protocol;
-use crate::session::{Session, Tick, Transport, Upgrade};
+use crate::session::{Session, State, Tick, Transport, Upgrade};
 use crate::ws_io::{Deflate, TooManyFragments, WsIo};
 use sockeye_protocol::deflate::{
     self, Deflater, InflateError, InflateStream, Inflater, Role as DeflateRole,
@@ -459,31 +461,32 @@ async fn run<H: EngineHandler>(
             wake.set(session.wake_writer.notified());
             wake.as_mut().enable();
         }
-        let closing = session.lock().closing;
-        if let Some(reason) = closing {
-            if reason != CloseReason::SlowReader {
-                let flush_deadline = Instant::now() + CLOSE_TIMEOUT;
-                let _ = write_queued(ws, session, flush_deadline).await;
+        // The closing check and the first frame to write under one lock.
+        let first = match closing_or_next_outgoing(session) {
+            Err(reason) => {
+                if reason != CloseReason::SlowReader {
+                    let _ = write_queued(ws, session, next_outgoing(session), CLOSE_TIMEOUT).await;
+                }
+                if reason == CloseReason::PayloadTooLarge {
+                    close_code = CloseCode::Size;
+                }
+                break;
             }
-            if reason == CloseReason::PayloadTooLarge {
-                close_code = CloseCode::Size;
-            }
-            break;
-        }
-        let write_deadline = Instant::now() + config.slow_reader_timeout;
-        if let Err(reason) = write_queued(ws, session, write_deadline).await {
+            Ok(first) => first,
+        };
+        if let Err(reason) = write_queued(ws, session, first, config.slow_reader_timeout).await {
             session.close(reason);
             continue;
         }
         let now = Instant::now();
-        let timer = match session.tick(now) {
+        let (tick, backpressured) = session.tick_and_watermark(now);
+        let timer = match tick {
             Tick::Sleep(at) => at,
             Tick::Timeout => {
                 session.close(CloseReason::PingTimeout);
                 continue;
             }
         };
-        let backpressured = session.above_low_watermark();
         let timer = if backpressured {
             let since = *paused_since.get_or_insert(now);
             if now.duration_since(since) >= config.slow_reader_timeout {
@@ -650,19 +653,31 @@ fn incoming_other(msg: Option<Result<WsMessage, WsError>>) -> Incoming {
     }
 }
 
-/// Writes the due ping, then every queued frame, before `deadline`.
+/// Writes `first` (the due ping or the first queued frame, see [`next_outgoing`]), then
+/// every queued frame, within `timeout`.
 async fn write_queued<D>(
     ws: &mut Ws,
     session: &Session<D>,
-    deadline: Instant,
+    first: Option<WsMessage>,
+    timeout: Duration,
 ) -> Result<(), CloseReason> {
-    let Some(first) = next_outgoing(session) else {
+    let Some(first) = first else {
         return Ok(());
     };
-    // One deadline for the whole batch: a timeout around each frame looked up the runtime's
-    // timer handle once per recipient of a broadcast (5 % of the user-space instructions per
-    // delivery at 1 000 receivers).
-    match tokio::time::timeout_at(deadline, feed_all(ws, session, first)).await {
+    let feed = feed_all(ws, session, first);
+    tokio::pin!(feed);
+    // Polled once before any timer exists: a batch that the socket takes at once (the usual
+    // case) then neither reads the clock nor builds a timeout. Only a write that waits gets
+    // the deadline, counted from then; the first poll did not block, so the slow reader
+    // still has the whole `timeout`.
+    let fed = match std::future::poll_fn(|cx| Poll::Ready(feed.as_mut().poll(cx))).await {
+        Poll::Ready(done) => Ok(done),
+        // One deadline for the whole batch: a timeout around each frame looked up the
+        // runtime's timer handle once per recipient of a broadcast (5 % of the user-space
+        // instructions per delivery at 1 000 receivers).
+        Poll::Pending => tokio::time::timeout(timeout, feed).await,
+    };
+    match fed {
         Ok(Ok(())) => {
             session.drained.notify_waiters();
             Ok(())
@@ -704,9 +719,21 @@ fn compress(deflater: &mut Deflater, message: WsMessage) -> WsMessage {
     WsMessage::Frame(frame)
 }
 
+/// The session's close reason once it is closing, else what [`next_outgoing`] returns.
+fn closing_or_next_outgoing<D>(session: &Session<D>) -> Result<Option<WsMessage>, CloseReason> {
+    let mut state = session.lock();
+    if let Some(reason) = state.closing {
+        return Err(reason);
+    }
+    Ok(next_outgoing_locked(session, &mut state))
+}
+
 /// The due heartbeat (v4 PING, v3 PONG), else the next queued frame.
 fn next_outgoing<D>(session: &Session<D>) -> Option<WsMessage> {
-    let mut state = session.lock();
+    next_outgoing_locked(session, &mut session.lock())
+}
+
+fn next_outgoing_locked<D>(session: &Session<D>, state: &mut State) -> Option<WsMessage> {
     if state.ping_due {
         state.ping_due = false;
         return Some(WsMessage::Text(match session.protocol() {
