@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use futures_util::{FutureExt as _, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::upgrade::Upgraded;
@@ -456,8 +456,11 @@ async fn run<H: EngineHandler>(
     wake.as_mut().enable();
     loop {
         // A wake-up for frames written since (the ack of a handler that just ran) would
-        // otherwise cost a whole extra turn.
-        if (&mut wake).now_or_never().is_some() {
+        // otherwise cost a whole extra turn. Polled with the task's own waker: a no-op waker
+        // here replaced the registered one, and the `select!` below put it back, a waker
+        // clone and drop each way on every turn.
+        let woken = std::future::poll_fn(|cx| Poll::Ready(wake.as_mut().poll(cx).is_ready()));
+        if woken.await {
             wake.set(session.wake_writer.notified());
             wake.as_mut().enable();
         }
@@ -502,12 +505,11 @@ async fn run<H: EngineHandler>(
             timer_sleep.as_mut().reset(timer);
         }
         let can_read = inflight.is_idle() && !backpressured;
+        // `biased`: no random start (a thread-local RNG draw per turn). No branch can starve
+        // another: every turn writes what is queued and runs the heartbeat check above
+        // whichever branch woke it, and the handler and the read exclude each other.
         tokio::select! {
-            () = &mut wake => {
-                wake.set(session.wake_writer.notified());
-                wake.as_mut().enable();
-            }
-            () = &mut timer_sleep => {}
+            biased;
             () = inflight.finish() => {}
             msg = ws.next(), if can_read => {
                 match incoming(msg, session.protocol()) {
@@ -531,6 +533,11 @@ async fn run<H: EngineHandler>(
                         session.close(reason);
                     }
                 }
+            }
+            () = &mut timer_sleep => {}
+            () = &mut wake => {
+                wake.set(session.wake_writer.notified());
+                wake.as_mut().enable();
             }
         }
     }
