@@ -454,13 +454,19 @@ async fn run<H: EngineHandler>(
     let wake = session.wake_writer.notified();
     tokio::pin!(wake);
     wake.as_mut().enable();
+    // Whether the last turn ran the handler (or this is the first turn).
+    let mut handler_ran = true;
     loop {
         // A wake-up for frames written since (the ack of a handler that just ran) would
         // otherwise cost a whole extra turn. Polled with the task's own waker: a no-op waker
         // here replaced the registered one, and the `select!` below put it back, a waker
-        // clone and drop each way on every turn.
-        let woken = std::future::poll_fn(|cx| Poll::Ready(wake.as_mut().poll(cx).is_ready()));
-        if woken.await {
+        // clone and drop each way on every turn. Only after the handler ran: after any other
+        // branch a wake-up is rarely pending, and the `select!` sees it anyway (each poll
+        // of a waiting `Notified` takes the notify lock).
+        let woken = handler_ran
+            && std::future::poll_fn(|cx| Poll::Ready(wake.as_mut().poll(cx).is_ready())).await;
+        handler_ran = false;
+        if woken {
             wake.set(session.wake_writer.notified());
             wake.as_mut().enable();
         }
@@ -510,7 +516,7 @@ async fn run<H: EngineHandler>(
         // whichever branch woke it, and the handler and the read exclude each other.
         tokio::select! {
             biased;
-            () = inflight.finish() => {}
+            () = inflight.finish() => handler_ran = true,
             msg = ws.next(), if can_read => {
                 match incoming(msg, session.protocol()) {
                     Incoming::Message(message) => {
