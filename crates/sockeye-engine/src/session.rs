@@ -322,25 +322,55 @@ impl<D> Session<D> {
 
     /// True while inbound reading should pause: the queue is above half its bound.
     pub(crate) fn above_low_watermark(&self) -> bool {
-        self.lock().queue.len() > self.max_queued / 2
+        let state = self.lock();
+        self.queue_above_low_watermark(&state)
+    }
+
+    fn queue_above_low_watermark(&self, state: &State) -> bool {
+        state.queue.len() > self.max_queued / 2
     }
 
     /// Advances the heartbeat; schedules a ping when one is due. A v3 session only waits for
     /// the client's next PING (its deadline is `pong_deadline`).
     pub(crate) fn tick(&self, now: Instant) -> Tick {
         let mut state = self.lock();
+        let (tick, ping_scheduled) = self.tick_locked(&mut state, now);
+        drop(state);
+        if ping_scheduled {
+            self.wake_writer.notify_waiters();
+        }
+        tick
+    }
+
+    /// [`Session::tick`] and [`Session::above_low_watermark`] under one lock: the WebSocket
+    /// task needs both on every loop turn, and each lock is an atomic round trip.
+    pub(crate) fn tick_and_watermark(&self, now: Instant) -> (Tick, bool) {
+        let mut state = self.lock();
+        let (tick, ping_scheduled) = self.tick_locked(&mut state, now);
+        let backpressured = self.queue_above_low_watermark(&state);
+        drop(state);
+        if ping_scheduled {
+            self.wake_writer.notify_waiters();
+        }
+        (tick, backpressured)
+    }
+
+    /// The heartbeat step of [`Session::tick`]; true when it scheduled a ping (the writer
+    /// must then be woken, after the lock is released).
+    fn tick_locked(&self, state: &mut State, now: Instant) -> (Tick, bool) {
         if self.protocol == Protocol::V3 {
-            return match state.pong_deadline {
+            let tick = match state.pong_deadline {
                 Some(deadline) if now >= deadline => Tick::Timeout,
                 Some(deadline) => Tick::Sleep(deadline),
                 None => Tick::Sleep(now + self.ping_interval + self.ping_timeout),
             };
+            return (tick, false);
         }
         if let Some(deadline) = state.pong_deadline {
             if now >= deadline {
-                return Tick::Timeout;
+                return (Tick::Timeout, false);
             }
-            return Tick::Sleep(deadline);
+            return (Tick::Sleep(deadline), false);
         }
         if now >= state.next_ping {
             state.ping_due = true;
@@ -357,11 +387,9 @@ impl<D> Session<D> {
             };
             let deadline = sent_at + self.ping_timeout;
             state.pong_deadline = Some(deadline);
-            drop(state);
-            self.wake_writer.notify_waiters();
-            return Tick::Sleep(deadline);
+            return (Tick::Sleep(deadline), true);
         }
-        Tick::Sleep(state.next_ping)
+        (Tick::Sleep(state.next_ping), false)
     }
 
     /// True once the PONG deadline has passed: the session is over even if its heartbeat
@@ -514,6 +542,26 @@ mod tests {
             Tick::Sleep(at) => assert_eq!(at - stalled, Duration::from_millis(200)),
             Tick::Timeout => panic!("no timeout at the ping"),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tick_and_watermark_agrees_with_tick_and_the_watermark() {
+        let s = session(8);
+        let start = Instant::now();
+        for n in 0..=5 {
+            let (tick, backpressured) = s.tick_and_watermark(start);
+            assert!(matches!(tick, Tick::Sleep(at) if at - start == Duration::from_millis(300)));
+            assert_eq!(backpressured, s.above_low_watermark());
+            assert_eq!(backpressured, n > 4, "{n} queued of 8");
+            s.send(Frame::message("x")).unwrap();
+        }
+        let at_ping = start + Duration::from_millis(300);
+        assert!(matches!(s.tick_and_watermark(at_ping).0, Tick::Sleep(_)));
+        assert!(s.lock().ping_due);
+        assert!(matches!(
+            s.tick_and_watermark(at_ping + Duration::from_millis(200)).0,
+            Tick::Timeout
+        ));
     }
 
     #[tokio::test(start_paused = true)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use futures_util::{FutureExt as _, SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::upgrade::Upgraded;
@@ -31,7 +31,7 @@ use crate::engine::{Inner, new_sid, remote_addr_of};
 use crate::handler::EngineHandler;
 use crate::http_util::{EngineBody, RequestError};
 use crate::payload::Protocol;
-use crate::session::{Session, Tick, Transport, Upgrade};
+use crate::session::{Session, State, Tick, Transport, Upgrade};
 use crate::ws_io::{Deflate, TooManyFragments, WsIo};
 use sockeye_protocol::deflate::{
     self, Deflater, InflateError, InflateStream, Inflater, Role as DeflateRole,
@@ -501,40 +501,54 @@ async fn run<H: EngineHandler>(
         let wake = session.wake_writer.notified();
         tokio::pin!(wake);
         wake.as_mut().enable();
+        // Whether the last turn ran the handler (or this is the first turn).
+        let mut handler_ran = true;
         loop {
             // A wake-up for frames queued since (the ack of a handler that just ran) would
-            // otherwise cost a whole extra turn.
-            if (&mut wake).now_or_never().is_some() {
+            // otherwise cost a whole extra turn. Polled with the task's own waker: a no-op
+            // waker here replaced the registered one, and the `select!` below put it back, a
+            // waker clone and drop each way on every turn. Only after the handler ran: after
+            // any other branch a wake-up is rarely pending, and the `select!` sees it anyway
+            // (each poll of a waiting `Notified` takes the notify lock).
+            let woken = handler_ran
+                && std::future::poll_fn(|cx| Poll::Ready(wake.as_mut().poll(cx).is_ready())).await;
+            handler_ran = false;
+            if woken {
                 wake.set(session.wake_writer.notified());
                 wake.as_mut().enable();
             }
-            let closing = session.lock().closing;
-            if let Some(reason) = closing {
-                if reason != CloseReason::SlowReader {
-                    let flush_deadline = Instant::now() + CLOSE_TIMEOUT;
-                    let _ = write_queued(ws, session, flush_deadline, timer_sleep.as_mut()).await;
+            // The closing check and the first frame to write under one lock.
+            let first = match closing_or_next_outgoing(session) {
+                Err(reason) => {
+                    if reason != CloseReason::SlowReader {
+                        let first = next_outgoing(session);
+                        let _ =
+                            write_queued(ws, session, first, CLOSE_TIMEOUT, timer_sleep.as_mut())
+                                .await;
+                    }
+                    if reason == CloseReason::PayloadTooLarge {
+                        close_code = CloseCode::Size;
+                    }
+                    break;
                 }
-                if reason == CloseReason::PayloadTooLarge {
-                    close_code = CloseCode::Size;
-                }
-                break;
-            }
-            let write_deadline = Instant::now() + config.slow_reader_timeout;
+                Ok(first) => first,
+            };
+            let timeout = config.slow_reader_timeout;
             if let Err(reason) =
-                write_queued(ws, session, write_deadline, timer_sleep.as_mut()).await
+                write_queued(ws, session, first, timeout, timer_sleep.as_mut()).await
             {
                 session.close(reason);
                 continue;
             }
             let now = Instant::now();
-            let timer = match session.tick(now) {
+            let (tick, backpressured) = session.tick_and_watermark(now);
+            let timer = match tick {
                 Tick::Sleep(at) => at,
                 Tick::Timeout => {
                     session.close(CloseReason::PingTimeout);
                     continue;
                 }
             };
-            let backpressured = session.above_low_watermark();
             let timer = if backpressured {
                 let since = *paused_since.get_or_insert(now);
                 if now.duration_since(since) >= config.slow_reader_timeout {
@@ -550,13 +564,12 @@ async fn run<H: EngineHandler>(
                 timer_sleep.as_mut().reset(timer);
             }
             let can_read = inflight.is_idle() && !backpressured;
+            // `biased`: no random start (a thread-local RNG draw per turn). No branch can
+            // starve another: every turn writes what is queued and runs the heartbeat check
+            // above whichever branch woke it, and the handler and the read exclude each other.
             tokio::select! {
-                () = &mut wake => {
-                    wake.set(session.wake_writer.notified());
-                    wake.as_mut().enable();
-                }
-                () = &mut timer_sleep => {}
-                () = inflight.finish() => {}
+                biased;
+                () = inflight.finish() => handler_ran = true,
                 msg = ws.next(), if can_read => {
                     match incoming(msg, session.protocol()) {
                         Incoming::Message(message) => {
@@ -579,6 +592,11 @@ async fn run<H: EngineHandler>(
                             session.close(reason);
                         }
                     }
+                }
+                () = &mut timer_sleep => {}
+                () = &mut wake => {
+                    wake.set(session.wake_writer.notified());
+                    wake.as_mut().enable();
                 }
             }
         }
@@ -706,20 +724,24 @@ fn incoming_other(msg: Option<Result<WsMessage, WsError>>) -> Incoming {
     }
 }
 
-/// Writes the due ping, then every queued frame, before `deadline`.
+/// Writes `first` (the due ping or the first queued frame, see [`next_outgoing`]), then
+/// every queued frame, within `timeout`.
 ///
 /// The deadline runs on `timer`, the connection's heartbeat timer (the caller moves it back
-/// afterwards), and only once a write blocks: a timeout of its own put a second timer in
-/// every connection task, idle ones included (112 bytes, and a larger task), and one
-/// deadline for the whole batch already replaced a timeout around each frame (which looked
-/// up the runtime's timer handle once per recipient of a broadcast).
+/// afterwards), and only once a write blocks: a batch the socket takes at once (the usual
+/// case) neither reads the clock nor arms a timer, and the slow reader still gets the whole
+/// `timeout` from the moment it blocks. A timeout of its own put a second timer in every
+/// connection task, idle ones included (112 bytes, and a larger task), and one deadline for
+/// the whole batch already replaced a timeout around each frame (which looked up the
+/// runtime's timer handle once per recipient of a broadcast).
 async fn write_queued<D>(
     ws: &mut Ws,
     session: &Session<D>,
-    deadline: Instant,
+    first: Option<WsMessage>,
+    timeout: Duration,
     mut timer: Pin<&mut tokio::time::Sleep>,
 ) -> Result<(), CloseReason> {
-    let Some(first) = next_outgoing(session) else {
+    let Some(first) = first else {
         return Ok(());
     };
     let mut feed = feed_all(ws, session, first);
@@ -730,7 +752,7 @@ async fn write_queued<D>(
         }
         if !armed {
             armed = true;
-            timer.as_mut().reset(deadline);
+            timer.as_mut().reset(Instant::now() + timeout);
         }
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(None),
@@ -792,9 +814,21 @@ fn compress(deflater: &mut Deflater, message: WsMessage) -> WsMessage {
     WsMessage::Frame(frame)
 }
 
+/// The session's close reason once it is closing, else what [`next_outgoing`] returns.
+fn closing_or_next_outgoing<D>(session: &Session<D>) -> Result<Option<WsMessage>, CloseReason> {
+    let mut state = session.lock();
+    if let Some(reason) = state.closing {
+        return Err(reason);
+    }
+    Ok(next_outgoing_locked(session, &mut state))
+}
+
 /// The due heartbeat (v4 PING, v3 PONG), else the next queued frame.
 fn next_outgoing<D>(session: &Session<D>) -> Option<WsMessage> {
-    let mut state = session.lock();
+    next_outgoing_locked(session, &mut session.lock())
+}
+
+fn next_outgoing_locked<D>(session: &Session<D>, state: &mut State) -> Option<WsMessage> {
     if state.ping_due {
         state.ping_due = false;
         return Some(WsMessage::Text(match session.protocol() {

@@ -76,9 +76,15 @@ impl SharedHandlers {
 
     /// The route for `event`: its own handler, else the catch-all.
     pub(crate) fn route(&self, event: &str) -> Option<Route> {
-        let h = self.read();
-        let mut route = h.events.get(event).or(h.any.as_ref()).cloned()?;
-        route.concurrent |= h.concurrent;
+        self.read().route(event)
+    }
+}
+
+impl Handlers {
+    /// The handler of `event` (else the catch-all's), with its concurrency.
+    pub(crate) fn route(&self, event: &str) -> Option<Route> {
+        let mut route = self.events.get(event).or(self.any.as_ref()).cloned()?;
+        route.concurrent |= self.concurrent;
         Some(route)
     }
 }

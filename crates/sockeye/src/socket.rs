@@ -703,12 +703,13 @@ impl SocketRef {
     /// turn before this connection writes the ack, and later drains get a task of their own.
     async fn drain_inline_first(&self) {
         let mut drain = Box::pin(self.clone().drain());
-        let fanned_before = self.0.inbox.fans_out();
+        // `Start::Inline` means the inbox did not fan out when the event was queued (else
+        // `Start::Task`), so there is no need to ask again under its lock.
         let first =
             std::future::poll_fn(|cx| std::task::Poll::Ready(drain.as_mut().poll(cx))).await;
         if first.is_pending() {
             tokio::spawn(drain);
-        } else if !fanned_before && self.0.inbox.fans_out() {
+        } else if self.0.inbox.fans_out() {
             tokio::task::yield_now().await;
         }
     }
@@ -770,7 +771,16 @@ impl SocketRef {
 
     /// Runs the event middlewares, then the handler, then sends the ack if one is due.
     async fn dispatch(&self, mut event: Event) {
-        let middlewares = self.0.ns.handlers.read().event_mw.clone();
+        // Without middlewares (the usual case) the route is looked up under the same read
+        // lock; with them, after they ran, since they may rename the event.
+        let (middlewares, early_route) = {
+            let handlers = self.0.ns.handlers.read();
+            if handlers.event_mw.is_empty() {
+                (Vec::new(), Some(handlers.route(&event.name)))
+            } else {
+                (handlers.event_mw.clone(), None)
+            }
+        };
         for mw in middlewares {
             let socket = self.clone();
             // `call` inside the guarded future: a middleware may run code (and panic) before
@@ -789,7 +799,11 @@ impl SocketRef {
                 }
             }
         }
-        let Some(route) = self.0.ns.handlers.route(&event.name) else {
+        let route = match early_route {
+            Some(route) => route,
+            None => self.0.ns.handlers.route(&event.name),
+        };
+        let Some(route) = route else {
             // Like python-socketio: an unhandled event gets no ack, even if one was asked.
             tracing::debug!(socket = %self.0.id, event = %event.name.as_str(), "no handler for event");
             return;
