@@ -333,13 +333,7 @@ impl<D> Session<D> {
     /// Advances the heartbeat; schedules a ping when one is due. A v3 session only waits for
     /// the client's next PING (its deadline is `pong_deadline`).
     pub(crate) fn tick(&self, now: Instant) -> Tick {
-        let mut state = self.lock();
-        let (tick, ping_scheduled) = self.tick_locked(&mut state, now);
-        drop(state);
-        if ping_scheduled {
-            self.wake_writer.notify_waiters();
-        }
-        tick
+        self.tick_and_watermark(now).0
     }
 
     /// [`Session::tick`] and [`Session::above_low_watermark`] under one lock: the WebSocket
